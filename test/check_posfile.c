@@ -1,0 +1,168 @@
+/* check_posfile.c -- unit tests for lib/posfile: identities, fingerprints,
+ * save and load round trips, malformed files, atomic replacement. */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "posfile.h"
+#include "util.h"
+
+static char dir[] = "/tmp/check_posfile.XXXXXX";
+static char path[256];
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/check_posfile.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/pos", dir);
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static int write_file(const char *name, const char *content)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(rn_write_all(fd, content, strlen(content)), 0);
+    return fd;
+}
+
+START_TEST(identity_and_fingerprint)
+{
+    char err[RN_ERRLEN];
+    rn_fileid id;
+    int fd = write_file("a", "hello world\n");
+    ck_assert_int_eq(rn_fileid_of(fd, &id, err), 0);
+    ck_assert_uint_eq(id.fplen, 12);
+    ck_assert_int_eq(rn_fileid_match(&id, fd, err), 1);
+    /* Growing keeps the identity. */
+    ck_assert_int_eq(rn_write_all(fd, "more\n", 5), 0);
+    ck_assert_int_eq(rn_fileid_match(&id, fd, err), 1);
+    /* Rewriting the first bytes in place (same inode) does not. */
+    ck_assert_int_eq(pwrite(fd, "J", 1, 0), 1);
+    ck_assert_int_eq(rn_fileid_match(&id, fd, err), 0);
+    /* Nor does shrinking below the fingerprint. */
+    ck_assert_int_eq(rn_fileid_of(fd, &id, err), 0);
+    ck_assert_int_eq(ftruncate(fd, 3), 0);
+    ck_assert_int_eq(rn_fileid_match(&id, fd, err), 0);
+    /* The fingerprint covers at most RN_FP_MAX bytes. */
+    char big[1000];
+    memset(big, 'z', sizeof big);
+    ck_assert_int_eq(pwrite(fd, big, sizeof big, 0), (ssize_t)sizeof big);
+    ck_assert_int_eq(rn_fileid_of(fd, &id, err), 0);
+    ck_assert_uint_eq(id.fplen, RN_FP_MAX);
+    ck_assert_int_eq(pwrite(fd, "changed after the fingerprint", 29, 500), 29);
+    ck_assert_int_eq(rn_fileid_match(&id, fd, err), 1);
+    close(fd);
+    /* Another file is another identity. */
+    int fd2 = write_file("b", "hello world\n");
+    ck_assert_int_eq(rn_fileid_match(&id, fd2, err), 0);
+    close(fd2);
+}
+END_TEST
+
+START_TEST(round_trip)
+{
+    char err[RN_ERRLEN];
+    rn_posfile pf = { 0 }, back = { 0 };
+    rn_fileid a = { 1, 2, 3, 0xdeadbeefcafef00dULL }, b = { 7, 8, 256, 42 };
+    ck_assert_int_eq(rn_posfile_add(&pf, &a, 1234, "/var/log/access.log"), 0);
+    ck_assert_int_eq(rn_posfile_add(&pf, &b, 0, "/odd path/with%percent\nand newline"), 0);
+    ck_assert_int_eq(rn_posfile_save(&pf, path, err), 0);
+    ck_assert_int_eq(rn_posfile_load(&back, path, err), 0);
+    ck_assert_uint_eq(back.n, 2);
+    rn_posentry *e = rn_posfile_find(&back, 1, 2);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_uint_eq(e->offset, 1234);
+    ck_assert_uint_eq(e->id.fplen, 3);
+    ck_assert_uint_eq(e->id.fphash, 0xdeadbeefcafef00dULL);
+    ck_assert_str_eq(e->path, "/var/log/access.log");
+    e = rn_posfile_find(&back, 7, 8);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e->path, "/odd path/with%percent\nand newline");
+    ck_assert_ptr_null(rn_posfile_find(&back, 7, 9));
+    /* No temporary file is left behind. */
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    ck_assert_int_ne(access(tmp, F_OK), 0);
+    /* Saving again replaces the content. */
+    rn_posfile_clear(&pf);
+    ck_assert_int_eq(rn_posfile_save(&pf, path, err), 0);
+    rn_posfile_free(&back);
+    ck_assert_int_eq(rn_posfile_load(&back, path, err), 0);
+    ck_assert_uint_eq(back.n, 0);
+    rn_posfile_free(&back);
+    rn_posfile_free(&pf);
+}
+END_TEST
+
+START_TEST(missing_is_empty)
+{
+    char err[RN_ERRLEN];
+    rn_posfile pf = { 0 };
+    ck_assert_int_eq(rn_posfile_load(&pf, path, err), 0);
+    ck_assert_uint_eq(pf.n, 0);
+    rn_posfile_free(&pf);
+}
+END_TEST
+
+static void expect_bad(const char *content, const char *msg)
+{
+    char err[RN_ERRLEN] = "";
+    rn_posfile pf = { 0 };
+    close(write_file("pos", content));
+    ck_assert_int_eq(rn_posfile_load(&pf, path, err), -1);
+    ck_assert_msg(strstr(err, msg), "'%s' gave '%s'", content, err);
+    ck_assert_uint_eq(pf.n, 0);
+    rn_posfile_free(&pf);
+}
+
+START_TEST(malformed)
+{
+    expect_bad("", "empty");
+    expect_bad("runnel-pos 2\n", "line 1");
+    expect_bad("something else\n", "line 1");
+    expect_bad("runnel-pos 1\n1 2 3 ff 4 /a\nbroken\n", "line 3");
+    expect_bad("runnel-pos 1\n1 2 999 ff 4 /a\n", "line 2");
+    expect_bad("runnel-pos 1\n1 2 3 ff 4 /a%zz\n", "line 2");
+    expect_bad("runnel-pos 1\n1 x 3 ff 4 /a\n", "line 2");
+}
+END_TEST
+
+START_TEST(unwritable_dir)
+{
+    char err[RN_ERRLEN] = "";
+    rn_posfile pf = { 0 };
+    ck_assert_int_eq(rn_posfile_save(&pf, "/nonexistent-dir/pos", err), -1);
+    ck_assert_msg(strstr(err, "/nonexistent-dir/pos.tmp"), "%s", err);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("posfile");
+    TCase *tc = tcase_create("posfile");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, identity_and_fingerprint);
+    tcase_add_test(tc, round_trip);
+    tcase_add_test(tc, missing_is_empty);
+    tcase_add_test(tc, malformed);
+    tcase_add_test(tc, unwritable_dir);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}

@@ -1,0 +1,57 @@
+# lib.sh -- shared by the shell tests: paths, a scratch directory, background
+# processes cleaned up on exit, and assertions that say what differed.
+set -eu
+
+: "${top_builddir:=$(cd "$(dirname "$0")/../build" && pwd)}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+LOGTAIL=$top_builddir/logtail
+GENLOG=$top_builddir/scripts/genlog
+T=$(mktemp -d "${TMPDIR:-/tmp}/runnel-test.XXXXXX")
+PIDS=
+
+cleanup() {
+    for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [ -n "${KEEP_TMP:-}" ] && echo "# kept $T" >&2 || rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+
+# bg CMD...: run in the background, remember its pid in $!
+bg() { "$@" & PIDS="$PIDS $!"; }
+
+# wait_until SECONDS CMD...: poll CMD every 20ms until it succeeds.
+wait_until() {
+    limit=$1; shift
+    i=0
+    while ! "$@"; do
+        i=$((i + 1))
+        [ $i -lt $((limit * 50)) ] || return 1
+        sleep 0.02
+    done
+}
+
+lines_at_least() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
+
+# wait_lines FILE N [SECONDS]: FILE has at least N lines, or fail.
+wait_lines() {
+    wait_until "${3:-10}" lines_at_least "$1" "$2" ||
+        fail "$1 has $(wc -l <"$1" 2>/dev/null || echo 0) lines, expected at least $2"
+}
+
+# expect_file FILE EXPECTED_FILE: identical, or show the difference.
+expect_file() {
+    cmp -s "$1" "$2" || { diff "$2" "$1" | head -20 >&2; fail "$1 differs from $2"; }
+}
+
+expect_eq() { # what got expected
+    [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
+}
+
+# seq_of FILE: the sequence numbers of genlog --seq lines, one a line.
+seq_of() { awk '$1 == "SEQ" { print $2 + 0 }' "$1"; }
+
+# stop PID: SIGTERM, then wait for it (its status is ignored).
+stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
