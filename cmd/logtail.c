@@ -40,10 +40,14 @@ typedef struct app {
     rn_tail *tail;
     char host[256];
     size_t hostlen;
+    int headers;        /* the output format carries headers */
     int out_failed;     /* stdout is gone (EPIPE) or broken */
     int out_status;     /* exit status the output failure calls for */
     size_t max_line;
     uint64_t cut_warned;
+    rn_format fmt;
+    rn_hdrset shared;       /* file or command, and host: for lines of one source */
+    uint64_t shared_id;     /* the source they were made for (ids start at 1) */
     int64_t ts_cached;      /* lines read together share a ts: format it once */
     char ts[24];
     size_t tslen;
@@ -61,6 +65,23 @@ static int fail_output(app *a, int r, const char *err)
     return -1;
 }
 
+/* The headers every line of l's source carries, encoded once per source. */
+static int set_shared(app *a, const rn_line *l)
+{
+    if (a->shared_id == l->source_id)
+        return 0;
+    rn_header h[2];
+    size_t n = 0;
+    if (l->is_file) {
+        h[n++] = (rn_header){ { "file", 4 }, { l->source, l->source_len } };
+    } else if (strcmp(l->source, "stdin") != 0) {
+        h[n++] = (rn_header){ { "command", 7 }, { l->source, l->source_len } };
+    }
+    h[n++] = (rn_header){ { "host", 4 }, { a->host, a->hostlen } };
+    a->shared_id = l->source_id;
+    return rn_hdrset_set(&a->shared, a->fmt, h, n);
+}
+
 static int on_line(void *data, const rn_line *l)
 {
     app *a = data;
@@ -76,21 +97,18 @@ static int on_line(void *data, const rn_line *l)
     ev.ts = l->ts;
     ev.body.p = l->data;
     ev.body.n = l->len;
-    if (rn_writer_wants_headers(a->out)) {
-        if (l->is_file) {
-            rn_event_add_header(&ev, "file", 4, l->source, l->source_len);
+    if (a->headers) {
+        if (set_shared(a, l) < 0)
+            rn_die("out of memory");
+        if (l->is_file)
             rn_event_add_header(&ev, "offset", 6, off, rn_u64_dec(l->offset, off));
-        } else if (strcmp(l->source, "stdin") != 0) {
-            rn_event_add_header(&ev, "command", 7, l->source, l->source_len);
-        }
-        rn_event_add_header(&ev, "host", 4, a->host, a->hostlen);
         if (l->ts != a->ts_cached || !a->tslen) {
             a->ts_cached = l->ts;
             a->tslen = rn_u64_dec((uint64_t)l->ts, a->ts);
         }
         rn_event_add_header(&ev, "ts", 2, a->ts, a->tslen);
     }
-    int r = rn_writer_put(a->out, &ev, err);
+    int r = rn_writer_put_with(a->out, a->headers ? &a->shared : NULL, &ev, err);
     return r < 0 ? fail_output(a, r, err) : 0;
 }
 
@@ -228,6 +246,8 @@ int main(int argc, char **argv)
     a.out = rn_writer_new(STDOUT_FILENO, fmt);
     if (!a.out)
         rn_die("out of memory");
+    a.headers = rn_writer_wants_headers(a.out);
+    a.fmt = fmt;
     o.data = &a;
     if (fmt == RN_FMT_LINES)
         o.on_lines = on_lines;
@@ -291,5 +311,6 @@ int main(int argc, char **argv)
     uv_loop_close(loop);
     rn_tail_free(a.tail);
     rn_writer_free(a.out);
+    rn_hdrset_free(&a.shared);
     return status;
 }

@@ -11,19 +11,6 @@ void rn_event_clear(rn_event *ev)
     ev->body.n = 0;
 }
 
-int rn_event_add_header(rn_event *ev, const char *key, size_t klen,
-                        const char *val, size_t vlen)
-{
-    if (ev->nhdr >= RN_MAX_HEADERS)
-        return -1;
-    rn_header *h = &ev->hdr[ev->nhdr++];
-    h->key.p = key;
-    h->key.n = klen;
-    h->val.p = val;
-    h->val.n = vlen;
-    return 0;
-}
-
 const rn_str *rn_event_header(const rn_event *ev, const char *key)
 {
     size_t klen = strlen(key);

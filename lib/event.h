@@ -32,9 +32,20 @@ typedef struct rn_event {
 /* Reset to no headers, empty body, ts 0. */
 void rn_event_clear(rn_event *ev);
 
-/* Append a header; the strings are not copied. -1 when RN_MAX_HEADERS are set. */
-int rn_event_add_header(rn_event *ev, const char *key, size_t klen,
-                        const char *val, size_t vlen);
+/* Append a header; the strings are not copied. -1 when RN_MAX_HEADERS are set.
+ * Inline: producers call it several times for every event. */
+static inline int rn_event_add_header(rn_event *ev, const char *key, size_t klen,
+                                      const char *val, size_t vlen)
+{
+    if (ev->nhdr >= RN_MAX_HEADERS)
+        return -1;
+    rn_header *h = &ev->hdr[ev->nhdr++];
+    h->key.p = key;
+    h->key.n = klen;
+    h->val.p = val;
+    h->val.n = vlen;
+    return 0;
+}
 
 /* The value of the first header named key, or NULL. */
 const rn_str *rn_event_header(const rn_event *ev, const char *key);

@@ -701,11 +701,12 @@ static char *mp_put_int(char *o, int64_t v)
 /* Append a frame: the length prefix and [ts, headers, body], but only the
  * header of the bin when !with_body (the caller writes the body itself).
  * Returns 0, -ENOMEM, or -EMSGSIZE for an event beyond a 32-bit length. */
-static int pack_frame(rn_buf *b, const rn_event *ev, int with_body)
+static int pack_frame(rn_buf *b, const rn_hdrset *sh, const rn_event *ev, int with_body)
 {
     /* An item's header takes at most 5 bytes, ts at most 9: reserving the
      * worst case once keeps the packing free of capacity checks. */
-    size_t room = 4 + 1 + 9 + 5 + 5 + (with_body ? ev->body.n : 0);
+    size_t nhdr = ev->nhdr + (sh ? sh->n : 0);
+    size_t room = 4 + 1 + 9 + 5 + 5 + (with_body ? ev->body.n : 0) + (sh ? sh->enc.len : 0);
     for (size_t i = 0; i < ev->nhdr; i++)
         room += 10 + ev->hdr[i].key.n + ev->hdr[i].val.n;
     if (rn_buf_reserve(b, room) < 0)
@@ -714,12 +715,16 @@ static int pack_frame(rn_buf *b, const rn_event *ev, int with_body)
     char *start = b->p + b->len, *o = start + 4;
     *o++ = (char)0x93;
     o = mp_put_int(o, ev->ts);
-    if (ev->nhdr < 16) {
-        *o++ = (char)(0x80 | ev->nhdr);
+    if (nhdr < 16) {
+        *o++ = (char)(0x80 | nhdr);
     } else {
         *o++ = (char)0xde;
-        *o++ = 0;
-        *o++ = (char)ev->nhdr;
+        *o++ = (char)(nhdr >> 8);
+        *o++ = (char)nhdr;
+    }
+    if (sh) {
+        memcpy(o, sh->enc.p, sh->enc.len);
+        o += sh->enc.len;
     }
     for (size_t i = 0; i < ev->nhdr; i++) {
         o = mp_put_str(o, &ev->hdr[i].key);
@@ -770,9 +775,9 @@ static char *put_int64(char *o, int64_t v)
 
 /* {"ts":N,"headers":{...},"body":"..."} and '\n', in this order and without
  * blanks: detection looks for the prefix {"ts". */
-static int encode_json(rn_buf *b, const rn_event *ev)
+static int encode_json(rn_buf *b, const rn_hdrset *sh, const rn_event *ev)
 {
-    size_t strings = ev->body.n;
+    size_t strings = ev->body.n + (sh ? sh->enc.len : 0);
     for (size_t i = 0; i < ev->nhdr; i++)
         strings += ev->hdr[i].key.n + ev->hdr[i].val.n;
     /* fixed text, a 20-digit ts, and per header two quote pairs, ':' and ',' */
@@ -784,8 +789,12 @@ static int encode_json(rn_buf *b, const rn_event *ev)
     o = PUT_LIT(o, "{\"ts\":");
     o = put_int64(o, ev->ts);
     o = PUT_LIT(o, ",\"headers\":{");
+    if (sh && sh->n) {
+        memcpy(o, sh->enc.p, sh->enc.len);
+        o += sh->enc.len;
+    }
     for (size_t i = 0; i < ev->nhdr; i++) {
-        if (i)
+        if (i || (sh && sh->n))
             *o++ = ',';
         o = rn_json_write_string(o, ev->hdr[i].key.p, ev->hdr[i].key.n);
         *o++ = ':';
@@ -805,9 +814,9 @@ int rn_encode_event(rn_buf *b, rn_format fmt, const rn_event *ev)
         return rn_buf_append(b, ev->body.p, ev->body.n) < 0
             || rn_buf_append(b, "\n", 1) < 0 ? -1 : 0;
     case RN_FMT_JSON:
-        return encode_json(b, ev);
+        return encode_json(b, NULL, ev);
     case RN_FMT_FRAMES:
-        return pack_frame(b, ev, 1) < 0 ? -1 : 0;
+        return pack_frame(b, NULL, ev, 1) < 0 ? -1 : 0;
     default:
         return -1;
     }
@@ -892,9 +901,46 @@ static int write_through(rn_writer *w, const rn_str *body, char *err)
 
 int rn_writer_put(rn_writer *w, const rn_event *ev, char *err)
 {
+    return rn_writer_put_with(w, NULL, ev, err);
+}
+
+int rn_hdrset_set(rn_hdrset *s, rn_format fmt, const rn_header *h, size_t n)
+{
+    s->fmt = fmt;
+    s->n = 0;
+    s->enc.len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const rn_str *kv[2] = { &h[i].key, &h[i].val };
+        for (int j = 0; j < 2; j++) {
+            if (rn_buf_reserve(&s->enc, RN_JSON_STRING_MAX(kv[j]->n) + 8) < 0)
+                return -1;
+            char *o = s->enc.p + s->enc.len;
+            if (fmt == RN_FMT_FRAMES) {
+                o = mp_put_str(o, kv[j]);
+            } else {
+                if (fmt == RN_FMT_JSON && (i || j))
+                    *o++ = j ? ':' : ',';
+                o = rn_json_write_string(o, kv[j]->p, kv[j]->n);
+            }
+            s->enc.len = (size_t)(o - s->enc.p);
+        }
+    }
+    s->n = n;
+    return 0;
+}
+
+void rn_hdrset_free(rn_hdrset *s) { rn_buf_free(&s->enc); }
+
+int rn_writer_put_with(rn_writer *w, const rn_hdrset *sh, const rn_event *ev, char *err)
+{
     rn_buf *b = &w->out;
     size_t n = ev->body.n;
     int r;
+
+    if (sh && (sh->fmt != w->fmt || sh->n + ev->nhdr > RN_MAX_HEADERS)) {
+        rn_seterr(err, "shared headers do not fit this writer");
+        return -EINVAL;
+    }
 
     switch (w->fmt) {
     case RN_FMT_LINES:
@@ -907,7 +953,7 @@ int rn_writer_put(rn_writer *w, const rn_event *ev, char *err)
         b->p[b->len++] = '\n';
         break;
     case RN_FMT_JSON:
-        if (encode_json(b, ev) < 0)
+        if (encode_json(b, sh, ev) < 0)
             return nomem(err);
         break;
     default:
@@ -916,7 +962,7 @@ int rn_writer_put(rn_writer *w, const rn_event *ev, char *err)
                 return nomem(err);
             w->started = 1;
         }
-        if ((r = pack_frame(b, ev, n < WRITE_SIZE)) < 0) {
+        if ((r = pack_frame(b, sh, ev, n < WRITE_SIZE)) < 0) {
             rn_seterr(err, "cannot encode a frame: %s", strerror(-r));
             return r;
         }

@@ -104,6 +104,21 @@ int rn_writer_flush(rn_writer *w, char *err);
  * they are (a producer that has whole runs of lines skips building events). */
 int rn_writer_put_raw(rn_writer *w, const char *p, size_t n, char *err);
 
+/* Headers that many events share (a file's name, the host), encoded once
+ * for one format. rn_writer_put_with writes them before the event's own:
+ * producers of many small events save most of the encoding that way. */
+typedef struct rn_hdrset {
+    rn_format fmt;
+    size_t n;
+    rn_buf enc;
+} rn_hdrset;
+
+int rn_hdrset_set(rn_hdrset *s, rn_format fmt, const rn_header *h, size_t n);
+void rn_hdrset_free(rn_hdrset *s);
+
+/* rn_writer_put, with the shared headers of sh (NULL: none) first. */
+int rn_writer_put_with(rn_writer *w, const rn_hdrset *sh, const rn_event *ev, char *err);
+
 /* 0 for lines: a producer may skip building headers nobody will see. */
 int rn_writer_wants_headers(const rn_writer *w);
 

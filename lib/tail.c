@@ -16,13 +16,14 @@
 #include "posfile.h"
 #include "util.h"
 
-#define READ_BUF (256 * 1024)
+#define READ_BUF (128 * 1024)
 /* Bytes read from one file before the others get their turn. */
 #define READ_BUDGET (1024 * 1024)
 #define STREAM_BUF (64 * 1024)
 
 /* Lines are split out of chunks; a partial line waits in carry. */
 typedef struct splitter {
+    uint64_t id;            /* the rn_line source_id of what is split */
     rn_buf carry;
     uint64_t carry_off;     /* file offset of carry's first byte */
     int skipping;           /* inside the cut-off rest of an over-long line */
@@ -95,6 +96,7 @@ struct rn_tail {
     uv_timer_t scan_timer, commit_timer;
     uv_idle_t idle;
     int inited, started, stopping, failed, handles_open;
+    uint64_t next_id;       /* for splitter ids */
     int scan_pending;       /* a directory changed: rescan on the next turn */
     char *rbuf;
     rn_counters counters;
@@ -115,10 +117,11 @@ static void warnf(rn_tail *t, const char *fmt, ...)
 
 /* ---- line splitting ------------------------------------------------------ */
 
-static int emit(rn_tail *t, const char *src, size_t srclen, int is_file, uint64_t off,
+static int emit(rn_tail *t, const splitter *s, const char *src, size_t srclen,
+                int is_file, uint64_t off,
                 const char *p, size_t n, int64_t ts, int cut)
 {
-    rn_line l = { src, srclen, is_file, off, p, n, ts, cut };
+    rn_line l = { src, srclen, s->id, is_file, off, p, n, ts, cut };
     (*t->c_lines)++;
     if (cut)
         (*t->c_cut)++;
@@ -185,7 +188,7 @@ static int split(rn_tail *t, splitter *s, const char *src, int is_file,
             size_t room = max - s->carry.len;
             if (len > room) {
                 rn_buf_append(&s->carry, p, room);
-                if (emit(t, src, srclen, is_file, s->carry_off, s->carry.p, max, ts, 1) < 0)
+                if (emit(t, s, src, srclen, is_file, s->carry_off, s->carry.p, max, ts, 1) < 0)
                     return -1;
                 carry_reset(s);
                 s->skipping = !nl;
@@ -195,18 +198,18 @@ static int split(rn_tail *t, splitter *s, const char *src, int is_file,
                     return -1;
                 }
                 if (nl) {
-                    if (emit(t, src, srclen, is_file, s->carry_off, s->carry.p, s->carry.len,
+                    if (emit(t, s, src, srclen, is_file, s->carry_off, s->carry.p, s->carry.len,
                              ts, 0) < 0)
                         return -1;
                     carry_reset(s);
                 }
             }
         } else if (len > max) {
-            if (emit(t, src, srclen, is_file, base, p, max, ts, 1) < 0)
+            if (emit(t, s, src, srclen, is_file, base, p, max, ts, 1) < 0)
                 return -1;
             s->skipping = !nl;
         } else if (nl) {
-            if (emit(t, src, srclen, is_file, base, p, len, ts, 0) < 0)
+            if (emit(t, s, src, srclen, is_file, base, p, len, ts, 0) < 0)
                 return -1;
         } else {
             if (rn_buf_append(&s->carry, p, len) < 0) {
@@ -227,7 +230,7 @@ static int split_final(rn_tail *t, splitter *s, const char *src, int is_file)
 {
     int r = 0;
     if (s->carry.len && !s->skipping)
-        r = emit(t, src, strlen(src), is_file, s->carry_off, s->carry.p, s->carry.len,
+        r = emit(t, s, src, strlen(src), is_file, s->carry_off, s->carry.p, s->carry.len,
                  rn_now_ns(), 0);
     carry_reset(s);
     s->skipping = 0;
@@ -410,6 +413,7 @@ static int open_file(rn_tail *t, const char *path, const struct stat *st0, int i
         return -1;
     }
     f->fd = fd;
+    f->sp.id = ++t->next_id;
     if (rn_fileid_of(fd, &f->id, NULL) < 0) {
         f->id.dev = (uint64_t)st.st_dev;
         f->id.ino = (uint64_t)st.st_ino;
@@ -450,6 +454,7 @@ static int consider(rn_tail *t, const char *path, int initial)
             if (p) {
                 free(f->path);
                 f->path = p;
+                f->sp.id = ++t->next_id;
             }
         }
         f->rotated = 0;
@@ -974,6 +979,7 @@ static int add_stream(rn_tail *t, int kind, const char *name, int restart, char 
         return rn_seterr(err, "out of memory");
     }
     s->t = t;
+    s->sp.id = ++t->next_id;
     s->kind = kind;
     s->restart = restart;
     tstream **pp = &t->streams;

@@ -30,6 +30,7 @@ typedef struct rn_tail rn_tail;
 typedef struct rn_line {
     const char *source;     /* the file's path, "stdin", or the command */
     size_t source_len;
+    uint64_t source_id;     /* changes whenever source does: a cache key */
     int is_file;            /* offset is meaningful */
     uint64_t offset;        /* of the line's first byte in the file */
     const char *data;       /* without its '\n'; valid during the callback */

@@ -206,20 +206,28 @@ size_t rn_u64_dec(uint64_t v, char *out)
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
         "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
-    char tmp[20], *p = tmp + 20;
+    static const uint64_t pow10[20] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+        100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL,
+        1000000000000ULL, 10000000000000ULL, 100000000000000ULL,
+        1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+        1000000000000000000ULL, 10000000000000000000ULL,
+    };
+    /* Digits from the bit length (log10(2) ~ 1233/4096), then one fix-up. */
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    size_t n = (bits * 1233) >> 12;
+    n += v >= pow10[n];
+    n += !n;
+    char *p = out + n;
     while (v >= 100) {   /* two digits a division */
         p -= 2;
         memcpy(p, pairs + (v % 100) * 2, 2);
         v /= 100;
     }
-    if (v >= 10) {
-        p -= 2;
-        memcpy(p, pairs + v * 2, 2);
-    } else {
-        *--p = (char)('0' + v);
-    }
-    size_t n = (size_t)(tmp + 20 - p);
-    memcpy(out, p, n);
+    if (v >= 10)
+        memcpy(p - 2, pairs + v * 2, 2);
+    else
+        p[-1] = (char)('0' + v);
     return n;
 }
 

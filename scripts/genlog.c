@@ -2,10 +2,11 @@
  * whose search terms follow a Zipf law, written as fast as possible or at a
  * steady rate, into stdout or a file that it rotates the way logrotate does.
  *
- * It also carries two small helpers for scripts/bench-*, because the bench
- * scripts may not ship C of their own: --latency-read (reads lines made with
- * --stamp and prints delivery latency percentiles) and --rusage (runs a
- * command and reports its peak RSS when /usr/bin/time is missing).
+ * It also carries small helpers for the tests and scripts/bench-*, which may
+ * not ship C of their own: --vocab (each rank's word and probability, to
+ * compute expected counts), --latency-read (reads lines made with --stamp and
+ * prints delivery latency percentiles) and --rusage (runs a command and
+ * reports its peak RSS when /usr/bin/time is missing).
  *
  * Standalone on purpose: libc and libm only, no librunnel, so that it builds
  * and runs before any of the tools it feeds work.

@@ -1349,6 +1349,70 @@ START_TEST(test_writer_output_is_the_encoding)
 }
 END_TEST
 
+/* Writing with shared headers gives the same bytes as writing each event
+ * with those headers first; put_raw is the lines encoding itself. */
+START_TEST(test_writer_shared_headers_and_raw)
+{
+    static const rn_format fmts[] = { RN_FMT_FRAMES, RN_FMT_JSON };
+    rn_event full, own;
+    rn_header shared[2] = { { { "file", 4 }, { "/var/log/a b\xff", 14 } },
+                            { { "host", 4 }, { "h", 1 } } };
+    char err[RN_ERRLEN];
+
+    rn_event_clear(&full);
+    full.ts = 1700000000123456789LL;
+    full.body = (rn_str){ "GET /?Input=x", 13 };
+    full.hdr[0] = shared[0];
+    full.hdr[1] = shared[1];
+    full.hdr[2] = (rn_header){ { "offset", 6 }, { "42", 2 } };
+    full.nhdr = 3;
+    own = full;
+    own.hdr[0] = full.hdr[2];
+    own.nhdr = 1;
+    for (size_t f = 0; f < 2; f++) {
+        rn_buf want = write_file(fmts[f], &full, 1);
+        FILE *fp = tmpfile();
+        rn_writer *w = rn_writer_new(fileno(fp), fmts[f]);
+        rn_hdrset hs = { 0 };
+        ck_assert_int_eq(rn_hdrset_set(&hs, fmts[f], shared, 2), 0);
+        ck_assert_int_eq(rn_writer_put_with(w, &hs, &own, err), 0);
+        ck_assert_int_eq(rn_writer_flush(w, err), 0);
+        off_t size = lseek(fileno(fp), 0, SEEK_END);
+        ck_assert_int_eq(size, (off_t)want.len);
+        char *got = malloc((size_t)size);
+        ck_assert_int_eq(pread(fileno(fp), got, (size_t)size, 0), size);
+        ck_assert(memcmp(got, want.p, want.len) == 0);
+        /* a set made for another format is refused, not misencoded */
+        rn_hdrset other = { 0 };
+        ck_assert_int_eq(rn_hdrset_set(&other, fmts[1 - f], shared, 2), 0);
+        ck_assert_int_eq(rn_writer_put_with(w, &other, &own, err), -EINVAL);
+        rn_hdrset_free(&other);
+        free(got);
+        rn_hdrset_free(&hs);
+        rn_writer_free(w);
+        fclose(fp);
+        rn_buf_free(&want);
+    }
+
+    FILE *fp = tmpfile();
+    rn_writer *w = rn_writer_new(fileno(fp), RN_FMT_LINES);
+    static char big[200000];
+    memset(big, 'x', sizeof big);
+    big[sizeof big - 1] = '\n';
+    ck_assert_int_eq(rn_writer_put_raw(w, "a\nb\n", 4, err), 0);
+    ck_assert_int_eq(rn_writer_put_raw(w, big, sizeof big, err), 0);
+    ck_assert_int_eq(rn_writer_put_raw(w, "c\n", 2, err), 0);
+    ck_assert_int_eq(rn_writer_flush(w, err), 0);
+    ck_assert_int_eq(lseek(fileno(fp), 0, SEEK_END), (off_t)(6 + sizeof big));
+    char head[4], tail[2];
+    ck_assert_int_eq(pread(fileno(fp), head, 4, 0), 4);
+    ck_assert_int_eq(pread(fileno(fp), tail, 2, 4 + (off_t)sizeof big), 2);
+    ck_assert(memcmp(head, "a\nb\n", 4) == 0 && memcmp(tail, "c\n", 2) == 0);
+    rn_writer_free(w);
+    fclose(fp);
+}
+END_TEST
+
 START_TEST(test_json_output_shape)
 {
     rn_event ev;
@@ -1468,6 +1532,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_reader_eintr);
     tcase_add_test(tc, test_writer_output_is_the_encoding);
     tcase_add_test(tc, test_json_output_shape);
+    tcase_add_test(tc, test_writer_shared_headers_and_raw);
     tcase_add_test(tc, test_writer_epipe);
     suite_add_tcase(s, tc);
     return s;

@@ -2,6 +2,7 @@
  * time format) and lib/counters. */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "counters.h"
@@ -110,6 +111,29 @@ START_TEST(times)
 }
 END_TEST
 
+START_TEST(decimal)
+{
+    char got[24], want[24];
+    uint64_t v[] = { 0, 9, 10, 99, 100, 12345, 999999999, 1000000000,
+                     9999999999999999999ULL, 10000000000000000000ULL, UINT64_MAX };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        got[rn_u64_dec(v[i], got)] = '\0';
+        snprintf(want, sizeof want, "%llu", (unsigned long long)v[i]);
+        ck_assert_str_eq(got, want);
+    }
+    /* Every power of ten and its neighbours: where the digit count changes. */
+    for (uint64_t p = 10; p <= 10000000000000000000ULL; p *= 10) {
+        for (uint64_t x = p - 1; x <= p + 1; x++) {
+            got[rn_u64_dec(x, got)] = '\0';
+            snprintf(want, sizeof want, "%llu", (unsigned long long)x);
+            ck_assert_str_eq(got, want);
+        }
+        if (p > UINT64_MAX / 10)
+            break;
+    }
+}
+END_TEST
+
 START_TEST(errors)
 {
     char err[RN_ERRLEN];
@@ -150,6 +174,7 @@ int main(void)
     TCase *misc = tcase_create("misc");
     tcase_add_test(misc, buffers);
     tcase_add_test(misc, times);
+    tcase_add_test(misc, decimal);
     tcase_add_test(misc, errors);
     tcase_add_test(misc, counters);
     suite_add_tcase(s, misc);

@@ -59,7 +59,7 @@ expect_eq "json lines" "$(wc -l <"$T/j.out")" 2
 host=$(hostname)
 line2=$(sed -n 2p "$T/j.out")
 case $line2 in
-'{"ts":'*'"headers":{"file":"'"$T/j.log"'","offset":"6","host":"'"$host"'","ts":"'*'"},"body":"beta \"q\""}') ;;
+'{"ts":'*'"headers":{"file":"'"$T/j.log"'","host":"'"$host"'","offset":"6","ts":"'*'"},"body":"beta \"q\""}') ;;
 *) fail "json line 2 is $line2" ;;
 esac
 
