@@ -1,11 +1,16 @@
 /* check_util.c -- unit tests for lib/util (durations, sizes, numbers, buffers,
  * time format) and lib/counters. */
 #include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "counters.h"
+#include "sig.h"
 #include "util.h"
 
 static int64_t dur(const char *s)
@@ -163,6 +168,39 @@ START_TEST(counters)
 }
 END_TEST
 
+START_TEST(signals)
+{
+    char err[RN_ERRLEN];
+    ck_assert_int_eq(rn_sig_install(err), 0);
+    rn_sig_stop = 0;
+    rn_sig_usr1 = 0;
+    raise(SIGUSR1);
+    ck_assert_int_eq(rn_sig_usr1, 1);
+    ck_assert_int_eq(rn_sig_stop, 0);
+    raise(SIGTERM);
+    ck_assert_int_eq(rn_sig_stop, SIGTERM);
+    raise(SIGPIPE);   /* ignored: we are still here */
+    /* A blocking read is interrupted rather than restarted. */
+    int fds[2];
+    char c;
+    ck_assert_int_eq(pipe(fds), 0);
+    rn_sig_usr1 = 0;
+    pid_t child = fork();
+    if (child == 0) {
+        usleep(100000);
+        kill(getppid(), SIGUSR1);
+        _exit(0);
+    }
+    errno = 0;
+    ck_assert_int_eq(read(fds[0], &c, 1), -1);
+    ck_assert_int_eq(errno, EINTR);
+    ck_assert_int_eq(rn_sig_usr1, 1);
+    waitpid(child, NULL, 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("util");
@@ -177,6 +215,7 @@ int main(void)
     tcase_add_test(misc, decimal);
     tcase_add_test(misc, errors);
     tcase_add_test(misc, counters);
+    tcase_add_test(misc, signals);
     suite_add_tcase(s, misc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

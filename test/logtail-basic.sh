@@ -56,12 +56,24 @@ expect_eq "stdin from a file" "$("$LOGTAIL" - <"$T/in")" "$(printf 'r\ns')"
 printf 'alpha\nbeta "q"\n' >"$T/j.log"
 "$LOGTAIL" --once --start beginning -o json "$T/j.log" >"$T/j.out"
 expect_eq "json lines" "$(wc -l <"$T/j.out")" 2
-host=$(hostname)
+host=$(uname -n)
 line2=$(sed -n 2p "$T/j.out")
 case $line2 in
 '{"ts":'*'"headers":{"file":"'"$T/j.log"'","host":"'"$host"'","offset":"6","ts":"'*'"},"body":"beta \"q\""}') ;;
 *) fail "json line 2 is $line2" ;;
 esac
+
+# SIGUSR1 prints the counters on stderr and logtail goes on.
+printf 'c1\nc2\n' >"$T/u.log"
+bg "$LOGTAIL" --start beginning "$T/u.log" >"$T/uout" 2>"$T/uerr"
+pid=$!
+wait_lines "$T/uout" 2
+kill -USR1 "$pid"
+wait_until 5 grep -q 'lines=2 bytes=6 cut=0 rotations=0 truncations=0' "$T/uerr" ||
+    fail "counters: $(cat "$T/uerr")"
+printf 'c3\n' >>"$T/u.log"
+wait_lines "$T/uout" 3
+stop "$pid"
 
 # A burst of appends arrives complete and in order.
 : >"$T/burst.log"
