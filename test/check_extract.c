@@ -1,0 +1,145 @@
+/* check_extract.c -- unit tests for lib/extract: keys and values by regex,
+ * field and JSON path; times by strptime formats and named forms. */
+#include <check.h>
+#include <string.h>
+
+#include "extract.h"
+
+static const char *line =
+    "1.2.3.4 - - [14/Nov/2023:22:13:20 +0100] \"GET /search?Input=Foo&page=2 HTTP/1.1\" 200 512";
+
+static void expect(rn_fieldx *x, const char *s, const char *want)
+{
+    rn_str out;
+    char err[RN_ERRLEN];
+    int r = rn_fieldx_get(x, s, strlen(s), &out, err);
+    if (!want) {
+        ck_assert_int_eq(r, 0);
+        return;
+    }
+    ck_assert_int_eq(r, 1);
+    ck_assert_uint_eq(out.n, strlen(want));
+    ck_assert(memcmp(out.p, want, out.n) == 0);
+}
+
+START_TEST(regex)
+{
+    char err[RN_ERRLEN];
+    rn_fieldx *x = rn_fieldx_regex("Input=([^ &]*)", err);
+    ck_assert_ptr_nonnull(x);
+    expect(x, line, "Foo");
+    expect(x, "GET /static/app.js", NULL);
+    expect(x, "Input=", "");
+    rn_fieldx_free(x);
+    /* No group: the whole match. */
+    x = rn_fieldx_regex("[0-9]+ [0-9]+$", err);
+    expect(x, line, "200 512");
+    rn_fieldx_free(x);
+    /* An optional group that did not take part is no key. */
+    x = rn_fieldx_regex("x(y)?", err);
+    expect(x, "x", NULL);
+    rn_fieldx_free(x);
+    ck_assert_ptr_null(rn_fieldx_regex("a(b", err));
+    ck_assert_msg(strstr(err, "regex 'a(b'") && strstr(err, "offset"), "%s", err);
+}
+END_TEST
+
+START_TEST(fields)
+{
+    char err[RN_ERRLEN];
+    rn_fieldx *x = rn_fieldx_field(1, NULL, err);
+    expect(x, "  a \t b  c", "a");
+    rn_fieldx_free(x);
+    x = rn_fieldx_field(3, NULL, err);
+    expect(x, "  a \t b  c  ", "c");
+    expect(x, "a b", NULL);
+    rn_fieldx_free(x);
+    x = rn_fieldx_field(2, ",", err);
+    expect(x, "a,,c", "");
+    expect(x, "a", NULL);
+    rn_fieldx_free(x);
+    x = rn_fieldx_field(3, "::", err);
+    expect(x, "a::b::c::d", "c");
+    rn_fieldx_free(x);
+    ck_assert_ptr_null(rn_fieldx_field(0, NULL, err));
+    ck_assert_ptr_null(rn_fieldx_field(1, "", err));
+}
+END_TEST
+
+START_TEST(json_path)
+{
+    char err[RN_ERRLEN];
+    rn_fieldx *x = rn_fieldx_json("user.id", err);
+    expect(x, "{\"a\":[1,{\"b\":2}],\"user\":{\"name\":\"x\",\"id\":\"u\\u00e9\"}}", "u\xc3\xa9");
+    expect(x, "{\"user\":{\"id\":42}}", "42");
+    expect(x, "{\"user\":{\"id\":{\"deep\":1}}}", NULL);
+    expect(x, "{\"user\":7}", NULL);
+    expect(x, "not json", NULL);
+    expect(x, "{\"user\":{\"id\":", NULL);
+    rn_fieldx_free(x);
+    ck_assert_ptr_null(rn_fieldx_json("a..b", err));
+}
+END_TEST
+
+static int64_t t(rn_timex *x, const char *s)
+{
+    int64_t ns = -1;
+    ck_assert_msg(rn_timex_parse(x, s, strlen(s), &ns) == 0, "%s", s);
+    return ns;
+}
+
+START_TEST(times)
+{
+    char err[RN_ERRLEN];
+    rn_timex *x = rn_timex_new(RN_TIME_NGINX, err);
+    ck_assert_int_eq(t(x, "14/Nov/2023:22:13:20 +0000"), 1700000000000000000LL);
+    ck_assert_int_eq(t(x, "14/Nov/2023:23:13:20 +0100"), 1700000000000000000LL);
+    ck_assert_int_eq(t(x, "14/Nov/2023:23:13:20 +0100"), 1700000000000000000LL); /* cached */
+    int64_t ns;
+    ck_assert_int_eq(rn_timex_parse(x, "yesterday", 9, &ns), -1);
+    rn_timex_free(x);
+    x = rn_timex_new("epoch", err);
+    ck_assert_int_eq(t(x, "1700000000.5"), 1700000000500000000LL);
+    rn_timex_free(x);
+    x = rn_timex_new("epoch_ms", err);
+    ck_assert_int_eq(t(x, "1700000000123"), 1700000000123000000LL);
+    rn_timex_free(x);
+    x = rn_timex_new("epoch_ns", err);
+    ck_assert_int_eq(t(x, "1700000000123456789"), 1700000000123456789LL);
+    ck_assert_int_eq(rn_timex_parse(x, "12x", 3, &ns), -1);
+    rn_timex_free(x);
+    x = rn_timex_new("iso8601", err);
+    ck_assert_int_eq(t(x, "2023-11-14T22:13:20Z"), 1700000000000000000LL);
+    ck_assert_int_eq(t(x, "2023-11-14T23:13:20.25+01:00"), 1700000000250000000LL);
+    ck_assert_int_eq(rn_timex_parse(x, "2023-11-14T22:13:20", 19, &ns), -1);
+    rn_timex_free(x);
+    ck_assert_ptr_null(rn_timex_new("no conversion", err));
+}
+END_TEST
+
+START_TEST(lower)
+{
+    rn_buf b = { 0 };
+    ck_assert_int_eq(rn_lower(&b, "AbC-\xc3\x89", 6), 0);
+    ck_assert_uint_eq(b.len, 6);
+    ck_assert(memcmp(b.p, "abc-\xc3\x89", 6) == 0);   /* ASCII only */
+    rn_buf_free(&b);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("extract");
+    TCase *tc = tcase_create("extract");
+    tcase_add_test(tc, regex);
+    tcase_add_test(tc, fields);
+    tcase_add_test(tc, json_path);
+    tcase_add_test(tc, times);
+    tcase_add_test(tc, lower);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}

@@ -1,0 +1,208 @@
+/* check_rows.c -- unit tests for lib/rows: values, times, and rows written
+ * and read back in tsv, json and frames; malformed rows named by line. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rows.h"
+
+static const rn_row *samples(size_t *n)
+{
+    static rn_row r[5];
+    r[0] = (rn_row){ 1700000000000000000LL, 1700000030000000000LL, { "alpha", 5 }, { 0, 42, 0 } };
+    r[1] = (rn_row){ 1700000010000000000LL, 1700000040000000000LL, { "tab\there\nnl\\bs", 14 },
+                     { 0, -7, 0 } };
+    r[2] = (rn_row){ 1700000000500000000LL, 1700000001000000000LL, { "caf\xc3\xa9 \xff", 7 },
+                     { 1, 0, 0.1 } };
+    r[3] = (rn_row){ 0, 1000000000LL, { "", 0 }, { 0, INT64_MIN, 0 } };
+    r[4] = (rn_row){ 1700000000000000000LL, 1700003600000000000LL, { "big", 3 },
+                     { 1, 0, 1.0 / 3.0 } };
+    *n = 5;
+    return r;
+}
+
+START_TEST(values)
+{
+    char out[32];
+    rn_value v;
+    ck_assert_int_eq(rn_value_parse("123", 3, &v), 0);
+    ck_assert(!v.is_float && v.i == 123);
+    ck_assert_int_eq(rn_value_parse("-9223372036854775808", 20, &v), 0);
+    ck_assert(!v.is_float && v.i == INT64_MIN);
+    ck_assert_int_eq(rn_value_parse("9223372036854775808", 19, &v), 0);
+    ck_assert(v.is_float);   /* too big for int64: a double */
+    ck_assert_int_eq(rn_value_parse("2.5", 3, &v), 0);
+    ck_assert(v.is_float && v.f == 2.5);
+    ck_assert_int_eq(rn_value_parse("1e3", 3, &v), 0);
+    ck_assert(v.is_float && v.f == 1000);
+    ck_assert_int_eq(rn_value_parse("", 0, &v), -1);
+    ck_assert_int_eq(rn_value_parse("12x", 3, &v), -1);
+    ck_assert_int_eq(rn_value_parse("nan", 3, &v), -1);
+    ck_assert_int_eq(rn_value_parse("inf", 3, &v), -1);
+    ck_assert_int_eq(rn_value_parse("1e999", 5, &v), -1);
+    out[rn_value_format((rn_value){ 1, 0, 0.1 }, out)] = '\0';
+    ck_assert_str_eq(out, "0.1");
+    out[rn_value_format((rn_value){ 1, 0, 1.0 / 3.0 }, out)] = '\0';
+    ck_assert_int_eq(rn_value_parse(out, strlen(out), &v), 0);
+    ck_assert(v.f == 1.0 / 3.0);
+    out[rn_value_format((rn_value){ 0, INT64_MIN, 0 }, out)] = '\0';
+    ck_assert_str_eq(out, "-9223372036854775808");
+    ck_assert(rn_value_double((rn_value){ 0, 3, 0 }) == 3.0);
+}
+END_TEST
+
+START_TEST(times)
+{
+    char out[32];
+    int64_t ns;
+    rn_time_format(1700000000000000000LL, out);
+    ck_assert_str_eq(out, "2023-11-14T22:13:20Z");
+    rn_time_format(1700000000250000000LL, out);
+    ck_assert_str_eq(out, "2023-11-14T22:13:20.250Z");
+    ck_assert_int_eq(rn_time_parse(out, strlen(out), &ns), 0);
+    ck_assert_int_eq(ns, 1700000000250000000LL);
+    ck_assert_int_eq(rn_time_parse("2023-11-14T22:13:20Z", 20, &ns), 0);
+    ck_assert_int_eq(ns, 1700000000000000000LL);
+    const char *bad[] = { "2023-11-14T22:13:20", "2023-11-14 22:13:20Z", "2023-13-14T22:13:20Z",
+                          "2023-11-14T22:13:20.5Z", "x", "2023-11-14T22:13:20Zjunk" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(rn_time_parse(bad[i], strlen(bad[i]), &ns) == -1, "%s", bad[i]);
+}
+END_TEST
+
+static rn_buf write_rows(rn_rowfmt fmt, const rn_row *r, size_t n)
+{
+    FILE *f = tmpfile();
+    char err[RN_ERRLEN];
+    rn_rowwriter *w = rn_rowwriter_new(fileno(f), fmt);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(rn_rowwriter_put(w, &r[i], err), 0);
+    ck_assert_int_eq(rn_rowwriter_flush(w, err), 0);
+    rn_rowwriter_free(w);
+    rn_buf b = { 0 };
+    off_t size = lseek(fileno(f), 0, SEEK_END);
+    rn_buf_reserve(&b, (size_t)size + 1);
+    ck_assert_int_eq(pread(fileno(f), b.p, (size_t)size, 0), size);
+    b.len = (size_t)size;
+    fclose(f);
+    return b;
+}
+
+/* Read rows fed in pieces of `piece` bytes; returns how many matched want. */
+static size_t read_rows(const rn_buf *b, size_t piece, const rn_row *want, size_t n)
+{
+    rn_rowreader *r = rn_rowreader_new("test");
+    char err[RN_ERRLEN];
+    rn_row row;
+    size_t got = 0, off = 0;
+    int k;
+    do {
+        size_t len = piece && piece < b->len - off ? piece : b->len - off;
+        ck_assert_int_eq(rn_rowreader_feed(r, b->p + off, len, err), 0);
+        off += len;
+        if (off == b->len)
+            rn_rowreader_eof(r);
+        while ((k = rn_rowreader_next(r, &row, err)) == 1) {
+            ck_assert_uint_lt(got, n);
+            const rn_row *w = &want[got++];
+            ck_assert_int_eq(row.start, w->start);
+            ck_assert_int_eq(row.end, w->end);
+            ck_assert_uint_eq(row.key.n, w->key.n);
+            ck_assert(memcmp(row.key.p, w->key.p, w->key.n) == 0);
+            ck_assert_int_eq(row.value.is_float, w->value.is_float);
+            if (w->value.is_float)
+                ck_assert(row.value.f == w->value.f);
+            else
+                ck_assert_int_eq(row.value.i, w->value.i);
+        }
+        ck_assert_msg(k == 0, "%s", err);
+    } while (off < b->len);
+    rn_rowreader_free(r);
+    return got;
+}
+
+START_TEST(round_trips)
+{
+    size_t n;
+    const rn_row *r = samples(&n);
+    rn_rowfmt fmts[] = { RN_ROW_TSV, RN_ROW_JSON, RN_ROW_FRAMES };
+    for (size_t f = 0; f < 3; f++) {
+        rn_buf b = write_rows(fmts[f], r, n);
+        ck_assert_uint_eq(read_rows(&b, 0, r, n), n);
+        ck_assert_uint_eq(read_rows(&b, 1, r, n), n);
+        ck_assert_uint_eq(read_rows(&b, 7, r, n), n);
+        rn_buf_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(tsv_and_json_shapes)
+{
+    size_t n;
+    const rn_row *r = samples(&n);
+    rn_buf b = write_rows(RN_ROW_TSV, r, 2);
+    const char *want = "2023-11-14T22:13:20Z\t2023-11-14T22:13:50Z\talpha\t42\n"
+                       "2023-11-14T22:13:30Z\t2023-11-14T22:14:00Z\ttab\\there\\nnl\\\\bs\t-7\n";
+    ck_assert_uint_eq(b.len, strlen(want));
+    ck_assert(memcmp(b.p, want, b.len) == 0);
+    rn_buf_free(&b);
+    b = write_rows(RN_ROW_JSON, r, 1);
+    want = "{\"start\":\"2023-11-14T22:13:20Z\",\"end\":\"2023-11-14T22:13:50Z\","
+           "\"key\":\"alpha\",\"value\":42}\n";
+    ck_assert_uint_eq(b.len, strlen(want));
+    ck_assert(memcmp(b.p, want, b.len) == 0);
+    rn_buf_free(&b);
+}
+END_TEST
+
+static void expect_bad(const char *in, const char *msg)
+{
+    rn_rowreader *r = rn_rowreader_new("rows.tsv");
+    char err[RN_ERRLEN] = "";
+    rn_row row;
+    int k;
+    ck_assert_int_eq(rn_rowreader_feed(r, in, strlen(in), err), 0);
+    rn_rowreader_eof(r);
+    while ((k = rn_rowreader_next(r, &row, err)) == 1)
+        ;
+    ck_assert_int_eq(k, RN_ERR);
+    ck_assert_msg(strstr(err, msg), "'%s' gave '%s'", in, err);
+    rn_rowreader_free(r);
+}
+
+START_TEST(malformed)
+{
+    const char *ok = "2023-11-14T22:13:20Z\t2023-11-14T22:13:50Z\ta\t1\n";
+    char in[512];
+    snprintf(in, sizeof in, "# comment\n\n%s%s", ok, "garbage\n");
+    expect_bad(in, "rows.tsv: line 4: expected 4 tab-separated fields");
+    snprintf(in, sizeof in, "%s2023-11-14T22:13:20Z\t2023-11-14T22:13:50Z\ta\tx\n", ok);
+    expect_bad(in, "line 2: the value is not a number");
+    expect_bad("2023-11-14T22:13:20Z\tyesterday\ta\t1\n", "line 1: the window end");
+    expect_bad("2023-11-14T22:13:50Z\t2023-11-14T22:13:20Z\ta\t1\n", "line 1: the window ends before");
+    expect_bad("2023-11-14T22:13:20Z\t2023-11-14T22:13:50Z\ta\t1\t2\n", "more than 4");
+    expect_bad("2023-11-14T22:13:20Z\t2023-11-14T22:13:50Z\ta\\q\t1\n", "bad escape");
+    expect_bad("{\"start\":\"2023-11-14T22:13:20Z\",\"key\":\"a\",\"value\":1}\n", "needs");
+    expect_bad("{\"start\":\"2023-11-14T22:13:20Z\",\"end\":\"2023-11-14T22:13:50Z\","
+               "\"key\":\"a\",\"value\":\"1\"}\n", "\"value\" is not a number");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("rows");
+    TCase *tc = tcase_create("rows");
+    tcase_add_test(tc, values);
+    tcase_add_test(tc, times);
+    tcase_add_test(tc, round_trips);
+    tcase_add_test(tc, tsv_and_json_shapes);
+    tcase_add_test(tc, malformed);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
