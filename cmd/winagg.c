@@ -1,0 +1,390 @@
+/* winagg.c -- per-key aggregates over tumbling and sliding windows. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "rows.h"
+#include "sig.h"
+#include "stream.h"
+#include "winagg.h"
+
+static const char usage_text[] =
+    "usage: winagg (-k REGEX | -F N [-d DELIM] | --json-key PATH) [--lower]\n"
+    "              [-a count|sum|min|max|avg] [-v REGEX | -V N]\n"
+    "              -w DURATION [-s DURATION] [--time arrival|header|REGEX] [--time-format FMT]\n"
+    "              [--lateness DURATION] [--late-out FILE] [--emit all|changed]\n"
+    "              [--state FILE] [--max-keys N] [-o tsv|json|frames] [FILE ...]\n";
+
+static void usage(void)
+{
+    fputs(usage_text, stdout);
+    fputs("\nAggregate events per key over windows of length -w sliding every -s\n"
+          "(default: tumbling), aligned to the epoch; print a row per window and key.\n\n"
+          "  -k, --key REGEX        key: the first capture group (or the whole match)\n"
+          "  -F, --field N          key: field N, split on -d (default: runs of blanks)\n"
+          "  -d, --delimiter DELIM  field delimiter for -F and -V\n"
+          "      --json-key PATH    key: a member of a JSON body (dotted path)\n"
+          "      --lower            fold the key to lower case\n"
+          "  -a, --agg AGG          count (default), sum, min, max or avg\n"
+          "  -v, --value REGEX      value: the first capture group of REGEX\n"
+          "  -V, --value-field N    value: field N\n"
+          "  -w, --window DURATION  window length (500ms, 10s, 5m, 1h ...)\n"
+          "  -s, --slide DURATION   slide; the length must be a multiple of it\n"
+          "      --time WHAT        arrival (default), header (the ts header), or a\n"
+          "                         REGEX whose group is the event time\n"
+          "      --time-format FMT  strptime format of that time (default: nginx's\n"
+          "                         %d/%b/%Y:%H:%M:%S %z), or epoch, epoch_ms,\n"
+          "                         epoch_ns, iso8601\n"
+          "      --lateness DUR     how far event time may run behind (default 0)\n"
+          "      --late-out FILE    append late events to FILE\n"
+          "      --emit WHICH       all keys of a window (default) or changed ones\n"
+          "      --state FILE       keep the window state in FILE across restarts\n"
+          "      --max-keys N       bound the keys held; new keys beyond are dropped\n"
+          "  -o, --output FORMAT    tsv (default), json or frames\n"
+          "  -h, --help             show this help\n"
+          "      --version          show the version\n", stdout);
+    exit(0);
+}
+
+typedef struct app {
+    rn_wagg *agg;
+    rn_rowwriter *out;
+    int late_fd;
+    int out_failed, status;
+    const char *state_path;
+    char optsig[4096];
+} app;
+
+static int emit(void *data, const rn_row *row)
+{
+    app *a = data;
+    char err[RN_ERRLEN];
+    if (a->out_failed)
+        return -1;
+    int r = rn_rowwriter_put(a->out, row, err);
+    if (r < 0) {
+        a->out_failed = 1;
+        if (r != -EPIPE) {
+            rn_warn("stdout: %s", err);
+            a->status = 1;
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static void flush_out(app *a)
+{
+    char err[RN_ERRLEN];
+    if (a->out_failed)
+        return;
+    int r = rn_rowwriter_flush(a->out, err);
+    if (r < 0) {
+        a->out_failed = 1;
+        if (r != -EPIPE) {
+            rn_warn("stdout: %s", err);
+            a->status = 1;
+        }
+    }
+}
+
+static void save_state(app *a)
+{
+    char err[RN_ERRLEN];
+    if (a->state_path && rn_window_save(rn_wagg_window(a->agg), a->state_path, a->optsig, err) < 0) {
+        rn_warn("%s", err);
+        a->status = 1;
+    }
+}
+
+static void report(app *a, int always)
+{
+    rn_wagg_stats st;
+    rn_wagg_stats_get(a->agg, &st);
+    if (always || st.late || st.evicted || st.badvalue || st.badtime)
+        rn_warn("events=%" PRIu64 " nokey=%" PRIu64 " badvalue=%" PRIu64 " badtime=%" PRIu64
+                " late=%" PRIu64 " evicted=%" PRIu64 " windows=%" PRIu64 " rows=%" PRIu64,
+                st.events, st.nokey, st.badvalue, st.badtime, st.late, st.evicted, st.windows,
+                st.rows);
+}
+
+static void write_late(app *a, const rn_event *ev)
+{
+    if (a->late_fd < 0)
+        return;
+    if (rn_write_all(a->late_fd, ev->body.p, ev->body.n) < 0
+        || rn_write_all(a->late_fd, "\n", 1) < 0) {
+        rn_warn("--late-out: write: %s", strerror(errno));
+        a->status = 1;
+        close(a->late_fd);
+        a->late_fd = -1;
+    }
+}
+
+/* Read one input to its end (or a stop signal). 0, or -1 after an error. */
+static int run_input(app *a, int fd, const char *name)
+{
+    char err[RN_ERRLEN], buf[64 * 1024];
+    rn_decoder *d = rn_decoder_new(RN_FMT_AUTO, RN_DEFAULT_MAX_EVENT);
+    rn_event ev;
+    int64_t next_save = rn_mono_ns() + 5000000000LL;
+    int rc = 0, eof = 0;
+
+    if (!d)
+        rn_die("out of memory");
+    while (!eof && !rn_sig_stop && !a->out_failed) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        int n = poll(&p, 1, 0);
+        if (n == 0) {           /* nothing waiting: what is out goes out now */
+            flush_out(a);
+            n = poll(&p, 1, 100);
+        }
+        if (rn_sig_usr1) {
+            rn_sig_usr1 = 0;
+            report(a, 1);
+        }
+        if (n > 0) {
+            ssize_t got = read(fd, buf, sizeof buf);
+            if (got < 0 && errno != EINTR && errno != EAGAIN) {
+                rn_warn("%s: read: %s", name, strerror(errno));
+                rc = -1;
+                break;
+            }
+            if (got == 0) {
+                rn_decoder_eof(d);
+                eof = 1;
+            } else if (got > 0 && rn_decoder_feed(d, buf, (size_t)got, err) < 0) {
+                rn_die("%s", err);
+            }
+            int64_t now = rn_now_ns();
+            int r;
+            while ((r = rn_decoder_next(d, &ev, err)) == 1) {
+                int k = rn_wagg_event(a->agg, &ev, now, err);
+                if (k < 0)
+                    rn_die("%s", err);
+                if (k == RN_WAGG_LATE)
+                    write_late(a, &ev);
+                /* The watermark moves with every event, so what is late does
+                 * not depend on how the input was cut into reads. */
+                if (rn_wagg_tick(a->agg, now, emit, a) < 0 && !a->out_failed)
+                    rn_die("out of memory");
+            }
+            if (r == RN_ERR) {
+                rn_warn("%s: %s", name, err);
+                rc = -1;
+                break;
+            }
+        } else if (n < 0 && errno != EINTR) {
+            rn_warn("%s: poll: %s", name, strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (rn_wagg_tick(a->agg, rn_now_ns(), emit, a) < 0 && !a->out_failed)
+            rn_die("out of memory");
+        if (a->state_path && rn_mono_ns() >= next_save) {
+            save_state(a);
+            next_save = rn_mono_ns() + 5000000000LL;
+        }
+    }
+    uint64_t cut = rn_decoder_cut(d);
+    if (cut)
+        rn_warn("%s: %" PRIu64 " lines longer than %u bytes cut", name, cut,
+                RN_DEFAULT_MAX_EVENT);
+    rn_decoder_free(d);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_JSONKEY = 256, OPT_LOWER, OPT_TIME, OPT_TFMT, OPT_LATENESS, OPT_LATEOUT,
+           OPT_EMIT, OPT_STATE, OPT_MAXKEYS };
+    static const struct option longopts[] = {
+        { "key", required_argument, NULL, 'k' },
+        { "field", required_argument, NULL, 'F' },
+        { "delimiter", required_argument, NULL, 'd' },
+        { "json-key", required_argument, NULL, OPT_JSONKEY },
+        { "lower", no_argument, NULL, OPT_LOWER },
+        { "agg", required_argument, NULL, 'a' },
+        { "value", required_argument, NULL, 'v' },
+        { "value-field", required_argument, NULL, 'V' },
+        { "window", required_argument, NULL, 'w' },
+        { "slide", required_argument, NULL, 's' },
+        { "time", required_argument, NULL, OPT_TIME },
+        { "time-format", required_argument, NULL, OPT_TFMT },
+        { "lateness", required_argument, NULL, OPT_LATENESS },
+        { "late-out", required_argument, NULL, OPT_LATEOUT },
+        { "emit", required_argument, NULL, OPT_EMIT },
+        { "state", required_argument, NULL, OPT_STATE },
+        { "max-keys", required_argument, NULL, OPT_MAXKEYS },
+        { "output", required_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 1000 },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *key_re = NULL, *json_key = NULL, *delim = NULL, *value_re = NULL;
+    const char *time_spec = "arrival", *tfmt = NULL, *late_path = NULL;
+    const char *width_arg = NULL, *slide_arg = NULL;
+    unsigned key_field = 0, value_field = 0;
+    int64_t width = 0, slide = 0, lateness = 0;
+    int lateness_set = 0, c;
+    rn_rowfmt ofmt = RN_ROW_TSV;
+    rn_wagg_opts o;
+    char err[RN_ERRLEN];
+    app a;
+
+    memset(&o, 0, sizeof o);
+    memset(&a, 0, sizeof a);
+    a.late_fd = -1;
+    o.win.agg = RN_AGG_COUNT;
+    rn_cli_init("winagg");
+    while ((c = getopt_long(argc, argv, "k:F:d:a:v:V:w:s:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'k': key_re = optarg; break;
+        case 'F': key_field = (unsigned)rn_opt_uint("-F", optarg, 1000000); break;
+        case 'd': delim = optarg; break;
+        case OPT_JSONKEY: json_key = optarg; break;
+        case OPT_LOWER: o.lower = 1; break;
+        case 'a':
+            if (rn_agg_parse(optarg, &o.win.agg, err) < 0)
+                rn_usage_error("-a: %s", err);
+            break;
+        case 'v': value_re = optarg; break;
+        case 'V': value_field = (unsigned)rn_opt_uint("-V", optarg, 1000000); break;
+        case 'w': width = rn_opt_duration("-w", width_arg = optarg); break;
+        case 's': slide = rn_opt_duration("-s", slide_arg = optarg); break;
+        case OPT_TIME: time_spec = optarg; break;
+        case OPT_TFMT: tfmt = optarg; break;
+        case OPT_LATENESS:
+            lateness = rn_opt_duration("--lateness", optarg);
+            lateness_set = 1;
+            break;
+        case OPT_LATEOUT: late_path = optarg; break;
+        case OPT_EMIT:
+            if (strcmp(optarg, "all") != 0 && strcmp(optarg, "changed") != 0)
+                rn_usage_error("--emit: '%s' is neither 'all' nor 'changed'", optarg);
+            o.win.emit_changed = strcmp(optarg, "changed") == 0;
+            break;
+        case OPT_STATE: a.state_path = optarg; break;
+        case OPT_MAXKEYS: o.win.max_keys = (size_t)rn_opt_uint("--max-keys", optarg, SIZE_MAX); break;
+        case 'o':
+            if (rn_rowfmt_parse(optarg, &ofmt, err) < 0)
+                rn_usage_error("-o: %s", err);
+            break;
+        case 'h': usage(); break;
+        case 1000: rn_version(); break;
+        default: rn_usage_error("unknown option");
+        }
+    }
+    if (!!key_re + !!key_field + !!json_key != 1)
+        rn_usage_error("give exactly one key: -k REGEX, -F N or --json-key PATH");
+    if (value_re && value_field)
+        rn_usage_error("cannot use both -v and -V");
+    if (o.win.agg == RN_AGG_COUNT && (value_re || value_field))
+        rn_usage_error("-v and -V need -a sum, min, max or avg");
+    if (o.win.agg != RN_AGG_COUNT && !value_re && !value_field)
+        rn_usage_error("-a %s needs a value: -v REGEX or -V N", rn_agg_name(o.win.agg));
+    if (delim && !key_field && !value_field)
+        rn_usage_error("-d needs -F or -V");
+    if (!width)
+        rn_usage_error("-w: a window length is required");
+    if (!slide)
+        slide = width;
+    if (slide % 1000000)
+        rn_usage_error("-s: the slide must be a whole number of milliseconds");
+    if (width % slide)
+        rn_usage_error("the window length (-w %s) is not a multiple of the slide (-s %s)",
+                       width_arg, slide_arg);
+    if (strcmp(time_spec, "arrival") == 0) {
+        o.time = RN_TIME_ARRIVAL;
+    } else if (strcmp(time_spec, "header") == 0) {
+        o.time = RN_TIME_HEADER;
+    } else {
+        o.time = RN_TIME_FIELD;
+        if (!(o.time_field = rn_fieldx_regex(time_spec, err)))
+            rn_usage_error("--time: %s", err);
+        if (!(o.time_parse = rn_timex_new(tfmt ? tfmt : RN_TIME_NGINX, err)))
+            rn_usage_error("--time-format: %s", err);
+    }
+    if (tfmt && o.time != RN_TIME_FIELD)
+        rn_usage_error("--time-format needs --time REGEX");
+    if (lateness_set && o.time == RN_TIME_ARRIVAL)
+        rn_usage_error("--lateness needs event time: --time header or --time REGEX");
+    o.lateness_ns = lateness;
+    o.win.width_ns = width;
+    o.win.slide_ns = slide;
+
+    if (key_re && !(o.key = rn_fieldx_regex(key_re, err)))
+        rn_usage_error("-k: %s", err);
+    if (key_field && !(o.key = rn_fieldx_field(key_field, delim, err)))
+        rn_usage_error("-F: %s", err);
+    if (json_key && !(o.key = rn_fieldx_json(json_key, err)))
+        rn_usage_error("--json-key: %s", err);
+    if (value_re && !(o.value = rn_fieldx_regex(value_re, err)))
+        rn_usage_error("-v: %s", err);
+    if (value_field && !(o.value = rn_fieldx_field(value_field, delim, err)))
+        rn_usage_error("-V: %s", err);
+
+    /* Everything that gives the state its meaning; a restart with other
+     * options must not read it as its own. */
+    snprintf(a.optsig, sizeof a.optsig,
+             "key=%s|%u|%s lower=%d delim=%s agg=%s value=%s|%u w=%" PRId64 " s=%" PRId64
+             " time=%s tfmt=%s lateness=%" PRId64,
+             key_re ? key_re : "", key_field, json_key ? json_key : "", o.lower,
+             delim ? delim : "", rn_agg_name(o.win.agg), value_re ? value_re : "", value_field,
+             width, slide, time_spec, tfmt ? tfmt : "", lateness);
+
+    a.agg = rn_wagg_new(&o, err);
+    if (!a.agg)
+        rn_usage_error("%s", err);
+    if (a.state_path) {
+        int r = rn_window_load(rn_wagg_window(a.agg), a.state_path, a.optsig, err);
+        if (r < 0)
+            rn_die("%s", err);
+    }
+    if (late_path) {
+        a.late_fd = open(late_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (a.late_fd < 0)
+            rn_die("--late-out: %s: %s", late_path, strerror(errno));
+    }
+    a.out = rn_rowwriter_new(STDOUT_FILENO, ofmt);
+    if (!a.out)
+        rn_die("out of memory");
+    if (rn_sig_install(err) < 0)
+        rn_die("%s", err);
+
+    int nin = argc - optind;
+    for (int i = 0; (i < nin || (nin == 0 && i == 0)) && !rn_sig_stop && !a.out_failed; i++) {
+        const char *name = nin ? argv[optind + i] : "-";
+        int fd = strcmp(name, "-") == 0 ? STDIN_FILENO : open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            rn_warn("%s: %s", name, strerror(errno));
+            a.status = 1;
+            continue;
+        }
+        if (run_input(&a, fd, strcmp(name, "-") == 0 ? "stdin" : name) < 0)
+            a.status = 1;
+        if (fd != STDIN_FILENO)
+            close(fd);
+    }
+
+    /* With a state file a stop keeps the open windows for the next run;
+     * at the end of the input they are emitted as they are as well. */
+    save_state(&a);
+    if (!rn_sig_stop || !a.state_path)
+        if (rn_wagg_finish(a.agg, emit, &a) < 0 && !a.out_failed)
+            rn_die("out of memory");
+    flush_out(&a);
+    report(&a, 0);
+    if (a.late_fd >= 0)
+        close(a.late_fd);
+    rn_rowwriter_free(a.out);
+    rn_wagg_free(a.agg);
+    return a.status;
+}

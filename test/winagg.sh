@@ -1,0 +1,129 @@
+#!/bin/sh
+# winagg.sh -- winagg against an independent awk reference on generated
+# access logs: tumbling and sliding windows, count/sum/min/max/avg, event time,
+# arrival time with idle input, late events, --state restarts, usage errors.
+. "$(dirname "$0")/lib.sh"
+WINAGG=$top_builddir/winagg
+TIME='\[([^]]+)\]'
+KEY='Input=([^ &]*)'
+BYTES='HTTP/1\.1" [0-9]+ ([0-9]+)'
+
+"$GENLOG" -n 40000 --start 1700000000 --seed 7 >"$T/log"
+
+# ref W S AGG: the rows an independent computation gives, sorted. Each event
+# adds to every window that holds it; windows are aligned to the epoch.
+ref() {
+    TZ=UTC mawk -v W="$1" -v S="$2" -v agg="$3" '
+    BEGIN { split("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec", m, " ")
+            for (i = 1; i <= 12; i++) mon[m[i]] = i; k = W / S }
+    match($0, /Input=[^ &]*/) {
+        key = tolower(substr($0, RSTART + 6, RLENGTH - 6))
+        match($0, /\[[^]]+\]/); ts = substr($0, RSTART + 1, RLENGTH - 2)
+        split(ts, a, /[\/: ]/)
+        t = mktime(a[3] " " mon[a[2]] " " a[1] " " a[4] " " a[5] " " a[6])
+        match($0, /HTTP\/1\.1" [0-9]+ [0-9]+/); split(substr($0, RSTART, RLENGTH), b, " ")
+        v = b[3] + 0
+        n = int(t / S)
+        for (e = n; e < n + k; e++) {
+            id = e SUBSEP key
+            cnt[id]++; sum[id] += v
+            if (!(id in mn) || v < mn[id]) mn[id] = v
+            if (!(id in mx) || v > mx[id]) mx[id] = v
+        }
+    }
+    END {
+        for (id in cnt) {
+            split(id, p, SUBSEP); e = p[1]
+            s = strftime("%Y-%m-%dT%H:%M:%SZ", (e - k + 1) * S, 1)
+            f = strftime("%Y-%m-%dT%H:%M:%SZ", (e + 1) * S, 1)
+            val = agg == "count" ? cnt[id] : agg == "sum" ? sum[id] : agg == "min" ? mn[id] : \
+                  agg == "max" ? mx[id] : sprintf("%.6f", sum[id] / cnt[id])
+            print s "\t" f "\t" p[2] "\t" val
+        }
+    }' "$T/log" | LC_ALL=C sort
+}
+
+check() { # W S AGG winagg-args...
+    w=$1 s=$2 agg=$3; shift 3
+    ref "$w" "$s" "$agg" >"$T/want"
+    "$WINAGG" -k "$KEY" --lower --time "$TIME" -w "${w}s" -s "${s}s" "$@" <"$T/log" |
+        LC_ALL=C sort >"$T/got"
+    if [ "$agg" = avg ]; then
+        mawk -F '\t' -v OFS='\t' '{ $4 = sprintf("%.6f", $4) } 1' "$T/got" >"$T/got2"
+        mv "$T/got2" "$T/got"
+    fi
+    [ -s "$T/want" ] || fail "empty reference for $w/$s $agg"
+    expect_file "$T/got" "$T/want"
+    note "W=${w}s S=${s}s $agg: $(wc -l <"$T/got") rows match"
+}
+
+check 10 10 count
+check 10 2 count
+check 6 1 count
+check 10 5 sum -a sum -v "$BYTES"
+check 10 5 min -a min -v "$BYTES"
+check 10 5 max -a max -v "$BYTES"
+check 10 5 avg -a avg -v "$BYTES"
+
+# Field keys and JSON keys give the same counts as the regex.
+"$WINAGG" -k "$KEY" --time "$TIME" -w 10s <"$T/log" | LC_ALL=C sort >"$T/byregex"
+mawk 'match($0, /Input=[^ &]*/) { print substr($0, RSTART + 6, RLENGTH - 6) "\t" $0 }' "$T/log" |
+    "$WINAGG" -F 1 -d '	' --time "$TIME" -w 10s | LC_ALL=C sort >"$T/byfield"
+expect_file "$T/byfield" "$T/byregex"
+
+# Event time from the ts header of json events.
+printf '{"ts":1700000001000000000,"headers":{},"body":"a"}\n{"ts":1700000002000000000,"headers":{},"body":"b"}\n{"ts":1700000011000000000,"headers":{},"body":"a"}\n' |
+    "$WINAGG" -F 1 -w 10s --time header >"$T/hdr"
+printf '2023-11-14T22:13:20Z\t2023-11-14T22:13:30Z\ta\t1\n2023-11-14T22:13:20Z\t2023-11-14T22:13:30Z\tb\t1\n2023-11-14T22:13:30Z\t2023-11-14T22:13:40Z\ta\t1\n' >"$T/hdrwant"
+expect_file "$T/hdr" "$T/hdrwant"
+
+# Late events: behind the watermark, counted, reported and kept.
+printf '[14/Nov/2023:22:13:21 +0000] x\n[14/Nov/2023:22:13:35 +0000] x\n[14/Nov/2023:22:13:22 +0000] late\n[14/Nov/2023:22:13:36 +0000] y\n' >"$T/late.log"
+"$WINAGG" -F 3 --time "$TIME" -w 10s --late-out "$T/late.out" <"$T/late.log" >"$T/lrows" 2>"$T/lerr"
+grep -q 'late=1' "$T/lerr" || fail "late not reported: $(cat "$T/lerr")"
+expect_eq "late-out" "$(cat "$T/late.out")" "[14/Nov/2023:22:13:22 +0000] late"
+expect_eq "rows with a late event" "$(cut -f 3,4 "$T/lrows" | tr '\t\n' ':,')" "x:1,x:1,y:1,"
+# ... and with --lateness it is in time.
+"$WINAGG" -F 3 --time "$TIME" -w 10s --lateness 20s <"$T/late.log" >"$T/lrows2" 2>"$T/lerr2"
+expect_eq "rows within lateness" "$(cut -f 3,4 "$T/lrows2" | tr '\t\n' ':,')" "late:1,x:1,x:1,y:1,"
+
+# Arrival time: a window closes on the clock while the input is idle.
+# (the writer keeps the pipe open for 4 s after its lines)
+( printf 'k\nk\nk\n'; sleep 4 ) | "$WINAGG" -F 1 -w 1s >"$T/arr" &
+wait_until 3 test -s "$T/arr" || fail "no window emitted while the input was idle"
+expect_eq "idle window" "$(cut -f 3,4 "$T/arr")" "$(printf 'k\t3')"
+wait
+
+# --state: two runs over two halves equal one run over the whole, taking the
+# last row written for each window and key (rows are upserts).
+head -n 20000 "$T/log" >"$T/h1"
+tail -n +20001 "$T/log" >"$T/h2"
+run() { "$WINAGG" -k "$KEY" --lower --time "$TIME" -w 10s -s 5s "$@"; }
+run --state "$T/st" <"$T/h1" >"$T/r1"
+run --state "$T/st" <"$T/h2" >"$T/r2"
+cat "$T/r1" "$T/r2" | mawk -F '\t' '{ v[$1 FS $2 FS $3] = $4 } END { for (k in v) print k "\t" v[k] }' |
+    LC_ALL=C sort >"$T/rr"
+run <"$T/log" | LC_ALL=C sort >"$T/whole"
+expect_file "$T/rr" "$T/whole"
+# Other options against that state: an error, not a wrong answer.
+set +e
+"$WINAGG" -k "$KEY" --time "$TIME" -w 20s --state "$T/st" </dev/null >/dev/null 2>"$T/serr"
+st=$?
+set -e
+expect_eq "status with a mismatched state" $st 1
+grep -q "different options" "$T/serr" || fail "message: $(cat "$T/serr")"
+
+# Usage errors.
+for args in "-k x -w 10s -s 3s" "-w 10s" "-k x" "-k x -F 1 -w 1s" "-k x -w 1s -a sum" \
+    "-k x -w 1s -v y" "-k ( -w 1s" "-k x -w 1s --lateness 5s" "-k x -w 1s -o xml"; do
+    set +e
+    # shellcheck disable=SC2086
+    "$WINAGG" $args </dev/null >/dev/null 2>"$T/uerr"
+    st=$?
+    set -e
+    expect_eq "status of winagg $args" $st 2
+    grep -q '^winagg: ' "$T/uerr" || fail "no message for $args"
+done
+"$WINAGG" -k x -w 10s -s 3s </dev/null 2>&1 | grep -q 'not a multiple of the slide (-s 3s)' ||
+    fail "multiple message"
+note "winagg: ok"
