@@ -18,6 +18,7 @@ struct rn_fieldx {
     pcre2_code *re;
     pcre2_match_data *md;
     int group;              /* 1 when the regex has a capture group, else 0 */
+    int jit;                /* JIT compiled: match through the fast path */
     unsigned field;
     char *delim;            /* NULL: runs of blanks */
     size_t delimlen;
@@ -48,7 +49,7 @@ rn_fieldx *rn_fieldx_regex(const char *re, char *err)
     pcre2_pattern_info(x->re, PCRE2_INFO_CAPTURECOUNT, &groups);
     x->group = groups > 0;
     /* JIT is much faster; without it (an odd platform) matching still works. */
-    pcre2_jit_compile(x->re, PCRE2_JIT_COMPLETE);
+    x->jit = pcre2_jit_compile(x->re, PCRE2_JIT_COMPLETE) == 0;
     x->md = pcre2_match_data_create_from_pattern(x->re, NULL);
     if (!x->md) {
         pcre2_code_free(x->re);
@@ -135,7 +136,8 @@ void rn_fieldx_free(rn_fieldx *x)
 
 static int get_regex(rn_fieldx *x, const char *s, size_t n, rn_str *out, char *err)
 {
-    int rc = pcre2_match(x->re, (PCRE2_SPTR)s, n, 0, 0, x->md, NULL);
+    int rc = x->jit ? pcre2_jit_match(x->re, (PCRE2_SPTR)s, n, 0, 0, x->md, NULL)
+                    : pcre2_match(x->re, (PCRE2_SPTR)s, n, 0, 0, x->md, NULL);
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
     if (rc < 0) {

@@ -778,6 +778,21 @@ nomem:
     return NULL;
 }
 
+/* Remove a pending slice (one just made that stayed empty). */
+static void drop_pending(rn_window *w, slice *s)
+{
+    size_t i = w->nin;
+    while (i < w->nsl && w->sl[i] != s)
+        i++;
+    if (i == w->nsl)
+        return;
+    memmove(w->sl + i, w->sl + i + 1, (w->nsl - i - 1) * sizeof *w->sl);
+    w->nsl--;
+    if (w->cur == s)
+        w->cur = NULL;
+    slice_free(s);
+}
+
 int rn_window_add(rn_window *w, int64_t t, const char *key, size_t klen, rn_value v)
 {
     if (klen > RN_WIN_KEY_MAX) {
@@ -814,7 +829,7 @@ int rn_window_add(rn_window *w, int64_t t, const char *key, size_t klen, rn_valu
     uint32_t h = (uint32_t)(hash_key(key, klen, w->seed) >> 32);
     size_t pos, i;
     if (tab_reserve(&s->t) < 0)
-        return -ENOMEM;
+        goto nomem;
     i = tab_lookup(&s->t, h, key, klen, &pos);
     if (i == NONE) {
         if (w->max_keys && w->entries >= w->max_keys) {
@@ -823,11 +838,15 @@ int rn_window_add(rn_window *w, int64_t t, const char *key, size_t klen, rn_valu
         }
         i = tab_insert(&s->t, pos, h, key, klen);
         if (i == NONE)
-            return -ENOMEM;
+            goto nomem;
         w->entries++;
     }
     acc_add(w->agg, slice_acc(tab_ent(&s->t, i)), v);
     return 0;
+nomem:
+    if (s->t.n == 0)
+        drop_pending(w, s);     /* a slice is never empty */
+    return -ENOMEM;
 }
 
 /* Add a slice's accumulators into the running table. */
