@@ -1,6 +1,8 @@
 /* check_extract.c -- unit tests for lib/extract: keys and values by regex,
  * field and JSON path; times by strptime formats and named forms. */
 #include <check.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <string.h>
 
 #include "extract.h"
@@ -41,6 +43,48 @@ START_TEST(regex)
     rn_fieldx_free(x);
     ck_assert_ptr_null(rn_fieldx_regex("a(b", err));
     ck_assert_msg(strstr(err, "regex 'a(b'") && strstr(err, "offset"), "%s", err);
+}
+END_TEST
+
+/* The fast path for LIT([^SET]*)SUF must find what PCRE2 finds. */
+START_TEST(simple_shape_matches_pcre2)
+{
+    static const char *const pats[] = {
+        "Input=([^ &]*)", "\\[([^]]+)\\]", "a=([^;]+);", "ab([^ba]*)b", "x([^-y]*)",
+        "k\\.([^ .]+)\\.", "q([^&]*)&e",
+    };
+    static const char alpha[] = "Input=ab;&[] .-xyqke\\";
+    char err[RN_ERRLEN], line[64];
+    unsigned seed = 12345;
+    for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
+        rn_fieldx *x = rn_fieldx_regex(pats[i], err);
+        int code;
+        PCRE2_SIZE off;
+        pcre2_code *re = pcre2_compile((PCRE2_SPTR)pats[i], PCRE2_ZERO_TERMINATED, 0, &code,
+                                       &off, NULL);
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+        ck_assert_ptr_nonnull(x);
+        ck_assert_ptr_nonnull(re);
+        for (int k = 0; k < 20000; k++) {
+            size_t n = (seed = seed * 1103515245 + 12345) % sizeof line;
+            for (size_t j = 0; j < n; j++)
+                line[j] = alpha[(seed = seed * 1103515245 + 12345) / 65536 % (sizeof alpha - 1)];
+            if (k % 3 == 0 && n > 8)   /* plant the literal now and then */
+                memcpy(line + (seed / 7) % (n - 7), pats[i], 1);
+            rn_str got;
+            int r = rn_fieldx_get(x, line, n, &got, err);
+            int rc = pcre2_match(re, (PCRE2_SPTR)line, n, 0, 0, md, NULL);
+            ck_assert_int_eq(r, rc > 0);
+            if (rc > 0) {
+                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+                ck_assert_uint_eq(got.n, ov[3] - ov[2]);
+                ck_assert(got.p == line + ov[2]);
+            }
+        }
+        pcre2_match_data_free(md);
+        pcre2_code_free(re);
+        rn_fieldx_free(x);
+    }
 }
 END_TEST
 
@@ -132,6 +176,7 @@ int main(void)
     Suite *s = suite_create("extract");
     TCase *tc = tcase_create("extract");
     tcase_add_test(tc, regex);
+    tcase_add_test(tc, simple_shape_matches_pcre2);
     tcase_add_test(tc, fields);
     tcase_add_test(tc, json_path);
     tcase_add_test(tc, times);
