@@ -141,13 +141,13 @@ int rn_time_parse(const char *s, size_t n, int64_t *ns)
 
 /* ---- encoding ------------------------------------------------------------- */
 
-static int put_tsv_key(rn_buf *b, const rn_str *k)
+int rn_tsv_key(rn_buf *b, const char *s, size_t n)
 {
-    if (rn_buf_reserve(b, 2 * k->n) < 0)
+    if (rn_buf_reserve(b, 2 * n) < 0)
         return -1;
     char *o = b->p + b->len;
-    for (size_t i = 0; i < k->n; i++) {
-        char c = k->p[i];
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
         switch (c) {
         case '\t': *o++ = '\\'; *o++ = 't'; break;
         case '\n': *o++ = '\\'; *o++ = 'n'; break;
@@ -172,7 +172,7 @@ static int put_tsv(rn_buf *b, const rn_row *r)
     rn_buf_append(b, "\t", 1);
     rn_buf_append(b, e, en);
     rn_buf_append(b, "\t", 1);
-    if (put_tsv_key(b, &r->key) < 0 || rn_buf_reserve(b, vn + 1) < 0)
+    if (rn_tsv_key(b, r->key.p, r->key.n) < 0 || rn_buf_reserve(b, vn + 1) < 0)
         return -1;
     rn_buf_append(b, "\t", 1);
     rn_buf_append(b, v, vn);

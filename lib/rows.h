@@ -54,6 +54,9 @@ int rn_value_parse(const char *s, size_t n, rn_value *v);
 size_t rn_time_format(int64_t ns, char *out);   /* out: at least 32 bytes */
 int rn_time_parse(const char *s, size_t n, int64_t *ns);
 
+/* Append key to b escaped as in a tsv row. -1 when out of memory. */
+int rn_tsv_key(rn_buf *b, const char *s, size_t n);
+
 /* ---- writing -------------------------------------------------------------- */
 
 typedef struct rn_rowwriter rn_rowwriter;

@@ -129,9 +129,6 @@ int rn_topn_format(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w);
 /* One RESP command (an array of bulk strings: any bytes) appended to b. */
 int rn_topn_resp(rn_buf *b, size_t argc, const rn_str *argv);
 
-/* key escaped for a tsv field: \t \n \r \\ as two characters. */
-int rn_topn_tsv_key(rn_buf *b, const char *s, size_t n);
-
 /* ---- Space-Saving ---------------------------------------------------------- */
 
 typedef struct rn_ss rn_ss;

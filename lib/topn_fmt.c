@@ -22,25 +22,6 @@ int rn_topn_out_parse(const char *s, rn_topn_out *out, char *err)
 static int put(rn_buf *b, const char *s, size_t n) { return rn_buf_append(b, s, n); }
 static int puts_(rn_buf *b, const char *s) { return rn_buf_append(b, s, strlen(s)); }
 
-int rn_topn_tsv_key(rn_buf *b, const char *s, size_t n)
-{
-    if (rn_buf_reserve(b, 2 * n) < 0)
-        return -1;
-    char *o = b->p + b->len;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        switch (c) {
-        case '\t': *o++ = '\\'; *o++ = 't'; break;
-        case '\n': *o++ = '\\'; *o++ = 'n'; break;
-        case '\r': *o++ = '\\'; *o++ = 'r'; break;
-        case '\\': *o++ = '\\'; *o++ = '\\'; break;
-        default: *o++ = c;
-        }
-    }
-    b->len = (size_t)(o - b->p);
-    return 0;
-}
-
 int rn_topn__table_key(rn_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -234,7 +215,7 @@ static int fmt_tsv(rn_buf *b, const rn_topn_window *w)
     times[n++] = '\t';
     for (size_t i = 0; i < w->n; i++) {
         if (put(b, times, n) < 0 || put_u64(b, i + 1) < 0 || put(b, "\t", 1) < 0
-            || rn_topn_tsv_key(b, w->top[i].key.p, w->top[i].key.n) < 0
+            || rn_tsv_key(b, w->top[i].key.p, w->top[i].key.n) < 0
             || put(b, "\t", 1) < 0 || put_value(b, w->top[i].value) < 0
             || put(b, "\n", 1) < 0)
             return -1;
