@@ -1,0 +1,940 @@
+/* check_klog.c -- unit tests for lib/crc32c and lib/klog: CRC vectors, append
+ * and read across segments, validation, recovery of torn tails and lost
+ * indexes, retention, time lookups and roll by age. */
+#include <check.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "klog.h"
+#include "util.h"
+
+static char dir[] = "/tmp/check_klog.XXXXXX";
+static char ldir[300];   /* the partition directory, created by open */
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/check_klog.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(ldir, sizeof ldir, "%s/topic-0", dir);
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* ---- building RecordBatch v2 ------------------------------------------- */
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    put32(p, (uint32_t)(v >> 32));
+    put32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static size_t varint(unsigned char *p, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 0;
+    while (z >= 0x80) {
+        p[n++] = (unsigned char)(z | 0x80);
+        z >>= 7;
+    }
+    p[n++] = (unsigned char)z;
+    return n;
+}
+
+/* A valid batch of nrec records with vlen-byte values, all stamped ts (ms),
+ * baseOffset left at 0 for the log to assign. Returns its size. */
+static size_t make_batch(unsigned char *out, int nrec, int64_t ts, size_t vlen)
+{
+    unsigned char *p = out + 61;
+    for (int i = 0; i < nrec; i++) {
+        unsigned char body[4096];
+        size_t n = 0;
+        body[n++] = 0;                      /* attributes */
+        n += varint(body + n, 0);           /* timestampDelta */
+        n += varint(body + n, i);           /* offsetDelta */
+        n += varint(body + n, -1);          /* no key */
+        n += varint(body + n, (int64_t)vlen);
+        for (size_t k = 0; k < vlen; k++)
+            body[n++] = (unsigned char)('a' + (i + k) % 26);
+        n += varint(body + n, 0);           /* no headers */
+        p += varint(p, (int64_t)n);
+        memcpy(p, body, n);
+        p += n;
+    }
+    size_t total = (size_t)(p - out);
+    put64(out, 0);
+    put32(out + 8, (uint32_t)(total - 12));
+    put32(out + 12, 0);                     /* partitionLeaderEpoch */
+    out[16] = 2;                            /* magic */
+    out[21] = 0;                            /* attributes */
+    out[22] = 0;
+    put32(out + 23, (uint32_t)(nrec ? nrec - 1 : 0));
+    put64(out + 27, (uint64_t)ts);
+    put64(out + 35, (uint64_t)ts);
+    put64(out + 43, (uint64_t)-1);          /* producerId */
+    out[51] = 0xff;                         /* producerEpoch -1 */
+    out[52] = 0xff;
+    put32(out + 53, (uint32_t)-1);          /* baseSequence */
+    put32(out + 57, (uint32_t)nrec);
+    put32(out + 17, rn_crc32c(0, out + 21, total - 21));
+    return total;
+}
+
+static rn_klog *open_log(const rn_klog_opts *o)
+{
+    char err[RN_ERRLEN] = "";
+    rn_klog *l = NULL;
+    ck_assert_msg(rn_klog_open(ldir, o, &l, err) == 0, "open: %s", err);
+    return l;
+}
+
+/* Append one batch; returns its assigned base offset. */
+static int64_t add(rn_klog *l, int nrec, int64_t ts, size_t vlen)
+{
+    unsigned char buf[65536];
+    char err[RN_ERRLEN] = "";
+    int64_t base = -1;
+    size_t n = make_batch(buf, nrec, ts, vlen);
+    ck_assert_msg(rn_klog_append(l, buf, n, ts, &base, err) == 0, "append: %s", err);
+    ck_assert_int_eq((int64_t)get64(buf), base);
+    return base;
+}
+
+/* Read at offset and check the slice: whole batches of the right offsets. */
+static rn_klog_slice read_at(rn_klog *l, int64_t off, size_t max)
+{
+    char err[RN_ERRLEN] = "";
+    rn_klog_slice s;
+    ck_assert_msg(rn_klog_read(l, off, max, &s, err) == 0, "read %lld: %s", (long long)off, err);
+    return s;
+}
+
+/* Walk the batches of a slice: count them, check each one's CRC, and return
+ * the first batch's base offset and the offset after the last. */
+static int walk(rn_klog_slice s, int64_t *first, int64_t *next)
+{
+    unsigned char *b = malloc(s.len ? s.len : 1);
+    ck_assert_int_eq(pread(s.fd, b, s.len, (off_t)s.pos), (ssize_t)s.len);
+    size_t p = 0;
+    int n = 0;
+    while (p < s.len) {
+        ck_assert_uint_ge(s.len - p, 61);
+        uint32_t blen = (uint32_t)b[p + 8] << 24 | (uint32_t)b[p + 9] << 16 |
+                        (uint32_t)b[p + 10] << 8 | b[p + 11];
+        ck_assert_uint_le(p + 12 + blen, s.len);
+        uint32_t crc = (uint32_t)b[p + 17] << 24 | (uint32_t)b[p + 18] << 16 |
+                       (uint32_t)b[p + 19] << 8 | b[p + 20];
+        ck_assert_uint_eq(crc, rn_crc32c(0, b + p + 21, blen - 9));
+        int32_t delta = (int32_t)((uint32_t)b[p + 23] << 24 | (uint32_t)b[p + 24] << 16 |
+                                  (uint32_t)b[p + 25] << 8 | b[p + 26]);
+        int64_t base = (int64_t)get64(b + p);
+        if (n == 0)
+            *first = base;
+        else
+            ck_assert_int_eq(base, *next);
+        *next = base + delta + 1;
+        p += 12 + blen;
+        n++;
+    }
+    free(b);
+    return n;
+}
+
+static void seg_path(char *out, int64_t base, const char *ext)
+{
+    snprintf(out, 400, "%s/%020lld%s", ldir, (long long)base, ext);
+}
+
+static int64_t nth_seg_base(size_t i)
+{
+    char pat[400];
+    glob_t g;
+    snprintf(pat, sizeof pat, "%s/*.log", ldir);
+    ck_assert_int_eq(glob(pat, 0, NULL, &g), 0);
+    ck_assert_uint_lt(i, g.gl_pathc);
+    int64_t base = atoll(strrchr(g.gl_pathv[i], '/') + 1);
+    globfree(&g);
+    return base;
+}
+
+static int64_t last_seg_base(void)
+{
+    char pat[400];
+    glob_t g;
+    snprintf(pat, sizeof pat, "%s/*.log", ldir);
+    ck_assert_int_eq(glob(pat, 0, NULL, &g), 0);
+    size_t n = g.gl_pathc;
+    globfree(&g);
+    return nth_seg_base(n - 1);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* ---- CRC --------------------------------------------------------------- */
+
+START_TEST(crc_vectors)
+{
+    unsigned char z[32], f[32], a[32];
+    memset(z, 0, sizeof z);
+    memset(f, 0xff, sizeof f);
+    for (int i = 0; i < 32; i++)
+        a[i] = (unsigned char)i;
+    /* RFC 3720 (iSCSI) appendix B.4 and the classic check value. */
+    ck_assert_uint_eq(rn_crc32c(0, "123456789", 9), 0xE3069283);
+    ck_assert_uint_eq(rn_crc32c(0, z, 32), 0x8A9136AA);
+    ck_assert_uint_eq(rn_crc32c(0, f, 32), 0x62A8AB43);
+    ck_assert_uint_eq(rn_crc32c(0, a, 32), 0x46DD794E);
+    ck_assert_uint_eq(rn_crc32c(0, "", 0), 0);
+    ck_assert_uint_eq(rn_crc32c_sw(0, "123456789", 9), 0xE3069283);
+    /* Chaining, every split point and alignment, hardware against tables. */
+    unsigned char buf[300];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 131 + 7);
+    uint32_t whole = rn_crc32c_sw(0, buf, sizeof buf);
+    for (size_t cut = 0; cut <= sizeof buf; cut++) {
+        ck_assert_uint_eq(rn_crc32c(rn_crc32c(0, buf, cut), buf + cut, sizeof buf - cut), whole);
+        ck_assert_uint_eq(rn_crc32c_sw(rn_crc32c_sw(0, buf, cut), buf + cut, sizeof buf - cut), whole);
+    }
+    for (size_t off = 0; off < 16; off++)
+        for (size_t n = 0; n < 40; n++)
+            ck_assert_uint_eq(rn_crc32c(0, buf + off, n), rn_crc32c_sw(0, buf + off, n));
+}
+END_TEST
+
+/* ---- append and read --------------------------------------------------- */
+
+START_TEST(round_trip_segments)
+{
+    rn_klog_opts o = { .segment_bytes = 4096, .index_interval = 512 };
+    rn_klog *l = open_log(&o);
+    int64_t expect = 0;
+    ck_assert_int_eq(rn_klog_start(l), 0);
+    ck_assert_int_eq(rn_klog_end(l), 0);
+    for (int i = 0; i < 200; i++) {
+        int nrec = 1 + i % 7;
+        ck_assert_int_eq(add(l, nrec, 1000 + i, 20 + i % 50), expect);
+        expect += nrec;
+    }
+    ck_assert_int_eq(rn_klog_end(l), expect);
+    ck_assert_uint_gt(rn_klog_segments(l), 5);
+    /* Every offset reads back from the batch that holds it. */
+    for (int64_t off = 0; off < expect; off++) {
+        rn_klog_slice s = read_at(l, off, 1);
+        int64_t first, next;
+        ck_assert_int_eq(walk(s, &first, &next), 1);
+        ck_assert_int_le(first, off);
+        ck_assert_int_gt(next, off);
+    }
+    /* Consuming with big fetches visits every offset once, in order, one
+     * segment per read, and every read is whole batches. */
+    int64_t off = 0;
+    int reads = 0;
+    while (off < expect) {
+        rn_klog_slice s = read_at(l, off, 1 << 20);
+        int64_t first, next;
+        ck_assert_int_ge(walk(s, &first, &next), 1);
+        ck_assert_int_eq(first, off);
+        ck_assert_uint_le(s.pos + s.len, 4096 + 1024);
+        off = next;
+        reads++;
+    }
+    ck_assert_int_eq(reads, (int)rn_klog_segments(l));
+    rn_klog_slice s = read_at(l, expect, 1 << 20);
+    ck_assert_uint_eq(s.len, 0);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(several_batches_one_request)
+{
+    rn_klog *l = open_log(NULL);
+    unsigned char buf[8192];
+    char err[RN_ERRLEN];
+    size_t n = make_batch(buf, 3, 10, 10);
+    n += make_batch(buf + n, 5, 20, 10);
+    n += make_batch(buf + n, 1, 30, 10);
+    int64_t base;
+    add(l, 2, 5, 10);
+    ck_assert_int_eq(rn_klog_append(l, buf, n, 0, &base, err), 0);
+    ck_assert_int_eq(base, 2);
+    ck_assert_int_eq(rn_klog_end(l), 11);
+    /* Offsets were written into the caller's bytes, CRCs untouched. */
+    size_t b2 = 12 + ((size_t)buf[10] << 8 | buf[11]);
+    ck_assert_int_eq((int64_t)get64(buf), 2);
+    ck_assert_int_eq((int64_t)get64(buf + b2), 5);
+    rn_klog_slice s = read_at(l, 0, 1 << 20);
+    int64_t first, next;
+    ck_assert_int_eq(walk(s, &first, &next), 4);
+    ck_assert_int_eq(next, 11);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(read_within_batch_and_max_bytes)
+{
+    rn_klog *l = open_log(NULL);
+    unsigned char buf[8192];
+    size_t blen = make_batch(buf, 10, 100, 50);
+    add(l, 10, 100, 50);          /* offsets 0..9 */
+    add(l, 10, 200, 50);          /* 10..19 */
+    add(l, 10, 300, 50);          /* 20..29 */
+    int64_t first, next;
+    /* The middle of a batch gives the whole batch. */
+    rn_klog_slice s = read_at(l, 5, blen);
+    ck_assert_uint_eq(s.pos, 0);
+    ck_assert_uint_eq(s.len, blen);
+    s = read_at(l, 15, 1);       /* max_bytes below one batch: still one batch */
+    ck_assert_uint_eq(s.pos, blen);
+    ck_assert_uint_eq(s.len, blen);
+    ck_assert_int_eq(walk(s, &first, &next), 1);
+    ck_assert_int_eq(first, 10);
+    s = read_at(l, 0, 2 * blen + blen / 2);   /* two and a half: two */
+    ck_assert_uint_eq(s.len, 2 * blen);
+    s = read_at(l, 29, 1 << 20);
+    ck_assert_uint_eq(s.pos, 2 * blen);
+    ck_assert_uint_eq(s.len, blen);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(out_of_range)
+{
+    rn_klog *l = open_log(NULL);
+    char err[RN_ERRLEN] = "";
+    rn_klog_slice s;
+    ck_assert_int_eq(rn_klog_read(l, 0, 100, &s, err), 0);   /* empty log: 0 == end */
+    ck_assert_uint_eq(s.len, 0);
+    ck_assert_int_eq(rn_klog_read(l, 1, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    add(l, 4, 1, 1);
+    ck_assert_int_eq(rn_klog_read(l, 4, 100, &s, err), 0);
+    ck_assert_uint_eq(s.len, 0);
+    ck_assert_int_eq(rn_klog_read(l, 5, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_read(l, -1, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_msg(strstr(err, "-1"), "%s", err);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* Append good, good, bad: nothing written, err names the bad batch's byte. */
+static void expect_corrupt(rn_klog *l, void (*spoil)(unsigned char *b, size_t *n),
+                           const char *why)
+{
+    unsigned char buf[8192];
+    char err[RN_ERRLEN] = "";
+    int64_t base = -7, end = rn_klog_end(l);
+    uint64_t size = rn_klog_size(l);
+    size_t a = make_batch(buf, 2, 1, 10);
+    size_t b = make_batch(buf + a, 2, 1, 10);
+    size_t n = a + b + make_batch(buf + a + b, 3, 1, 10);
+    size_t bad_at = a + b;
+    spoil(buf + bad_at, &n);
+    ck_assert_int_eq(rn_klog_append(l, buf, n, 0, &base, err), RN_KLOG_CORRUPT);
+    char at[64];
+    snprintf(at, sizeof at, "batch at byte %zu", bad_at);
+    ck_assert_msg(strstr(err, at) && strstr(err, why), "%s: %s", why, err);
+    ck_assert_int_eq(base, -7);
+    ck_assert_int_eq(rn_klog_end(l), end);
+    ck_assert_uint_eq(rn_klog_size(l), size);
+    ck_assert_int_eq((int64_t)get64(buf), 0);   /* offsets untouched too */
+}
+
+static void bad_crc(unsigned char *b, size_t *n) { (void)n; b[70] ^= 1; }
+static void bad_magic(unsigned char *b, size_t *n) { (void)n; b[16] = 1; }
+static void cut_short(unsigned char *b, size_t *n) { (void)b; *n -= 1; }
+static void cut_header(unsigned char *b, size_t *n)
+{
+    size_t blen = 12 + ((size_t)b[10] << 8 | b[11]);
+    *n -= blen - 30;
+}
+static void too_short(unsigned char *b, size_t *n) { (void)n; put32(b + 8, 48); }
+static void huge_len(unsigned char *b, size_t *n) { (void)n; put32(b + 8, 0x7fffffff); }
+static void neg_len(unsigned char *b, size_t *n) { (void)n; put32(b + 8, 0x80000000u); }
+
+START_TEST(corrupt_rejected)
+{
+    rn_klog *l = open_log(NULL);
+    add(l, 1, 1, 1);
+    expect_corrupt(l, bad_crc, "CRC mismatch");
+    expect_corrupt(l, bad_magic, "magic");
+    expect_corrupt(l, cut_short, "past the end");
+    expect_corrupt(l, cut_header, "batch header needs 61");
+    expect_corrupt(l, too_short, "below 49");
+    expect_corrupt(l, huge_len, "past the end");
+    expect_corrupt(l, neg_len, "below 49");
+    char err[RN_ERRLEN] = "";
+    int64_t base;
+    unsigned char one;
+    ck_assert_int_eq(rn_klog_append(l, &one, 0, 0, &base, err), RN_KLOG_CORRUPT);
+    /* The log still works. */
+    ck_assert_int_eq(add(l, 2, 1, 1), 1);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(big_batch_own_segment)
+{
+    rn_klog_opts o = { .segment_bytes = 1024 };
+    rn_klog *l = open_log(&o);
+    add(l, 1, 1, 100);
+    add(l, 20, 2, 100);           /* ~2.5 KiB, bigger than a segment */
+    add(l, 1, 3, 100);
+    ck_assert_uint_eq(rn_klog_segments(l), 3);
+    rn_klog_slice s = read_at(l, 5, 10);
+    int64_t first, next;
+    ck_assert_int_eq(walk(s, &first, &next), 1);
+    ck_assert_int_eq(first, 1);
+    ck_assert_int_eq(next, 21);
+    ck_assert_uint_eq(s.pos, 0);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* ---- reopen and recovery ----------------------------------------------- */
+
+START_TEST(reopen_clean)
+{
+    rn_klog_opts o = { .segment_bytes = 2048, .index_interval = 256 };
+    rn_klog *l = open_log(&o);
+    for (int i = 0; i < 50; i++)
+        add(l, 3, 1000 + i, 40);
+    int64_t end = rn_klog_end(l);
+    size_t nseg = rn_klog_segments(l);
+    rn_klog_close(l);
+    l = open_log(&o);
+    ck_assert_int_eq(rn_klog_end(l), end);
+    ck_assert_uint_eq(rn_klog_segments(l), nseg);
+    ck_assert_str_eq(rn_klog_recovery_note(l), "");
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1030), 90);
+    ck_assert_int_eq(add(l, 1, 2000, 1), end);
+    int64_t first, next;
+    ck_assert_int_eq(walk(read_at(l, 100, 1), &first, &next), 1);
+    ck_assert_int_eq(first, 99);
+    rn_klog_close(l);
+    l = open_log(&o);
+    ck_assert_int_eq(rn_klog_end(l), end + 1);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* A child appends and dies without closing, as after kill -9. */
+static void crash_after(int batches, int do_sync)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        rn_klog_opts o = { .segment_bytes = 2048, .index_interval = 256 };
+        rn_klog *l = NULL;
+        char err[RN_ERRLEN];
+        if (rn_klog_open(ldir, &o, &l, err) < 0)
+            _exit(1);
+        for (int i = 0; i < batches; i++) {
+            unsigned char buf[4096];
+            int64_t base;
+            size_t n = make_batch(buf, 2, 5000 + i, 30);
+            if (rn_klog_append(l, buf, n, 0, &base, err) < 0)
+                _exit(2);
+        }
+        if (do_sync && rn_klog_sync(l, err) < 0)
+            _exit(3);
+        _exit(0);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+START_TEST(reopen_after_crash)
+{
+    rn_klog_opts o = { .segment_bytes = 2048, .index_interval = 256 };
+    crash_after(40, 1);
+    crash_after(10, 0);
+    rn_klog *l = open_log(&o);
+    ck_assert_int_eq(rn_klog_end(l), 100);
+    ck_assert_str_eq(rn_klog_recovery_note(l), "");
+    ck_assert_uint_eq(rn_klog_recovery_truncated(l), 0);
+    int64_t off = 0, first, next;
+    while (off < 100) {
+        walk(read_at(l, off, 700), &first, &next);
+        ck_assert_int_eq(first, off);
+        off = next;
+    }
+    rn_klog_close(l);
+}
+END_TEST
+
+static void torn_tail(int remove_state)
+{
+    rn_klog_opts o = { .segment_bytes = 1 << 20, .index_interval = 256 };
+    rn_klog *l = open_log(&o);
+    unsigned char last[4096];
+    for (int i = 0; i < 20; i++)
+        add(l, 2, 100 + i, 50);
+    size_t lastlen = make_batch(last, 2, 120, 50);
+    add(l, 2, 120, 50);           /* offsets 40, 41: the one we tear */
+    rn_klog_close(l);
+    char p[400];
+    seg_path(p, 0, ".log");
+    off_t size = file_size(p);
+    /* Cut the last batch in half and put garbage after it. */
+    ck_assert_int_eq(truncate(p, size - (off_t)lastlen / 2), 0);
+    int fd = open(p, O_WRONLY | O_APPEND);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "garbage garbage garbage", 23), 23);
+    close(fd);
+    if (remove_state) {
+        char st[400];
+        snprintf(st, sizeof st, "%s/recovery-point", ldir);
+        ck_assert_int_eq(unlink(st), 0);
+    }
+    l = open_log(&o);
+    ck_assert_int_eq(rn_klog_end(l), 40);
+    char expect[200];
+    snprintf(expect, sizeof expect,
+             "00000000000000000000.log: truncated %lld bytes at byte offset %lld: ",
+             (long long)(lastlen - lastlen / 2 + 23), (long long)(size - (off_t)lastlen));
+    ck_assert_msg(strstr(rn_klog_recovery_note(l), expect), "%s", rn_klog_recovery_note(l));
+    ck_assert_uint_eq(rn_klog_recovery_truncated(l), lastlen - lastlen / 2 + 23);
+    ck_assert_int_eq(file_size(p), size - (off_t)lastlen);
+    ck_assert_int_eq(add(l, 3, 200, 50), 40);
+    int64_t first, next;
+    ck_assert_int_eq(walk(read_at(l, 41, 1), &first, &next), 1);
+    ck_assert_int_eq(first, 40);
+    ck_assert_int_eq(next, 43);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 150), 40);
+    rn_klog_close(l);
+    l = open_log(&o);
+    ck_assert_int_eq(rn_klog_end(l), 43);
+    ck_assert_str_eq(rn_klog_recovery_note(l), "");
+    rn_klog_close(l);
+}
+
+START_TEST(torn_tail_after_clean_close) { torn_tail(0); }
+END_TEST
+
+START_TEST(torn_tail_without_state) { torn_tail(1); }
+END_TEST
+
+START_TEST(corrupt_middle_segment)
+{
+    rn_klog_opts o = { .segment_bytes = 1024 };
+    rn_klog *l = open_log(&o);
+    for (int i = 0; i < 30; i++)
+        add(l, 1, i, 200);
+    ck_assert_uint_ge(rn_klog_segments(l), 4);
+    rn_klog_close(l);
+    /* Flip one payload byte of the second batch of segment 0. */
+    char p[400], st[400];
+    seg_path(p, 0, ".log");
+    int fd = open(p, O_RDWR);
+    unsigned char hdr[12];
+    ck_assert_int_eq(pread(fd, hdr, 12, 0), 12);
+    off_t second = 12 + ((off_t)hdr[10] << 8 | hdr[11]);
+    unsigned char c;
+    ck_assert_int_eq(pread(fd, &c, 1, second + 100), 1);
+    c ^= 0x40;
+    ck_assert_int_eq(pwrite(fd, &c, 1, second + 100), 1);
+    close(fd);
+    snprintf(st, sizeof st, "%s/recovery-point", ldir);
+    unlink(st);
+    l = open_log(&o);
+    ck_assert_int_eq(rn_klog_end(l), 1);
+    ck_assert_uint_eq(rn_klog_segments(l), 1);
+    ck_assert_msg(strstr(rn_klog_recovery_note(l), "CRC mismatch"), "%s", rn_klog_recovery_note(l));
+    ck_assert_msg(strstr(rn_klog_recovery_note(l), "deleted"), "%s", rn_klog_recovery_note(l));
+    seg_path(p, 1, ".log");
+    ck_assert_int_ne(access(p, F_OK), 0);
+    ck_assert_int_eq(add(l, 1, 99, 1), 1);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(garbage_segment)
+{
+    /* A .log full of noise, with lengths that claim gigabytes. */
+    ck_assert_int_eq(mkdir(ldir, 0755), 0);
+    char p[400];
+    seg_path(p, 0, ".log");
+    int fd = open(p, O_WRONLY | O_CREAT, 0644);
+    unsigned char noise[5000];
+    for (size_t i = 0; i < sizeof noise; i++)
+        noise[i] = (unsigned char)(i * 7919 >> 3);
+    memset(noise + 8, 0x7f, 4);
+    ck_assert_int_eq(write(fd, noise, sizeof noise), (ssize_t)sizeof noise);
+    close(fd);
+    rn_klog *l = open_log(NULL);
+    ck_assert_int_eq(rn_klog_end(l), 0);
+    ck_assert_uint_eq(rn_klog_size(l), 0);
+    ck_assert_uint_eq(rn_klog_recovery_truncated(l), sizeof noise);
+    ck_assert_int_eq(add(l, 1, 1, 1), 0);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(indexes_rebuilt)
+{
+    rn_klog_opts o = { .segment_bytes = 8192, .index_interval = 128 };
+    rn_klog *l = open_log(&o);
+    for (int i = 0; i < 100; i++)
+        add(l, 2, 1000 + 10 * i, 30);
+    size_t nseg = rn_klog_segments(l);
+    rn_klog_close(l);
+    char p[400];
+    seg_path(p, 0, ".index");
+    off_t isize = file_size(p);
+    ck_assert_int_gt(isize, 0);
+    ck_assert_int_eq(unlink(p), 0);
+    seg_path(p, 0, ".timeindex");
+    off_t tsize = file_size(p);
+    ck_assert_int_eq(unlink(p), 0);
+    /* A misaligned index of the active segment and a garbage index, in
+     * order, of a middle one whose positions point past its end. */
+    int64_t lastbase = last_seg_base();
+    ck_assert_int_gt(lastbase, 0);
+    seg_path(p, lastbase, ".index");
+    int fd = open(p, O_WRONLY | O_APPEND);
+    ck_assert_int_eq(write(fd, "xyz", 3), 3);
+    close(fd);
+    int64_t midbase = nth_seg_base(1);
+    seg_path(p, midbase, ".index");
+    fd = open(p, O_WRONLY | O_TRUNC);
+    unsigned char junk[16] = { 0, 0, 0, 1, 0x10, 0, 0, 0, 0, 0, 0, 2, 0x20, 0, 0, 0 };
+    ck_assert_int_eq(write(fd, junk, 16), 16);
+    close(fd);
+    l = open_log(&o);
+    ck_assert_uint_eq(rn_klog_segments(l), nseg);
+    ck_assert_msg(strstr(rn_klog_recovery_note(l), "rebuilt"), "%s", rn_klog_recovery_note(l));
+    ck_assert_int_eq(rn_klog_end(l), 200);
+    seg_path(p, 0, ".index");
+    ck_assert_int_eq(file_size(p), isize);
+    seg_path(p, 0, ".timeindex");
+    ck_assert_int_eq(file_size(p), tsize);
+    for (int64_t off = 0; off < 200; off += 13) {
+        int64_t first, next;
+        walk(read_at(l, off, 1), &first, &next);
+        ck_assert_int_eq(first, off & ~1LL);
+    }
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1005), 2);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* ---- retention, time, roll by age -------------------------------------- */
+
+START_TEST(retention_by_bytes)
+{
+    rn_klog_opts o = { .segment_bytes = 1024, .retention_bytes = 3000 };
+    char err[RN_ERRLEN] = "";
+    rn_klog *l = open_log(&o);
+    for (int i = 0; i < 40; i++)
+        add(l, 1, 1000 + i, 200);   /* ~270 bytes each, 3 per segment */
+    size_t nseg = rn_klog_segments(l);
+    uint64_t size = rn_klog_size(l);
+    ck_assert_uint_gt(size, 6000);
+    int deleted = rn_klog_maintain(l, 2000 * 1000000LL, err);
+    ck_assert_int_gt(deleted, 0);
+    ck_assert_uint_eq(rn_klog_segments(l), nseg - (size_t)deleted);
+    /* What remains is at least the limit, and no more than one segment over. */
+    ck_assert_uint_ge(rn_klog_size(l), 3000);
+    ck_assert_uint_lt(rn_klog_size(l), 3000 + 1024);
+    int64_t start = rn_klog_start(l);
+    ck_assert_int_eq(start, 3 * deleted);
+    rn_klog_slice s;
+    ck_assert_int_eq(rn_klog_read(l, start - 1, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_read(l, 0, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    int64_t first, next;
+    walk(read_at(l, start, 1), &first, &next);
+    ck_assert_int_eq(first, start);
+    ck_assert_int_eq(rn_klog_maintain(l, 2000 * 1000000LL, err), 0);
+    char p[400];
+    seg_path(p, 0, ".log");
+    ck_assert_int_ne(access(p, F_OK), 0);
+    seg_path(p, 0, ".index");
+    ck_assert_int_ne(access(p, F_OK), 0);
+    rn_klog_close(l);
+    l = open_log(&o);
+    ck_assert_int_eq(rn_klog_start(l), start);
+    ck_assert_int_eq(rn_klog_end(l), 40);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(retention_by_time)
+{
+    const int64_t ms = 1000000;
+    rn_klog_opts o = { .segment_bytes = 1024, .retention_ns = 60000 * ms };
+    char err[RN_ERRLEN] = "";
+    rn_klog *l = open_log(&o);
+    for (int i = 0; i < 12; i++)
+        add(l, 1, 100000 + 1000 * i, 200);     /* t = 100 s .. 111 s */
+    for (int i = 0; i < 6; i++)
+        add(l, 1, 200000 + 1000 * i, 200);     /* t = 200 s .. 205 s */
+    size_t nseg = rn_klog_segments(l);
+    ck_assert_uint_eq(nseg, 6);
+    /* At 150 s nothing is older than a minute. */
+    ck_assert_int_eq(rn_klog_maintain(l, 150000 * ms, err), 0);
+    /* At 172 s, the segments up to 111 s are. */
+    ck_assert_int_eq(rn_klog_maintain(l, 172000 * ms, err), 4);
+    ck_assert_int_eq(rn_klog_start(l), 12);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 0), 12);
+    /* Much later everything has expired, but the active segment stays. */
+    ck_assert_int_eq(rn_klog_maintain(l, 999000 * ms, err), 1);
+    ck_assert_uint_eq(rn_klog_segments(l), 1);
+    ck_assert_int_eq(rn_klog_start(l), 15);
+    ck_assert_int_eq(rn_klog_end(l), 18);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(offset_for_time)
+{
+    rn_klog_opts o = { .segment_bytes = 2048, .index_interval = 100 };
+    rn_klog *l = open_log(&o);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 5), 0);
+    /* Batches of 4 records at 1000, 1010, ... with one out-of-order dip. */
+    for (int i = 0; i < 60; i++)
+        add(l, 4, i == 30 ? 500 : 1000 + 10 * i, 60);
+    ck_assert_uint_gt(rn_klog_segments(l), 3);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 0), 0);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1000), 0);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1001), 4);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1010), 4);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1255), 26 * 4);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1295), 30 * 4 + 4);   /* the dip is skipped */
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1590), 59 * 4);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1591), 240);          /* none: end */
+    ck_assert_int_eq(rn_klog_offset_for_time(l, -1), 240);            /* latest */
+    ck_assert_int_eq(rn_klog_offset_for_time(l, -2), 0);              /* earliest */
+    /* Every answer agrees with a linear scan. */
+    for (int64_t t = 990; t < 1600; t += 3) {
+        int64_t want = 240;
+        for (int i = 0; i < 60; i++)
+            if ((i == 30 ? 500 : 1000 + 10 * i) >= t) {
+                want = 4 * i;
+                break;
+            }
+        ck_assert_int_eq(rn_klog_offset_for_time(l, t), want);
+    }
+    rn_klog_close(l);
+    l = open_log(&o);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1255), 26 * 4);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1590), 59 * 4);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(roll_by_age)
+{
+    const int64_t ms = 1000000;
+    rn_klog_opts o = { .segment_age_ns = 1000 * ms };
+    char err[RN_ERRLEN] = "";
+    rn_klog *l = open_log(&o);
+    unsigned char buf[4096];
+    int64_t base;
+    size_t n = make_batch(buf, 1, 1, 10);
+    ck_assert_int_eq(rn_klog_append(l, buf, n, 10000, &base, err), 0);
+    n = make_batch(buf, 1, 1, 10);
+    ck_assert_int_eq(rn_klog_append(l, buf, n, 10999, &base, err), 0);
+    ck_assert_uint_eq(rn_klog_segments(l), 1);
+    /* The append that finds the segment a second old starts a new one. */
+    n = make_batch(buf, 1, 1, 10);
+    ck_assert_int_eq(rn_klog_append(l, buf, n, 11000, &base, err), 0);
+    ck_assert_uint_eq(rn_klog_segments(l), 2);
+    /* maintain rolls an idle active segment, but never an empty one. */
+    ck_assert_int_eq(rn_klog_maintain(l, 11500 * ms, err), 0);
+    ck_assert_uint_eq(rn_klog_segments(l), 2);
+    ck_assert_int_eq(rn_klog_maintain(l, 12000 * ms, err), 0);
+    ck_assert_uint_eq(rn_klog_segments(l), 3);
+    ck_assert_int_eq(rn_klog_maintain(l, 99000 * ms, err), 0);
+    ck_assert_uint_eq(rn_klog_segments(l), 3);
+    char p[400];
+    seg_path(p, 3, ".log");
+    ck_assert_int_eq(access(p, F_OK), 0);
+    rn_klog_slice s = read_at(l, 3, 100);
+    ck_assert_uint_eq(s.len, 0);
+    ck_assert_int_eq(add(l, 1, 1, 1), 3);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(advance_start_and_sync)
+{
+    char err[RN_ERRLEN] = "";
+    rn_klog_opts o = { .segment_bytes = 1024 };
+    rn_klog *l = open_log(&o);
+    for (int i = 0; i < 20; i++)
+        add(l, 2, i, 200);
+    ck_assert_int_eq(rn_klog_sync(l, err), 0);
+    char st[400], buf[256];
+    snprintf(st, sizeof st, "%s/recovery-point", ldir);
+    int fd = open(st, O_RDONLY);
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_msg(strstr(buf, "recovery-point 40\n") && strstr(buf, "clean 0\n"), "%s", buf);
+    ck_assert_int_eq(rn_klog_advance_start(l, 41, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_advance_start(l, 13, err), 0);
+    ck_assert_int_eq(rn_klog_start(l), 13);
+    rn_klog_slice s;
+    ck_assert_int_eq(rn_klog_read(l, 12, 1, &s, err), RN_KLOG_OUT_OF_RANGE);
+    int64_t first, next;
+    walk(read_at(l, 13, 1), &first, &next);
+    ck_assert_int_eq(first, 12);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 0), 13);
+    /* Segments wholly below the start go at the next maintain. */
+    ck_assert_int_eq(rn_klog_maintain(l, 0, err), 3);
+    ck_assert_int_eq(rn_klog_start(l), 13);
+    rn_klog_close(l);
+    l = open_log(&o);
+    ck_assert_int_eq(rn_klog_start(l), 13);
+    ck_assert_int_eq(rn_klog_end(l), 40);
+    rn_klog_close(l);
+}
+END_TEST
+
+static int appending;   /* set and read with __atomic builtins */
+
+static void *syncer(void *arg)
+{
+    rn_klog *l = arg;
+    char err[RN_ERRLEN];
+    int n = 0;
+    while (__atomic_load_n(&appending, __ATOMIC_ACQUIRE) || n < 2) {
+        ck_assert_msg(rn_klog_sync(l, err) == 0, "%s", err);
+        n++;
+    }
+    return NULL;
+}
+
+START_TEST(sync_on_worker_thread)
+{
+    /* The broker's shape: fsync on a worker while the loop appends, rolls
+     * and deletes. Then a crash must find everything that was appended. */
+    rn_klog_opts o = { .segment_bytes = 2048, .retention_bytes = 8192 };
+    char err[RN_ERRLEN];
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        rn_klog *l = NULL;
+        pthread_t t;
+        if (rn_klog_open(ldir, &o, &l, err) < 0)
+            _exit(1);
+        __atomic_store_n(&appending, 1, __ATOMIC_RELEASE);
+        pthread_create(&t, NULL, syncer, l);
+        for (int i = 0; i < 2000; i++) {
+            unsigned char buf[4096];
+            int64_t base;
+            size_t n = make_batch(buf, 1, i, 100);
+            if (rn_klog_append(l, buf, n, i, &base, err) < 0 || base != i)
+                _exit(2);
+            if (i % 50 == 0 && rn_klog_maintain(l, 0, err) < 0)
+                _exit(3);
+        }
+        __atomic_store_n(&appending, 0, __ATOMIC_RELEASE);
+        pthread_join(t, NULL);
+        _exit(0);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    rn_klog *l = open_log(&o);
+    ck_assert_int_eq(rn_klog_end(l), 2000);
+    ck_assert_int_gt(rn_klog_start(l), 0);
+    int64_t first, next;
+    walk(read_at(l, 1999, 1), &first, &next);
+    ck_assert_int_eq(first, 1999);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(bad_options)
+{
+    char err[RN_ERRLEN] = "";
+    rn_klog *l = NULL;
+    rn_klog_opts o = { .segment_bytes = 1ULL << 31 };
+    ck_assert_int_eq(rn_klog_open(ldir, &o, &l, err), -1);
+    ck_assert_msg(strstr(err, "2 GiB"), "%s", err);
+    ck_assert_ptr_null(l);
+    ck_assert_int_eq(rn_klog_open("/proc/nonexistent/x", NULL, &l, err), -1);
+    ck_assert_msg(strstr(err, "/proc/nonexistent"), "%s", err);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("klog");
+    TCase *tc = tcase_create("crc32c");
+    tcase_add_test(tc, crc_vectors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("append_read");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, round_trip_segments);
+    tcase_add_test(tc, several_batches_one_request);
+    tcase_add_test(tc, read_within_batch_and_max_bytes);
+    tcase_add_test(tc, out_of_range);
+    tcase_add_test(tc, corrupt_rejected);
+    tcase_add_test(tc, big_batch_own_segment);
+    tcase_add_test(tc, bad_options);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("recovery");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, reopen_clean);
+    tcase_add_test(tc, reopen_after_crash);
+    tcase_add_test(tc, torn_tail_after_clean_close);
+    tcase_add_test(tc, torn_tail_without_state);
+    tcase_add_test(tc, corrupt_middle_segment);
+    tcase_add_test(tc, garbage_segment);
+    tcase_add_test(tc, indexes_rebuilt);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("maintenance");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, retention_by_bytes);
+    tcase_add_test(tc, retention_by_time);
+    tcase_add_test(tc, offset_for_time);
+    tcase_add_test(tc, roll_by_age);
+    tcase_add_test(tc, advance_start_and_sync);
+    tcase_add_test(tc, sync_on_worker_thread);
+    suite_add_tcase(s, tc);
+
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
