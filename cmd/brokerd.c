@@ -1,0 +1,197 @@
+/* brokerd.c -- a one-node Kafka-protocol broker: options and wiring. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "broker.h"
+#include "cli.h"
+#include "sig.h"
+#include "util.h"
+
+static const char usage_text[] =
+    "usage: brokerd serve [--listen ADDR:PORT] [--data-dir DIR] [--partitions N]\n"
+    "                     [--auto-create yes|no] [--segment-bytes SIZE]\n"
+    "                     [--segment-age DURATION] [--retention DURATION]\n"
+    "                     [--retention-bytes SIZE] [--flush none|always|DURATION]\n"
+    "                     [--max-request SIZE]\n";
+
+static void usage(void)
+{
+    fputs(usage_text, stdout);
+    fputs("\nServe the Kafka protocol (one node: leader of every partition, controller\n"
+          "and group coordinator) over partitions stored in DIR.\n\n"
+          "  -l, --listen ADDR:PORT     listen and advertise there (default 127.0.0.1:9092)\n"
+          "  -d, --data-dir DIR         partitions and group offsets (default ./data)\n"
+          "  -p, --partitions N         partitions of auto-created topics (default 1)\n"
+          "      --auto-create yes|no   create unknown topics on Metadata/Produce (default yes)\n"
+          "      --segment-bytes SIZE   roll a segment at this size (default 1g)\n"
+          "      --segment-age DURATION roll a segment at this age (default 7d)\n"
+          "      --retention DURATION   delete closed segments older than this (default 7d)\n"
+          "      --retention-bytes SIZE keep at most this much per partition (default: no limit)\n"
+          "      --flush POLICY         none (page cache), always (fsync before acking), or\n"
+          "                             an interval such as 1s (default none)\n"
+          "      --max-request SIZE     close connections sending larger requests (default 100m)\n"
+          "  -h, --help                 show this help\n"
+          "  -V, --version              show the version\n", stdout);
+    exit(0);
+}
+
+typedef struct app {
+    rn_broker *b;
+    uv_signal_t sigs[3];
+} app;
+
+static void on_log(void *data, const char *msg)
+{
+    (void)data;
+    rn_warn("%s", msg);
+}
+
+static void on_stopped(void *data)
+{
+    app *a = data;
+    for (int i = 0; i < 3; i++)
+        uv_close((uv_handle_t *)&a->sigs[i], NULL);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    app *a = h->data;
+    if (sig == SIGUSR1) {
+        char buf[1024];
+        rn_counters_format(rn_broker_counters(a->b), buf, sizeof buf);
+        rn_warn("%s", buf);
+        return;
+    }
+    rn_broker_stop(a->b, on_stopped, a);
+}
+
+static int yesno(const char *opt, const char *arg)
+{
+    if (!strcmp(arg, "yes"))
+        return 1;
+    if (!strcmp(arg, "no"))
+        return 0;
+    rn_usage_error("%s: '%s' is neither 'yes' nor 'no'", opt, arg);
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_AUTO = 256, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ };
+    static const struct option longopts[] = {
+        { "listen", required_argument, NULL, 'l' },
+        { "data-dir", required_argument, NULL, 'd' },
+        { "partitions", required_argument, NULL, 'p' },
+        { "auto-create", required_argument, NULL, OPT_AUTO },
+        { "segment-bytes", required_argument, NULL, OPT_SEGB },
+        { "segment-age", required_argument, NULL, OPT_SEGA },
+        { "retention", required_argument, NULL, OPT_RET },
+        { "retention-bytes", required_argument, NULL, OPT_RETB },
+        { "flush", required_argument, NULL, OPT_FLUSH },
+        { "max-request", required_argument, NULL, OPT_MAXREQ },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    rn_broker_opts o = {
+        .host = "127.0.0.1", .port = 9092, .data_dir = "data", .partitions = 1,
+        .auto_create = 1, .flush = RN_FLUSH_NONE, .max_request = 100u << 20,
+        .klog = { .segment_bytes = 1ull << 30, .segment_age_ns = 7 * 86400 * 1000000000LL,
+                  .retention_ns = 7 * 86400 * 1000000000LL, .retention_bytes = 0,
+                  .index_interval = 4096 },
+        .on_log = on_log,
+    };
+    char host[256], err[RN_ERRLEN];
+    int c;
+    app a;
+
+    memset(&a, 0, sizeof a);
+    rn_cli_init("brokerd");
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+        usage();
+    if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")))
+        rn_version();
+    if (argc < 2 || strcmp(argv[1], "serve") != 0)
+        rn_usage_error(argc < 2 ? "missing command (serve)" : "unknown command '%s'", argv[1]);
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "l:d:p:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l': {
+            const char *colon = strrchr(optarg, ':');
+            size_t n = colon ? (size_t)(colon - optarg) : 0;
+            if (!colon || n == 0 || n >= sizeof host)
+                rn_usage_error("--listen: '%s' is not ADDR:PORT", optarg);
+            if (optarg[0] == '[' && colon[-1] == ']') {     /* [::1]:9092 */
+                memcpy(host, optarg + 1, n - 2);
+                host[n - 2] = 0;
+            } else {
+                memcpy(host, optarg, n);
+                host[n] = 0;
+            }
+            o.host = host;
+            o.port = (int)rn_opt_uint("--listen", colon + 1, 65535);
+            break;
+        }
+        case 'd': o.data_dir = optarg; break;
+        case 'p':
+            o.partitions = (int32_t)rn_opt_uint("--partitions", optarg, 100000);
+            if (o.partitions < 1)
+                rn_usage_error("--partitions: must be at least 1");
+            break;
+        case OPT_AUTO: o.auto_create = yesno("--auto-create", optarg); break;
+        case OPT_SEGB: o.klog.segment_bytes = rn_opt_size("--segment-bytes", optarg); break;
+        case OPT_SEGA: o.klog.segment_age_ns = rn_opt_duration("--segment-age", optarg); break;
+        case OPT_RET: o.klog.retention_ns = rn_opt_duration("--retention", optarg); break;
+        case OPT_RETB: o.klog.retention_bytes = rn_opt_size("--retention-bytes", optarg); break;
+        case OPT_FLUSH:
+            if (!strcmp(optarg, "none")) {
+                o.flush = RN_FLUSH_NONE;
+            } else if (!strcmp(optarg, "always")) {
+                o.flush = RN_FLUSH_ALWAYS;
+            } else {
+                o.flush = RN_FLUSH_INTERVAL;
+                o.flush_interval_ns = rn_opt_duration("--flush", optarg);
+                if (o.flush_interval_ns < 1000000)
+                    rn_usage_error("--flush: an interval must be at least 1ms");
+            }
+            break;
+        case OPT_MAXREQ:
+            o.max_request = (size_t)rn_opt_size("--max-request", optarg);
+            if (o.max_request < 1024 || o.max_request > (1u << 30))
+                rn_usage_error("--max-request: must be between 1k and 1g");
+            break;
+        case 'h': usage(); break;
+        case 'V': rn_version(); break;
+        default: rn_usage_error("unknown option");
+        }
+    }
+    if (optind < argc)
+        rn_usage_error("unexpected argument '%s'", argv[optind]);
+    if (o.klog.segment_bytes < 1024)
+        rn_usage_error("--segment-bytes: must be at least 1k");
+    if (rn_sig_ignore_pipe(err) < 0)
+        rn_die("%s", err);
+
+    uv_loop_t *loop = uv_default_loop();
+    o.data = &a;
+    a.b = rn_broker_new(loop, &o, err);
+    if (!a.b)
+        rn_die("%s", err);
+    if (rn_broker_start(a.b, err) < 0)
+        rn_die("%s", err);
+    rn_warn("listening on %s:%d, data in %s", o.host, rn_broker_port(a.b), o.data_dir);
+
+    int signums[] = { SIGINT, SIGTERM, SIGUSR1 };
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(loop, &a.sigs[i]);
+        a.sigs[i].data = &a;
+        uv_signal_start(&a.sigs[i], on_signal, signums[i]);
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+    int status = rn_broker_failed(a.b) ? 1 : 0;
+    rn_broker_free(a.b);
+    uv_loop_close(loop);
+    return status;
+}

@@ -1,0 +1,54 @@
+#!/bin/bash
+# brokerd-basic.sh -- kcat against brokerd: metadata, produce/consume byte for
+# byte (keys, values, headers) across partitions and segments with every
+# compression codec, malformed requests closing only their connection, and
+# data surviving a restart.
+# (bash: the malformed requests go through /dev/tcp; make check runs us with sh)
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+BROKERD=$top_builddir/brokerd
+command -v kcat >/dev/null || { note "skipping: kcat is not installed"; exit 77; }
+
+port=$(( $(od -An -N2 -tu2 /dev/urandom) % 20000 + 30000 ))
+B=127.0.0.1:$port
+start() {
+    bg "$BROKERD" serve --listen "$B" --data-dir "$T/data" --partitions 3 \
+        --segment-bytes 4k "$@" 2>>"$T/broker.log"
+    bpid=$!
+    wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null ||
+        fail "brokerd did not start: $(cat "$T/broker.log")"
+}
+start
+
+kcat -b "$B" -L >"$T/meta" || fail "kcat -L"
+grep -q "broker 0 at $B" "$T/meta" || fail "metadata: $(cat "$T/meta")"
+
+for z in none gzip snappy lz4 zstd; do
+    awk -v z=$z '{ printf "key%d_%s:value %d of %s \\ with : colons\n", NR, z, $1, z }' \
+        < <(seq 1 800) >"$T/in.$z"
+    kcat -b "$B" -P -t "t-$z" -z "$z" -K: -H "h1=one" -H "h2=two two" <"$T/in.$z" ||
+        fail "produce $z"
+    timeout 20 kcat -b "$B" -C -t "t-$z" -e -q -f '%k:%s\n' | sort >"$T/out.$z"
+    sort "$T/in.$z" >"$T/exp.$z"
+    expect_file "$T/out.$z" "$T/exp.$z"
+    hdr=$(timeout 20 kcat -b "$B" -C -t "t-$z" -e -q -c 1 -f '%h')
+    expect_eq "headers ($z)" "$hdr" "h1=one,h2=two two"
+done
+kcat -b "$B" -L -t t-gzip | grep -c 'partition [0-9]' | grep -qx 3 || fail "3 partitions"
+ls -d "$T"/data/t-gzip-2 >/dev/null || fail "partition directory"
+
+# Garbage, a truncated header and an oversized request close their connections.
+exec 3<>/dev/tcp/127.0.0.1/$port; printf '\x7f\xff\xff\xff\x00\x12' >&3; exec 3<&-
+exec 3<>/dev/tcp/127.0.0.1/$port; printf '\x00\x00\x00\x0a\x00\x00\x00\x03\x00\x00\x00\x01\xff\xff' >&3; exec 3<&-
+exec 3<>/dev/tcp/127.0.0.1/$port; printf '\x00\x00\x00\x03abc' >&3; exec 3<&-
+wait_until 5 grep -q 'exceeds --max-request' "$T/broker.log" || fail "no oversize log line"
+kcat -b "$B" -L >/dev/null || fail "broker dead after garbage"
+timeout 20 kcat -b "$B" -C -t t-none -e -q -f '%k:%s\n' | sort >"$T/out2"
+expect_file "$T/out2" "$T/exp.none"
+
+# Restart keeps data.
+stop "$bpid"
+start
+timeout 20 kcat -b "$B" -C -t t-zstd -e -q -f '%k:%s\n' | sort >"$T/out3"
+expect_file "$T/out3" "$T/exp.zstd"
+stop "$bpid"
