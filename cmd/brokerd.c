@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "broker.h"
+#include "brokerd_admin.h"
 #include "cli.h"
 #include "sig.h"
 #include "util.h"
@@ -15,12 +16,15 @@ static const char usage_text[] =
     "                     [--auto-create yes|no] [--segment-bytes SIZE]\n"
     "                     [--segment-age DURATION] [--retention DURATION]\n"
     "                     [--retention-bytes SIZE] [--flush none|always|DURATION]\n"
-    "                     [--max-request SIZE]\n";
+    "                     [--max-request SIZE]\n"
+    "       brokerd topics -b HOST:PORT [--timeout DURATION] {--list |\n"
+    "                      --describe [TOPIC ...] | --create TOPIC [--partitions N]\n"
+    "                      [--replication-factor N] | --delete TOPIC}\n";
 
 static void usage(void)
 {
     fputs(usage_text, stdout);
-    fputs("\nServe the Kafka protocol (one node: leader of every partition, controller\n"
+    fputs("\nserve: the Kafka protocol (one node: leader of every partition, controller\n"
           "and group coordinator) over partitions stored in DIR.\n\n"
           "  -l, --listen ADDR:PORT     listen and advertise there (default 127.0.0.1:9092)\n"
           "  -d, --data-dir DIR         partitions and group offsets (default ./data)\n"
@@ -34,7 +38,15 @@ static void usage(void)
           "                             an interval such as 1s (default none)\n"
           "      --max-request SIZE     close connections sending larger requests (default 100m)\n"
           "  -h, --help                 show this help\n"
-          "  -V, --version              show the version\n", stdout);
+          "  -V, --version              show the version\n"
+          "\ntopics: list, describe, create or delete topics on any Kafka broker.\n\n"
+          "  -b, --brokers HOST:PORT    bootstrap brokers (comma-separated list)\n"
+          "  -t, --timeout DURATION     give up after this long (default 10s)\n"
+          "      --list                 topic names, one a line, sorted\n"
+          "      --describe [TOPIC ...] TOPIC PARTITION LEADER REPLICAS ISR, tab-separated\n"
+          "      --create TOPIC         with --partitions N and --replication-factor N\n"
+          "                             (default: the broker's defaults)\n"
+          "      --delete TOPIC\n", stdout);
     exit(0);
 }
 
@@ -113,8 +125,11 @@ int main(int argc, char **argv)
         usage();
     if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")))
         rn_version();
+    if (argc > 1 && !strcmp(argv[1], "topics"))
+        return brokerd_topics(argc, argv, usage);
     if (argc < 2 || strcmp(argv[1], "serve") != 0)
-        rn_usage_error(argc < 2 ? "missing command (serve)" : "unknown command '%s'", argv[1]);
+        rn_usage_error(argc < 2 ? "missing command (serve or topics)" : "unknown command '%s'",
+                       argv[1]);
     optind = 2;
     while ((c = getopt_long(argc, argv, "l:d:p:hV", longopts, NULL)) != -1) {
         switch (c) {

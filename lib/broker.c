@@ -6,10 +6,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +20,16 @@
 
 #define TICK_MS 100
 #define STOP_GRACE_NS (5 * 1000000000LL)
+/* Slices smaller than this are read into the answer: a dup, a sendfile and
+ * a close cost more than copying them. */
+#ifndef SENDFILE_MIN
+#define SENDFILE_MIN (16 * 1024)
+#endif
+/* What is read and queued with uv_write when sendfile cannot go on: when the
+ * socket is full (EAGAIN; the uv_write's callback says it drained), and per
+ * step of the pread fallback. */
+#define WAIT_CHUNK (16 * 1024)
+#define PREAD_CHUNK (256 * 1024)
 
 void rn__blog(rn_broker *b, const char *fmt, ...)
 {
@@ -105,10 +117,67 @@ static void conn_closed(uv_handle_t *h)
     free(c);
 }
 
+void rn__req_drop_files(kreq *q)
+{
+    for (size_t i = 0; i < q->nsl; i++)
+        close(q->sl[i].fd);
+    q->nsl = 0;
+    q->sl_bytes = 0;
+}
+
+static ssize_t pread_all(int fd, void *p, size_t len, uint64_t pos)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t k = pread(fd, (char *)p + got, len - got, (off_t)(pos + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return got ? (ssize_t)got : -1;
+        if (k == 0)
+            break;
+        got += (size_t)k;
+    }
+    return (ssize_t)got;
+}
+
+long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len)
+{
+    rn_buf *out = &q->out;
+    int dfd = -1;
+    if (len >= SENDFILE_MIN)
+        dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dfd >= 0 && q->nsl == q->slcap) {
+        size_t cap = q->slcap ? 2 * q->slcap : 8;
+        kslice *sl = realloc(q->sl, cap * sizeof *sl);
+        if (!sl) {
+            close(dfd);
+            return -1;
+        }
+        q->sl = sl;
+        q->slcap = cap;
+    }
+    if (dfd >= 0) {
+        q->sl[q->nsl++] = (kslice){ out->len, dfd, pos, len };
+        q->sl_bytes += len;
+        return (long)len;
+    }
+    /* Small, or out of descriptors: copy as before. */
+    if (rn_buf_reserve(out, len) < 0)
+        return -1;
+    ssize_t got = pread_all(fd, out->p + out->len, len, pos);
+    if (got < 0)
+        got = 0;
+    out->len += (size_t)got;
+    return (long)got;
+}
+
 static void req_free(kreq *q)
 {
     if (q->wait != W_NONE || q->timer)
         rn__unwait(q);
+    rn__req_drop_files(q);
+    free(q->sl);
     rn_buf_free(&q->out);
     free(q->frame);
     free(q);
@@ -120,6 +189,10 @@ static void conn_close(kconn *c)
         return;
     c->closing = 1;
     rn_broker *b = c->b;
+    if (c->cur) {
+        req_free(c->cur);
+        c->cur = NULL;
+    }
     while (c->head) {
         kreq *q = c->head;
         c->head = q->next;
@@ -146,6 +219,9 @@ void rn__conn_fail(kconn *c, const char *why, const kreq *q)
     conn_close(c);
 }
 
+static void conn_pump(kconn *c);
+static void conn_send(kconn *c);
+
 static void on_written(uv_write_t *w, int status)
 {
     wreq *wr = (wreq *)w;
@@ -154,37 +230,170 @@ static void on_written(uv_write_t *w, int status)
     c->nwrites--;
     rn_buf_free(&wr->out);
     free(wr);
+    if (c->cur && !c->closing) {
+        conn_send(c);
+        if (!c->cur)
+            conn_pump(c);
+    }
+}
+
+/* Queue buf (taken over) with uv_write; 0, or -1 with the connection closed. */
+static int queue_buf(kconn *c, rn_buf *buf)
+{
+    wreq *wr = calloc(1, sizeof *wr);
+    if (!wr) {
+        rn_buf_free(buf);
+        rn__conn_fail(c, "out of memory", NULL);
+        return -1;
+    }
+    wr->c = c;
+    wr->out = *buf;
+    *buf = (rn_buf){ 0 };
+    uv_buf_t ub = uv_buf_init(wr->out.p, (unsigned)wr->out.len);
+    c->nwrites++;
+    if (uv_write(&wr->w, (uv_stream_t *)&c->h, &ub, 1, on_written) < 0) {
+        c->nwrites--;
+        rn_buf_free(&wr->out);
+        free(wr);
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read n bytes of a slice and queue them: the slow path, and the way to be
+ * called back once a full socket drains. 0, or -1 with the connection closed. */
+static int queue_file(kconn *c, const kslice *s, uint64_t off, size_t n)
+{
+    rn_buf buf = { 0 };
+    if (rn_buf_reserve(&buf, n) < 0) {
+        rn__conn_fail(c, "out of memory", NULL);
+        return -1;
+    }
+    ssize_t got = pread_all(s->fd, buf.p, n, s->pos + off);
+    if (got != (ssize_t)n) {
+        rn__blog(c->b, "%s: fetch: reading the log: %s, closing the connection", c->peer,
+                 got < 0 ? strerror(errno) : "segment shorter than its index says");
+        rn_buf_free(&buf);
+        conn_close(c);
+        return -1;
+    }
+    buf.len = n;
+    return queue_buf(c, &buf);
+}
+
+/* Send c->cur, whose record bytes come from files, with write(2) and
+ * sendfile(2) on the socket itself, in order, without blocking: when the
+ * socket is full, what is left of the part goes through uv_write (a copy of
+ * at most WAIT_CHUNK bytes of a slice), whose callback resumes here. Only
+ * starts once libuv's queue is empty, so nothing overtakes an earlier
+ * answer. (SIGPIPE must be ignored, as for any socket write in libuv.) */
+static void conn_send(kconn *c)
+{
+    rn_broker *b = c->b;
+    uv_stream_t *st = (uv_stream_t *)&c->h;
+    uv_os_fd_t sock;
+    if (uv_fileno((uv_handle_t *)&c->h, &sock) < 0) {
+        conn_close(c);
+        return;
+    }
+    while (c->cur && !c->closing) {
+        kreq *q = c->cur;
+        if (uv_stream_get_write_queue_size(st) > 0)
+            return;                     /* on_written comes back */
+        size_t i = c->part / 2;
+        if (c->part > 2 * q->nsl) {
+            c->cur = NULL;
+            req_free(q);
+            return;
+        }
+        if (c->part % 2 == 0) {         /* out's bytes up to slice i */
+            size_t lo = i ? q->sl[i - 1].at : 0;
+            size_t hi = i < q->nsl ? q->sl[i].at : q->out.len;
+            size_t n = hi - lo - (size_t)c->off;
+            if (n) {
+                uv_buf_t ub = uv_buf_init(q->out.p + lo + c->off, (unsigned)n);
+                int r = uv_try_write(st, &ub, 1);
+                if (r == UV_EAGAIN)
+                    r = 0;
+                if (r < 0) {
+                    conn_close(c);
+                    return;
+                }
+                if ((size_t)r < n) {
+                    rn_buf rest = { 0 };
+                    if (rn_buf_append(&rest, ub.base + r, n - (size_t)r) < 0) {
+                        rn__conn_fail(c, "out of memory", NULL);
+                        return;
+                    }
+                    c->part++;
+                    c->off = 0;
+                    queue_buf(c, &rest);
+                    return;
+                }
+            }
+            c->part++;
+            c->off = 0;
+            continue;
+        }
+        const kslice *s = &q->sl[i];
+        size_t n = s->len - (size_t)c->off;
+        if (n == 0) {
+            c->part++;
+            c->off = 0;
+            continue;
+        }
+        if (!b->no_sendfile) {
+            off_t fo = (off_t)(s->pos + c->off);
+            ssize_t k = sendfile(sock, s->fd, &fo, n);
+            if (k > 0) {
+                c->off += (uint64_t)k;
+                continue;
+            }
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                size_t m = n < WAIT_CHUNK ? n : WAIT_CHUNK;
+                if (queue_file(c, s, c->off, m) == 0)
+                    c->off += m;
+                return;
+            }
+            if (k < 0 && (errno == EINVAL || errno == ENOSYS)) {
+                rn__blog(b, "sendfile: %s: reading with pread from now on", strerror(errno));
+                b->no_sendfile = 1;
+            } else {
+                if (k == 0 || (errno != EPIPE && errno != ECONNRESET))
+                    rn__blog(b, "%s: fetch: sendfile: %s, closing the connection", c->peer,
+                             k == 0 ? "segment shorter than its index says" : strerror(errno));
+                conn_close(c);
+                return;
+            }
+        }
+        size_t m = n < PREAD_CHUNK ? n : PREAD_CHUNK;
+        if (queue_file(c, s, c->off, m) == 0)
+            c->off += m;
+        return;
+    }
 }
 
 /* Send the answers at the head of the queue that are ready, in order. */
 static void conn_pump(kconn *c)
 {
-    while (c->head && c->head->done && !c->closing) {
+    while (!c->cur && c->head && c->head->done && !c->closing) {
         kreq *q = c->head;
         c->head = q->next;
         if (!c->head)
             c->tail = NULL;
-        if (!q->noresp && q->out.len) {
-            wreq *wr = calloc(1, sizeof *wr);
-            if (!wr) {
-                req_free(q);
-                rn__conn_fail(c, "out of memory", NULL);
-                return;
-            }
-            wr->c = c;
-            wr->out = q->out;
-            q->out = (rn_buf){ 0 };
-            uv_buf_t buf = uv_buf_init(wr->out.p, (unsigned)wr->out.len);
-            c->nwrites++;
-            int r = uv_write(&wr->w, (uv_stream_t *)&c->h, &buf, 1, on_written);
-            if (r < 0) {
-                c->nwrites--;
-                rn_buf_free(&wr->out);
-                free(wr);
-                req_free(q);
-                conn_close(c);
-                return;
-            }
+        if (!q->noresp && q->nsl) {
+            c->cur = q;
+            c->part = 0;
+            c->off = 0;
+            conn_send(c);
+            continue;
+        }
+        if (!q->noresp && q->out.len && queue_buf(c, &q->out) < 0) {
+            req_free(q);
+            return;
         }
         req_free(q);
     }
@@ -192,6 +401,7 @@ static void conn_pump(kconn *c)
 
 void rn__req_begin(kreq *q)
 {
+    rn__req_drop_files(q);
     q->out.len = 0;
     rn_kw_init(&q->w, &q->out);
     rn_kw_hole32(&q->w);
@@ -202,7 +412,7 @@ void rn__req_done(kreq *q)
 {
     if (q->wait != W_NONE || q->timer)
         rn__unwait(q);
-    rn_kw_fill32(&q->w, 0, (int32_t)(q->out.len - 4));
+    rn_kw_fill32(&q->w, 0, (int32_t)(q->out.len - 4 + q->sl_bytes));
     if (q->w.oom) {
         rn__conn_fail(q->c, "out of memory building the response", q);
         return;
@@ -445,6 +655,8 @@ static int topic_open(rn_broker *b, const char *name, size_t n, int32_t parts, k
         }
         if (rn_klog_open(dir, &b->o.klog, &t->logs[i], err) < 0)
             goto err;
+        if (*rn_klog_recovery_note(t->logs[i]))   /* a torn tail was cut off */
+            rn__blog(b, "%s-%d: recovery: %s", t->name, i, rn_klog_recovery_note(t->logs[i]));
         t->n = i + 1;
     }
     t->next = b->topics;
@@ -681,7 +893,7 @@ static void on_tick(uv_timer_t *t)
         int busy = b->syncing;
         for (kconn *c = b->conns, *next; c; c = next) {
             next = c->next;
-            if (!c->head && !c->nwrites)
+            if (!c->head && !c->nwrites && !c->cur)
                 conn_close(c);
             else
                 busy = 1;

@@ -24,6 +24,17 @@ typedef struct ktopic {
     unsigned char *dirty;       /* appended to since the last fsync began */
 } ktopic;
 
+/* Record bytes a response sends from a file instead of from out: they go
+ * after the first `at` bytes of out that precede them. fd is our own dup of
+ * the segment's, so retention or DeleteTopics may close and unlink the
+ * segment while the answer waits in the queue. */
+typedef struct kslice {
+    size_t at;
+    int fd;
+    uint64_t pos;
+    size_t len;
+} kslice;
+
 /* What a request waits for, and the list it is on meanwhile. */
 enum { W_NONE, W_FETCH, W_FLUSH, W_PARK, W_JOIN, W_SYNC };
 
@@ -37,6 +48,9 @@ struct kreq {
     size_t blen;
     rn_buf out;                 /* the response, size prefix included */
     rn_kw w;
+    kslice *sl;                 /* in order of at */
+    size_t nsl, slcap;
+    uint64_t sl_bytes;          /* sum of their len: part of the size prefix */
     int done, noresp;
     int wait;
     kreq *wprev, *wnext;        /* on the broker's list for wait */
@@ -55,6 +69,13 @@ struct kconn {
     kreq *head, *tail;
     int closing;
     int nwrites;                /* uv_write requests not yet called back */
+    /* The answer being sent by write and sendfile on the socket itself (it
+     * has slices); the answers after it wait. part: even 2i is out's bytes
+     * before slice i (or after the last), odd 2i+1 is slice i; off: how far
+     * into that part. */
+    kreq *cur;
+    size_t part;
+    uint64_t off;
 };
 
 typedef struct kwlist {
@@ -93,6 +114,7 @@ struct rn_broker {
     rn_counters counters;
     uint64_t *c_conns, *c_requests, *c_produced_batches, *c_produced_bytes,
         *c_fetched_bytes, *c_bad_requests, *c_fsyncs;
+    int no_sendfile;            /* sendfile(2) said EINVAL/ENOSYS once: pread from now on */
     char rbuf[64 * 1024];
     uint64_t member_seq;
 };
@@ -101,6 +123,11 @@ struct rn_broker {
 void rn__blog(rn_broker *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rn__req_done(kreq *q);
 void rn__req_begin(kreq *q);    /* start the response: size hole, correlation id */
+/* Append len bytes of fd from pos to the response, to be sent by sendfile(2)
+ * (or read now when that is cheaper, or when fd cannot be duplicated).
+ * Returns the bytes added (len unless a pread came up short), -1 out of memory. */
+long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len);
+void rn__req_drop_files(kreq *q);   /* forget the slices (the answer is rebuilt) */
 void rn__conn_fail(kconn *c, const char *why, const kreq *q);
 void rn__wait(kwlist *l, kreq *q, int kind);
 void rn__unwait(kreq *q);

@@ -9,15 +9,7 @@
 BROKERD=$top_builddir/brokerd
 command -v kcat >/dev/null || { note "skipping: kcat is not installed"; exit 77; }
 
-port=$(( $(od -An -N2 -tu2 /dev/urandom) % 20000 + 30000 ))
-B=127.0.0.1:$port
-start() {
-    bg "$BROKERD" serve --listen "$B" --data-dir "$T/data" --partitions 3 \
-        --segment-bytes 4k "$@" 2>>"$T/broker.log"
-    bpid=$!
-    wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null ||
-        fail "brokerd did not start: $(cat "$T/broker.log")"
-}
+start() { start_brokerd --partitions 3 --segment-bytes 4k "$@"; port=${B##*:}; }
 start
 
 kcat -b "$B" -L >"$T/meta" || fail "kcat -L"
@@ -41,7 +33,7 @@ ls -d "$T"/data/t-gzip-2 >/dev/null || fail "partition directory"
 exec 3<>/dev/tcp/127.0.0.1/$port; printf '\x7f\xff\xff\xff\x00\x12' >&3; exec 3<&-
 exec 3<>/dev/tcp/127.0.0.1/$port; printf '\x00\x00\x00\x0a\x00\x00\x00\x03\x00\x00\x00\x01\xff\xff' >&3; exec 3<&-
 exec 3<>/dev/tcp/127.0.0.1/$port; printf '\x00\x00\x00\x03abc' >&3; exec 3<&-
-wait_until 5 grep -q 'exceeds --max-request' "$T/broker.log" || fail "no oversize log line"
+wait_until 5 grep -q 'exceeds --max-request' "$blog" || fail "no oversize log line"
 kcat -b "$B" -L >/dev/null || fail "broker dead after garbage"
 timeout 20 kcat -b "$B" -C -t t-none -e -q -f '%k:%s\n' | sort >"$T/out2"
 expect_file "$T/out2" "$T/exp.none"

@@ -55,3 +55,16 @@ seq_of() { awk '$1 == "SEQ" { print $2 + 0 }' "$1"; }
 
 # stop PID: SIGTERM, then wait for it (its status is ignored).
 stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# start_brokerd ARGS...: brokerd serve on a port the kernel picks (so tests
+# never collide), data in $T/data; sets B (host:port) and bpid.
+nbroker=0
+start_brokerd() {
+    nbroker=$((nbroker + 1))
+    blog=$T/broker.$nbroker.log
+    bg "$top_builddir/brokerd" serve --listen 127.0.0.1:0 --data-dir "$T/data" "$@" 2>"$blog"
+    bpid=$!
+    wait_until 30 grep -q '^brokerd: listening on' "$blog" ||
+        fail "brokerd did not start: $(cat "$blog")"
+    B=$(sed -n 's/^brokerd: listening on \([^,]*\),.*/\1/p' "$blog")
+}

@@ -1,0 +1,167 @@
+/* consume.c -- read a topic into a pipeline, live or from cron. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "kconsume.h"
+#include "sig.h"
+#include "stream.h"
+
+static const char usage_text[] =
+    "usage: consume -b BROKERS -t TOPIC [-p PARTITION] [-G GROUP]\n"
+    "               [--offset beginning|end|N|-N|@EPOCH_MS] [-e] [-c COUNT]\n"
+    "               [-o lines|json|frames] [--timeout DURATION]\n";
+
+static void usage(void)
+{
+    fputs(usage_text, stdout);
+    fputs("\nRead a topic from any Kafka-protocol broker and write its records as\n"
+          "events: alone (every partition, or -p) or as a member of group -G.\n\n"
+          "  -b, --brokers LIST     host:port[,host:port...]\n"
+          "  -t, --topic TOPIC      the topic\n"
+          "  -p, --partition N      only partition N (not with -G)\n"
+          "  -G, --group GROUP      join GROUP; resume from its committed offsets\n"
+          "      --offset WHERE     where to start without a committed offset:\n"
+          "                         beginning, end (default), N, -N (N back from\n"
+          "                         the end), @EPOCH_MS (the first at or after)\n"
+          "  -e, --exit-at-end      exit 0 once every assigned partition is read\n"
+          "  -c, --count COUNT      exit after COUNT events\n"
+          "  -o, --output FORMAT    lines (default: the value), json or frames\n"
+          "      --timeout DURATION bound on reaching the brokers (default 10s)\n"
+          "  -h, --help             show this help\n"
+          "  -V, --version          show the version\n", stdout);
+    exit(0);
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_OFFSET = 256, OPT_TIMEOUT };
+    static const struct option longopts[] = {
+        { "brokers", required_argument, NULL, 'b' },
+        { "topic", required_argument, NULL, 't' },
+        { "partition", required_argument, NULL, 'p' },
+        { "group", required_argument, NULL, 'G' },
+        { "offset", required_argument, NULL, OPT_OFFSET },
+        { "exit-at-end", no_argument, NULL, 'e' },
+        { "count", required_argument, NULL, 'c' },
+        { "output", required_argument, NULL, 'o' },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    rn_kcons_opts o = { .partition = -1, .offset_kind = RN_OFF_END, .timeout_ms = 10000 };
+    rn_format fmt = RN_FMT_LINES;
+    uint64_t count = 0;
+    char err[RN_ERRLEN];
+    int c;
+
+    rn_cli_init("consume");
+    /* First, so that a SIGUSR1 or SIGTERM sent right after the start is
+     * handled rather than fatal. */
+    if (rn_sig_install(err) < 0)
+        rn_die("%s", err);
+    while ((c = getopt_long(argc, argv, "b:t:p:G:ec:o:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b': o.brokers = optarg; break;
+        case 't': o.topic = optarg; break;
+        case 'p': o.partition = (int32_t)rn_opt_uint("-p", optarg, INT32_MAX); break;
+        case 'G': o.group = optarg; break;
+        case OPT_OFFSET:
+            if (rn_kcons_parse_offset(optarg, &o.offset_kind, &o.offset_val, err) < 0)
+                rn_usage_error("--offset: %s", err);
+            break;
+        case 'e': o.exit_at_end = 1; break;
+        case 'c':
+            count = rn_opt_uint("-c", optarg, UINT64_MAX);
+            if (!count)
+                rn_usage_error("-c: the count must be at least 1");
+            break;
+        case 'o':
+            if (rn_format_parse(optarg, &fmt, err) < 0)
+                rn_usage_error("-o: %s", err);
+            break;
+        case OPT_TIMEOUT:
+            o.timeout_ms = rn_opt_duration("--timeout", optarg) / 1000000;
+            if (o.timeout_ms <= 0)
+                rn_usage_error("--timeout: at least 1ms");
+            break;
+        case 'h': usage(); break;
+        case 'V': rn_version(); break;
+        default: rn_usage_error("unknown option");
+        }
+    }
+    if (optind < argc)
+        rn_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!o.brokers || !o.topic)
+        rn_usage_error("-b BROKERS and -t TOPIC are required");
+    if (o.group && o.partition >= 0)
+        rn_usage_error("cannot use -p with -G: the group assigns partitions");
+
+    rn_writer *out = rn_writer_new(STDOUT_FILENO, fmt);
+    if (!out)
+        rn_die("out of memory");
+    rn_kcons *k = rn_kcons_new(&o, err);
+    if (!k)
+        rn_die("%s", err);
+
+    /* Events go out in batches; only once a batch is flushed are its offsets
+     * stored for commit. */
+    int status = 0, quiet = 0;
+    uint64_t n = 0, pending = 0;
+    rn_event ev;
+    while (!rn_sig_stop && (!count || n < count)) {
+        int r = rn_kcons_next(k, pending ? 0 : 100, &ev, err);
+        if (r == 1) {
+            int w = rn_writer_put(out, &ev, err);
+            if (w < 0) {
+                if (w != -EPIPE) {
+                    rn_warn("stdout: %s", err);
+                    status = 1;
+                }
+                quiet = 1;
+                break;
+            }
+            n++;
+            if (++pending < 1000)
+                continue;
+        } else if (r < 0) {
+            rn_warn("%s", err);
+            status = 1;
+            break;
+        }
+        if (pending) {
+            int w = rn_writer_flush(out, err);
+            if (w < 0) {
+                if (w != -EPIPE) {
+                    rn_warn("stdout: %s", err);
+                    status = 1;
+                }
+                quiet = 1;
+                break;
+            }
+            rn_kcons_written(k);
+            pending = 0;
+        }
+        if (rn_sig_usr1) {
+            rn_sig_usr1 = 0;
+            char parts[256];
+            rn_kcons_assignment(k, parts, sizeof parts);
+            rn_warn("events=%llu assigned=%s", (unsigned long long)n, parts);
+        }
+        if (r == RN_KCONS_END)
+            break;
+    }
+    if (!quiet && rn_writer_flush(out, err) == 0)
+        rn_kcons_written(k);
+    if (rn_kcons_close(k, err) < 0) {
+        rn_warn("%s", err);
+        status = 1;
+    }
+    rn_writer_free(out);
+    return status;
+}
