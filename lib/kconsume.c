@@ -13,7 +13,8 @@ struct rn_kcons {
     rd_kafka_t *rk;
     int32_t nparts;
     char *assigned, *eof;       /* per partition */
-    int64_t *last, *stored;     /* offset last returned / stored; -1 none */
+    int64_t *next, *stored;     /* offset to commit (after what was returned,
+                                   or a partition's end) / stored; -1 none */
     rd_kafka_message_t *cur;    /* the message the last event points into */
     char num[4][24];            /* partition, offset, ts as text */
     char err[RN_ERRLEN];        /* a failure inside a librdkafka callback */
@@ -78,7 +79,7 @@ static void mark(rn_kcons *c, const rd_kafka_topic_partition_list_t *l, int on)
         if (p >= 0 && p < c->nparts) {
             c->assigned[p] = (char)on;
             c->eof[p] = 0;
-            c->last[p] = c->stored[p] = -1;
+            c->next[p] = c->stored[p] = -1;
         }
     }
 }
@@ -133,6 +134,7 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
      * gets one clear message instead. */
     rd_kafka_conf_set_log_cb(conf, NULL);
     set(conf, "enable.partition.eof", "true");   /* ends are positions to commit */
+    set(conf, "fetch.wait.max.ms", "100");
     set(conf, "auto.offset.reset", o->offset_kind == RN_OFF_END ? "latest" : "earliest");
     snprintf(ms, sizeof ms, "%lld", (long long)o->timeout_ms);
     set(conf, "socket.connection.setup.timeout.ms", ms);
@@ -161,21 +163,26 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
     }
     rd_kafka_poll_set_consumer(c->rk);
 
-    /* The topic must exist: metadata within the timeout says so. */
-    rd_kafka_topic_t *t = rd_kafka_topic_new(c->rk, o->topic, NULL);
+    /* The topic must exist: metadata within the timeout says so. All
+     * topics are asked for: a topic handle would make librdkafka keep a
+     * legacy consumer object for the topic, and asking by name could
+     * create it on a broker that creates topics on demand. */
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t r = rd_kafka_metadata(c->rk, 0, t, &md, (int)o->timeout_ms);
-    rd_kafka_topic_destroy(t);
+    rd_kafka_resp_err_t r = rd_kafka_metadata(c->rk, 1, NULL, &md, (int)o->timeout_ms);
     if (r != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rn_seterr(err, "cannot reach %s within %lld ms: %s", o->brokers,
                   (long long)o->timeout_ms, rd_kafka_err2str(r));
         goto fail;
     }
-    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
+    const struct rd_kafka_metadata_topic *mt = NULL;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, o->topic) == 0)
+            mt = &md->topics[i];
+    if (!mt || mt->err || mt->partition_cnt <= 0) {
         rn_seterr(err, "unknown topic '%s' on %s", o->topic, o->brokers);
         goto fail;
     }
-    c->nparts = md->topics[0].partition_cnt;
+    c->nparts = mt->partition_cnt;
     rd_kafka_metadata_destroy(md);
     md = NULL;
     if (o->partition >= c->nparts) {
@@ -185,9 +192,9 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
     }
     c->assigned = calloc((size_t)c->nparts, 1);
     c->eof = calloc((size_t)c->nparts, 1);
-    c->last = calloc((size_t)c->nparts, sizeof *c->last);
+    c->next = calloc((size_t)c->nparts, sizeof *c->next);
     c->stored = calloc((size_t)c->nparts, sizeof *c->stored);
-    if (!c->assigned || !c->eof || !c->last || !c->stored) {
+    if (!c->assigned || !c->eof || !c->next || !c->stored) {
         rn_seterr(err, "out of memory");
         goto fail;
     }
@@ -217,7 +224,7 @@ fail:
     rd_kafka_destroy(c->rk);
     free(c->assigned);
     free(c->eof);
-    free(c->last);
+    free(c->next);
     free(c->stored);
     free(c);
     return NULL;
@@ -261,10 +268,10 @@ int rn_kcons_next(rn_kcons *c, int timeout_ms, rn_event *ev, char *err)
             if (p >= 0 && p < c->nparts) {
                 c->eof[p] = 1;
                 /* Everything before the end has been returned: the end is
-                 * a position to commit, even for a partition that gave
+                 * a position to commit, also for a partition that gave
                  * nothing (else the next run would start at --offset). */
-                if (at - 1 > c->last[p])
-                    c->last[p] = at - 1;
+                if (at > c->next[p])
+                    c->next[p] = at;
             }
             return c->o.exit_at_end && at_end(c) ? RN_KCONS_END : 0;
         }
@@ -275,7 +282,7 @@ int rn_kcons_next(rn_kcons *c, int timeout_ms, rn_event *ev, char *err)
     }
     if (p >= 0 && p < c->nparts) {
         c->eof[p] = 0;
-        c->last[p] = m->offset;
+        c->next[p] = m->offset + 1;
     }
     c->cur = m;
     rd_kafka_timestamp_type_t tt;
@@ -308,9 +315,9 @@ void rn_kcons_written(rn_kcons *c)
         return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
     for (int32_t p = 0; p < c->nparts; p++)
-        if (c->assigned[p] && c->last[p] >= 0 && c->last[p] + 1 > c->stored[p]) {
-            rd_kafka_topic_partition_list_add(l, c->o.topic, p)->offset = c->last[p] + 1;
-            c->stored[p] = c->last[p] + 1;
+        if (c->assigned[p] && c->next[p] >= 0 && c->next[p] > c->stored[p]) {
+            rd_kafka_topic_partition_list_add(l, c->o.topic, p)->offset = c->next[p];
+            c->stored[p] = c->next[p];
         }
     if (l->cnt)
         rd_kafka_offsets_store(c->rk, l);
@@ -344,10 +351,16 @@ int rn_kcons_close(rn_kcons *c, char *err)
             if (c->assigned[p])
                 rd_kafka_topic_partition_list_add(l, c->o.topic, p);
         if (l->cnt && rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            /* Only real positions: storing "invalid" would undo an end
+             * stored by rn_kcons_written. */
+            rd_kafka_topic_partition_list_t *v = rd_kafka_topic_partition_list_new(l->cnt);
             for (int i = 0; i < l->cnt; i++)
-                if (l->elems[i].offset < 0)
-                    l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-            rd_kafka_offsets_store(c->rk, l);
+                if (l->elems[i].offset >= 0 && l->elems[i].offset > c->stored[l->elems[i].partition])
+                    rd_kafka_topic_partition_list_add(v, c->o.topic, l->elems[i].partition)->offset =
+                        l->elems[i].offset;
+            if (v->cnt)
+                rd_kafka_offsets_store(c->rk, v);
+            rd_kafka_topic_partition_list_destroy(v);
         }
         rd_kafka_topic_partition_list_destroy(l);
         rd_kafka_resp_err_t r = rd_kafka_commit(c->rk, NULL, 0);
@@ -358,7 +371,7 @@ int rn_kcons_close(rn_kcons *c, char *err)
     rd_kafka_destroy(c->rk);
     free(c->assigned);
     free(c->eof);
-    free(c->last);
+    free(c->next);
     free(c->stored);
     free(c);
     return rc;

@@ -22,6 +22,14 @@ seq 101 150 >"$T/want2"
 expect_file "$T/run2" "$T/want2"
 expect_eq "a third run" "$("$CONSUME" -b "$B" -t cron -G g1 -e | wc -l)" 0
 
+# A partition that was empty in the first run still resumes where it was:
+# its end is committed, so the second run does not start it at "end".
+seq 1 10 | kcat -b "$B" -P -t sparse -p 0
+"$CONSUME" -b "$B" -t sparse -G g4 -e --offset beginning >/dev/null
+seq 11 15 | kcat -b "$B" -P -t sparse -p 2
+expect_eq "an empty partition's later records" "$("$CONSUME" -b "$B" -t sparse -G g4 -e | tr '\n' ' ')" \
+    "11 12 13 14 15 "
+
 # Two members split the partitions and together print every message once.
 seq 1 3 | kcat -b "$B" -P -t split -K: -X partitioner=murmur2_random   # creates it
 bg "$CONSUME" -b "$B" -t split -G g2 --offset end >"$T/m1" 2>"$T/m1.err"
