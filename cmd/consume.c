@@ -105,6 +105,7 @@ int main(int argc, char **argv)
     rn_writer *out = rn_writer_new(STDOUT_FILENO, fmt);
     if (!out)
         rn_die("out of memory");
+    o.body_only = !rn_writer_wants_headers(out);
     rn_kcons *k = rn_kcons_new(&o, err);
     if (!k)
         rn_die("%s", err);

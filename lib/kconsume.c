@@ -285,6 +285,12 @@ int rn_kcons_next(rn_kcons *c, int timeout_ms, rn_event *ev, char *err)
         c->next[p] = m->offset + 1;
     }
     c->cur = m;
+    if (c->o.body_only) {
+        rn_event_clear(ev);
+        ev->body.p = m->payload ? m->payload : "";
+        ev->body.n = m->len;
+        return 1;
+    }
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     rn_event_clear(ev);

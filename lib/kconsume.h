@@ -24,6 +24,9 @@ typedef struct rn_kcons_opts {
     int64_t offset_val;         /* N for ABS and TAIL, ms for TIME */
     int exit_at_end;            /* RN_KCONS_END once every assigned partition is at its end */
     int64_t timeout_ms;         /* bound on connecting, metadata and the final commit */
+    int body_only;              /* events need no headers or timestamp (lines
+                                   output): librdkafka's timestamp accessor
+                                   costs more than everything else together */
 } rn_kcons_opts;
 
 /* Parse "beginning", "end", "N", "-N", "@EPOCH_MS" into kind and value. */
