@@ -99,6 +99,17 @@ static kmember *member_find(kgroup *g, rn_kstr id)
     return NULL;
 }
 
+/* The member mid of g at generation gen: 0 and *out, or the error Kafka
+ * gives for it. Any request from a member counts as a sign of life. */
+static int16_t member_at(kgroup *g, rn_kstr mid, int32_t gen, kmember **out)
+{
+    kmember *m = *out = member_find(g, mid);
+    if (!m || m->pending)
+        return RN_KERR_UNKNOWN_MEMBER_ID;
+    m->last_seen = rn_mono_ns();
+    return gen != g->gen ? RN_KERR_ILLEGAL_GENERATION : 0;
+}
+
 static void protos_free(kmember *m)
 {
     for (int i = 0; i < m->nprotos; i++) {
@@ -497,14 +508,10 @@ int rn__sync_group(kreq *q)
     if (!rn_kr_ok(&r))
         return -1;
     kgroup *g = group_find(b, gid, 0);
-    kmember *m = member_find(g, mid);
-    if (!m || m->pending) {
-        sync_answer(q, RN_KERR_UNKNOWN_MEMBER_ID, NULL);
-        return 0;
-    }
-    m->last_seen = rn_mono_ns();
-    if (gen != g->gen) {
-        sync_answer(q, RN_KERR_ILLEGAL_GENERATION, NULL);
+    kmember *m;
+    int16_t e = member_at(g, mid, gen, &m);
+    if (e) {
+        sync_answer(q, e, NULL);
         return 0;
     }
     if (g->state == G_PREPARING) {
@@ -564,13 +571,9 @@ int rn__heartbeat(kreq *q)
     if (!rn_kr_ok(&r))
         return -1;
     kgroup *g = group_find(b, gid, 0);
-    kmember *m = member_find(g, mid);
-    int16_t e = 0;
-    if (!m || m->pending)
-        e = RN_KERR_UNKNOWN_MEMBER_ID;
-    else if ((m->last_seen = rn_mono_ns()), gen != g->gen)
-        e = RN_KERR_ILLEGAL_GENERATION;
-    else if (g->state == G_PREPARING)
+    kmember *m;
+    int16_t e = member_at(g, mid, gen, &m);
+    if (!e && g->state == G_PREPARING)
         e = RN_KERR_REBALANCE_IN_PROGRESS;
     simple_answer(q, e, v >= 1);
     return 0;
@@ -765,12 +768,9 @@ int rn__offset_commit(kreq *q)
     } else if (gen < 0 && mid.n == 0) {
         /* A commit from outside the group (e.g. an assign()ing consumer). */
     } else {
-        kmember *m = member_find(g, mid);
-        if (!m || m->pending)
-            e = RN_KERR_UNKNOWN_MEMBER_ID;
-        else if ((m->last_seen = rn_mono_ns()), gen != g->gen)
-            e = RN_KERR_ILLEGAL_GENERATION;
-        else if (g->state == G_AWAITING_SYNC)
+        kmember *m;
+        e = member_at(g, mid, gen, &m);
+        if (!e && g->state == G_AWAITING_SYNC)
             e = RN_KERR_REBALANCE_IN_PROGRESS;
     }
     rn_kr_init(&r, q->body, q->blen);
