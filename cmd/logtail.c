@@ -12,10 +12,12 @@
 #include "sig.h"
 #include "stream.h"
 #include "tail.h"
+#include "tailhop.h"
 
 static const char usage_text[] =
-    "usage: logtail [-o lines|json|frames] [--pos FILE] [--start beginning|end] [--once]\n"
-    "               [--max-line SIZE] [--exec CMD [--restart]] [FILE | GLOB | -] ...\n";
+    "usage: logtail [-o lines|json|frames | --to tcp://HOST:PORT[,HOST:PORT ...]] [--pos FILE]\n"
+    "               [--start beginning|end] [--once] [--max-line SIZE] [--exec CMD [--restart]]\n"
+    "               [FILE | GLOB | -] ...\n";
 
 static void usage(void)
 {
@@ -23,6 +25,9 @@ static void usage(void)
     fputs("\nFollow files by name across rotation (like tail -F) and write each line as\n"
           "an event. With no FILE and no --exec, read standard input.\n\n"
           "  -o, --output FORMAT   lines (default), json or frames\n"
+          "      --to URL          send to chanbuf --listen (tcp://HOST:PORT,...\n"
+          "                        [?mode=failover|balance]); --pos then advances\n"
+          "                        only for acknowledged lines\n"
           "      --pos FILE        save positions to FILE, resume from it\n"
           "      --start WHERE     where files with no position begin: beginning\n"
           "                        (default with --pos) or end (default without)\n"
@@ -37,6 +42,7 @@ static void usage(void)
 
 typedef struct app {
     rn_writer *out;
+    rn_tailhop *hop;        /* --to */
     rn_tail *tail;
     char host[256];
     size_t hostlen;
@@ -82,6 +88,23 @@ static int set_shared(app *a, const rn_line *l)
     return rn_hdrset_set(&a->shared, a->fmt, h, n);
 }
 
+/* --to: the same headers as frames output, each on the event. */
+static int to_hop(app *a, const rn_line *l, rn_event *ev)
+{
+    char off[24], ts[24];
+    if (l->is_file) {
+        rn_event_add_header(ev, "file", 4, l->source, l->source_len);
+        rn_event_add_header(ev, "offset", 6, off, rn_u64_dec(l->offset, off));
+    } else if (strcmp(l->source, "stdin") != 0) {
+        rn_event_add_header(ev, "command", 7, l->source, l->source_len);
+    }
+    rn_event_add_header(ev, "host", 4, a->host, a->hostlen);
+    rn_event_add_header(ev, "ts", 2, ts, rn_u64_dec((uint64_t)l->ts, ts));
+    if (rn_tailhop_put(a->hop, ev) < 0)
+        rn_die("out of memory");
+    return 0;
+}
+
 static int on_line(void *data, const rn_line *l)
 {
     app *a = data;
@@ -97,6 +120,8 @@ static int on_line(void *data, const rn_line *l)
     ev.ts = l->ts;
     ev.body.p = l->data;
     ev.body.n = l->len;
+    if (a->hop)
+        return to_hop(a, l, &ev);
     if (a->headers) {
         if (set_shared(a, l) < 0)
             rn_die("out of memory");
@@ -128,6 +153,8 @@ static int on_flush(void *data)
 {
     app *a = data;
     char err[RN_ERRLEN];
+    if (a->hop)
+        return 0;
     if (a->out_failed)
         return -1;
     int r = rn_writer_flush(a->out, err);
@@ -143,24 +170,42 @@ static void on_warn(void *data, const char *msg)
 static void print_counters(app *a)
 {
     char buf[1024];
-    rn_counters_format(rn_tail_counters(a->tail), buf, sizeof buf);
+    size_t n = rn_counters_format(rn_tail_counters(a->tail), buf, sizeof buf);
+    if (a->hop && n < sizeof buf - 2) {
+        strcpy(buf + n, " ");
+        rn_counters_format(rn_tailhop_counters(a->hop), buf + n + 1, sizeof buf - n - 1);
+    }
     rn_warn("%s", buf);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
 {
     app *a = h->data;
-    if (sig == SIGUSR1)
+    if (sig == SIGUSR1) {
         print_counters(a);
-    else
-        rn_tail_stop(a->tail);
+        return;
+    }
+    if (a->hop)
+        rn_tailhop_stop(a->hop);
+    rn_tail_stop(a->tail);
+}
+
+static void on_tail_stop(void *data)
+{
+    app *a = data;
+    if (a->hop)
+        rn_tailhop_finish(a->hop);
 }
 
 /* After each turn of the loop: what was read this turn goes out now, so a
  * follower sees a line within one turn of its write. */
 static void on_check(uv_check_t *h)
 {
-    on_flush(h->data);
+    app *a = h->data;
+    if (a->hop)
+        rn_tailhop_turn(a->hop);
+    else
+        on_flush(a);
 }
 
 /* Following a thousand files needs a thousand descriptors. */
@@ -175,7 +220,7 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_POS = 256, OPT_START, OPT_ONCE, OPT_MAXLINE, OPT_EXEC, OPT_RESTART };
+    enum { OPT_POS = 256, OPT_START, OPT_ONCE, OPT_MAXLINE, OPT_EXEC, OPT_RESTART, OPT_TO };
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'o' },
         { "pos", required_argument, NULL, OPT_POS },
@@ -184,6 +229,7 @@ int main(int argc, char **argv)
         { "max-line", required_argument, NULL, OPT_MAXLINE },
         { "exec", required_argument, NULL, OPT_EXEC },
         { "restart", no_argument, NULL, OPT_RESTART },
+        { "to", required_argument, NULL, OPT_TO },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -194,7 +240,11 @@ int main(int argc, char **argv)
         .commit_ns = 1000000000, .restart_ns = 1000000000,
         .max_line = 1 << 20,
         .on_line = on_line, .on_flush = on_flush, .on_warn = on_warn,
+        .on_stop = on_tail_stop,
     };
+    rn_tailhop_opts ho = { .drain_ns = 10000000000LL, .on_warn = on_warn };
+    const char *to = NULL;
+    int fmt_set = 0;
     const char *start = NULL;
     const char *execs[64];
     size_t nexec = 0;
@@ -209,6 +259,12 @@ int main(int argc, char **argv)
         case 'o':
             if (rn_format_parse(optarg, &fmt, err) < 0)
                 rn_usage_error("-o: %s", err);
+            fmt_set = 1;
+            break;
+        case OPT_TO:
+            if (rn_hop_url_parse(optarg, &ho.url, err) < 0)
+                rn_usage_error("--to: %s", err);
+            to = optarg;
             break;
         case OPT_POS: o.pos_path = optarg; break;
         case OPT_START: start = optarg; break;
@@ -229,6 +285,10 @@ int main(int argc, char **argv)
         default: rn_usage_error("unknown option");
         }
     }
+    if (to && fmt_set)
+        rn_usage_error("cannot use -o with --to");
+    if (to && o.max_line > RN_HOP_MAX_BATCH_BYTES / 2)
+        rn_usage_error("--max-line: at most 8m with --to");
     if (restart && !nexec)
         rn_usage_error("--restart needs --exec");
     if (restart && o.once)
@@ -249,16 +309,24 @@ int main(int argc, char **argv)
     a.headers = rn_writer_wants_headers(a.out);
     a.fmt = fmt;
     o.data = &a;
-    if (fmt == RN_FMT_LINES)
+    if (fmt == RN_FMT_LINES && !to)
         o.on_lines = on_lines;
     raise_fd_limit();
     if (rn_sig_ignore_pipe(err) < 0)
         rn_die("%s", err);
 
     uv_loop_t *loop = uv_default_loop();
+    if (to) {
+        o.manual_commit = 1;
+        ho.pos_path = o.pos_path;
+        if (!(a.hop = rn_tailhop_new(loop, &ho, err)))
+            rn_die("%s", err);
+    }
     a.tail = rn_tail_new(loop, &o, err);
     if (!a.tail)
         rn_die("%s", err);
+    if (a.hop)
+        rn_tailhop_attach(a.hop, a.tail);
     int nsrc = 0;
     for (int i = optind; i < argc; i++, nsrc++) {
         int r = strcmp(argv[i], "-") == 0 ? rn_tail_add_stdin(a.tail, err)
@@ -301,6 +369,10 @@ int main(int argc, char **argv)
                 o.max_line);
     if (rn_tail_failed(a.tail))
         status = 1;
+    if (a.hop && rn_tailhop_unfinished(a.hop))
+        rn_warn("stopped with lines not acknowledged: %s",
+                o.pos_path ? "they are read again from the positions"
+                           : "they are lost (no --pos)");
     if (a.out_status)
         status = a.out_status;
 
@@ -310,6 +382,7 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     rn_tail_free(a.tail);
+    rn_tailhop_free(a.hop);
     rn_writer_free(a.out);
     rn_hdrset_free(&a.shared);
     return status;

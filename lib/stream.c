@@ -974,6 +974,11 @@ int rn_writer_put_with(rn_writer *w, const rn_hdrset *sh, const rn_event *ev, ch
 
 int rn_writer_put_raw(rn_writer *w, const char *p, size_t n, char *err)
 {
+    if (w->fmt == RN_FMT_FRAMES && !w->started) {
+        memcpy(w->out.p + w->out.len, RN_FRAMES_HEADER, RN_FRAMES_HEADER_LEN);
+        w->out.len += RN_FRAMES_HEADER_LEN;     /* len < WRITE_SIZE, cap 2x */
+        w->started = 1;
+    }
     if (n >= WRITE_SIZE) {
         rn_str s = { p, n };
         return write_through(w, &s, err);

@@ -100,8 +100,10 @@ void rn_writer_free(rn_writer *w);                  /* does not flush */
 int rn_writer_put(rn_writer *w, const rn_event *ev, char *err);
 int rn_writer_flush(rn_writer *w, char *err);
 
-/* Lines only: p[0..n) is already lines, each with its '\n'; they go out as
- * they are (a producer that has whole runs of lines skips building events). */
+/* p[0..n) is already encoded in the writer's format: lines, each with its
+ * '\n', or frames (without the stream header, which the writer puts first).
+ * They go out as they are: a producer with whole runs of encoded events
+ * skips building events. Not for json. */
 int rn_writer_put_raw(rn_writer *w, const char *p, size_t n, char *err);
 
 /* Headers that many events share (a file's name, the host), encoded once

@@ -95,7 +95,7 @@ struct rn_tail {
     rn_posfile pos;
     uv_timer_t scan_timer, commit_timer;
     uv_idle_t idle;
-    int inited, started, stopping, failed, handles_open;
+    int inited, started, stopping, failed, handles_open, paused;
     uint64_t next_id;       /* for splitter ids */
     int scan_pending;       /* a directory changed: rescan on the next turn */
     char *rbuf;
@@ -843,6 +843,8 @@ static int read_stdin_file(rn_tail *t, tstream *s, size_t budget)
 static int read_pass(rn_tail *t)
 {
     int more = 0;
+    if (t->paused)
+        return 0;
     for (tfile *f = t->files; f; f = f->next) {
         int r = read_file(t, f, READ_BUDGET);
         if (r < 0)
@@ -1035,17 +1037,41 @@ int rn_tail_start(rn_tail *t, char *err)
     return 0;
 }
 
+int rn_tail_positions(rn_tail *t, rn_posfile *pf, char *err)
+{
+    rn_posfile_clear(pf);
+    for (tfile *f = t->files; f; f = f->next)
+        if (rn_posfile_add(pf, &f->id, consumed(f), f->path) < 0)
+            return rn_seterr(err, "out of memory");
+    return 0;
+}
+
 int rn_tail_commit(rn_tail *t, char *err)
 {
-    if (!t->o.pos_path)
+    if (!t->o.pos_path || t->o.manual_commit)
         return 0;
     if (t->o.on_flush && t->o.on_flush(t->o.data) < 0)
         return rn_seterr(err, "output failed; positions not saved");
-    rn_posfile_clear(&t->pos);
-    for (tfile *f = t->files; f; f = f->next)
-        if (rn_posfile_add(&t->pos, &f->id, consumed(f), f->path) < 0)
-            return rn_seterr(err, "out of memory");
+    if (rn_tail_positions(t, &t->pos, err) < 0)
+        return -1;
     return rn_posfile_save(&t->pos, t->o.pos_path, err);
+}
+
+void rn_tail_pause(rn_tail *t, int pause)
+{
+    if (t->paused == !!pause || t->stopping)
+        return;
+    t->paused = !!pause;
+    for (tstream *s = t->streams; s; s = s->next) {
+        if (!s->io_open || s->eof || uv_is_closing((uv_handle_t *)&s->io))
+            continue;
+        if (pause)
+            uv_read_stop((uv_stream_t *)&s->io);
+        else
+            uv_read_start((uv_stream_t *)&s->io, on_alloc, on_read);
+    }
+    if (!pause)
+        schedule_read(t);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -1087,6 +1113,8 @@ void rn_tail_stop(rn_tail *t)
             uv_close((uv_handle_t *)&s->timer, on_timer_closed);
         }
     }
+    if (t->o.on_stop)
+        t->o.on_stop(t->o.data);
 }
 
 int rn_tail_failed(const rn_tail *t) { return t->failed; }

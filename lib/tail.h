@@ -55,6 +55,12 @@ typedef struct rn_tail_opts {
     int (*on_lines)(void *data, const char *p, size_t n, size_t nlines);
     int (*on_flush)(void *data);                      /* < 0: do not save */
     void (*on_warn)(void *data, const char *msg);
+    /* Optional: the engine has stopped (rn_tail_stop, or nothing left). */
+    void (*on_stop)(void *data);
+    /* Positions are loaded from pos_path but never saved by the engine: the
+     * caller saves rn_tail_positions when its output is safe (an
+     * acknowledged hop). */
+    int manual_commit;
     void *data;
 } rn_tail_opts;
 
@@ -76,6 +82,16 @@ void rn_tail_stop(rn_tail *t);
 
 /* Save positions now (after on_flush). */
 int rn_tail_commit(rn_tail *t, char *err);
+
+/* Stop reading (pause 1) or read on (0), e.g. while the output is backed
+ * up. Files keep being watched; nothing is lost, only delayed. */
+void rn_tail_pause(rn_tail *t, int pause);
+
+/* The position of every followed file after the last line handed out, into
+ * pf (cleared first). Exact only between turns of the loop (a uv_check
+ * callback), not from inside on_line. */
+struct rn_posfile;
+int rn_tail_positions(rn_tail *t, struct rn_posfile *pf, char *err);
 
 /* Something could not be read, or a command failed: the tool exits 1. */
 int rn_tail_failed(const rn_tail *t);

@@ -68,3 +68,33 @@ start_brokerd() {
         fail "brokerd did not start: $(cat "$blog")"
     B=$(sed -n 's/^brokerd: listening on \([^,]*\),.*/\1/p' "$blog")
 }
+
+# start_chanbuf NAME ARGS...: chanbuf --listen on a port the kernel picks
+# (or on $CB_ADDR when set: a restart on the same address); sets C (host:port),
+# cpid, and its log $T/NAME.log (appended to across restarts).
+start_chanbuf() {
+    cname=$1; shift
+    clog=$T/$cname.log
+    : >>"$clog"
+    before=$(grep -c '^chanbuf: listening on' "$clog" || true)
+    bg "$top_builddir/chanbuf" --listen "${CB_ADDR:-127.0.0.1:0}" "$@" 2>>"$clog"
+    cpid=$!
+    chanbuf_up() { [ "$(grep -c '^chanbuf: listening on' "$clog" || true)" -gt "$before" ]; }
+    wait_until 30 chanbuf_up || fail "chanbuf $cname did not start: $(cat "$clog")"
+    C=$(sed -n 's/^chanbuf: listening on //p' "$clog" | tail -n 1)
+}
+
+# counter PID LOG NAME: ask PID for its counters (SIGUSR1) and print the
+# value of NAME from the newest line in LOG.
+counter() {
+    _pid=$1 _log=$2 _name=$3
+    _n=$(grep -c "$_name=" "$_log" || true)
+    kill -USR1 "$_pid" 2>/dev/null || return 1
+    _i=0
+    while [ "$(grep -c "$_name=" "$_log" || true)" -le "$_n" ]; do
+        _i=$((_i + 1))
+        [ $_i -lt 250 ] || return 1
+        sleep 0.02
+    done
+    grep -o "$_name=[0-9]*" "$_log" | tail -n 1 | cut -d= -f2
+}

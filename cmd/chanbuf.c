@@ -1,0 +1,192 @@
+/* chanbuf.c -- buffer events in memory or on disk and deliver them to sinks. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "agent.h"
+#include "cli.h"
+#include "sig.h"
+
+static const char usage_text[] =
+    "usage: chanbuf [--listen ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"
+    "               [--batch N] [--fsync always|DURATION] [--when-full block|drop]\n"
+    "               [-o lines|json|frames] [--sink SINK] ... [--route HEADER=VALUE:SINK_NAME] ...\n";
+
+static void usage(void)
+{
+    fputs(usage_text, stdout);
+    fputs("\nRead events from standard input (or, with --listen, from logtail --to and\n"
+          "other chanbufs), keep them in a channel, and deliver them to every sink.\n"
+          "SINK is [NAME=]stdout | file:///DIR/PREFIX[?roll=SIZE|DURATION]\n"
+          "  | tcp://HOST:PORT[,HOST:PORT...][?mode=failover|balance]\n"
+          "  | kafka://BROKERS/TOPIC[?key=HEADER&acks=all|1|0]\n\n"
+          "      --listen ADDR:PORT  take hop connections instead of standard input\n"
+          "      --dir DIR           file channel in DIR (default: memory)\n"
+          "      --capacity N        events the channel holds (default 1000000)\n"
+          "      --max-bytes SIZE    bytes the channel holds (default 64m, 1g with --dir)\n"
+          "      --batch N           events per batch (default 1000)\n"
+          "      --fsync WHEN        file channel: always (default) or every DURATION\n"
+          "      --when-full WHAT    block (default) or drop\n"
+          "  -o, --output FORMAT     stdout and file sinks: lines (default), json, frames\n"
+          "      --sink SINK         a sink (default stdout); may be repeated\n"
+          "      --route H=V:NAME    events whose header H is V go to sink NAME\n"
+          "  -h, --help              show this help\n"
+          "  -V, --version           show the version\n", stdout);
+    exit(0);
+}
+
+static void on_warn(void *data, const char *msg)
+{
+    (void)data;
+    rn_warn("%s", msg);
+}
+
+static void print_counters(rn_agent *a)
+{
+    char buf[4096];
+    rn_agent_counters(a, buf, sizeof buf);
+    rn_warn("%s", buf);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    rn_agent *a = h->data;
+    if (!a)
+        return;     /* still starting */
+    if (sig == SIGUSR1)
+        print_counters(a);
+    else
+        rn_agent_stop(a);
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_LISTEN = 256, OPT_DIR, OPT_CAP, OPT_MAXB, OPT_BATCH, OPT_FSYNC, OPT_FULL,
+           OPT_SINK, OPT_ROUTE };
+    static const struct option longopts[] = {
+        { "listen", required_argument, NULL, OPT_LISTEN },
+        { "dir", required_argument, NULL, OPT_DIR },
+        { "capacity", required_argument, NULL, OPT_CAP },
+        { "max-bytes", required_argument, NULL, OPT_MAXB },
+        { "batch", required_argument, NULL, OPT_BATCH },
+        { "fsync", required_argument, NULL, OPT_FSYNC },
+        { "when-full", required_argument, NULL, OPT_FULL },
+        { "output", required_argument, NULL, 'o' },
+        { "sink", required_argument, NULL, OPT_SINK },
+        { "route", required_argument, NULL, OPT_ROUTE },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    static rn_sink_spec sinks[RN_CHAN_MAX_SINKS];
+    const char *routes_arg[256];
+    rn_route routes[256];
+    char *keep[256];
+    size_t nroutes = 0;
+    rn_agent_opts o = {
+        .fsync_always = 1, .fmt = RN_FMT_LINES, .batch = 1000,
+        .drain_ns = 10000000000LL, .sinks = sinks, .on_warn = on_warn,
+    };
+    char err[RN_ERRLEN];
+    int c;
+
+    rn_cli_init("chanbuf");
+    while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_LISTEN: o.listen = optarg; break;
+        case OPT_DIR: o.dir = optarg; break;
+        case OPT_CAP:
+            if (!(o.capacity = rn_opt_uint("--capacity", optarg, UINT32_MAX)))
+                rn_usage_error("--capacity: must be at least 1");
+            break;
+        case OPT_MAXB:
+            if (!(o.max_bytes = rn_opt_size("--max-bytes", optarg)))
+                rn_usage_error("--max-bytes: must be at least 1");
+            break;
+        case OPT_BATCH: o.batch = (uint32_t)rn_opt_uint("--batch", optarg, 1000000); break;
+        case OPT_FSYNC:
+            if (strcmp(optarg, "always") == 0) {
+                o.fsync_always = 1;
+            } else {
+                o.fsync_always = 0;
+                o.fsync_ns = rn_opt_duration("--fsync", optarg);
+                if (o.fsync_ns < 1000000)
+                    rn_usage_error("--fsync: 'always' or a duration of at least 1ms");
+            }
+            break;
+        case OPT_FULL:
+            if (strcmp(optarg, "block") && strcmp(optarg, "drop"))
+                rn_usage_error("--when-full: '%s' is neither 'block' nor 'drop'", optarg);
+            o.drop = strcmp(optarg, "drop") == 0;
+            break;
+        case 'o':
+            if (rn_format_parse(optarg, &o.fmt, err) < 0)
+                rn_usage_error("-o: %s", err);
+            break;
+        case OPT_SINK:
+            if (o.nsinks == RN_CHAN_MAX_SINKS)
+                rn_usage_error("--sink: at most %d sinks", RN_CHAN_MAX_SINKS);
+            if (rn_sink_parse(optarg, &sinks[o.nsinks], err) < 0)
+                rn_usage_error("--sink: %s", err);
+            o.nsinks++;
+            break;
+        case OPT_ROUTE:
+            if (nroutes == sizeof routes_arg / sizeof routes_arg[0])
+                rn_usage_error("--route: at most 256 routes");
+            routes_arg[nroutes++] = optarg;
+            break;
+        case 'h': usage(); break;
+        case 'V': rn_version(); break;
+        default: rn_usage_error("unknown option");
+        }
+    }
+    if (optind < argc)
+        rn_usage_error("unexpected argument '%s'", argv[optind]);
+    if (o.batch == 0)
+        rn_usage_error("--batch: must be at least 1");
+    if (!o.nsinks && rn_sink_parse("stdout", &sinks[o.nsinks++], err) < 0)
+        rn_die("%s", err);
+    for (size_t i = 0; i < nroutes; i++)
+        if (rn_route_parse(routes_arg[i], sinks, o.nsinks, &routes[i], &keep[i], err) < 0)
+            rn_usage_error("%s", err);
+    o.routes = routes;
+    o.nroutes = nroutes;
+    if (rn_sig_ignore_pipe(err) < 0)
+        rn_die("%s", err);
+
+    /* The handlers first: a signal while the channel is recovering is
+     * ignored rather than fatal. */
+    uv_loop_t *loop = uv_default_loop();
+    uv_signal_t sigs[4];
+    int signums[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1 };
+    for (int i = 0; i < 4; i++) {
+        uv_signal_init(loop, &sigs[i]);
+        sigs[i].data = NULL;
+        uv_signal_start(&sigs[i], on_signal, signums[i]);
+        uv_unref((uv_handle_t *)&sigs[i]);
+    }
+    rn_agent *a = rn_agent_new(loop, &o, err);
+    if (!a)
+        rn_die("%s", err);
+    for (int i = 0; i < 4; i++)
+        sigs[i].data = a;
+    if (rn_agent_address(a))
+        rn_warn("listening on %s", rn_agent_address(a));
+    uv_run(loop, UV_RUN_DEFAULT);
+    print_counters(a);
+    int status = rn_agent_status(a);
+    for (int i = 0; i < 4; i++)
+        uv_close((uv_handle_t *)&sigs[i], NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    if (rn_agent_free(a, err) < 0) {
+        rn_warn("%s", err);
+        status = 1;
+    }
+    for (size_t i = 0; i < nroutes; i++)
+        free(keep[i]);
+    return status;
+}
