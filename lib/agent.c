@@ -49,6 +49,8 @@ struct rn_agent {
 
     int stopping;               /* 1 draining, 2 finishing, 3 closed */
     int64_t deadline;           /* 0: none (the end of input) */
+    uint64_t last_pending;      /* file channel: a drain that makes no */
+    int64_t last_progress;      /* progress for a second gives up */
     int status;
     int failed_sink;            /* atomic: a sink stopped for good: its status */
     uint64_t dropped, lost;     /* atomic (dropped is also counted by the stdin thread) */
@@ -404,8 +406,16 @@ static void on_drain_timer(uv_timer_t *h)
     rn_chan_stats st;
     rn_chan_get_stats(a->chan, &st);
     int input_left = a->stdin_started && !__atomic_load_n(&a->stdin_done, __ATOMIC_ACQUIRE);
+    int64_t now = rn_mono_ns();
+    if (st.pending != a->last_pending || !a->last_progress) {
+        a->last_pending = st.pending;
+        a->last_progress = now;
+    }
+    /* A file channel keeps what is left for the next run: once the sinks
+     * stop making progress, waiting longer only delays the stop. */
+    int stalled = a->o.dir && a->deadline && now - a->last_progress >= 1000000000;
     if ((st.pending == 0 && a->nacks == 0 && !input_left)
-        || (a->deadline && rn_mono_ns() >= a->deadline))
+        || (a->deadline && now >= a->deadline) || stalled)
         finish(a);
 }
 
