@@ -44,11 +44,6 @@ void rn__blog(rn_broker *b, const char *fmt, ...)
 
 int64_t rn__now_ms(void) { return rn_now_ns() / 1000000; }
 
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* ---- wait lists ---- */
 
 kwlist *rn__wlist(rn_broker *b, int kind)
@@ -481,7 +476,7 @@ static void conn_frames(kconn *c)
     while (!c->closing && c->in.len - c->in_off >= 4) {
         const unsigned char *p = (unsigned char *)c->in.p + c->in_off;
         size_t have = c->in.len - c->in_off;
-        uint32_t size = get32(p);
+        uint32_t size = rn_be32(p);
         char why[RN_ERRLEN + 64];
         if (size > b->o.max_request || size < 10) {
             int key = have >= 6 ? (int16_t)(p[4] << 8 | p[5]) : -1;

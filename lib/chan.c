@@ -114,32 +114,6 @@
 #define DUP_BUCKETS 8192
 #define DUP_ENT (16 + DUP_WORDS * 8)   /* bytes per session in the checkpoint */
 
-/* ---- bytes ------------------------------------------------------------- */
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const unsigned char *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
 /* ---- the duplicate table -------------------------------------------------- */
 
 /* Per session the highest serial and a bitmap of the 1024 below it, in a
@@ -604,12 +578,12 @@ static int append(rn_chan *c, const char *events, size_t len, uint32_t count,
         g = &c->segs[c->nseg - 1];
     }
     unsigned char h[REC_HDR];
-    put32(h, (uint32_t)(BODY_HDR + len));
-    put64(h + 8, c->next_seq);
-    put32(h + 16, count);
-    put64(h + 20, session);
-    put64(h + 28, serial);
-    put32(h + 4, rn_crc32c(rn_crc32c(0, h + 8, BODY_HDR), events, len));
+    rn_put_be32(h, (uint32_t)(BODY_HDR + len));
+    rn_put_be64(h + 8, c->next_seq);
+    rn_put_be32(h + 16, count);
+    rn_put_be64(h + 20, session);
+    rn_put_be64(h + 28, serial);
+    rn_put_be32(h + 4, rn_crc32c(rn_crc32c(0, h + 8, BODY_HDR), events, len));
     struct iovec iov[2] = {
         { .iov_base = h, .iov_len = REC_HDR },
         { .iov_base = (void *)events, .iov_len = len },
@@ -650,9 +624,9 @@ static int ck_encode(rn_chan *c)
     if (rn_buf_reserve(b, need) < 0)
         return -1;
     memcpy(b->p, CK_MAGIC, 8);
-    put32(t, CK_VERSION);
-    put64(t + 4, c->next_seq);
-    put32(t + 12, (uint32_t)c->nsinks);
+    rn_put_be32(t, CK_VERSION);
+    rn_put_be64(t + 4, c->next_seq);
+    rn_put_be32(t + 12, (uint32_t)c->nsinks);
     memcpy(b->p + 8, t, 16);
     b->len = 24;
     for (size_t i = 0; i < c->nsinks; i++) {
@@ -660,20 +634,20 @@ static int ck_encode(rn_chan *c)
         b->p[b->len++] = (char)n;
         memcpy(b->p + b->len, c->sinks[i].name, n);
         b->len += n;
-        put64((unsigned char *)b->p + b->len, c->sinks[i].done);
+        rn_put_be64((unsigned char *)b->p + b->len, c->sinks[i].done);
         b->len += 8;
     }
-    put32((unsigned char *)b->p + b->len, (uint32_t)c->dup.n);
+    rn_put_be32((unsigned char *)b->p + b->len, (uint32_t)c->dup.n);
     b->len += 4;
     for (int32_t i = c->dup.oldest; i >= 0; i = c->dup.e[i].newer) {
         unsigned char *p = (unsigned char *)b->p + b->len;
-        put64(p, c->dup.e[i].session);
-        put64(p + 8, c->dup.e[i].high);
+        rn_put_be64(p, c->dup.e[i].session);
+        rn_put_be64(p + 8, c->dup.e[i].high);
         for (size_t w = 0; w < DUP_WORDS; w++)
-            put64(p + 16 + 8 * w, c->dup.e[i].bits[w]);
+            rn_put_be64(p + 16 + 8 * w, c->dup.e[i].bits[w]);
         b->len += DUP_ENT;
     }
-    put32((unsigned char *)b->p + b->len, rn_crc32c(0, b->p, b->len));
+    rn_put_be32((unsigned char *)b->p + b->len, rn_crc32c(0, b->p, b->len));
     b->len += 4;
     return 0;
 }
@@ -737,17 +711,17 @@ static int ck_load(rn_chan *c, ckpt *ck, char *err)
         why = "not a runnel channel checkpoint (bad magic)";
         goto bad;
     }
-    if (be32(b + 8) != CK_VERSION) {
+    if (rn_be32(b + 8) != CK_VERSION) {
         rn_seterr(err, "%s/" CK_NAME ": version %" PRIu32 " not supported (expected %d)",
-                  c->dir, be32(b + 8), CK_VERSION);
+                  c->dir, rn_be32(b + 8), CK_VERSION);
         goto fail;
     }
-    if (rn_crc32c(0, b, n - 4) != be32(b + n - 4)) {
+    if (rn_crc32c(0, b, n - 4) != rn_be32(b + n - 4)) {
         why = "checksum mismatch";
         goto bad;
     }
-    ck->next = be64(b + 12);
-    ck->nsinks = be32(b + 20);
+    ck->next = rn_be64(b + 12);
+    ck->nsinks = rn_be32(b + 20);
     size_t p = 24, end = n - 4;
     if (ck->nsinks < 1 || ck->nsinks > sizeof ck->done / sizeof ck->done[0]) {
         why = "impossible number of sinks";
@@ -761,7 +735,7 @@ static int ck_load(rn_chan *c, ckpt *ck, char *err)
         }
         memcpy(ck->names[i], b + p + 1, len);
         ck->names[i][len] = '\0';
-        ck->done[i] = be64(b + p + 1 + len);
+        ck->done[i] = rn_be64(b + p + 1 + len);
         if (ck->done[i] > ck->next) {
             why = "a done cursor past the next seq";
             goto bad;
@@ -772,16 +746,16 @@ static int ck_load(rn_chan *c, ckpt *ck, char *err)
         why = "truncated before the duplicate table";
         goto bad;
     }
-    uint32_t nd = be32(b + p);
+    uint32_t nd = rn_be32(b + p);
     p += 4;
     if (nd > DUP_MAX || end - p != (size_t)nd * DUP_ENT) {
         why = "duplicate table of the wrong size";
         goto bad;
     }
     for (uint32_t i = 0; i < nd; i++, p += DUP_ENT) {
-        int32_t k = dup_get(&c->dup, be64(b + p), be64(b + p + 8));
+        int32_t k = dup_get(&c->dup, rn_be64(b + p), rn_be64(b + p + 8));
         for (size_t w = 0; w < DUP_WORDS; w++)
-            c->dup.e[k].bits[w] = be64(b + p + 16 + 8 * w);
+            c->dup.e[k].bits[w] = rn_be64(b + p + 16 + 8 * w);
     }
     ck->have = 1;
     free(b);
@@ -943,9 +917,9 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
             rn_seterr(err, "%s/%s: read: %s", c->dir, name, strerror(-e));
             goto fail;
         }
-        uint32_t blen = be32(p), crc = be32(p + 4);
-        rec rc = { .seq = be64(p + 8), .count = be32(p + 16), .seg = id };
-        uint64_t session = be64(p + 20), serial = be64(p + 28);
+        uint32_t blen = rn_be32(p), crc = rn_be32(p + 4);
+        rec rc = { .seq = rn_be64(p + 8), .count = rn_be32(p + 16), .seg = id };
+        uint64_t session = rn_be64(p + 20), serial = rn_be64(p + 28);
         rc.at.off = pos;
         rc.len = blen - BODY_HDR;
         if (blen < BODY_HDR || blen - BODY_HDR > MAX_LEN) {
@@ -1422,10 +1396,10 @@ static int read_plan(rn_chan *c, const plan *pl, size_t n, rn_buf *out, char *er
         for (size_t m = i; m < j; m++) {
             const plan *x = &pl[m];
             const char *why = NULL;
-            if (be32(q) != BODY_HDR + x->len || be64(q + 8) != x->seq
-                || be32(q + 16) != x->count)
+            if (rn_be32(q) != BODY_HDR + x->len || rn_be64(q + 8) != x->seq
+                || rn_be32(q + 16) != x->count)
                 why = "record does not match the index";
-            else if (rn_crc32c(0, q + 8, BODY_HDR + x->len) != be32(q + 4))
+            else if (rn_crc32c(0, q + 8, BODY_HDR + x->len) != rn_be32(q + 4))
                 why = "CRC mismatch";
             if (why) {
                 seg_name(name, x->base);

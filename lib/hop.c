@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "event.h"
+#include "stream.h"
 
 #define T_HELLO 'H'
 #define T_WELCOME 'W'
@@ -49,30 +50,6 @@
 #define BACKOFF_MIN_NS (100 * 1000000LL)
 #define BACKOFF_MAX_NS (5 * 1000000000LL)
 #define NACK_WARN_EVERY_NS 1000000000LL
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
 
 /* 'B', or 0x07 for a byte that does not print. */
 static const char *type_name(unsigned char t, char *buf, size_t n)
@@ -279,119 +256,9 @@ static int ip_literal(const rn_hop_target *t, struct sockaddr_storage *ss)
 
 /* ---- events of a batch -----------------------------------------------------
  *
- * stream.c's msgpack reader is private to its decoder, which copies what it
- * is fed and lets a stream header stand between frames. A batch is checked in
- * place, and strictly: only events, exactly count of them, exactly len bytes.
- * So the one msgpack shape an event has is read again here. */
-
-enum { MP_END = -1, MP_UINT, MP_INT, MP_STR, MP_BIN, MP_ARRAY, MP_MAP, MP_OTHER };
-
-/* The kind of the item at *pp and its value, length or element count; *pp
- * moves past the item's head. MP_END when the head is cut short. */
-static int mp_head(const unsigned char **pp, const unsigned char *end, uint64_t *v)
-{
-    const unsigned char *p = *pp;
-    uint64_t x = 0;
-    size_t width = 0;
-    int kind;
-
-    if (p == end)
-        return MP_END;
-    unsigned c = *p++;
-    if (c <= 0x7f) {
-        x = c;
-        kind = MP_UINT;
-    } else if (c >= 0xe0) {
-        x = (uint64_t)(int64_t)(int8_t)c;
-        kind = MP_INT;
-    } else if (c <= 0x8f) {
-        x = c & 0x0f;
-        kind = MP_MAP;
-    } else if (c <= 0x9f) {
-        x = c & 0x0f;
-        kind = MP_ARRAY;
-    } else if (c <= 0xbf) {
-        x = c & 0x1f;
-        kind = MP_STR;
-    } else {
-        switch (c) {
-        case 0xc4: case 0xc5: case 0xc6:
-            kind = MP_BIN; width = 1u << (c - 0xc4); break;
-        case 0xcc: case 0xcd: case 0xce: case 0xcf:
-            kind = MP_UINT; width = 1u << (c - 0xcc); break;
-        case 0xd0: case 0xd1: case 0xd2: case 0xd3:
-            kind = MP_INT; width = 1u << (c - 0xd0); break;
-        case 0xd9: case 0xda: case 0xdb:
-            kind = MP_STR; width = 1u << (c - 0xd9); break;
-        case 0xdc: case 0xdd:
-            kind = MP_ARRAY; width = 2u << (c - 0xdc); break;
-        case 0xde: case 0xdf:
-            kind = MP_MAP; width = 2u << (c - 0xde); break;
-        default:
-            kind = MP_OTHER;
-        }
-        if ((size_t)(end - p) < width)
-            return MP_END;
-        for (size_t i = 0; i < width; i++)
-            x = x << 8 | p[i];
-        if (kind == MP_INT && width < 8 && (p[0] & 0x80))
-            x |= ~(uint64_t)0 << (8 * width);
-        p += width;
-    }
-    *v = x;
-    *pp = p;
-    return kind;
-}
-
-static const char cut_short[] = "the msgpack value is cut short";
-
-static const char *mp_bytes(const unsigned char **pp, const unsigned char *end, int bin_ok,
-                            rn_str *s, const char *not_bytes)
-{
-    uint64_t n;
-    int kind = mp_head(pp, end, &n);
-
-    if (kind == MP_END)
-        return cut_short;
-    if (kind != MP_STR && !(bin_ok && kind == MP_BIN))
-        return not_bytes;
-    if ((uint64_t)(end - *pp) < n)
-        return cut_short;
-    s->p = (const char *)*pp;
-    s->n = (size_t)n;
-    *pp += n;
-    return NULL;
-}
-
-/* [ts, {str: str, ...}, bin|str] in p[0..end) into ev; NULL, or what is wrong. */
-static const char *parse_event(const unsigned char *p, const unsigned char *end, rn_event *ev)
-{
-    const char *why;
-    uint64_t v;
-    int kind;
-
-    if ((kind = mp_head(&p, end, &v)) != MP_ARRAY || v != 3)
-        return kind == MP_END ? cut_short : "not an array [ts, headers, body]";
-    kind = mp_head(&p, end, &v);
-    if (kind == MP_UINT && v > INT64_MAX)
-        return "ts out of range";
-    if (kind != MP_UINT && kind != MP_INT)
-        return kind == MP_END ? cut_short : "ts is not an integer";
-    ev->ts = (int64_t)v;
-    if ((kind = mp_head(&p, end, &v)) != MP_MAP)
-        return kind == MP_END ? cut_short : "headers is not a map";
-    if (v > RN_MAX_HEADERS)
-        return "too many headers";
-    ev->nhdr = (size_t)v;
-    for (size_t i = 0; i < ev->nhdr; i++) {
-        if ((why = mp_bytes(&p, end, 0, &ev->hdr[i].key, "a header name is not a string"))
-            || (why = mp_bytes(&p, end, 0, &ev->hdr[i].val, "a header value is not a string")))
-            return why;
-    }
-    if ((why = mp_bytes(&p, end, 1, &ev->body, "body is not bin or str")))
-        return why;
-    return p == end ? NULL : "bytes left after the msgpack value";
-}
+ * stream.c's decoder copies what it is fed and lets a stream header stand
+ * between frames. A batch is checked in place, and strictly: only events,
+ * exactly count of them, exactly len bytes; each with rn_frame_parse. */
 
 /* Walk count events in p[0..len). On bad input: -1, *bad the byte offset in
  * the body and why (RN_ERRLEN) the reason. fn's negative answer comes back
@@ -413,13 +280,13 @@ static int walk_events(const unsigned char *p, size_t len, uint32_t count,
                                  i + 1, count);
             return rn_seterr(why, "event %u of %u: length cut short", i + 1, count);
         }
-        uint32_t n = get32(p + off);
+        uint32_t n = rn_be32(p + off);
         if (n == 0)
             return rn_seterr(why, "event %u of %u: length 0", i + 1, count);
         if (n > left - 4)
             return rn_seterr(why, "event %u of %u: length %u runs past the end of the "
                              "batch (%zu bytes left)", i + 1, count, n, left - 4);
-        const char *w = parse_event(p + off + 4, p + off + 4 + n, &ev);
+        const char *w = rn_frame_parse((const char *)p + off + 4, n, &ev);
         if (w)
             return rn_seterr(why, "event %u of %u: %s", i + 1, count, w);
         if (fn) {
@@ -655,7 +522,7 @@ static int conn_queue(hconn *c, char type, const void *a, size_t an, const void 
 {
     unsigned char head[5];
 
-    put32(head, (uint32_t)(1 + an + bn));
+    rn_put_be32(head, (uint32_t)(1 + an + bn));
     head[4] = (unsigned char)type;
     if (rn_buf_append(&c->out, head, sizeof head) < 0 || rn_buf_append(&c->out, a, an) < 0
         || rn_buf_append(&c->out, b, bn) < 0) {
@@ -729,12 +596,12 @@ static int on_hello(hconn *c, const unsigned char *body, uint64_t off)
     if (body[MAGIC_LEN] != RN_HOP_VERSION)
         return refuse(c, off + 5 + MAGIC_LEN, "protocol version %u (this receiver speaks %d)",
                       body[MAGIC_LEN], RN_HOP_VERSION);
-    c->session = get64(body + MAGIC_LEN + 1);
+    c->session = rn_be64(body + MAGIC_LEN + 1);
     if (c->session == 0)
         return refuse(c, off + 6 + MAGIC_LEN, "session 0");
     c->welcomed = 1;
     w[0] = RN_HOP_VERSION;
-    put32(w + 1, (uint32_t)s->max_frame);
+    rn_put_be32(w + 1, (uint32_t)s->max_frame);
     if (conn_queue(c, T_WELCOME, w, sizeof w, NULL, 0) < 0)
         return -1;
     conn_flush(c);
@@ -750,8 +617,8 @@ static int on_batch_frame(hconn *c, const unsigned char *body, size_t blen, uint
     b.conn = c->id;
     b.peer = c->peer;
     b.session = c->session;
-    b.serial = get64(body);
-    b.count = get32(body + 8);
+    b.serial = rn_be64(body);
+    b.count = rn_be32(body + 8);
     b.events = (const char *)body + BATCH_HEAD - 1;
     b.len = blen - (BATCH_HEAD - 1);
     if (b.serial == 0)
@@ -787,7 +654,7 @@ static void conn_process(hconn *c)
 
         if (have < 4)
             return;
-        uint32_t len = get32(p);
+        uint32_t len = rn_be32(p);
         if (len == 0) {
             refuse(c, off, "frame of 0 bytes");
             return;
@@ -830,7 +697,7 @@ static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
         c->in_cap = 0;
     }
     if (c->in_len >= 4) {
-        size_t need = 4 + (size_t)get32(c->in);
+        size_t need = 4 + (size_t)rn_be32(c->in);
         if (need > want)
             want = need;
     }
@@ -873,7 +740,7 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
                    "length bytes", how, pend);
         } else {
             refuse(c, off, "truncated frame: the connection %s after %zu of its %u bytes",
-                   how, pend - 4, get32(c->in + c->in_off));
+                   how, pend - 4, rn_be32(c->in + c->in_off));
         }
         return;
     }
@@ -991,7 +858,7 @@ void rn_hop_server_ack(rn_hop_server *s, uint64_t conn, uint64_t serial, int sta
 
     if (!c)
         return;
-    put64(a, serial);
+    rn_put_be64(a, serial);
     a[8] = (unsigned char)status;
     if (conn_queue(c, T_ACK, a, sizeof a, NULL, 0) == 0)
         conn_flush(c);
@@ -1007,7 +874,7 @@ void rn_hop_server_nack(rn_hop_server *s, uint64_t conn, uint64_t serial, const 
         return;
     if (n > MAX_REASON)
         n = MAX_REASON;
-    put64(a, serial);
+    rn_put_be64(a, serial);
     if (conn_queue(c, T_NACK, a, sizeof a, reason, n) == 0)
         conn_flush(c);
 }
@@ -1488,7 +1355,7 @@ static int on_welcome(sconn *c, const unsigned char *body, size_t n)
     if (body[0] != RN_HOP_VERSION)
         return proto_error(c, "the receiver speaks protocol version %u, not %d", body[0],
                            RN_HOP_VERSION);
-    c->max_frame = get32(body + 1);
+    c->max_frame = rn_be32(body + 1);
     c->state = C_READY;
     t->backoff = s->bmin;
     s->fo_failed = 0;
@@ -1507,7 +1374,7 @@ static int on_ack_frame(sconn *c, const unsigned char *body, size_t n)
 
     if (n != ACK_LEN - 1)
         return proto_error(c, "ACK of %zu bytes", n + 1);
-    uint64_t serial = get64(body);
+    uint64_t serial = rn_be64(body);
     unsigned status = body[8];
     sbatch *b = find_flight(c, serial);
     if (!b)
@@ -1535,7 +1402,7 @@ static int on_nack_frame(sconn *c, const unsigned char *body, size_t n)
 
     if (n < 8)
         return proto_error(c, "NACK of %zu bytes", n + 1);
-    uint64_t serial = get64(body);
+    uint64_t serial = rn_be64(body);
     sbatch *b = find_flight(c, serial);
     if (!b)
         return proto_error(c, "NACK for batch %llu, which is not in flight here",
@@ -1618,7 +1485,7 @@ static void sconn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         size_t have = c->in.len - c->in_off;
         if (have < 4)
             break;
-        uint32_t len = get32(p);
+        uint32_t len = rn_be32(p);
         if (len == 0 || len > MAX_REPLY_FRAME) {
             proto_error(c, "a frame of %u bytes from the receiver", len);
             return;
@@ -1666,11 +1533,11 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     w->c = c;
-    put32(w->hdr, HELLO_LEN);
+    rn_put_be32(w->hdr, HELLO_LEN);
     w->hdr[4] = T_HELLO;
     memcpy(w->hdr + 5, MAGIC, MAGIC_LEN);
     w->hdr[5 + MAGIC_LEN] = RN_HOP_VERSION;
-    put64(w->hdr + 6 + MAGIC_LEN, s->session);
+    rn_put_be64(w->hdr + 6 + MAGIC_LEN, s->session);
     uv_buf_t b = uv_buf_init((char *)w->hdr, 4 + HELLO_LEN);
     int r = uv_read_start((uv_stream_t *)&c->h, sconn_alloc, sconn_read);
     if (r == 0)
@@ -1818,10 +1685,10 @@ static void send_batch(sconn *c, sbatch *b)
         return;
     }
     w->c = c;
-    put32(w->hdr, (uint32_t)(BATCH_HEAD + b->ev.len));
+    rn_put_be32(w->hdr, (uint32_t)(BATCH_HEAD + b->ev.len));
     w->hdr[4] = T_BATCH;
-    put64(w->hdr + 5, b->serial);
-    put32(w->hdr + 13, b->count);
+    rn_put_be64(w->hdr + 5, b->serial);
+    rn_put_be32(w->hdr + 13, b->count);
     uv_buf_t bufs[2] = { uv_buf_init((char *)w->hdr, BATCH_HDR),
                          uv_buf_init(b->ev.p, (unsigned)b->ev.len) };
     b->state = B_INFLIGHT;

@@ -69,30 +69,6 @@ struct rn_klog {
 
 /* ---- bytes ------------------------------------------------------------- */
 
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const unsigned char *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
 /* The header fields we use, at their RecordBatch v2 byte offsets. */
 typedef struct bhdr {
     int64_t base;      /* 0 */
@@ -105,12 +81,12 @@ typedef struct bhdr {
 
 static void parse_hdr(const unsigned char *p, bhdr *h)
 {
-    h->base = (int64_t)be64(p);
-    h->len = (int32_t)be32(p + 8);
+    h->base = (int64_t)rn_be64(p);
+    h->len = (int32_t)rn_be32(p + 8);
     h->magic = (signed char)p[16];
-    h->crc = be32(p + 17);
-    h->delta = (int32_t)be32(p + 23);
-    h->max_ts = (int64_t)be64(p + 35);
+    h->crc = rn_be32(p + 17);
+    h->delta = (int32_t)rn_be32(p + 23);
+    h->max_ts = (int64_t)rn_be64(p + 35);
 }
 
 /* The checks that need no payload; NULL when the header is plausible. */
@@ -205,8 +181,8 @@ static void seg_name(char *out, int64_t base, const char *ext)
 static void idx_add(rn_klog *l, seg *g, uint32_t rel, uint64_t pos)
 {
     unsigned char e[IDX_ENT];
-    put32(e, rel);
-    put32(e + 4, (uint32_t)pos);
+    rn_put_be32(e, rel);
+    rn_put_be32(e + 4, (uint32_t)pos);
     if (pwrite_full(g->ifd, e, sizeof e, g->nidx * IDX_ENT) == 0)
         g->nidx++;
     else
@@ -216,8 +192,8 @@ static void idx_add(rn_klog *l, seg *g, uint32_t rel, uint64_t pos)
 static void tidx_add(rn_klog *l, seg *g)
 {
     unsigned char e[TIDX_ENT];
-    put64(e, (uint64_t)g->max_ts);
-    put32(e + 8, (uint32_t)(g->max_ts_off - g->base));
+    rn_put_be64(e, (uint64_t)g->max_ts);
+    rn_put_be32(e + 8, (uint32_t)(g->max_ts_off - g->base));
     if (pwrite_full(g->tfd, e, sizeof e, g->ntidx * TIDX_ENT) == 0) {
         g->ntidx++;
         g->tidx_ts = g->max_ts;
@@ -274,9 +250,9 @@ static int idx_lookup(const seg *g, int64_t rel, uint64_t *pos, int64_t *key)
         int r = read_ent(g->ifd, mid, IDX_ENT, e);
         if (r < 0)
             return r;
-        if ((int64_t)be32(e) <= rel) {
-            *key = be32(e);
-            *pos = be32(e + 4);
+        if ((int64_t)rn_be32(e) <= rel) {
+            *key = rn_be32(e);
+            *pos = rn_be32(e + 4);
             lo = mid + 1;
         } else {
             hi = mid;
@@ -297,9 +273,9 @@ static int idx_lookup_pos(const seg *g, uint64_t limit, uint64_t *pos, int64_t *
         int r = read_ent(g->ifd, mid, IDX_ENT, e);
         if (r < 0)
             return r;
-        if (be32(e + 4) <= limit) {
-            *pos = be32(e + 4);
-            *key = be32(e);
+        if (rn_be32(e + 4) <= limit) {
+            *pos = rn_be32(e + 4);
+            *key = rn_be32(e);
             lo = mid + 1;
         } else {
             hi = mid;
@@ -319,8 +295,8 @@ static int tidx_lookup(const seg *g, int64_t ts, int64_t *off)
         int r = read_ent(g->tfd, mid, TIDX_ENT, e);
         if (r < 0)
             return r;
-        if ((int64_t)be64(e) < ts) {
-            *off = g->base + be32(e + 8);
+        if ((int64_t)rn_be64(e) < ts) {
+            *off = g->base + rn_be32(e + 8);
             lo = mid + 1;
         } else {
             hi = mid;
@@ -608,7 +584,7 @@ static int load_indexes(rn_klog *l, seg *g, int64_t next)
     for (uint64_t i = 0; i < g->nidx; i++) {
         if (rd_get(&r, i * IDX_ENT, IDX_ENT, &p) < 0)
             return 1;
-        int64_t key = be32(p), pos = be32(p + 4);
+        int64_t key = rn_be32(p), pos = rn_be32(p + 4);
         if (key <= prev_key || pos <= prev_pos || (uint64_t)pos >= g->size
             || (next >= 0 && g->base + key >= next))
             return 1;
@@ -624,7 +600,7 @@ static int load_indexes(rn_klog *l, seg *g, int64_t next)
     for (uint64_t i = 0; i < g->ntidx; i++) {
         if (rd_get(&r, i * TIDX_ENT, TIDX_ENT, &p) < 0)
             return 1;
-        int64_t ts = (int64_t)be64(p), off = be32(p + 8);
+        int64_t ts = (int64_t)rn_be64(p), off = rn_be32(p + 8);
         if (ts <= prev_ts || off < prev_off || (next >= 0 && g->base + off >= next))
             return 1;
         prev_ts = ts;
@@ -646,8 +622,8 @@ static int load_tail(rn_klog *l, seg *g, int64_t expect_end)
         unsigned char e[IDX_ENT];
         if (read_ent(g->ifd, g->nidx - 1, IDX_ENT, e) < 0)
             return 1;
-        key = be32(e);
-        pos = be32(e + 4);
+        key = rn_be32(e);
+        pos = rn_be32(e + 4);
     }
     rd r;
     rd_init(&r, g->fd, g->size, l->win);
@@ -1071,9 +1047,9 @@ static int append_locked(rn_klog *l, unsigned char *b, size_t len, int64_t now_m
     /* Pass 2: offsets in place. The CRC starts after baseOffset, so it holds. */
     int64_t off = l->end;
     for (p = 0; p < len; ) {
-        put64(b + p, (uint64_t)off);
-        off += (int64_t)(int32_t)be32(b + p + 23) + 1;
-        p += 12 + be32(b + p + 8);
+        rn_put_be64(b + p, (uint64_t)off);
+        off += (int64_t)(int32_t)rn_be32(b + p + 23) + 1;
+        p += 12 + rn_be32(b + p + 8);
     }
     int e = pwrite_full(g->fd, b, len, g->size);
     if (e < 0) {
@@ -1084,9 +1060,9 @@ static int append_locked(rn_klog *l, unsigned char *b, size_t len, int64_t now_m
         return rn_seterr(err, "%s/%s: write: %s", l->dir, name, strerror(-e));
     }
     for (p = 0; p < len; ) {
-        size_t blen = 12 + be32(b + p + 8);
-        int64_t last = (int64_t)be64(b + p) + (int32_t)be32(b + p + 23);
-        index_batch(l, g, g->size + p, blen, last, (int64_t)be64(b + p + 35));
+        size_t blen = 12 + rn_be32(b + p + 8);
+        int64_t last = (int64_t)rn_be64(b + p) + (int32_t)rn_be32(b + p + 23);
+        index_batch(l, g, g->size + p, blen, last, (int64_t)rn_be64(b + p + 35));
         p += blen;
     }
     *base_offset = l->end;

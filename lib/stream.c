@@ -438,8 +438,6 @@ static const char *mp_bytes(const unsigned char **pp, const unsigned char *end,
     return NULL;
 }
 
-/* Decode [ts, headers, body] from p[0..end) into ev; NULL when it is one,
- * else what is wrong. */
 static const char *parse_frame(const unsigned char *p, const unsigned char *end,
                                rn_event *ev)
 {
@@ -470,6 +468,11 @@ static const char *parse_frame(const unsigned char *p, const unsigned char *end,
     if ((why = mp_bytes(&p, end, 1, &ev->body, "body is not bin or str")))
         return why;
     return p == end ? NULL : "bytes left after the msgpack value";
+}
+
+const char *rn_frame_parse(const char *p, size_t n, rn_event *ev)
+{
+    return parse_frame((const unsigned char *)p, (const unsigned char *)p + n, ev);
 }
 
 static int next_frame(rn_decoder *d, rn_event *ev)
@@ -609,20 +612,6 @@ int rn_reader_next(rn_reader *r, rn_event *ev, char *err)
  * and logtail's frames output has to keep up with `tail`. The tests check
  * our frames against msgpack-c's unpacker. */
 
-static void put_be32(char *p, uint32_t v)
-{
-    p[0] = (char)(v >> 24);
-    p[1] = (char)(v >> 16);
-    p[2] = (char)(v >> 8);
-    p[3] = (char)v;
-}
-
-static void put_be64(char *p, uint64_t v)
-{
-    put_be32(p, (uint32_t)(v >> 32));
-    put_be32(p + 4, (uint32_t)v);
-}
-
 /* The msgpack header of a str (or bin) of n bytes, at o; returns the end. */
 static char *mp_put_len(char *o, int bin, size_t n)
 {
@@ -637,7 +626,7 @@ static char *mp_put_len(char *o, int bin, size_t n)
         *o++ = (char)n;
     } else {
         *o++ = (char)(bin ? 0xc6 : 0xdb);
-        put_be32(o, (uint32_t)n);
+        rn_put_be32(o, (uint32_t)n);
         o += 4;
     }
     return o;
@@ -688,11 +677,11 @@ static char *mp_put_int(char *o, int64_t v)
         *o++ = (char)v;
     } else if (v >= INT32_MIN && v <= UINT32_MAX) {
         *o++ = (char)(v < 0 ? 0xd2 : 0xce);
-        put_be32(o, (uint32_t)v);
+        rn_put_be32(o, (uint32_t)v);
         o += 4;
     } else {
         *o++ = (char)(v < 0 ? 0xd3 : 0xcf);
-        put_be64(o, (uint64_t)v);
+        rn_put_be64(o, (uint64_t)v);
         o += 8;
     }
     return o;
@@ -734,7 +723,7 @@ static int pack_frame(rn_buf *b, const rn_hdrset *sh, const rn_event *ev, int wi
     uint64_t len = (uint64_t)(o - start - 4) + ev->body.n;
     if (len > UINT32_MAX)
         return -EMSGSIZE;
-    put_be32(start, (uint32_t)len);
+    rn_put_be32(start, (uint32_t)len);
     if (with_body) {
         memcpy(o, ev->body.p, ev->body.n);
         o += ev->body.n;

@@ -124,6 +124,11 @@ int rn_writer_put_with(rn_writer *w, const rn_hdrset *sh, const rn_event *ev, ch
 /* 0 for lines: a producer may skip building headers nobody will see. */
 int rn_writer_wants_headers(const rn_writer *w);
 
+/* Decode one frame's msgpack value, p[0..n) without its length prefix, into
+ * ev (which then points into p). NULL, or what is wrong with it. For checking
+ * frames in place, as hop batches are. */
+const char *rn_frame_parse(const char *p, size_t n, rn_event *ev);
+
 /* Encode one event as fmt into b: a lines or json line with its '\n', or a
  * frame (length prefix and msgpack, without the stream header). -1 on ENOMEM. */
 int rn_encode_event(rn_buf *b, rn_format fmt, const rn_event *ev);

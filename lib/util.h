@@ -45,6 +45,33 @@ void rn_buf_free(rn_buf *b);
 /* write(2) until everything is written; EINTR is retried. Returns 0 or -errno. */
 int rn_write_all(int fd, const void *buf, size_t len);
 
+/* Big-endian integers in byte buffers (the wire and file formats). */
+static inline uint32_t rn_be32(const void *v)
+{
+    const unsigned char *p = v;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t rn_be64(const void *p)
+{
+    return (uint64_t)rn_be32(p) << 32 | rn_be32((const unsigned char *)p + 4);
+}
+
+static inline void rn_put_be32(void *v, uint32_t x)
+{
+    unsigned char *p = v;
+    p[0] = (unsigned char)(x >> 24);
+    p[1] = (unsigned char)(x >> 16);
+    p[2] = (unsigned char)(x >> 8);
+    p[3] = (unsigned char)x;
+}
+
+static inline void rn_put_be64(void *p, uint64_t x)
+{
+    rn_put_be32(p, (uint32_t)(x >> 32));
+    rn_put_be32((unsigned char *)p + 4, (uint32_t)x);
+}
+
 /* Decimal digits of v into out (at least 20 bytes, not NUL-terminated);
  * returns how many. For hot paths where snprintf costs too much. */
 size_t rn_u64_dec(uint64_t v, char *out);

@@ -543,7 +543,7 @@ START_TEST(events_bad)
     expect_bad("\0\0\0\x05\x93\x01\x80\xa0\x00", 9, 1, "bytes left after the msgpack value");
     expect_bad("\0\0\0\x0c\x93\xcf\xff\xff\xff\xff\xff\xff\xff\xff\x80\xa0", 16, 1,
                "ts out of range");
-    expect_bad("\0\0\0\x06\x93\x01\xde\xff\xff\xa0", 10, 1, "too many headers");
+    expect_bad("\0\0\0\x06\x93\x01\xde\xff\xff\xa0", 10, 1, "more than 64 headers");
     expect_bad("GET / HTTP/1.0\r\n\r\n", 18, 1, "byte offset 0: event 1 of 1: length");
     /* A frames stream header between events is not an event. */
     rn_buf h = { 0 };
