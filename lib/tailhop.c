@@ -9,8 +9,8 @@
 #include "tailhop.h"
 
 /* Pause the engine above these, read on below half of them. */
-#define HIGH_BATCHES 64
-#define HIGH_BYTES (32u << 20)
+#define HIGH_BATCHES 32
+#define HIGH_BYTES (16u << 20)
 #define PART_BYTES (1u << 20)   /* a batch goes out early at this size */
 
 typedef struct hb {
