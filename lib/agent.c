@@ -53,7 +53,7 @@ struct rn_agent {
     int64_t last_progress;      /* progress for a second gives up */
     int status;
     int failed_sink;            /* atomic: a sink stopped for good: its status */
-    uint64_t dropped, lost;     /* atomic (dropped is also counted by the stdin thread) */
+    uint64_t dropped;           /* atomic: the stdin thread counts too */
 };
 
 static void warnf(rn_agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -483,12 +483,10 @@ static void finish(rn_agent *a)
     a->stopping = 3;
     rn_chan_stats st;
     rn_chan_get_stats(a->chan, &st);
-    if (!a->o.dir && st.pending) {
+    if (st.pending && !a->o.dir)
         warnf(a, "%" PRIu64 " events in the memory channel were not delivered", st.pending);
-        __atomic_store_n(&a->lost, st.pending, __ATOMIC_RELAXED);
-    } else if (a->o.dir && st.pending) {
+    else if (st.pending)
         warnf(a, "%" PRIu64 " events stay in %s for the next run", st.pending, a->o.dir);
-    }
     if (a->server)
         rn_hop_server_close(a->server);
     uv_close((uv_handle_t *)&a->space_async, on_closed);

@@ -161,26 +161,36 @@ static void simple_answer(kreq *q, int16_t e, int throttle)
 
 /* ---- state machine ---- */
 
+/* Take the request parked in *slot (a member's join or sync) off its member:
+ * it is then answered by the caller. NULL when none is parked. */
+static kreq *unpark(kreq **slot)
+{
+    kreq *q = *slot;
+    if (q) {
+        *slot = NULL;
+        q->member = NULL;
+        q->wait = W_NONE;
+    }
+    return q;
+}
+
+/* Answer m's parked join and sync, if any, with error e. */
+static void fail_parked(kmember *m, int16_t e)
+{
+    kreq *q;
+    if ((q = unpark(&m->join_req)))
+        join_answer_err(q, e, m->id);
+    if ((q = unpark(&m->sync_req)))
+        sync_answer(q, e, NULL);
+}
+
 static void member_remove(kgroup *g, kmember *m, int16_t e)
 {
     kmember **pp = &g->members;
     while (*pp != m)
         pp = &(*pp)->next;
     *pp = m->next;
-    if (m->join_req) {
-        kreq *q = m->join_req;
-        m->join_req = NULL;
-        q->member = NULL;
-        q->wait = W_NONE;
-        join_answer_err(q, e, m->id);
-    }
-    if (m->sync_req) {
-        kreq *q = m->sync_req;
-        m->sync_req = NULL;
-        q->member = NULL;
-        q->wait = W_NONE;
-        sync_answer(q, e, NULL);
-    }
+    fail_parked(m, e);
     protos_free(m);
     rn_buf_free(&m->assignment);
     free(m->id);
@@ -254,10 +264,7 @@ static void complete_join(rn_broker *b, kgroup *g)
     for (kmember *m = g->members; m; m = m->next) {
         if (m->pending || !m->join_req)
             continue;
-        kreq *q = m->join_req;
-        m->join_req = NULL;
-        q->member = NULL;
-        q->wait = W_NONE;
+        kreq *q = unpark(&m->join_req);
         m->last_seen = now;
         int16_t v = q->h.api_version;
         rn_kw *w = &q->w;
@@ -303,14 +310,11 @@ static void prepare_rebalance(rn_broker *b, kgroup *g)
     if (g->state == G_PREPARING)
         return;
     /* Syncs waiting for the old generation's assignment will not get one. */
-    for (kmember *m = g->members; m; m = m->next)
-        if (m->sync_req) {
-            kreq *q = m->sync_req;
-            m->sync_req = NULL;
-            q->member = NULL;
-            q->wait = W_NONE;
+    for (kmember *m = g->members; m; m = m->next) {
+        kreq *q = unpark(&m->sync_req);
+        if (q)
             sync_answer(q, RN_KERR_REBALANCE_IN_PROGRESS, NULL);
-        }
+    }
     int32_t rb = 0;
     for (kmember *m = g->members; m; m = m->next)
         if (m->rebalance_ms > rb)
@@ -369,22 +373,8 @@ void rn__group_cancel(kreq *q)
 void rn__group_stop(rn_broker *b)
 {
     for (kgroup *g = b->groups; g; g = g->next)
-        for (kmember *m = g->members; m; m = m->next) {
-            if (m->join_req) {
-                kreq *q = m->join_req;
-                m->join_req = NULL;
-                q->member = NULL;
-                q->wait = W_NONE;
-                join_answer_err(q, RN_KERR_COORDINATOR_NOT_AVAILABLE, m->id);
-            }
-            if (m->sync_req) {
-                kreq *q = m->sync_req;
-                m->sync_req = NULL;
-                q->member = NULL;
-                q->wait = W_NONE;
-                sync_answer(q, RN_KERR_COORDINATOR_NOT_AVAILABLE, NULL);
-            }
-        }
+        for (kmember *m = g->members; m; m = m->next)
+            fail_parked(m, RN_KERR_COORDINATOR_NOT_AVAILABLE);
 }
 
 /* ---- APIs ---- */
@@ -473,13 +463,9 @@ int rn__join_group(kreq *q)
     }
     free(g->ptype);
     g->ptype = dupn(ptype.p, ptype.n);
-    if (m->join_req) {          /* a second join from the same member replaces the first */
-        kreq *old = m->join_req;
-        m->join_req = NULL;
-        old->member = NULL;
-        old->wait = W_NONE;
+    kreq *old = unpark(&m->join_req);  /* a second join from the same member replaces the first */
+    if (old)
         join_answer_err(old, RN_KERR_REBALANCE_IN_PROGRESS, m->id);
-    }
     m->join_req = q;
     q->member = m;
     rn__wait(NULL, q, W_JOIN);
@@ -522,13 +508,9 @@ int rn__sync_group(kreq *q)
         sync_answer(q, 0, &m->assignment);
         return 0;
     }
-    if (m->sync_req) {
-        kreq *old = m->sync_req;
-        m->sync_req = NULL;
-        old->member = NULL;
-        old->wait = W_NONE;
+    kreq *old = unpark(&m->sync_req);
+    if (old)
         sync_answer(old, RN_KERR_REBALANCE_IN_PROGRESS, NULL);
-    }
     m->sync_req = q;
     q->member = m;
     rn__wait(NULL, q, W_SYNC);
@@ -545,14 +527,11 @@ int rn__sync_group(kreq *q)
                 rn_buf_append(&o->assignment, as.p, as.n);
         }
         g->state = G_STABLE;
-        for (kmember *o = g->members; o; o = o->next)
-            if (o->sync_req) {
-                kreq *sq = o->sync_req;
-                o->sync_req = NULL;
-                sq->member = NULL;
-                sq->wait = W_NONE;
+        for (kmember *o = g->members; o; o = o->next) {
+            kreq *sq = unpark(&o->sync_req);
+            if (sq)
                 sync_answer(sq, 0, &o->assignment);
-            }
+        }
     }
     return 0;
 }
