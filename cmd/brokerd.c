@@ -7,10 +7,9 @@
 #include <string.h>
 #include <uv.h>
 
-#include "broker.h"
+#include "broker/broker.h"
 #include "cli.h"
-#include "sig.h"
-#include "util.h"
+#include "core/core.h"
 
 /* ---- brokerd topics: topic administration over the Kafka
  * protocol with librdkafka, so that it works against brokerd and against any

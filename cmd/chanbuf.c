@@ -6,9 +6,9 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "agent.h"
+#include "chan/chan.h"
 #include "cli.h"
-#include "sig.h"
+#include "core/core.h"
 
 static const char usage_text[] =
     "usage: chanbuf [--listen ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"

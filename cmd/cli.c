@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "util.h"
+#include "core/core.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "dev"

@@ -7,9 +7,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "kconsume.h"
-#include "sig.h"
-#include "stream.h"
+#include "kafka/kafka.h"
+#include "core/core.h"
 
 static const char usage_text[] =
     "usage: consume -b BROKERS -t TOPIC [-p PARTITION] [-G GROUP]\n"

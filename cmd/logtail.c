@@ -9,10 +9,8 @@
 #include <uv.h>
 
 #include "cli.h"
-#include "sig.h"
-#include "stream.h"
-#include "tail.h"
-#include "tailhop.h"
+#include "core/core.h"
+#include "tail/tail.h"
 
 static const char usage_text[] =
     "usage: logtail [-o lines|json|frames | --to tcp://HOST:PORT[,HOST:PORT ...]] [--pos FILE]\n"

@@ -12,12 +12,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "counters.h"
-#include "extract.h"
-#include "rows.h"
-#include "sig.h"
-#include "stream.h"
-#include "topn.h"
+#include "core/core.h"
+#include "window/window.h"
 
 static const char usage_text[] =
     "usage: topk [-n N] [-o table|tsv|json|redis] [--redis-prefix P] [--redis-ttl SECS] [FILE ...]\n"

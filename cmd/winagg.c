@@ -10,10 +10,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "rows.h"
-#include "sig.h"
-#include "stream.h"
-#include "winagg.h"
+#include "window/window.h"
+#include "core/core.h"
 
 static const char usage_text[] =
     "usage: winagg (-k REGEX | -F N [-d DELIM] | --json-key PATH) [--lower]\n"

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chan.h"
-#include "util.h"
+#include "chan/chan.h"
+#include "core/core.h"
 
 static char tdir[64];       /* the test's own directory */
 static char cdir[128];      /* the channel's, created by open */

@@ -5,7 +5,7 @@
 #include <pcre2.h>
 #include <string.h>
 
-#include "extract.h"
+#include "window/window.h"
 
 static const char *line =
     "1.2.3.4 - - [14/Nov/2023:22:13:20 +0100] \"GET /search?Input=Foo&page=2 HTTP/1.1\" 200 512";

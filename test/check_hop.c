@@ -12,8 +12,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "hop.h"
-#include "stream.h"
+#include "hop/hop.h"
+#include "core/core.h"
 
 #define LIT(s) (s), sizeof(s) - 1
 #define NB 1000                 /* batches in a delivery test */

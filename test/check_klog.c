@@ -12,9 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "crc32c.h"
-#include "klog.h"
-#include "util.h"
+#include "core/core.h"
+#include "broker/broker.h"
 
 static char dir[] = "/tmp/check_klog.XXXXXX";
 static char ldir[300];   /* the partition directory, created by open */

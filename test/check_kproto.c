@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kproto.h"
+#include "broker/broker_int.h"
 
 START_TEST(ints_round_trip)
 {

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "posfile.h"
-#include "util.h"
+#include "tail/tail.h"
+#include "core/core.h"
 
 static char dir[] = "/tmp/check_posfile.XXXXXX";
 static char path[256];

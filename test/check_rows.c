@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rows.h"
+#include "window/window.h"
 
 static const rn_row *samples(size_t *n)
 {

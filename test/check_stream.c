@@ -10,8 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "json.h"
-#include "stream.h"
+#include "core/core.h"
 
 #define FRAMES_HEADER RN_FRAMES_HEADER   /* 8 bytes with its NULs */
 #define LIT(s) (s), sizeof(s) - 1

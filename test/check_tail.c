@@ -9,9 +9,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "posfile.h"
-#include "tail.h"
-#include "util.h"
+#include "tail/tail.h"
+#include "core/core.h"
 
 static char dir[64];
 static char got[65536];     /* "offset:line|" for every line, in order */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "topn.h"
+#include "window/window.h"
 
 #define S(lit) ((rn_str){ lit, sizeof lit - 1 })
 #define I(v) ((rn_value){ 0, (v), 0 })

@@ -9,9 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "counters.h"
-#include "sig.h"
-#include "util.h"
+#include "core/core.h"
 
 static int64_t dur(const char *s)
 {

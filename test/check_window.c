@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
-#include "window.h"
+#include "core/core.h"
+#include "window/window.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stream.h"
+#include "core/core.h"
 
 static void same(const rn_event *a, const rn_event *b)
 {

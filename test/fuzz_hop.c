@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hop.h"
-#include "stream.h"
+#include "hop/hop.h"
+#include "core/core.h"
 
 static int again(void *arg, const rn_event *ev)
 {

@@ -1,0 +1,1065 @@
+/* broker.c -- brokerd's server: listening, connections and their framing,
+ * answering in order, dispatch, topics on disk, and the flush policy (group
+ * commit with fsync off the loop thread). The APIs are in broker_api.c and
+ * broker_group.c. */
+#include "broker/broker.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/broker_int.h"
+
+#define TICK_MS 100
+#define STOP_GRACE_NS (5 * 1000000000LL)
+/* Slices smaller than this are read into the answer: a dup, a sendfile and
+ * a close cost more than copying them. */
+#ifndef SENDFILE_MIN
+#define SENDFILE_MIN (16 * 1024)
+#endif
+/* What is read and queued with uv_write when sendfile cannot go on: when the
+ * socket is full (EAGAIN; the uv_write's callback says it drained), and per
+ * step of the pread fallback. */
+#define WAIT_CHUNK (16 * 1024)
+#define PREAD_CHUNK (256 * 1024)
+
+void rn__blog(rn_broker *b, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (b->o.on_log)
+        b->o.on_log(b->o.data, msg);
+}
+
+int64_t rn__now_ms(void) { return rn_now_ns() / 1000000; }
+
+/* ---- wait lists ---- */
+
+kwlist *rn__wlist(rn_broker *b, int kind)
+{
+    switch (kind) {
+    case W_FETCH: return &b->fetches;
+    case W_FLUSH: return &b->flushes;
+    case W_PARK: return &b->parked;
+    default: return NULL;
+    }
+}
+
+void rn__wait(kwlist *l, kreq *q, int kind)
+{
+    q->wait = kind;
+    q->wnext = NULL;
+    q->wprev = l ? l->tail : NULL;
+    if (!l)
+        return;
+    if (l->tail)
+        l->tail->wnext = q;
+    else
+        l->head = q;
+    l->tail = q;
+}
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+void rn__unwait(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    kwlist *l = rn__wlist(b, q->wait);
+    if (l) {
+        if (q->wprev)
+            q->wprev->wnext = q->wnext;
+        else
+            l->head = q->wnext;
+        if (q->wnext)
+            q->wnext->wprev = q->wprev;
+        else
+            l->tail = q->wprev;
+    } else if (q->wait == W_JOIN || q->wait == W_SYNC) {
+        rn__group_cancel(q);
+    }
+    q->wprev = q->wnext = NULL;
+    q->wait = W_NONE;
+    if (q->timer) {
+        uv_timer_stop(q->timer);
+        uv_close((uv_handle_t *)q->timer, free_handle);
+        q->timer = NULL;
+    }
+}
+
+/* ---- connections ---- */
+
+typedef struct wreq {
+    uv_write_t w;
+    kconn *c;
+    rn_buf out;
+} wreq;
+
+static void conn_closed(uv_handle_t *h)
+{
+    kconn *c = h->data;
+    rn_buf_free(&c->in);
+    free(c);
+}
+
+void rn__req_drop_files(kreq *q)
+{
+    for (size_t i = 0; i < q->nsl; i++)
+        close(q->sl[i].fd);
+    q->nsl = 0;
+    q->sl_bytes = 0;
+}
+
+static ssize_t pread_all(int fd, void *p, size_t len, uint64_t pos)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t k = pread(fd, (char *)p + got, len - got, (off_t)(pos + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return got ? (ssize_t)got : -1;
+        if (k == 0)
+            break;
+        got += (size_t)k;
+    }
+    return (ssize_t)got;
+}
+
+long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len)
+{
+    rn_buf *out = &q->out;
+    int dfd = -1;
+    if (len >= SENDFILE_MIN)
+        dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dfd >= 0 && q->nsl == q->slcap) {
+        size_t cap = q->slcap ? 2 * q->slcap : 8;
+        kslice *sl = realloc(q->sl, cap * sizeof *sl);
+        if (!sl) {
+            close(dfd);
+            return -1;
+        }
+        q->sl = sl;
+        q->slcap = cap;
+    }
+    if (dfd >= 0) {
+        q->sl[q->nsl++] = (kslice){ out->len, dfd, pos, len };
+        q->sl_bytes += len;
+        return (long)len;
+    }
+    /* Small, or out of descriptors: copy as before. */
+    if (rn_buf_reserve(out, len) < 0)
+        return -1;
+    ssize_t got = pread_all(fd, out->p + out->len, len, pos);
+    if (got < 0)
+        got = 0;
+    out->len += (size_t)got;
+    return (long)got;
+}
+
+static void req_free(kreq *q)
+{
+    if (q->wait != W_NONE || q->timer)
+        rn__unwait(q);
+    rn__req_drop_files(q);
+    free(q->sl);
+    rn_buf_free(&q->out);
+    free(q->frame);
+    free(q);
+}
+
+static void conn_close(kconn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    rn_broker *b = c->b;
+    if (c->cur) {
+        req_free(c->cur);
+        c->cur = NULL;
+    }
+    while (c->head) {
+        kreq *q = c->head;
+        c->head = q->next;
+        req_free(q);
+    }
+    c->tail = NULL;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        b->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    uv_close((uv_handle_t *)&c->h, conn_closed);
+}
+
+void rn__conn_fail(kconn *c, const char *why, const kreq *q)
+{
+    if (q)
+        rn__blog(c->b, "%s: %s (api key %d %s v%d), closing the connection", c->peer, why,
+                 q->h.api_key, rn_kapi_name(q->h.api_key), q->h.api_version);
+    else
+        rn__blog(c->b, "%s: %s, closing the connection", c->peer, why);
+    (*c->b->c_bad_requests)++;
+    conn_close(c);
+}
+
+static void conn_pump(kconn *c);
+static void conn_send(kconn *c);
+
+static void on_written(uv_write_t *w, int status)
+{
+    wreq *wr = (wreq *)w;
+    kconn *c = wr->c;
+    (void)status;   /* a failed write shows as a read error or EOF too */
+    c->nwrites--;
+    rn_buf_free(&wr->out);
+    free(wr);
+    if (c->cur && !c->closing) {
+        conn_send(c);
+        if (!c->cur)
+            conn_pump(c);
+    }
+}
+
+/* Queue buf (taken over) with uv_write; 0, or -1 with the connection closed. */
+static int queue_buf(kconn *c, rn_buf *buf)
+{
+    wreq *wr = calloc(1, sizeof *wr);
+    if (!wr) {
+        rn_buf_free(buf);
+        rn__conn_fail(c, "out of memory", NULL);
+        return -1;
+    }
+    wr->c = c;
+    wr->out = *buf;
+    *buf = (rn_buf){ 0 };
+    uv_buf_t ub = uv_buf_init(wr->out.p, (unsigned)wr->out.len);
+    c->nwrites++;
+    if (uv_write(&wr->w, (uv_stream_t *)&c->h, &ub, 1, on_written) < 0) {
+        c->nwrites--;
+        rn_buf_free(&wr->out);
+        free(wr);
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read n bytes of a slice and queue them: the slow path, and the way to be
+ * called back once a full socket drains. 0, or -1 with the connection closed. */
+static int queue_file(kconn *c, const kslice *s, uint64_t off, size_t n)
+{
+    rn_buf buf = { 0 };
+    if (rn_buf_reserve(&buf, n) < 0) {
+        rn__conn_fail(c, "out of memory", NULL);
+        return -1;
+    }
+    ssize_t got = pread_all(s->fd, buf.p, n, s->pos + off);
+    if (got != (ssize_t)n) {
+        rn__blog(c->b, "%s: fetch: reading the log: %s, closing the connection", c->peer,
+                 got < 0 ? strerror(errno) : "segment shorter than its index says");
+        rn_buf_free(&buf);
+        conn_close(c);
+        return -1;
+    }
+    buf.len = n;
+    return queue_buf(c, &buf);
+}
+
+/* Send c->cur, whose record bytes come from files, with write(2) and
+ * sendfile(2) on the socket itself, in order, without blocking: when the
+ * socket is full, what is left of the part goes through uv_write (a copy of
+ * at most WAIT_CHUNK bytes of a slice), whose callback resumes here. Only
+ * starts once libuv's queue is empty, so nothing overtakes an earlier
+ * answer. (SIGPIPE must be ignored, as for any socket write in libuv.) */
+static void conn_send(kconn *c)
+{
+    rn_broker *b = c->b;
+    uv_stream_t *st = (uv_stream_t *)&c->h;
+    uv_os_fd_t sock;
+    if (uv_fileno((uv_handle_t *)&c->h, &sock) < 0) {
+        conn_close(c);
+        return;
+    }
+    while (c->cur && !c->closing) {
+        kreq *q = c->cur;
+        if (uv_stream_get_write_queue_size(st) > 0)
+            return;                     /* on_written comes back */
+        size_t i = c->part / 2;
+        if (c->part > 2 * q->nsl) {
+            c->cur = NULL;
+            req_free(q);
+            return;
+        }
+        if (c->part % 2 == 0) {         /* out's bytes up to slice i */
+            size_t lo = i ? q->sl[i - 1].at : 0;
+            size_t hi = i < q->nsl ? q->sl[i].at : q->out.len;
+            size_t n = hi - lo - (size_t)c->off;
+            if (n) {
+                uv_buf_t ub = uv_buf_init(q->out.p + lo + c->off, (unsigned)n);
+                int r = uv_try_write(st, &ub, 1);
+                if (r == UV_EAGAIN)
+                    r = 0;
+                if (r < 0) {
+                    conn_close(c);
+                    return;
+                }
+                if ((size_t)r < n) {
+                    rn_buf rest = { 0 };
+                    if (rn_buf_append(&rest, ub.base + r, n - (size_t)r) < 0) {
+                        rn__conn_fail(c, "out of memory", NULL);
+                        return;
+                    }
+                    c->part++;
+                    c->off = 0;
+                    queue_buf(c, &rest);
+                    return;
+                }
+            }
+            c->part++;
+            c->off = 0;
+            continue;
+        }
+        const kslice *s = &q->sl[i];
+        size_t n = s->len - (size_t)c->off;
+        if (n == 0) {
+            c->part++;
+            c->off = 0;
+            continue;
+        }
+        if (!b->no_sendfile) {
+            off_t fo = (off_t)(s->pos + c->off);
+            ssize_t k = sendfile(sock, s->fd, &fo, n);
+            if (k > 0) {
+                c->off += (uint64_t)k;
+                continue;
+            }
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                size_t m = n < WAIT_CHUNK ? n : WAIT_CHUNK;
+                if (queue_file(c, s, c->off, m) == 0)
+                    c->off += m;
+                return;
+            }
+            if (k < 0 && (errno == EINVAL || errno == ENOSYS)) {
+                rn__blog(b, "sendfile: %s: reading with pread from now on", strerror(errno));
+                b->no_sendfile = 1;
+            } else {
+                if (k == 0 || (errno != EPIPE && errno != ECONNRESET))
+                    rn__blog(b, "%s: fetch: sendfile: %s, closing the connection", c->peer,
+                             k == 0 ? "segment shorter than its index says" : strerror(errno));
+                conn_close(c);
+                return;
+            }
+        }
+        size_t m = n < PREAD_CHUNK ? n : PREAD_CHUNK;
+        if (queue_file(c, s, c->off, m) == 0)
+            c->off += m;
+        return;
+    }
+}
+
+/* Send the answers at the head of the queue that are ready, in order. */
+static void conn_pump(kconn *c)
+{
+    while (!c->cur && c->head && c->head->done && !c->closing) {
+        kreq *q = c->head;
+        c->head = q->next;
+        if (!c->head)
+            c->tail = NULL;
+        if (!q->noresp && q->nsl) {
+            c->cur = q;
+            c->part = 0;
+            c->off = 0;
+            conn_send(c);
+            continue;
+        }
+        if (!q->noresp && q->out.len && queue_buf(c, &q->out) < 0) {
+            req_free(q);
+            return;
+        }
+        req_free(q);
+    }
+}
+
+void rn__req_begin(kreq *q)
+{
+    rn__req_drop_files(q);
+    q->out.len = 0;
+    rn_kw_init(&q->w, &q->out);
+    rn_kw_hole32(&q->w);
+    rn_kw_i32(&q->w, q->h.correlation_id);
+}
+
+void rn__req_done(kreq *q)
+{
+    if (q->wait != W_NONE || q->timer)
+        rn__unwait(q);
+    rn_kw_fill32(&q->w, 0, (int32_t)(q->out.len - 4 + q->sl_bytes));
+    if (q->w.oom) {
+        rn__conn_fail(q->c, "out of memory building the response", q);
+        return;
+    }
+    q->done = 1;
+    conn_pump(q->c);
+}
+
+/* An API or version we do not serve: the error code where the body's first
+ * field would be. Kafka itself closes the connection here; a client that
+ * asked ApiVersions first never sends one. */
+static int unsupported(kreq *q)
+{
+    rn__req_begin(q);
+    rn_kw_i16(&q->w, RN_KERR_UNSUPPORTED_VERSION);
+    rn__blog(q->c->b, "%s: unsupported api key %d (%s) v%d, answered UNSUPPORTED_VERSION",
+             q->c->peer, q->h.api_key, rn_kapi_name(q->h.api_key), q->h.api_version);
+    rn__req_done(q);
+    return 0;
+}
+
+static int dispatch(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    const rn_kapi_range *rg = rn_kapi_find(q->h.api_key);
+    if (q->h.api_key == RN_KAPI_API_VERSIONS)
+        return rn__api_versions(q);
+    if (!rg || q->h.api_version < rg->min || q->h.api_version > rg->max)
+        return unsupported(q);
+    /* While an fsync runs off the loop, appends wait: klog does not allow
+     * appending to a log being synced. They join the next group commit. */
+    if (b->syncing && (q->h.api_key == RN_KAPI_PRODUCE ||
+                       q->h.api_key == RN_KAPI_DELETE_TOPICS)) {
+        rn__wait(&b->parked, q, W_PARK);
+        return 0;
+    }
+    switch (q->h.api_key) {
+    case RN_KAPI_METADATA: return rn__metadata(q);
+    case RN_KAPI_PRODUCE: return rn__produce(q);
+    case RN_KAPI_FETCH: return rn__fetch(q);
+    case RN_KAPI_LIST_OFFSETS: return rn__list_offsets(q);
+    case RN_KAPI_CREATE_TOPICS: return rn__create_topics(q);
+    case RN_KAPI_DELETE_TOPICS: return rn__delete_topics(q);
+    case RN_KAPI_FIND_COORDINATOR: return rn__find_coordinator(q);
+    case RN_KAPI_JOIN_GROUP: return rn__join_group(q);
+    case RN_KAPI_SYNC_GROUP: return rn__sync_group(q);
+    case RN_KAPI_HEARTBEAT: return rn__heartbeat(q);
+    case RN_KAPI_LEAVE_GROUP: return rn__leave_group(q);
+    case RN_KAPI_OFFSET_COMMIT: return rn__offset_commit(q);
+    case RN_KAPI_OFFSET_FETCH: return rn__offset_fetch(q);
+    default: return unsupported(q);
+    }
+}
+
+static void run(kreq *q)
+{
+    kconn *c = q->c;
+    if (dispatch(q) < 0 && !c->closing)
+        rn__conn_fail(c, "malformed request", q);
+}
+
+/* Cut whole requests out of the input and run them. */
+static void conn_frames(kconn *c)
+{
+    rn_broker *b = c->b;
+    while (!c->closing && c->in.len - c->in_off >= 4) {
+        const unsigned char *p = (unsigned char *)c->in.p + c->in_off;
+        size_t have = c->in.len - c->in_off;
+        uint32_t size = rn_be32(p);
+        char why[RN_ERRLEN + 64];
+        if (size > b->o.max_request || size < 10) {
+            int key = have >= 6 ? (int16_t)(p[4] << 8 | p[5]) : -1;
+            snprintf(why, sizeof why, "request size %u %s (api key %d %s)", size,
+                     size < 10 ? "is too small for a request header" : "exceeds --max-request",
+                     key, rn_kapi_name((int16_t)key));
+            rn__conn_fail(c, why, NULL);
+            return;
+        }
+        if (have - 4 < size)
+            break;
+        kreq *q = calloc(1, sizeof *q);
+        if (q)
+            q->frame = malloc(size);
+        if (!q || !q->frame) {
+            free(q);
+            rn__conn_fail(c, "out of memory", NULL);
+            return;
+        }
+        memcpy(q->frame, p + 4, size);
+        q->flen = size;
+        q->c = c;
+        c->in_off += 4 + size;
+        rn_kr r;
+        rn_kr_init(&r, q->frame, size);
+        char err[RN_ERRLEN];
+        if (rn_kreq_hdr_parse(&r, &q->h, err) < 0) {
+            int key = (int16_t)(q->frame[0] << 8 | q->frame[1]);
+            snprintf(why, sizeof why, "%s (api key %d %s)", err, key,
+                     rn_kapi_name((int16_t)key));
+            req_free(q);
+            rn__conn_fail(c, why, NULL);
+            return;
+        }
+        q->body = q->frame + r.off;
+        q->blen = size - r.off;
+        if (c->tail)
+            c->tail->next = q;
+        else
+            c->head = q;
+        c->tail = q;
+        (*b->c_requests)++;
+        run(q);
+    }
+    if (c->closing)
+        return;
+    /* Keep the partial request at the start of the buffer. */
+    if (c->in_off) {
+        memmove(c->in.p, c->in.p + c->in_off, c->in.len - c->in_off);
+        c->in.len -= c->in_off;
+        c->in_off = 0;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    kconn *c = h->data;
+    (void)hint;
+    *buf = uv_buf_init(c->b->rbuf, sizeof c->b->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    kconn *c = s->data;
+    if (n < 0) {
+        conn_close(c);
+        return;
+    }
+    if (n == 0)
+        return;
+    if (rn_buf_append(&c->in, buf->base, (size_t)n) < 0) {
+        rn__conn_fail(c, "out of memory", NULL);
+        return;
+    }
+    conn_frames(c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    rn_broker *b = server->data;
+    if (status < 0 || b->stopping)
+        return;
+    kconn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->b = b;
+    uv_tcp_init(b->loop, &c->h);
+    c->h.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
+        uv_close((uv_handle_t *)&c->h, conn_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->h, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[48] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    c->next = b->conns;
+    if (b->conns)
+        b->conns->prev = c;
+    b->conns = c;
+    (*b->c_conns)++;
+    uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read);
+}
+
+/* ---- topics ---- */
+
+int rn__topic_name_ok(const char *name, size_t n)
+{
+    if (n < 1 || n > 249)
+        return 0;
+    if ((n == 1 && name[0] == '.') || (n == 2 && name[0] == '.' && name[1] == '.'))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+ktopic *rn__topic_find(rn_broker *b, const char *name, size_t n)
+{
+    for (ktopic *t = b->topics; t; t = t->next)
+        if (strlen(t->name) == n && memcmp(t->name, name, n) == 0)
+            return t;
+    return NULL;
+}
+
+static void topic_free(ktopic *t)
+{
+    for (int32_t i = 0; i < t->n; i++)
+        rn_klog_close(t->logs[i]);
+    free(t->logs);
+    free(t->dirty);
+    free(t->name);
+    free(t);
+}
+
+/* Open (creating as needed) partitions 0..parts-1 of a topic. */
+static int topic_open(rn_broker *b, const char *name, size_t n, int32_t parts, ktopic **out,
+                      char *err)
+{
+    ktopic *t = calloc(1, sizeof *t);
+    if (!t)
+        return rn_seterr(err, "out of memory");
+    t->name = strndup(name, n);
+    t->logs = calloc((size_t)parts, sizeof *t->logs);
+    t->dirty = calloc((size_t)parts, 1);
+    if (!t->name || !t->logs || !t->dirty) {
+        rn_seterr(err, "out of memory");
+        goto err;
+    }
+    for (int32_t i = 0; i < parts; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s-%d", b->data_dir, t->name, i);
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            rn_seterr(err, "%s: %s", dir, strerror(errno));
+            goto err;
+        }
+        if (rn_klog_open(dir, &b->o.klog, &t->logs[i], err) < 0)
+            goto err;
+        if (*rn_klog_recovery_note(t->logs[i]))   /* a torn tail was cut off */
+            rn__blog(b, "%s-%d: recovery: %s", t->name, i, rn_klog_recovery_note(t->logs[i]));
+        t->n = i + 1;
+    }
+    t->next = b->topics;
+    b->topics = t;
+    *out = t;
+    return 0;
+err:
+    topic_free(t);
+    return -1;
+}
+
+int rn__topic_create(rn_broker *b, const char *name, size_t n, int32_t parts, ktopic **out,
+                     char *err)
+{
+    if (!rn__topic_name_ok(name, n))
+        return rn_seterr(err, "invalid topic name");
+    if (parts < 1 || parts > 100000)
+        return rn_seterr(err, "invalid number of partitions %d", parts);
+    if (topic_open(b, name, n, parts, out, err) < 0) {
+        b->failed = 1;
+        return -1;
+    }
+    rn__blog(b, "created topic %.*s with %d partition%s", (int)n, name, parts,
+             parts == 1 ? "" : "s");
+    return 0;
+}
+
+static int rmtree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    struct dirent *e;
+    int r = 0;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (unlink(p) < 0 && (errno != EISDIR || rmtree(p) < 0))
+            r = -1;
+    }
+    closedir(d);
+    return rmdir(dir) < 0 ? -1 : r;
+}
+
+int rn__topic_delete(rn_broker *b, ktopic *t, char *err)
+{
+    ktopic **pp = &b->topics;
+    while (*pp != t)
+        pp = &(*pp)->next;
+    *pp = t->next;
+    int r = 0;
+    for (int32_t i = 0; i < t->n; i++) {
+        char dir[4096];
+        rn_klog_close(t->logs[i]);
+        t->logs[i] = NULL;
+        snprintf(dir, sizeof dir, "%s/%s-%d", b->data_dir, t->name, i);
+        if (rmtree(dir) < 0)
+            r = rn_seterr(err, "%s: %s", dir, strerror(errno));
+    }
+    rn__blog(b, "deleted topic %s", t->name);
+    t->n = 0;
+    topic_free(t);
+    return r;
+}
+
+/* Topic directories are "<topic>-<partition>"; partitions missing from a
+ * run 0..max are created empty. */
+static int topics_load(rn_broker *b, char *err)
+{
+    DIR *d = opendir(b->data_dir);
+    if (!d)
+        return rn_seterr(err, "%s: %s", b->data_dir, strerror(errno));
+    struct dirent *e;
+    int r = 0;
+    struct { char name[256]; int32_t n; } *found = NULL;
+    size_t nfound = 0;
+    while ((e = readdir(d))) {
+        const char *dash = strrchr(e->d_name, '-');
+        if (!dash || !dash[1] || dash == e->d_name)
+            continue;
+        uint64_t part;
+        if (rn_parse_uint(dash + 1, 99999, &part, NULL) < 0)
+            continue;
+        size_t n = (size_t)(dash - e->d_name);
+        if (!rn__topic_name_ok(e->d_name, n))
+            continue;
+        size_t i;
+        for (i = 0; i < nfound; i++)
+            if (strlen(found[i].name) == n && !memcmp(found[i].name, e->d_name, n))
+                break;
+        if (i == nfound) {
+            void *nf = realloc(found, (nfound + 1) * sizeof *found);
+            if (!nf) {
+                r = rn_seterr(err, "out of memory");
+                break;
+            }
+            found = nf;
+            memcpy(found[i].name, e->d_name, n);
+            found[i].name[n] = 0;
+            found[i].n = 0;
+            nfound++;
+        }
+        if ((int32_t)part + 1 > found[i].n)
+            found[i].n = (int32_t)part + 1;
+    }
+    closedir(d);
+    for (size_t i = 0; i < nfound && r == 0; i++) {
+        ktopic *t;
+        r = topic_open(b, found[i].name, strlen(found[i].name), found[i].n, &t, err);
+    }
+    free(found);
+    return r;
+}
+
+/* ---- flush: group commit ---- */
+
+static void sync_start(rn_broker *b);
+
+void rn__appended(rn_broker *b, ktopic *t, int32_t p)
+{
+    t->dirty[p] = 1;
+    b->append_seq++;
+}
+
+static void sync_work(uv_work_t *w)
+{
+    rn_broker *b = w->data;
+    char err[RN_ERRLEN];
+    for (size_t i = 0; i < b->sync_n; i++)
+        if (rn_klog_sync(b->sync_logs[i], err) < 0) {
+            b->sync_failed = 1;
+            break;
+        }
+}
+
+static void sync_after(uv_work_t *w, int status)
+{
+    rn_broker *b = w->data;
+    (void)status;
+    b->syncing = 0;
+    (*b->c_fsyncs)++;
+    if (b->sync_failed) {
+        /* The acknowledgement would be a lie: drop the connections that
+         * wait for it, so their clients retry. */
+        rn__blog(b, "fsync failed: connections waiting for it are closed");
+        b->failed = 1;
+        b->sync_failed = 0;
+        while (b->flushes.head)
+            conn_close(b->flushes.head->c);
+    }
+    b->synced_seq = b->sync_target;
+    while (b->flushes.head && b->flushes.head->flush_seq <= b->synced_seq)
+        rn__req_done(b->flushes.head);
+    /* What waited for the sync to end runs now, in arrival order. */
+    while (b->parked.head && !b->syncing) {
+        kreq *q = b->parked.head;
+        rn__unwait(q);
+        run(q);
+    }
+    if (b->flushes.head && !b->syncing)
+        sync_start(b);
+}
+
+static void sync_start(rn_broker *b)
+{
+    if (b->syncing)
+        return;
+    size_t n = 0;
+    for (ktopic *t = b->topics; t; t = t->next)
+        for (int32_t i = 0; i < t->n; i++)
+            n += t->dirty[i];
+    if (n == 0) {
+        b->synced_seq = b->append_seq;
+        while (b->flushes.head)
+            rn__req_done(b->flushes.head);
+        return;
+    }
+    rn_klog **logs = realloc(b->sync_logs, n * sizeof *logs);
+    if (!logs)
+        return;     /* tried again on the next append or tick */
+    b->sync_logs = logs;
+    b->sync_n = 0;
+    for (ktopic *t = b->topics; t; t = t->next)
+        for (int32_t i = 0; i < t->n; i++)
+            if (t->dirty[i]) {
+                t->dirty[i] = 0;
+                logs[b->sync_n++] = t->logs[i];
+            }
+    b->sync_target = b->append_seq;
+    b->syncing = 1;
+    b->sync_work.data = b;
+    if (uv_queue_work(b->loop, &b->sync_work, sync_work, sync_after) < 0)
+        b->syncing = 0;
+}
+
+/* A request whose answer may only go once what it appended is on disk. */
+static void flush_wait(rn_broker *b, kreq *q)
+{
+    q->flush_seq = b->append_seq;
+    rn__wait(&b->flushes, q, W_FLUSH);
+    sync_start(b);
+}
+
+/* Called by handlers that appended: the answer goes now or after the fsync. */
+void rn__produced(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    rn__fetch_wake(b);
+    if (b->o.flush == RN_FLUSH_ALWAYS && !q->noresp) {
+        rn_kw_fill32(&q->w, 0, (int32_t)(q->out.len - 4));
+        flush_wait(b, q);
+    } else {
+        rn__req_done(q);
+    }
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    sync_start(t->data);
+}
+
+/* ---- life cycle ---- */
+
+static void finish_stop(rn_broker *b);
+
+static void on_tick(uv_timer_t *t)
+{
+    rn_broker *b = t->data;
+    int64_t now = rn_mono_ns();
+    rn__group_tick(b, now);
+    if (b->stopping) {
+        int busy = b->syncing;
+        for (kconn *c = b->conns, *next; c; c = next) {
+            next = c->next;
+            if (!c->head && !c->nwrites && !c->cur)
+                conn_close(c);
+            else
+                busy = 1;
+        }
+        if (busy && now < b->stop_deadline)
+            return;
+        for (kconn *c = b->conns, *next; c; c = next) {
+            next = c->next;
+            conn_close(c);
+        }
+        if (!b->syncing)
+            finish_stop(b);
+        return;
+    }
+    /* Retention and segment age, every ten seconds. */
+    static int64_t last;
+    if (!b->syncing && now - last > 10 * 1000000000LL) {
+        char err[RN_ERRLEN];
+        last = now;
+        for (ktopic *tp = b->topics; tp; tp = tp->next)
+            for (int32_t i = 0; i < tp->n; i++)
+                if (rn_klog_maintain(tp->logs[i], rn_now_ns(), err) < 0)
+                    rn__blog(b, "%s-%d: %s", tp->name, i, err);
+    }
+}
+
+static void stopped(uv_handle_t *h)
+{
+    rn_broker *b = h->data;
+    if (b->listening || b->timers_on)
+        return;
+    if (b->stop_done) {
+        void (*done)(void *) = b->stop_done;
+        b->stop_done = NULL;
+        done(b->stop_data);
+    }
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    rn_broker *b = h->data;
+    b->timers_on--;
+    stopped(h);
+}
+
+static void finish_stop(rn_broker *b)
+{
+    char err[RN_ERRLEN];
+    for (ktopic *t = b->topics; t; t = t->next)
+        for (int32_t i = 0; i < t->n; i++)
+            if (rn_klog_sync(t->logs[i], err) < 0) {
+                rn__blog(b, "%s-%d: %s", t->name, i, err);
+                b->failed = 1;
+            }
+    if (b->timers_on == 2) {
+        uv_close((uv_handle_t *)&b->tick, timer_closed);
+        uv_close((uv_handle_t *)&b->flush_timer, timer_closed);
+    }
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    rn_broker *b = h->data;
+    b->listening = 0;
+    stopped(h);
+}
+
+void rn_broker_stop(rn_broker *b, void (*done)(void *), void *data)
+{
+    if (b->stopping)
+        return;
+    b->stopping = 1;
+    b->stop_done = done;
+    b->stop_data = data;
+    b->stop_deadline = rn_mono_ns() + STOP_GRACE_NS;
+    if (b->listening)
+        uv_close((uv_handle_t *)&b->listener, listener_closed);
+    for (kconn *c = b->conns; c; c = c->next)
+        uv_read_stop((uv_stream_t *)&c->h);
+    rn__fetch_expire_all(b);
+    rn__group_stop(b);
+    if (b->timers_on)
+        on_tick(&b->tick);
+    else if (done)
+        done(data);
+}
+
+rn_broker *rn_broker_new(uv_loop_t *loop, const rn_broker_opts *o, char *err)
+{
+    rn_broker *b = calloc(1, sizeof *b);
+    if (!b) {
+        rn_seterr(err, "out of memory");
+        return NULL;
+    }
+    b->loop = loop;
+    b->o = *o;
+    b->data_dir = strdup(o->data_dir);
+    snprintf(b->host, sizeof b->host, "%s", o->host);
+    b->port = o->port;
+    b->c_conns = rn_counter_add(&b->counters, "connections");
+    b->c_requests = rn_counter_add(&b->counters, "requests");
+    b->c_produced_batches = rn_counter_add(&b->counters, "produced_batches");
+    b->c_produced_bytes = rn_counter_add(&b->counters, "produced_bytes");
+    b->c_fetched_bytes = rn_counter_add(&b->counters, "fetched_bytes");
+    b->c_bad_requests = rn_counter_add(&b->counters, "bad_requests");
+    b->c_fsyncs = rn_counter_add(&b->counters, "group_commits");
+    if (!b->data_dir) {
+        rn_seterr(err, "out of memory");
+        goto err;
+    }
+    if (mkdir(b->data_dir, 0755) < 0 && errno != EEXIST) {
+        rn_seterr(err, "%s: %s", b->data_dir, strerror(errno));
+        goto err;
+    }
+    if (topics_load(b, err) < 0 || rn__group_load(b, err) < 0)
+        goto err;
+    return b;
+err:
+    rn_broker_free(b);
+    return NULL;
+}
+
+int rn_broker_start(rn_broker *b, char *err)
+{
+    struct sockaddr_storage ss;
+    int r;
+    if (strchr(b->host, ':'))
+        r = uv_ip6_addr(b->host, b->port, (struct sockaddr_in6 *)&ss);
+    else
+        r = uv_ip4_addr(b->host, b->port, (struct sockaddr_in *)&ss);
+    if (r < 0)
+        return rn_seterr(err, "%s: not a numeric address", b->host);
+    uv_tcp_init(b->loop, &b->listener);
+    b->listener.data = b;
+    b->listening = 1;
+    if ((r = uv_tcp_bind(&b->listener, (struct sockaddr *)&ss, 0)) < 0 ||
+        (r = uv_listen((uv_stream_t *)&b->listener, 128, on_connection)) < 0) {
+        uv_close((uv_handle_t *)&b->listener, listener_closed);
+        return rn_seterr(err, "listen %s:%d: %s", b->host, b->port, uv_strerror(r));
+    }
+    int len = sizeof ss;
+    if (uv_tcp_getsockname(&b->listener, (struct sockaddr *)&ss, &len) == 0)
+        b->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+    uv_timer_init(b->loop, &b->tick);
+    uv_timer_init(b->loop, &b->flush_timer);
+    b->tick.data = b->flush_timer.data = b;
+    b->timers_on = 2;
+    uv_timer_start(&b->tick, on_tick, TICK_MS, TICK_MS);
+    if (b->o.flush == RN_FLUSH_INTERVAL) {
+        uint64_t ms = (uint64_t)(b->o.flush_interval_ns / 1000000);
+        uv_timer_start(&b->flush_timer, on_flush_timer, ms ? ms : 1, ms ? ms : 1);
+    }
+    return 0;
+}
+
+int rn_broker_port(const rn_broker *b) { return b->port; }
+int rn_broker_failed(const rn_broker *b) { return b->failed; }
+const rn_counters *rn_broker_counters(const rn_broker *b) { return &b->counters; }
+
+void rn_broker_free(rn_broker *b)
+{
+    if (!b)
+        return;
+    while (b->topics) {
+        ktopic *t = b->topics;
+        b->topics = t->next;
+        topic_free(t);
+    }
+    rn__group_free_all(b);
+    free(b->sync_logs);
+    free(b->data_dir);
+    free(b);
+}

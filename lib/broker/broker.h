@@ -1,0 +1,170 @@
+/* broker.h -- the broker (brokerd): Kafka-style partition logs on disk,
+ * and the server that speaks the Kafka protocol over them. */
+#ifndef RN_BROKER_BROKER_H
+#define RN_BROKER_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/core.h"
+
+/* klog.c -- one partition's log on disk in Kafka's layout: segments of
+ * RecordBatch v2 bytes named by base offset, sparse offset and time indexes,
+ * roll, retention, and recovery that truncates a torn tail.
+ *
+ * Directory layout (compatible with Kafka's own):
+ *   00000000000000000000.log        batches exactly as produced, offsets assigned in place
+ *   00000000000000000000.index      sparse: 4-byte relative offset (the batch's last
+ *                                   offset), 4-byte position, about every index_interval bytes
+ *   00000000000000000000.timeindex  8-byte max timestamp so far (ms), 4-byte relative
+ *                                   offset of the batch that first reached it
+ *   recovery-point                  text: offset up to which everything was fsynced,
+ *                                   the log start offset, and whether the close was clean
+ *
+ * Threads: call everything from one thread (the broker's loop), except that
+ * rn_klog_sync() may run on a worker thread while that thread appends, reads
+ * and maintains; only rn_klog_close() must not overlap it.
+ * Descriptors: three per segment stay open (.log for rn_klog_read's slices,
+ * both indexes for lookups).
+ *
+ * Functions return 0 (or a count) on success, -1 with a reason in err
+ * (RN_ERRLEN bytes, NULL allowed), or one of the RN_KLOG_ codes below. */
+
+typedef struct rn_klog rn_klog;
+
+typedef struct rn_klog_opts {
+    uint64_t segment_bytes;    /* roll when the active segment would exceed this (default 1 GiB;
+                                  at most 2 GiB - 1 since index positions are 4 bytes) */
+    int64_t  segment_age_ns;   /* roll when the active segment's first batch is older (0: never) */
+    int64_t  retention_ns;     /* delete closed segments whose newest timestamp is older (0: never) */
+    uint64_t retention_bytes;  /* delete oldest closed segments while the log is bigger (0: never) */
+    uint32_t index_interval;   /* bytes between sparse index entries (default 4096) */
+} rn_klog_opts;
+
+#define RN_KLOG_CORRUPT (-2)       /* a batch failed validation: Kafka's CORRUPT_MESSAGE */
+#define RN_KLOG_OUT_OF_RANGE (-3)  /* OFFSET_OUT_OF_RANGE */
+
+/* Size of the fixed RecordBatch v2 header, up to and including the record count. */
+#define RN_KLOG_BATCH_HEADER 61
+
+/* Open (creating dir if missing) and recover. o may be NULL for defaults; zero
+ * fields take defaults. What recovery did is in rn_klog_recovery_note(). */
+int rn_klog_open(const char *dir, const rn_klog_opts *o, rn_klog **out, char *err);
+
+/* Clean close: fsyncs everything and records the fact, so the next open trusts
+ * the files instead of re-validating the active segment. NULL is a no-op. */
+void rn_klog_close(rn_klog *l);
+
+/* Append the records field of a Produce request (one or more RecordBatch v2).
+ * Every batch is validated (bounds, batchLength >= 49, magic 2, CRC-32C,
+ * lastOffsetDelta >= 0) before anything is written; on failure returns
+ * RN_KLOG_CORRUPT and err names the batch's byte offset in the request.
+ * Offsets are written into `batches` in place; *base_offset gets the first one.
+ * now_ms is the append time: it starts a segment's age for roll by age and
+ * dates segments whose batches carry no timestamp (-1) for retention.
+ * No fsync here: see rn_klog_sync(). */
+int rn_klog_append(rn_klog *l, unsigned char *batches, size_t len, int64_t now_ms,
+                   int64_t *base_offset, char *err);
+
+/* fsync data and indexes of every segment written since the last sync (the
+ * active one and any rolled since), then save the recovery point: the end as
+ * it was when the sync began. Safe on a worker thread (see above). */
+int rn_klog_sync(rn_klog *l, char *err);
+
+int64_t rn_klog_start(const rn_klog *l);        /* log start offset */
+int64_t rn_klog_end(const rn_klog *l);          /* next offset to assign (= high watermark) */
+
+/* Whole batches from one segment for a Fetch: fd and byte range, starting at
+ * the batch holding `offset`, up to max_bytes but always at least one whole
+ * batch. Never spans two segments. offset == end: len 0. offset < start or
+ * > end: RN_KLOG_OUT_OF_RANGE. The fd belongs to the log and stays valid until
+ * rn_klog_maintain() deletes the segment or rn_klog_close(). */
+typedef struct rn_klog_slice { int fd; uint64_t pos; size_t len; } rn_klog_slice;
+int rn_klog_read(rn_klog *l, int64_t offset, size_t max_bytes, rn_klog_slice *out, char *err);
+
+/* ListOffsets by time: the first offset of the first batch whose max timestamp
+ * is >= ts_ms, or end when there is none. Kafka's sentinels work too: -1
+ * (latest) gives end, -2 (earliest) gives start. -1 for any other ts_ms
+ * means an I/O error (a segment could not be read). */
+int64_t rn_klog_offset_for_time(rn_klog *l, int64_t ts_ms);
+
+/* Roll by age (never an empty segment), then apply retention to closed
+ * segments, oldest first, stopping at the first one kept: by time (newest
+ * batch timestamp, else last append time), by bytes (as Kafka: a segment goes
+ * only if what remains is still >= retention_bytes), and segments wholly
+ * below the log start offset. Returns how many segments were deleted, or -1. */
+int rn_klog_maintain(rn_klog *l, int64_t now_ns, char *err);
+
+/* Bytes of .log files (what retention_bytes measures). */
+uint64_t rn_klog_size(const rn_klog *l);
+
+/* ---- extras ------------------------------------------------------------- */
+
+/* What the last open's recovery did, for the caller to log: "" when there was
+ * nothing to report, else e.g. "00000000000000000000.log: truncated 1234 bytes
+ * at byte offset 5678: CRC mismatch". Valid until close. */
+const char *rn_klog_recovery_note(const rn_klog *l);
+
+/* Bytes that recovery cut off torn or corrupt tails (0 after a clean close). */
+uint64_t rn_klog_recovery_truncated(const rn_klog *l);
+
+/* DeleteRecords: move the log start offset forward to `offset` (<= end) and
+ * persist it; reads below it become OUT_OF_RANGE and the next maintain deletes
+ * segments wholly below it. */
+int rn_klog_advance_start(rn_klog *l, int64_t offset, char *err);
+
+/* Number of segments (closed + active). */
+size_t rn_klog_segments(const rn_klog *l);
+
+/* broker.c -- brokerd's server: the Kafka protocol on one libuv loop over
+ * partitions stored by klog, with consumer groups coordinated here.
+ *
+ * One node (id 0) is the whole cluster: every partition's leader, the
+ * controller and every group's coordinator. It advertises the address it
+ * listens on. Requests on a connection are processed as they arrive and
+ * answered in arrival order: a Fetch that long-polls, a Produce waiting for
+ * its fsync or a JoinGroup waiting for the rebalance holds back the answers
+ * after it on that connection, as Kafka does.
+ *
+ * lib code: nothing is printed; what an operator should see (a connection
+ * closed for a malformed request, a storage error) goes to on_log. */
+
+typedef struct rn_broker rn_broker;
+
+enum {
+    RN_FLUSH_NONE,      /* page cache only: the OS writes back */
+    RN_FLUSH_ALWAYS,    /* fsync before acknowledging (group commit, off-loop) */
+    RN_FLUSH_INTERVAL,  /* fsync what was appended every flush_interval_ns */
+};
+
+typedef struct rn_broker_opts {
+    const char *host;           /* listen and advertised address */
+    int port;                   /* 0: any free port (see rn_broker_port) */
+    const char *data_dir;
+    int32_t partitions;         /* for auto-created topics */
+    int auto_create;
+    rn_klog_opts klog;
+    int flush;                  /* RN_FLUSH_* */
+    int64_t flush_interval_ns;
+    size_t max_request;         /* larger requests close the connection */
+    void (*on_log)(void *data, const char *msg);
+    void *data;
+} rn_broker_opts;
+
+/* Open the data directory (created if missing) and every topic in it. */
+rn_broker *rn_broker_new(uv_loop_t *loop, const rn_broker_opts *o, char *err);
+/* Bind and listen. */
+int rn_broker_start(rn_broker *b, char *err);
+int rn_broker_port(const rn_broker *b);
+/* Clean shutdown: stop accepting, finish what is in flight (long polls are
+ * answered now), flush and close every log, then call done. */
+void rn_broker_stop(rn_broker *b, void (*done)(void *data), void *data);
+/* Whether a storage error (a failed fsync, a log that would not open) was
+ * seen: the exit status should say so. */
+int rn_broker_failed(const rn_broker *b);
+const rn_counters *rn_broker_counters(const rn_broker *b);
+/* After stop's done (or without start): free everything. */
+void rn_broker_free(rn_broker *b);
+
+#endif

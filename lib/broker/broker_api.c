@@ -1,0 +1,587 @@
+/* broker_api.c -- the data APIs: ApiVersions, Metadata, Produce, Fetch,
+ * ListOffsets, CreateTopics, DeleteTopics, FindCoordinator. Each parses the
+ * request with the bounded reader, answers into q->out and either finishes
+ * the request or leaves it waiting; -1 means the request was malformed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker_int.h"
+
+#define MIN_TOPIC 6     /* smallest encoding of a topic entry: name + count */
+
+int rn__api_versions(kreq *q)
+{
+    const rn_kapi_range *rg = rn_kapi_find(RN_KAPI_API_VERSIONS);
+    rn__req_begin(q);
+    if (q->h.api_version > rg->max || q->h.api_version < 0) {
+        /* Answer v0 with the ranges so the client can downgrade. */
+        rn_kapi_versions_body(&q->w, 0, RN_KERR_UNSUPPORTED_VERSION);
+    } else {
+        if (q->h.api_version >= 3) {
+            rn_kr r;
+            rn_kr_init(&r, q->body, q->blen);
+            rn_kr_cstr(&r);     /* client_software_name */
+            rn_kr_cstr(&r);     /* client_software_version */
+            rn_kr_skip_tags(&r);
+            if (!rn_kr_ok(&r))
+                return -1;
+        }
+        rn_kapi_versions_body(&q->w, q->h.api_version, RN_KERR_NONE);
+    }
+    rn__req_done(q);
+    return 0;
+}
+
+static void write_topic_meta(rn_kw *w, int16_t v, int16_t err, const char *name, size_t n,
+                             const ktopic *t)
+{
+    rn_kw_i16(w, err);
+    rn_kw_str(w, name, n);
+    if (v >= 1)
+        rn_kw_i8(w, 0);         /* is_internal */
+    int32_t parts = t ? t->n : 0;
+    rn_kw_array(w, parts);
+    for (int32_t i = 0; i < parts; i++) {
+        rn_kw_i16(w, 0);
+        rn_kw_i32(w, i);
+        rn_kw_i32(w, 0);        /* leader */
+        rn_kw_array(w, 1);      /* replicas */
+        rn_kw_i32(w, 0);
+        rn_kw_array(w, 1);      /* isr */
+        rn_kw_i32(w, 0);
+    }
+}
+
+/* Find a topic, creating it when auto-creation is allowed. *err gets the
+ * error code for a topic that is not there. */
+static ktopic *topic_get(rn_broker *b, rn_kstr name, int create, int16_t *err)
+{
+    ktopic *t = rn__topic_find(b, name.p, name.n);
+    char msg[RN_ERRLEN];
+    *err = RN_KERR_NONE;
+    if (t)
+        return t;
+    if (!rn__topic_name_ok(name.p, name.n)) {
+        *err = RN_KERR_INVALID_TOPIC;
+        return NULL;
+    }
+    if (!create || !b->o.auto_create || b->stopping) {
+        *err = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
+    if (rn__topic_create(b, name.p, name.n, b->o.partitions, &t, msg) < 0) {
+        rn__blog(b, "auto-create %.*s: %s", (int)name.n, name.p, msg);
+        *err = RN_KERR_KAFKA_STORAGE_ERROR;
+        return NULL;
+    }
+    return t;
+}
+
+int rn__metadata(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    int null;
+    rn_kr_init(&r, q->body, q->blen);
+    int32_t n = rn_kr_array(&r, 2, &null);
+    size_t topics_at = r.off;
+    for (int32_t i = 0; i < n; i++)
+        rn_kr_str(&r);
+    int allow = v >= 4 ? rn_kr_i8(&r) : 1;
+    if (!rn_kr_ok(&r))
+        return -1;
+
+    rn__req_begin(q);
+    rn_kw *w = &q->w;
+    if (v >= 3)
+        rn_kw_i32(w, 0);
+    rn_kw_array(w, 1);
+    rn_kw_i32(w, 0);
+    rn_kw_strz(w, b->host);
+    rn_kw_i32(w, b->port);
+    if (v >= 1)
+        rn_kw_nstr(w, NULL, 0);                 /* rack */
+    if (v >= 2)
+        rn_kw_strz(w, "runnel");                /* cluster_id */
+    if (v >= 1)
+        rn_kw_i32(w, 0);                        /* controller_id */
+    if (null || (v == 0 && n == 0)) {           /* all topics */
+        size_t at = rn_kw_hole32(w);
+        int32_t cnt = 0;
+        for (ktopic *t = b->topics; t; t = t->next, cnt++)
+            write_topic_meta(w, v, 0, t->name, strlen(t->name), t);
+        rn_kw_fill32(w, at, cnt);
+    } else {
+        rn_kr_init(&r, q->body, q->blen);
+        r.off = topics_at;
+        rn_kw_array(w, n);
+        for (int32_t i = 0; i < n; i++) {
+            rn_kstr name = rn_kr_str(&r);
+            int16_t e;
+            ktopic *t = topic_get(b, name, allow, &e);
+            write_topic_meta(w, v, e, name.p, name.n, t);
+        }
+    }
+    rn__req_done(q);
+    return 0;
+}
+
+/* Produce: one pass checks the request's shape, so that a malformed request
+ * appends nothing; the second appends and answers. */
+static int produce_pass(kreq *q, int act)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kw *w = &q->w;
+    rn_kr_init(&r, q->body, q->blen);
+    rn_kr_nstr(&r);                         /* transactional_id */
+    int16_t acks = rn_kr_i16(&r);
+    rn_kr_i32(&r);                          /* timeout_ms */
+    int32_t nt = rn_kr_array(&r, MIN_TOPIC, NULL);
+    if (act) {
+        q->noresp = acks == 0;
+        rn__req_begin(q);
+        rn_kw_array(w, nt);
+    }
+    int64_t now = rn__now_ms();
+    for (int32_t i = 0; i < nt && rn_kr_ok(&r); i++) {
+        rn_kstr name = rn_kr_str(&r);
+        int32_t np = rn_kr_array(&r, 8, NULL);
+        int16_t terr = 0;
+        ktopic *t = act ? topic_get(b, name, 1, &terr) : NULL;
+        if (act) {
+            rn_kw_str(w, name.p, name.n);
+            rn_kw_array(w, np);
+        }
+        for (int32_t j = 0; j < np && rn_kr_ok(&r); j++) {
+            int32_t p = rn_kr_i32(&r);
+            rn_kstr rec = rn_kr_bytes(&r);
+            if (!act)
+                continue;
+            int16_t e = terr;
+            int64_t base = -1;
+            if (acks != 0 && acks != 1 && acks != -1)
+                e = RN_KERR_INVALID_REQUIRED_ACKS;
+            else if (!e && (p < 0 || p >= t->n))
+                e = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            else if (!e && (rec.null || rec.n == 0))
+                e = RN_KERR_CORRUPT_MESSAGE;
+            if (!e) {
+                char err[RN_ERRLEN];
+                /* The frame is ours: klog assigns offsets in place. */
+                unsigned char *recs = q->frame + ((const unsigned char *)rec.p - q->frame);
+                int rr = rn_klog_append(t->logs[p], recs, rec.n, now, &base, err);
+                if (rr == RN_KLOG_CORRUPT) {
+                    e = RN_KERR_CORRUPT_MESSAGE;
+                    rn__blog(b, "%s: produce to %s-%d: %s", q->c->peer, t->name, p, err);
+                } else if (rr < 0) {
+                    e = RN_KERR_KAFKA_STORAGE_ERROR;
+                    b->failed = 1;
+                    rn__blog(b, "%s-%d: %s", t->name, p, err);
+                } else {
+                    rn__appended(b, t, p);
+                    (*b->c_produced_batches)++;
+                    *b->c_produced_bytes += rec.n;
+                }
+                if (e)
+                    base = -1;
+            }
+            rn_kw_i32(w, p);
+            rn_kw_i16(w, e);
+            rn_kw_i64(w, base);
+            rn_kw_i64(w, -1);                   /* log_append_time_ms: CreateTime */
+            if (v >= 5)
+                rn_kw_i64(w, e || !t ? -1 : rn_klog_start(t->logs[p]));
+        }
+    }
+    if (act)
+        rn_kw_i32(w, 0);                        /* throttle_time_ms */
+    return rn_kr_ok(&r) ? 0 : -1;
+}
+
+int rn__produce(kreq *q)
+{
+    if (produce_pass(q, 0) < 0)
+        return -1;
+    produce_pass(q, 1);
+    rn__produced(q);
+    return 0;
+}
+
+/* ---- Fetch ---- */
+
+/* Build the Fetch answer for what the logs hold now; returns the record
+ * bytes in it, or -1 for a malformed request. *errors is set when a partition
+ * has an error (the answer then goes at once). */
+static long fetch_build(kreq *q, int32_t *max_wait, int32_t *min_bytes, int *errors)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kw *w = &q->w;
+    rn_kr_init(&r, q->body, q->blen);
+    rn_kr_i32(&r);                          /* replica_id */
+    *max_wait = rn_kr_i32(&r);
+    *min_bytes = rn_kr_i32(&r);
+    int32_t max_bytes = rn_kr_i32(&r);
+    rn_kr_i8(&r);                           /* isolation_level: no transactions here */
+    if (v >= 7) {
+        rn_kr_i32(&r);                      /* session_id: sessions are not kept */
+        rn_kr_i32(&r);                      /* session_epoch */
+    }
+    int32_t nt = rn_kr_array(&r, MIN_TOPIC, NULL);
+    rn__req_begin(q);
+    rn_kw_i32(w, 0);                        /* throttle_time_ms */
+    if (v >= 7) {
+        rn_kw_i16(w, 0);
+        rn_kw_i32(w, 0);                    /* session_id */
+    }
+    rn_kw_array(w, nt);
+    long total = 0;
+    *errors = 0;
+    for (int32_t i = 0; i < nt && rn_kr_ok(&r); i++) {
+        rn_kstr name = rn_kr_str(&r);
+        int32_t np = rn_kr_array(&r, 16, NULL);
+        ktopic *t = rn__topic_find(b, name.p, name.n);
+        rn_kw_str(w, name.p, name.n);
+        rn_kw_array(w, np);
+        for (int32_t j = 0; j < np && rn_kr_ok(&r); j++) {
+            int32_t p = rn_kr_i32(&r);
+            if (v >= 9)
+                rn_kr_i32(&r);              /* current_leader_epoch */
+            int64_t off = rn_kr_i64(&r);
+            if (v >= 5)
+                rn_kr_i64(&r);              /* log_start_offset (a follower's) */
+            int32_t pmax = rn_kr_i32(&r);
+            if (!rn_kr_ok(&r))
+                break;
+            int16_t e = 0;
+            int64_t hw = -1, start = -1;
+            rn_klog_slice sl = { -1, 0, 0 };
+            if (!t || p < 0 || p >= t->n) {
+                e = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            } else {
+                rn_klog *l = t->logs[p];
+                char err[RN_ERRLEN];
+                hw = rn_klog_end(l);
+                start = rn_klog_start(l);
+                long room = (long)max_bytes - total;
+                size_t want = pmax > 0 ? (size_t)pmax : 0;
+                if (total > 0 && room < (long)want)
+                    want = room > 0 ? (size_t)room : 0;
+                if (off < start || off > hw) {
+                    e = RN_KERR_OFFSET_OUT_OF_RANGE;
+                } else if (off < hw && want > 0) {
+                    int rr = rn_klog_read(l, off, want, &sl, err);
+                    if (rr == RN_KLOG_OUT_OF_RANGE) {
+                        e = RN_KERR_OFFSET_OUT_OF_RANGE;
+                    } else if (rr < 0) {
+                        e = RN_KERR_KAFKA_STORAGE_ERROR;
+                        rn__blog(b, "%s-%d: %s", t->name, p, err);
+                    }
+                }
+            }
+            if (e)
+                *errors = 1;
+            rn_kw_i32(w, p);
+            rn_kw_i16(w, e);
+            rn_kw_i64(w, hw);
+            rn_kw_i64(w, hw);               /* last_stable_offset: no transactions */
+            if (v >= 5)
+                rn_kw_i64(w, start);
+            rn_kw_array(w, 0);              /* aborted_transactions */
+            if (v >= 11)
+                rn_kw_i32(w, -1);           /* preferred_read_replica */
+            /* The record bytes go by sendfile(2) from the segment when
+             * the answer is sent (see rn__req_file); small ones are read
+             * in now. */
+            size_t at = rn_kw_hole32(w);
+            if (!e && sl.len && !w->oom) {
+                long got = rn__req_file(q, sl.fd, sl.pos, sl.len);
+                if (got < 0) {
+                    w->oom = 1;
+                    break;
+                }
+                rn_kw_fill32(w, at, (int32_t)got);
+                total += got;
+            }
+        }
+    }
+    if (v >= 7) {                           /* forgotten_topics_data */
+        int32_t nf = rn_kr_array(&r, MIN_TOPIC, NULL);
+        for (int32_t i = 0; i < nf && rn_kr_ok(&r); i++) {
+            rn_kr_str(&r);
+            int32_t np = rn_kr_array(&r, 4, NULL);
+            for (int32_t j = 0; j < np; j++)
+                rn_kr_i32(&r);
+        }
+    }
+    if (v >= 11)
+        rn_kr_str(&r);                      /* rack_id */
+    return rn_kr_ok(&r) ? total : -1;
+}
+
+static void on_fetch_timer(uv_timer_t *t)
+{
+    kreq *q = t->data;
+    int32_t mw, mb;
+    int errs;
+    long got = fetch_build(q, &mw, &mb, &errs);
+    if (got > 0)
+        *q->c->b->c_fetched_bytes += (uint64_t)got;
+    rn__req_done(q);
+}
+
+/* Answer the request if it can be answered now (or final): 1; else wait: 0. */
+static int fetch_try(kreq *q, int final)
+{
+    rn_broker *b = q->c->b;
+    int32_t max_wait, min_bytes;
+    int errs;
+    long got = fetch_build(q, &max_wait, &min_bytes, &errs);
+    if (got < 0)
+        return -1;
+    if (final || errs || got >= min_bytes || max_wait <= 0 || b->stopping) {
+        *b->c_fetched_bytes += (uint64_t)got;
+        rn__req_done(q);
+        return 1;
+    }
+    rn__req_drop_files(q);      /* rebuilt when woken: hold no descriptors meanwhile */
+    if (q->wait == W_FETCH)
+        return 0;
+    q->out.len = 0;
+    rn__wait(&b->fetches, q, W_FETCH);
+    q->timer = malloc(sizeof *q->timer);
+    if (q->timer) {
+        uv_timer_init(b->loop, q->timer);
+        q->timer->data = q;
+        uv_timer_start(q->timer, on_fetch_timer, (uint64_t)max_wait, 0);
+    }
+    return 0;
+}
+
+int rn__fetch(kreq *q)
+{
+    /* The skipped tail (forgotten topics, rack) is checked leniently; what
+     * we read is bounded either way. */
+    return fetch_try(q, 0) < 0 ? -1 : 0;
+}
+
+void rn__fetch_wake(rn_broker *b)
+{
+    /* Answering one may close its connection and with it other waiters:
+     * start again from the head after every answer. */
+    kreq *q = b->fetches.head;
+    while (q) {
+        kreq *next = q->wnext;
+        q = fetch_try(q, 0) == 1 ? b->fetches.head : next;
+    }
+}
+
+void rn__fetch_expire_all(rn_broker *b)
+{
+    while (b->fetches.head)
+        fetch_try(b->fetches.head, 1);
+}
+
+/* ---- ListOffsets ---- */
+
+int rn__list_offsets(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kw *w = &q->w;
+    rn_kr_init(&r, q->body, q->blen);
+    rn_kr_i32(&r);
+    if (v >= 2)
+        rn_kr_i8(&r);
+    int32_t nt = rn_kr_array(&r, MIN_TOPIC, NULL);
+    rn__req_begin(q);
+    if (v >= 2)
+        rn_kw_i32(w, 0);
+    rn_kw_array(w, nt);
+    for (int32_t i = 0; i < nt && rn_kr_ok(&r); i++) {
+        rn_kstr name = rn_kr_str(&r);
+        int32_t np = rn_kr_array(&r, 12, NULL);
+        ktopic *t = rn__topic_find(b, name.p, name.n);
+        rn_kw_str(w, name.p, name.n);
+        rn_kw_array(w, np);
+        for (int32_t j = 0; j < np && rn_kr_ok(&r); j++) {
+            int32_t p = rn_kr_i32(&r);
+            int64_t ts = rn_kr_i64(&r);
+            int16_t e = 0;
+            int64_t off = -1, rts = -1;
+            if (!t || p < 0 || p >= t->n) {
+                e = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            } else if (ts == -1) {
+                off = rn_klog_end(t->logs[p]);
+            } else if (ts == -2) {
+                off = rn_klog_start(t->logs[p]);
+            } else {
+                off = rn_klog_offset_for_time(t->logs[p], ts);
+                if (off >= 0)
+                    rts = ts;
+            }
+            rn_kw_i32(w, p);
+            rn_kw_i16(w, e);
+            rn_kw_i64(w, rts);
+            rn_kw_i64(w, off);
+        }
+    }
+    if (!rn_kr_ok(&r))
+        return -1;
+    rn__req_done(q);
+    return 0;
+}
+
+/* ---- CreateTopics, DeleteTopics ---- */
+
+int rn__create_topics(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kw *w = &q->w;
+    /* First pass: shape, and the trailing validate_only flag. */
+    rn_kr_init(&r, q->body, q->blen);
+    int32_t nt = rn_kr_array(&r, 16, NULL);
+    for (int32_t i = 0; i < nt && rn_kr_ok(&r); i++) {
+        rn_kr_str(&r);
+        rn_kr_i32(&r);
+        rn_kr_i16(&r);
+        int32_t na = rn_kr_array(&r, 8, NULL);
+        for (int32_t j = 0; j < na && rn_kr_ok(&r); j++) {
+            rn_kr_i32(&r);
+            int32_t nb = rn_kr_array(&r, 4, NULL);
+            for (int32_t k = 0; k < nb; k++)
+                rn_kr_i32(&r);
+        }
+        int32_t nc = rn_kr_array(&r, 4, NULL);
+        for (int32_t j = 0; j < nc && rn_kr_ok(&r); j++) {
+            rn_kr_str(&r);
+            rn_kr_nstr(&r);
+        }
+    }
+    rn_kr_i32(&r);
+    int validate_only = v >= 1 ? rn_kr_i8(&r) : 0;
+    if (!rn_kr_ok(&r))
+        return -1;
+
+    rn_kr_init(&r, q->body, q->blen);
+    nt = rn_kr_array(&r, 16, NULL);
+    rn__req_begin(q);
+    if (v >= 2)
+        rn_kw_i32(w, 0);
+    rn_kw_array(w, nt);
+    for (int32_t i = 0; i < nt; i++) {
+        rn_kstr name = rn_kr_str(&r);
+        int32_t parts = rn_kr_i32(&r);
+        int16_t rf = rn_kr_i16(&r);
+        int32_t na = rn_kr_array(&r, 8, NULL);
+        for (int32_t j = 0; j < na; j++) {
+            rn_kr_i32(&r);
+            int32_t nb = rn_kr_array(&r, 4, NULL);
+            for (int32_t k = 0; k < nb; k++)
+                rn_kr_i32(&r);
+        }
+        int32_t nc = rn_kr_array(&r, 4, NULL);
+        for (int32_t j = 0; j < nc; j++) {
+            rn_kr_str(&r);
+            rn_kr_nstr(&r);
+        }
+        if (na > 0)
+            parts = na;
+        if (parts == -1)
+            parts = b->o.partitions;
+        int16_t e = 0;
+        const char *msg = NULL;
+        char err[RN_ERRLEN];
+        ktopic *t;
+        if (!rn__topic_name_ok(name.p, name.n))
+            e = RN_KERR_INVALID_TOPIC, msg = "invalid topic name";
+        else if (rn__topic_find(b, name.p, name.n))
+            e = RN_KERR_TOPIC_ALREADY_EXISTS, msg = "topic already exists";
+        else if (parts < 1 || parts > 100000)
+            e = RN_KERR_INVALID_PARTITIONS, msg = "number of partitions must be at least 1";
+        else if (rf != -1 && rf != 1)
+            e = RN_KERR_INVALID_REPLICATION_FACTOR,
+            msg = "replication factor must be 1: brokerd is one broker";
+        else if (!validate_only && rn__topic_create(b, name.p, name.n, parts, &t, err) < 0)
+            e = RN_KERR_KAFKA_STORAGE_ERROR, msg = err;
+        rn_kw_str(w, name.p, name.n);
+        rn_kw_i16(w, e);
+        if (v >= 1)
+            rn_kw_nstr(w, msg, msg ? strlen(msg) : 0);
+    }
+    rn__req_done(q);
+    return 0;
+}
+
+int rn__delete_topics(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    rn_kr r;
+    rn_kw *w = &q->w;
+    rn_kr_init(&r, q->body, q->blen);
+    int32_t nt = rn_kr_array(&r, 2, NULL);
+    size_t at = r.off;
+    for (int32_t i = 0; i < nt; i++)
+        rn_kr_str(&r);
+    rn_kr_i32(&r);
+    if (!rn_kr_ok(&r))
+        return -1;
+    rn_kr_init(&r, q->body, q->blen);
+    r.off = at;
+    rn__req_begin(q);
+    if (q->h.api_version >= 1)
+        rn_kw_i32(w, 0);
+    rn_kw_array(w, nt);
+    for (int32_t i = 0; i < nt; i++) {
+        rn_kstr name = rn_kr_str(&r);
+        ktopic *t = rn__topic_find(b, name.p, name.n);
+        int16_t e = 0;
+        char err[RN_ERRLEN];
+        if (!t) {
+            e = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        } else {
+            /* A fetch waiting on it must not read a closed log. */
+            rn__fetch_expire_all(b);
+            if (rn__topic_delete(b, t, err) < 0) {
+                rn__blog(b, "delete %.*s: %s", (int)name.n, name.p, err);
+                e = RN_KERR_KAFKA_STORAGE_ERROR;
+            }
+        }
+        rn_kw_str(w, name.p, name.n);
+        rn_kw_i16(w, e);
+    }
+    rn__req_done(q);
+    return 0;
+}
+
+int rn__find_coordinator(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kw *w = &q->w;
+    rn_kr_init(&r, q->body, q->blen);
+    rn_kr_str(&r);
+    if (v >= 1)
+        rn_kr_i8(&r);
+    if (!rn_kr_ok(&r))
+        return -1;
+    rn__req_begin(q);
+    if (v >= 1)
+        rn_kw_i32(w, 0);
+    rn_kw_i16(w, 0);
+    if (v >= 1)
+        rn_kw_nstr(w, NULL, 0);
+    rn_kw_i32(w, 0);
+    rn_kw_strz(w, b->host);
+    rn_kw_i32(w, b->port);
+    rn__req_done(q);
+    return 0;
+}

@@ -1,0 +1,906 @@
+/* broker_group.c -- consumer groups, coordinated here: JoinGroup generations,
+ * SyncGroup, Heartbeat and session timeouts, LeaveGroup, and committed
+ * offsets kept in "<data-dir>/__groups/<group>" (written whole to a temporary
+ * file and renamed, so a crash leaves the old or the new file).
+ *
+ * The state machine is Kafka's, simplified: Empty -> PreparingRebalance
+ * (members rejoin; done when all known members have, or at the rebalance
+ * timeout, dropping those that did not) -> AwaitingSync (the leader, the
+ * first member, gets everyone's metadata and sends the assignment) -> Stable.
+ * Unlike Kafka there is no initial rebalance delay: the first member gets a
+ * generation at once, and the second one's join starts the next rebalance,
+ * which the first learns of at its next heartbeat. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker/broker_int.h"
+
+enum { G_EMPTY, G_PREPARING, G_AWAITING_SYNC, G_STABLE };
+
+typedef struct kproto_md {
+    char *name;
+    rn_buf meta;
+} kproto_md;
+
+struct kmember {
+    kmember *next;
+    kgroup *g;
+    char *id;
+    int32_t session_ms, rebalance_ms;
+    kproto_md *protos;
+    int nprotos;
+    rn_buf assignment;
+    kreq *join_req, *sync_req;
+    int64_t last_seen;      /* monotonic ns */
+    int pending;            /* was given an id (MEMBER_ID_REQUIRED), not joined yet */
+};
+
+typedef struct koffset {
+    char *topic;
+    int32_t part;
+    int64_t offset;
+    char *meta;             /* NULL: null */
+} koffset;
+
+struct kgroup {
+    kgroup *next;
+    char *name;
+    int state;
+    int32_t gen;
+    char *ptype, *proto, *leader;
+    kmember *members;
+    int64_t deadline;       /* PreparingRebalance ends by then */
+    koffset *offs;
+    size_t noffs;
+};
+
+static char *dupn(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = 0;
+    }
+    return s;
+}
+
+static int streq(const char *s, rn_kstr k) { return strlen(s) == k.n && !memcmp(s, k.p, k.n); }
+
+static kgroup *group_find(rn_broker *b, rn_kstr name, int create)
+{
+    for (kgroup *g = b->groups; g; g = g->next)
+        if (streq(g->name, name))
+            return g;
+    if (!create)
+        return NULL;
+    kgroup *g = calloc(1, sizeof *g);
+    if (!g || !(g->name = dupn(name.p, name.n))) {
+        free(g);
+        return NULL;
+    }
+    g->next = b->groups;
+    b->groups = g;
+    return g;
+}
+
+static kmember *member_find(kgroup *g, rn_kstr id)
+{
+    if (!g)
+        return NULL;
+    for (kmember *m = g->members; m; m = m->next)
+        if (streq(m->id, id))
+            return m;
+    return NULL;
+}
+
+/* The member mid of g at generation gen: 0 and *out, or the error Kafka
+ * gives for it. Any request from a member counts as a sign of life. */
+static int16_t member_at(kgroup *g, rn_kstr mid, int32_t gen, kmember **out)
+{
+    kmember *m = *out = member_find(g, mid);
+    if (!m || m->pending)
+        return RN_KERR_UNKNOWN_MEMBER_ID;
+    m->last_seen = rn_mono_ns();
+    return gen != g->gen ? RN_KERR_ILLEGAL_GENERATION : 0;
+}
+
+static void protos_free(kmember *m)
+{
+    for (int i = 0; i < m->nprotos; i++) {
+        free(m->protos[i].name);
+        rn_buf_free(&m->protos[i].meta);
+    }
+    free(m->protos);
+    m->protos = NULL;
+    m->nprotos = 0;
+}
+
+/* ---- answers ---- */
+
+static void join_answer_err(kreq *q, int16_t e, const char *member_id)
+{
+    rn_kw *w = &q->w;
+    rn__req_begin(q);
+    if (q->h.api_version >= 2)
+        rn_kw_i32(w, 0);
+    rn_kw_i16(w, e);
+    rn_kw_i32(w, -1);
+    rn_kw_strz(w, "");
+    rn_kw_strz(w, "");
+    rn_kw_strz(w, member_id ? member_id : "");
+    rn_kw_array(w, 0);
+    rn__req_done(q);
+}
+
+static void sync_answer(kreq *q, int16_t e, const rn_buf *assignment)
+{
+    rn_kw *w = &q->w;
+    rn__req_begin(q);
+    if (q->h.api_version >= 1)
+        rn_kw_i32(w, 0);
+    rn_kw_i16(w, e);
+    rn_kw_bytes(w, assignment && assignment->len ? assignment->p : "",
+                assignment ? assignment->len : 0);
+    rn__req_done(q);
+}
+
+static void simple_answer(kreq *q, int16_t e, int throttle)
+{
+    rn__req_begin(q);
+    if (throttle)
+        rn_kw_i32(&q->w, 0);
+    rn_kw_i16(&q->w, e);
+    rn__req_done(q);
+}
+
+/* ---- state machine ---- */
+
+/* Take the request parked in *slot (a member's join or sync) off its member:
+ * it is then answered by the caller. NULL when none is parked. */
+static kreq *unpark(kreq **slot)
+{
+    kreq *q = *slot;
+    if (q) {
+        *slot = NULL;
+        q->member = NULL;
+        q->wait = W_NONE;
+    }
+    return q;
+}
+
+/* Answer m's parked join and sync, if any, with error e. */
+static void fail_parked(kmember *m, int16_t e)
+{
+    kreq *q;
+    if ((q = unpark(&m->join_req)))
+        join_answer_err(q, e, m->id);
+    if ((q = unpark(&m->sync_req)))
+        sync_answer(q, e, NULL);
+}
+
+static void member_remove(kgroup *g, kmember *m, int16_t e)
+{
+    kmember **pp = &g->members;
+    while (*pp != m)
+        pp = &(*pp)->next;
+    *pp = m->next;
+    fail_parked(m, e);
+    protos_free(m);
+    rn_buf_free(&m->assignment);
+    free(m->id);
+    free(m);
+}
+
+static int active_members(const kgroup *g)
+{
+    int n = 0;
+    for (const kmember *m = g->members; m; m = m->next)
+        n += !m->pending;
+    return n;
+}
+
+static const kproto_md *proto_of(const kmember *m, const char *name)
+{
+    for (int i = 0; i < m->nprotos; i++)
+        if (!strcmp(m->protos[i].name, name))
+            return &m->protos[i];
+    return NULL;
+}
+
+/* End the rebalance: members that did not rejoin are out; the rest get the
+ * new generation, the leader with everyone's metadata. */
+static void complete_join(rn_broker *b, kgroup *g)
+{
+    for (kmember *m = g->members, *next; m; m = next) {
+        next = m->next;
+        if (!m->pending && !m->join_req) {
+            rn__blog(b, "group %s: member %s did not rejoin in time, removed", g->name, m->id);
+            member_remove(g, m, RN_KERR_UNKNOWN_MEMBER_ID);
+        }
+    }
+    g->gen++;
+    kmember *first = NULL, *leader = NULL;
+    for (kmember *m = g->members; m; m = m->next)
+        if (!m->pending) {
+            if (!first)
+                first = m;
+            if (g->leader && !strcmp(g->leader, m->id))
+                leader = m;
+        }
+    if (!first) {
+        g->state = G_EMPTY;
+        free(g->leader);
+        g->leader = NULL;
+        return;
+    }
+    if (!leader)
+        leader = first;
+    /* The first of the leader's protocols that every member supports. */
+    const char *chosen = leader->nprotos ? leader->protos[0].name : "";
+    for (int i = 0; i < leader->nprotos; i++) {
+        int all = 1;
+        for (kmember *m = g->members; m && all; m = m->next)
+            if (!m->pending && !proto_of(m, leader->protos[i].name))
+                all = 0;
+        if (all) {
+            chosen = leader->protos[i].name;
+            break;
+        }
+    }
+    free(g->proto);
+    free(g->leader);
+    g->proto = strdup(chosen);
+    g->leader = strdup(leader->id);
+    g->state = G_AWAITING_SYNC;
+    rn__blog(b, "group %s: generation %d with %d member%s, protocol %s, leader %s", g->name,
+             g->gen, active_members(g), active_members(g) == 1 ? "" : "s", g->proto, g->leader);
+    int64_t now = rn_mono_ns();
+    for (kmember *m = g->members; m; m = m->next) {
+        if (m->pending || !m->join_req)
+            continue;
+        kreq *q = unpark(&m->join_req);
+        m->last_seen = now;
+        int16_t v = q->h.api_version;
+        rn_kw *w = &q->w;
+        rn__req_begin(q);
+        if (v >= 2)
+            rn_kw_i32(w, 0);
+        rn_kw_i16(w, 0);
+        rn_kw_i32(w, g->gen);
+        rn_kw_strz(w, g->proto);
+        rn_kw_strz(w, g->leader);
+        rn_kw_strz(w, m->id);
+        if (m == leader) {
+            rn_kw_array(w, active_members(g));
+            for (kmember *o = g->members; o; o = o->next) {
+                if (o->pending)
+                    continue;
+                const kproto_md *pm = proto_of(o, g->proto);
+                rn_kw_strz(w, o->id);
+                if (v >= 5)
+                    rn_kw_nstr(w, NULL, 0);
+                rn_kw_bytes(w, pm && pm->meta.len ? pm->meta.p : "", pm ? pm->meta.len : 0);
+            }
+        } else {
+            rn_kw_array(w, 0);
+        }
+        rn__req_done(q);
+    }
+}
+
+static void try_complete_join(rn_broker *b, kgroup *g)
+{
+    if (g->state != G_PREPARING)
+        return;
+    for (kmember *m = g->members; m; m = m->next)
+        if (!m->pending && !m->join_req)
+            return;
+    complete_join(b, g);
+}
+
+static void prepare_rebalance(rn_broker *b, kgroup *g)
+{
+    (void)b;
+    if (g->state == G_PREPARING)
+        return;
+    /* Syncs waiting for the old generation's assignment will not get one. */
+    for (kmember *m = g->members; m; m = m->next) {
+        kreq *q = unpark(&m->sync_req);
+        if (q)
+            sync_answer(q, RN_KERR_REBALANCE_IN_PROGRESS, NULL);
+    }
+    int32_t rb = 0;
+    for (kmember *m = g->members; m; m = m->next)
+        if (m->rebalance_ms > rb)
+            rb = m->rebalance_ms;
+    g->state = G_PREPARING;
+    g->deadline = rn_mono_ns() + (int64_t)rb * 1000000;
+}
+
+static void after_leave(rn_broker *b, kgroup *g)
+{
+    if (active_members(g) == 0) {
+        if (g->state != G_EMPTY) {
+            g->gen++;
+            g->state = G_EMPTY;
+        }
+        return;
+    }
+    prepare_rebalance(b, g);
+    try_complete_join(b, g);
+}
+
+void rn__group_tick(rn_broker *b, int64_t now)
+{
+    for (kgroup *g = b->groups; g; g = g->next) {
+        int removed = 0;
+        for (kmember *m = g->members, *next; m; m = next) {
+            next = m->next;
+            if (m->join_req && g->state == G_PREPARING)
+                continue;   /* waits under the rebalance timeout instead */
+            if (now - m->last_seen > (int64_t)m->session_ms * 1000000) {
+                if (!m->pending)
+                    rn__blog(b, "group %s: member %s session timed out", g->name, m->id);
+                removed += !m->pending;
+                member_remove(g, m, RN_KERR_UNKNOWN_MEMBER_ID);
+            }
+        }
+        if (removed)
+            after_leave(b, g);
+        if (g->state == G_PREPARING && now >= g->deadline)
+            complete_join(b, g);
+    }
+}
+
+void rn__group_cancel(kreq *q)
+{
+    kmember *m = q->member;
+    if (m) {
+        if (m->join_req == q)
+            m->join_req = NULL;
+        if (m->sync_req == q)
+            m->sync_req = NULL;
+    }
+    q->member = NULL;
+}
+
+void rn__group_stop(rn_broker *b)
+{
+    for (kgroup *g = b->groups; g; g = g->next)
+        for (kmember *m = g->members; m; m = m->next)
+            fail_parked(m, RN_KERR_COORDINATOR_NOT_AVAILABLE);
+}
+
+/* ---- APIs ---- */
+
+int rn__join_group(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kr_init(&r, q->body, q->blen);
+    rn_kstr gid = rn_kr_str(&r);
+    int32_t session = rn_kr_i32(&r);
+    int32_t rebalance = v >= 1 ? rn_kr_i32(&r) : session;
+    rn_kstr mid = rn_kr_str(&r);
+    if (v >= 5)
+        rn_kr_nstr(&r);                     /* group_instance_id: static membership not kept */
+    rn_kstr ptype = rn_kr_str(&r);
+    int32_t np = rn_kr_array(&r, 6, NULL);
+    size_t protos_at = r.off;
+    for (int32_t i = 0; i < np; i++) {
+        rn_kr_str(&r);
+        rn_kr_bytes(&r);
+    }
+    if (!rn_kr_ok(&r))
+        return -1;
+    if (gid.n == 0) {
+        join_answer_err(q, RN_KERR_INVALID_GROUP_ID, NULL);
+        return 0;
+    }
+    if (session < 1000 || session > 3600000) {
+        join_answer_err(q, RN_KERR_INVALID_SESSION_TIMEOUT, NULL);
+        return 0;
+    }
+    kgroup *g = group_find(b, gid, 1);
+    if (!g)
+        return -1;
+    if (np == 0 || (active_members(g) && g->ptype && !streq(g->ptype, ptype))) {
+        join_answer_err(q, RN_KERR_INCONSISTENT_GROUP_PROTOCOL, NULL);
+        return 0;
+    }
+    kmember *m = member_find(g, mid);
+    if (mid.n && !m) {
+        join_answer_err(q, RN_KERR_UNKNOWN_MEMBER_ID, NULL);
+        return 0;
+    }
+    if (!m) {
+        m = calloc(1, sizeof *m);
+        char id[320];
+        snprintf(id, sizeof id, "%.*s-%llu", (int)(q->h.client_id.n > 200 ? 200 : q->h.client_id.n),
+                 q->h.client_id.p ? q->h.client_id.p : "", (unsigned long long)++b->member_seq);
+        if (!m || !(m->id = strdup(id))) {
+            free(m);
+            return -1;
+        }
+        m->g = g;
+        kmember **pp = &g->members;     /* join order: the first is the leader */
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = m;
+        m->session_ms = session;
+        m->last_seen = rn_mono_ns();
+        if (v >= 4) {
+            /* KIP-394: the client must come back with this id. */
+            m->pending = 1;
+            join_answer_err(q, RN_KERR_MEMBER_ID_REQUIRED, m->id);
+            return 0;
+        }
+    }
+    m->pending = 0;
+    m->session_ms = session;
+    m->rebalance_ms = rebalance;
+    m->last_seen = rn_mono_ns();
+    protos_free(m);
+    m->protos = calloc((size_t)np, sizeof *m->protos);
+    if (!m->protos)
+        return -1;
+    rn_kr_init(&r, q->body, q->blen);
+    r.off = protos_at;
+    for (int32_t i = 0; i < np; i++) {
+        rn_kstr pn = rn_kr_str(&r);
+        rn_kstr md = rn_kr_bytes(&r);
+        m->protos[i].name = dupn(pn.p, pn.n);
+        if (!m->protos[i].name || rn_buf_append(&m->protos[i].meta, md.p ? md.p : "", md.n) < 0)
+            return -1;
+        m->nprotos = i + 1;
+    }
+    free(g->ptype);
+    g->ptype = dupn(ptype.p, ptype.n);
+    kreq *old = unpark(&m->join_req);  /* a second join from the same member replaces the first */
+    if (old)
+        join_answer_err(old, RN_KERR_REBALANCE_IN_PROGRESS, m->id);
+    m->join_req = q;
+    q->member = m;
+    rn__wait(NULL, q, W_JOIN);
+    prepare_rebalance(b, g);
+    try_complete_join(b, g);
+    return 0;
+}
+
+int rn__sync_group(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kr_init(&r, q->body, q->blen);
+    rn_kstr gid = rn_kr_str(&r);
+    int32_t gen = rn_kr_i32(&r);
+    rn_kstr mid = rn_kr_str(&r);
+    if (v >= 3)
+        rn_kr_nstr(&r);
+    int32_t na = rn_kr_array(&r, 6, NULL);
+    size_t at = r.off;
+    for (int32_t i = 0; i < na; i++) {
+        rn_kr_str(&r);
+        rn_kr_bytes(&r);
+    }
+    if (!rn_kr_ok(&r))
+        return -1;
+    kgroup *g = group_find(b, gid, 0);
+    kmember *m;
+    int16_t e = member_at(g, mid, gen, &m);
+    if (e) {
+        sync_answer(q, e, NULL);
+        return 0;
+    }
+    if (g->state == G_PREPARING) {
+        sync_answer(q, RN_KERR_REBALANCE_IN_PROGRESS, NULL);
+        return 0;
+    }
+    if (g->state == G_STABLE) {
+        sync_answer(q, 0, &m->assignment);
+        return 0;
+    }
+    kreq *old = unpark(&m->sync_req);
+    if (old)
+        sync_answer(old, RN_KERR_REBALANCE_IN_PROGRESS, NULL);
+    m->sync_req = q;
+    q->member = m;
+    rn__wait(NULL, q, W_SYNC);
+    if (g->leader && !strcmp(g->leader, m->id)) {
+        for (kmember *o = g->members; o; o = o->next)
+            o->assignment.len = 0;
+        rn_kr_init(&r, q->body, q->blen);
+        r.off = at;
+        for (int32_t i = 0; i < na; i++) {
+            rn_kstr id = rn_kr_str(&r);
+            rn_kstr as = rn_kr_bytes(&r);
+            kmember *o = member_find(g, id);
+            if (o && as.n)
+                rn_buf_append(&o->assignment, as.p, as.n);
+        }
+        g->state = G_STABLE;
+        for (kmember *o = g->members; o; o = o->next) {
+            kreq *sq = unpark(&o->sync_req);
+            if (sq)
+                sync_answer(sq, 0, &o->assignment);
+        }
+    }
+    return 0;
+}
+
+int rn__heartbeat(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kr_init(&r, q->body, q->blen);
+    rn_kstr gid = rn_kr_str(&r);
+    int32_t gen = rn_kr_i32(&r);
+    rn_kstr mid = rn_kr_str(&r);
+    if (v >= 3)
+        rn_kr_nstr(&r);
+    if (!rn_kr_ok(&r))
+        return -1;
+    kgroup *g = group_find(b, gid, 0);
+    kmember *m;
+    int16_t e = member_at(g, mid, gen, &m);
+    if (!e && g->state == G_PREPARING)
+        e = RN_KERR_REBALANCE_IN_PROGRESS;
+    simple_answer(q, e, v >= 1);
+    return 0;
+}
+
+int rn__leave_group(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    rn_kr r;
+    rn_kr_init(&r, q->body, q->blen);
+    rn_kstr gid = rn_kr_str(&r);
+    rn_kstr mid = rn_kr_str(&r);
+    if (!rn_kr_ok(&r))
+        return -1;
+    kgroup *g = group_find(b, gid, 0);
+    kmember *m = member_find(g, mid);
+    if (!m) {
+        simple_answer(q, RN_KERR_UNKNOWN_MEMBER_ID, q->h.api_version >= 1);
+        return 0;
+    }
+    rn__blog(b, "group %s: member %s left", g->name, m->id);
+    member_remove(g, m, RN_KERR_UNKNOWN_MEMBER_ID);
+    after_leave(b, g);
+    simple_answer(q, 0, q->h.api_version >= 1);
+    return 0;
+}
+
+/* ---- committed offsets ---- */
+
+/* Group ids may hold any byte: the file name escapes all but [A-Za-z0-9._-]
+ * as %XX (and a leading '.' so "." and ".." cannot occur). */
+static void group_path(rn_broker *b, const char *name, char *out, size_t outlen, int tmp)
+{
+    char esc[3 * 256 + 1];
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && n < sizeof esc - 4; p++) {
+        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '_' || *p == '-' || (*p == '.' && p != (const unsigned char *)name);
+        n += ok ? (size_t)snprintf(esc + n, 2, "%c", *p) : (size_t)snprintf(esc + n, 4, "%%%02X", *p);
+    }
+    esc[n] = 0;
+    snprintf(out, outlen, "%s/__groups/%s%s", b->data_dir, tmp ? "." : "", esc);
+}
+
+static int group_save(rn_broker *b, kgroup *g, char *err)
+{
+    char path[4096], tmp[4096];
+    group_path(b, g->name, path, sizeof path, 0);
+    group_path(b, g->name, tmp, sizeof tmp, 1);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return rn_seterr(err, "%s: %s", tmp, strerror(errno));
+    fprintf(f, "runnel-group-offsets 1\n");
+    for (size_t i = 0; i < g->noffs; i++) {
+        koffset *o = &g->offs[i];
+        fprintf(f, "%s %d %lld ", o->topic, o->part, (long long)o->offset);
+        if (!o->meta)
+            fputc('-', f);
+        else if (fputc('=', f), 1)  /* "=" then hex, so that "" is not nothing */
+            for (const unsigned char *p = (const unsigned char *)o->meta; *p; p++)
+                fprintf(f, "%02x", *p);
+        fputc('\n', f);
+    }
+    int bad = fflush(f) != 0;
+    if (!bad && b->o.flush == RN_FLUSH_ALWAYS)
+        bad = fsync(fileno(f)) < 0;     /* small: on the loop thread */
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) < 0) {
+        rn_seterr(err, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static koffset *offset_slot(kgroup *g, const char *topic, size_t tn, int32_t part, int create)
+{
+    for (size_t i = 0; i < g->noffs; i++)
+        if (g->offs[i].part == part && strlen(g->offs[i].topic) == tn &&
+            !memcmp(g->offs[i].topic, topic, tn))
+            return &g->offs[i];
+    if (!create)
+        return NULL;
+    koffset *no = realloc(g->offs, (g->noffs + 1) * sizeof *no);
+    if (!no)
+        return NULL;
+    g->offs = no;
+    koffset *o = &g->offs[g->noffs];
+    if (!(o->topic = dupn(topic, tn)))
+        return NULL;
+    g->noffs++;
+    o->part = part;
+    o->offset = -1;
+    o->meta = NULL;
+    return o;
+}
+
+int rn__group_load(rn_broker *b, char *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/__groups", b->data_dir);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return rn_seterr(err, "%s: %s", dir, strerror(errno));
+    DIR *d = opendir(dir);
+    if (!d)
+        return rn_seterr(err, "%s: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;   /* ".", ".." and unfinished temporary files */
+        char name[256];
+        size_t n = 0;
+        for (const char *p = e->d_name; *p && n < sizeof name - 1; p++) {
+            unsigned x;
+            if (*p == '%' && sscanf(p + 1, "%2x", &x) == 1) {
+                name[n++] = (char)x;
+                p += 2;
+            } else {
+                name[n++] = *p;
+            }
+        }
+        char path[4096 + 256];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        kgroup *g = group_find(b, (rn_kstr){ name, n, 0 }, 1);
+        char line[2048], topic[256], meta[1024];
+        int part;
+        long long off;
+        if (g && fgets(line, sizeof line, f) && !strncmp(line, "runnel-group-offsets 1", 22)) {
+            while (fgets(line, sizeof line, f)) {
+                if (sscanf(line, "%255s %d %lld %1023s", topic, &part, &off, meta) != 4)
+                    continue;
+                koffset *o = offset_slot(g, topic, strlen(topic), part, 1);
+                if (!o)
+                    break;
+                o->offset = off;
+                if (meta[0] == '=' && (o->meta = malloc(strlen(meta) / 2 + 1))) {
+                    size_t k = 0;
+                    for (unsigned x; meta[1 + 2 * k] && sscanf(meta + 1 + 2 * k, "%2x", &x) == 1; k++)
+                        o->meta[k] = (char)x;
+                    o->meta[k] = 0;
+                }
+            }
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return 0;
+}
+
+int rn__offset_commit(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kw *w = &q->w;
+    rn_kr_init(&r, q->body, q->blen);
+    rn_kstr gid = rn_kr_str(&r);
+    int32_t gen = -1;
+    rn_kstr mid = { "", 0, 0 };
+    if (v >= 1) {
+        gen = rn_kr_i32(&r);
+        mid = rn_kr_str(&r);
+    }
+    if (v >= 2 && v <= 4)
+        rn_kr_i64(&r);                      /* retention_time_ms: kept forever */
+    if (v >= 7)
+        rn_kr_nstr(&r);
+    int32_t nt = rn_kr_array(&r, 6, NULL);
+    size_t at = r.off;
+    for (int32_t i = 0; i < nt && rn_kr_ok(&r); i++) {
+        rn_kr_str(&r);
+        int32_t np = rn_kr_array(&r, 14, NULL);
+        for (int32_t j = 0; j < np && rn_kr_ok(&r); j++) {
+            rn_kr_i32(&r);
+            rn_kr_i64(&r);
+            if (v == 1)
+                rn_kr_i64(&r);
+            if (v >= 6)
+                rn_kr_i32(&r);
+            rn_kr_nstr(&r);
+        }
+    }
+    if (!rn_kr_ok(&r))
+        return -1;
+    kgroup *g = group_find(b, gid, 1);
+    int16_t e = 0;
+    if (!g) {
+        return -1;
+    } else if (gen < 0 && mid.n == 0) {
+        /* A commit from outside the group (e.g. an assign()ing consumer). */
+    } else {
+        kmember *m;
+        e = member_at(g, mid, gen, &m);
+        if (!e && g->state == G_AWAITING_SYNC)
+            e = RN_KERR_REBALANCE_IN_PROGRESS;
+    }
+    rn_kr_init(&r, q->body, q->blen);
+    r.off = at;
+    rn__req_begin(q);
+    if (v >= 3)
+        rn_kw_i32(w, 0);
+    rn_kw_array(w, nt);
+    int changed = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        rn_kstr topic = rn_kr_str(&r);
+        int32_t np = rn_kr_array(&r, 14, NULL);
+        rn_kw_str(w, topic.p, topic.n);
+        rn_kw_array(w, np);
+        for (int32_t j = 0; j < np; j++) {
+            int32_t p = rn_kr_i32(&r);
+            int64_t off = rn_kr_i64(&r);
+            if (v == 1)
+                rn_kr_i64(&r);
+            if (v >= 6)
+                rn_kr_i32(&r);
+            rn_kstr md = rn_kr_nstr(&r);
+            int16_t pe = e;
+            if (!pe) {
+                koffset *o = offset_slot(g, topic.p, topic.n, p, 1);
+                if (!o) {
+                    pe = RN_KERR_UNKNOWN_SERVER_ERROR;
+                } else {
+                    o->offset = off;
+                    free(o->meta);
+                    o->meta = md.null ? NULL : dupn(md.p, strnlen(md.p, md.n));
+                    changed = 1;
+                }
+            }
+            rn_kw_i32(w, p);
+            rn_kw_i16(w, pe);
+        }
+    }
+    if (changed) {
+        char err[RN_ERRLEN];
+        if (group_save(b, g, err) < 0) {
+            rn__blog(b, "group %s: %s", g->name, err);
+            b->failed = 1;
+        }
+    }
+    rn__req_done(q);
+    return 0;
+}
+
+static void write_offset(rn_kw *w, int16_t v, int32_t p, const koffset *o)
+{
+    rn_kw_i32(w, p);
+    rn_kw_i64(w, o ? o->offset : -1);
+    if (v >= 5)
+        rn_kw_i32(w, -1);                   /* committed_leader_epoch */
+    if (o && o->meta)
+        rn_kw_nstr(w, o->meta, strlen(o->meta));
+    else
+        rn_kw_nstr(w, "", 0);
+    rn_kw_i16(w, 0);
+}
+
+int rn__offset_fetch(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kw *w = &q->w;
+    int null = 0;
+    rn_kr_init(&r, q->body, q->blen);
+    rn_kstr gid = rn_kr_str(&r);
+    int32_t nt = rn_kr_array(&r, 6, v >= 2 ? &null : NULL);
+    size_t at = r.off;
+    for (int32_t i = 0; i < nt && rn_kr_ok(&r); i++) {
+        rn_kr_str(&r);
+        int32_t np = rn_kr_array(&r, 4, NULL);
+        for (int32_t j = 0; j < np; j++)
+            rn_kr_i32(&r);
+    }
+    if (!rn_kr_ok(&r))
+        return -1;
+    kgroup *g = group_find(b, gid, 0);
+    rn__req_begin(q);
+    if (v >= 3)
+        rn_kw_i32(w, 0);
+    if (null) {
+        /* Every committed offset, by topic. */
+        size_t cnt_at = rn_kw_hole32(w);
+        int32_t cnt = 0;
+        for (size_t i = 0; g && i < g->noffs; i++) {
+            size_t k;
+            for (k = 0; k < i; k++)
+                if (!strcmp(g->offs[k].topic, g->offs[i].topic))
+                    break;
+            if (k < i)
+                continue;
+            cnt++;
+            rn_kw_strz(w, g->offs[i].topic);
+            size_t np_at = rn_kw_hole32(w);
+            int32_t np = 0;
+            for (k = i; k < g->noffs; k++)
+                if (!strcmp(g->offs[k].topic, g->offs[i].topic)) {
+                    write_offset(w, v, g->offs[k].part, &g->offs[k]);
+                    np++;
+                }
+            rn_kw_fill32(w, np_at, np);
+        }
+        rn_kw_fill32(w, cnt_at, cnt);
+    } else {
+        rn_kr_init(&r, q->body, q->blen);
+        r.off = at;
+        rn_kw_array(w, nt);
+        for (int32_t i = 0; i < nt; i++) {
+            rn_kstr topic = rn_kr_str(&r);
+            int32_t np = rn_kr_array(&r, 4, NULL);
+            rn_kw_str(w, topic.p, topic.n);
+            rn_kw_array(w, np);
+            for (int32_t j = 0; j < np; j++) {
+                int32_t p = rn_kr_i32(&r);
+                write_offset(w, v, p, g ? offset_slot(g, topic.p, topic.n, p, 0) : NULL);
+            }
+        }
+    }
+    if (v >= 2)
+        rn_kw_i16(w, 0);
+    rn__req_done(q);
+    return 0;
+}
+
+void rn__group_free_all(rn_broker *b)
+{
+    while (b->groups) {
+        kgroup *g = b->groups;
+        b->groups = g->next;
+        while (g->members) {
+            kmember *m = g->members;
+            g->members = m->next;
+            protos_free(m);
+            rn_buf_free(&m->assignment);
+            free(m->id);
+            free(m);
+        }
+        for (size_t i = 0; i < g->noffs; i++) {
+            free(g->offs[i].topic);
+            free(g->offs[i].meta);
+        }
+        free(g->offs);
+        free(g->name);
+        free(g->ptype);
+        free(g->proto);
+        free(g->leader);
+        free(g);
+    }
+}

@@ -1,0 +1,1272 @@
+/* klog.c -- one partition's log: Kafka's segment files, sparse indexes,
+ * roll, retention and crash recovery.
+ *
+ * Memory stays flat however big the log grows: per segment we keep one small
+ * struct and three open descriptors; indexes live in their files and are
+ * binary-searched with pread (log2 of 256 Ki entries is 18 reads for a full
+ * 1 GiB segment), and every scan goes through one fixed 64 KiB window. */
+#include "broker/broker.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+#define HDR RN_KLOG_BATCH_HEADER
+#define MIN_BATCH_LEN 49          /* batchLength of a batch with no records */
+#define WINDOW (64 * 1024)
+#define IDX_ENT 8
+#define TIDX_ENT 12
+#define STATE "recovery-point"
+#define STATE_TMP "recovery-point.tmp"
+#define STATE_HEADER "runnel-klog 1\n"
+
+typedef struct seg {
+    int64_t base, next;     /* first offset; next offset after its last batch */
+    uint64_t size;          /* bytes of .log that hold whole, valid batches */
+    int fd, ifd, tfd;       /* .log, .index, .timeindex */
+    uint64_t nidx, ntidx;   /* entries in the index files */
+    uint64_t since_idx;     /* .log bytes since the last index entry */
+    int64_t max_ts;         /* largest batch maxTimestamp, -1 when none */
+    int64_t max_ts_off;     /* last offset of the batch that first reached max_ts */
+    int64_t tidx_ts;        /* timestamp of the last .timeindex entry, -1 when none */
+    int64_t first_ms;       /* when the first batch was appended (roll by age), -1 empty */
+    int64_t last_ms;        /* when the last batch was appended (retention without timestamps) */
+    int dirty;              /* written since the last fsync */
+    int idx_missing;        /* open found no index file: rebuild, do not trust empty */
+} seg;
+
+/* Locking exists only so that rn_klog_sync() can run on a worker thread
+ * while the loop thread appends: `mu` guards the segment table, dirty flags
+ * and end against that one concurrent reader; `state_mu` serialises writes of
+ * the state file and the fields it records (rp, start). Reads need neither:
+ * only the loop thread changes what they look at. */
+struct rn_klog {
+    pthread_mutex_t mu, state_mu;
+    char *dir;
+    int dirfd;
+    rn_klog_opts o;
+    seg *s;
+    size_t n, cap;
+    int64_t start, end;
+    int64_t rp;             /* recovery point: everything below was fsynced */
+    int dir_dirty;          /* segment files created since the last fsync of dir */
+    int idx_failed;         /* an index write failed: do not call the next open clean */
+    unsigned char *win;     /* the scan window, WINDOW bytes */
+    uint64_t truncated;
+    char note[512];
+};
+
+/* ---- bytes ------------------------------------------------------------- */
+
+/* The header fields we use, at their RecordBatch v2 byte offsets. */
+typedef struct bhdr {
+    int64_t base;      /* 0 */
+    int32_t len;       /* 8: bytes after this field */
+    int magic;         /* 16 */
+    uint32_t crc;      /* 17: covers 21 .. 12 + len */
+    int32_t delta;     /* 23: lastOffsetDelta */
+    int64_t max_ts;    /* 35 */
+} bhdr;
+
+static void parse_hdr(const unsigned char *p, bhdr *h)
+{
+    h->base = (int64_t)rn_be64(p);
+    h->len = (int32_t)rn_be32(p + 8);
+    h->magic = (signed char)p[16];
+    h->crc = rn_be32(p + 17);
+    h->delta = (int32_t)rn_be32(p + 23);
+    h->max_ts = (int64_t)rn_be64(p + 35);
+}
+
+/* The checks that need no payload; NULL when the header is plausible. */
+static const char *check_hdr(const bhdr *h, uint64_t avail)
+{
+    if (h->len < MIN_BATCH_LEN)
+        return "batch length below 49";
+    if ((uint64_t)h->len + 12 > avail)
+        return "batch runs past the end";
+    if (h->magic != 2)
+        return "magic is not 2";
+    if (h->delta < 0)
+        return "negative lastOffsetDelta";
+    return NULL;
+}
+
+/* ---- file I/O ---------------------------------------------------------- */
+
+static int pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            return -EIO;   /* the file is shorter than we were told */
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+    size_t put = 0;
+    while (put < n) {
+        ssize_t r = pwrite(fd, (const char *)buf + put, n - put, (off_t)(off + put));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        put += (size_t)r;
+    }
+    return 0;
+}
+
+/* A read window over [0, end) of one file, so that scans of many small
+ * batches cost one pread per 64 KiB, not one per header. */
+typedef struct rd {
+    int fd;
+    uint64_t end;
+    unsigned char *buf;
+    uint64_t at;       /* file offset of buf[0] */
+    size_t len;
+} rd;
+
+static void rd_init(rd *r, int fd, uint64_t end, unsigned char *buf)
+{
+    r->fd = fd;
+    r->end = end;
+    r->buf = buf;
+    r->at = 0;
+    r->len = 0;
+}
+
+/* n (<= WINDOW) bytes at off, which the caller has checked lie below end. */
+static int rd_get(rd *r, uint64_t off, size_t n, const unsigned char **p)
+{
+    if (off < r->at || off + n > r->at + r->len) {
+        size_t want = r->end - off < WINDOW ? (size_t)(r->end - off) : WINDOW;
+        int e = pread_full(r->fd, r->buf, want, off);
+        if (e < 0)
+            return e;
+        r->at = off;
+        r->len = want;
+    }
+    *p = r->buf + (off - r->at);
+    return 0;
+}
+
+static void seg_name(char *out, int64_t base, const char *ext)
+{
+    snprintf(out, 48, "%020" PRId64 "%s", base, ext);
+}
+
+/* ---- indexes ----------------------------------------------------------- */
+
+static void idx_add(rn_klog *l, seg *g, uint32_t rel, uint64_t pos)
+{
+    unsigned char e[IDX_ENT];
+    rn_put_be32(e, rel);
+    rn_put_be32(e + 4, (uint32_t)pos);
+    if (pwrite_full(g->ifd, e, sizeof e, g->nidx * IDX_ENT) == 0)
+        g->nidx++;
+    else
+        l->idx_failed = 1;   /* a missing entry only makes lookups scan further */
+}
+
+static void tidx_add(rn_klog *l, seg *g)
+{
+    unsigned char e[TIDX_ENT];
+    rn_put_be64(e, (uint64_t)g->max_ts);
+    rn_put_be32(e + 8, (uint32_t)(g->max_ts_off - g->base));
+    if (pwrite_full(g->tfd, e, sizeof e, g->ntidx * TIDX_ENT) == 0) {
+        g->ntidx++;
+        g->tidx_ts = g->max_ts;
+        g->dirty = 1;   /* close's final entry must reach the disk too */
+    } else {
+        l->idx_failed = 1;
+    }
+}
+
+/* Account one batch at pos. As in Kafka, an entry is written for the batch
+ * that follows index_interval bytes without one, keyed by the batch's last
+ * offset; the time index gets an entry at the same points when the max
+ * timestamp grew, naming the batch where that maximum first appeared (so every
+ * batch before it has a smaller maxTimestamp, which offset_for_time relies on). */
+static void index_batch(rn_klog *l, seg *g, uint64_t pos, uint64_t bytes,
+                        int64_t last, int64_t max_ts)
+{
+    if (max_ts > g->max_ts) {
+        g->max_ts = max_ts;
+        g->max_ts_off = last;
+    }
+    if (g->since_idx >= l->o.index_interval) {
+        idx_add(l, g, (uint32_t)(last - g->base), pos);
+        if (g->max_ts > g->tidx_ts)
+            tidx_add(l, g);
+        g->since_idx = 0;
+    }
+    g->since_idx += bytes;
+}
+
+/* A closing segment's time index ends with its max timestamp, so that open
+ * can take a closed segment's newest timestamp from the last entry. */
+static void tidx_finish(rn_klog *l, seg *g)
+{
+    if (g->max_ts >= 0 && g->max_ts > g->tidx_ts)
+        tidx_add(l, g);
+}
+
+static int read_ent(int fd, uint64_t i, size_t sz, unsigned char *e)
+{
+    return pread_full(fd, e, sz, i * sz);
+}
+
+/* Position to scan from for relative offset rel: the entry with the largest
+ * key <= rel, else 0. *key gets the entry's key (-1 for none). */
+static int idx_lookup(const seg *g, int64_t rel, uint64_t *pos, int64_t *key)
+{
+    uint64_t lo = 0, hi = g->nidx;   /* answer: last i < hi with key <= rel */
+    unsigned char e[IDX_ENT];
+    *pos = 0;
+    *key = -1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int r = read_ent(g->ifd, mid, IDX_ENT, e);
+        if (r < 0)
+            return r;
+        if ((int64_t)rn_be32(e) <= rel) {
+            *key = rn_be32(e);
+            *pos = rn_be32(e + 4);
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0;
+}
+
+/* The entry with the largest position <= limit (0 and key -1 when none). */
+static int idx_lookup_pos(const seg *g, uint64_t limit, uint64_t *pos, int64_t *key)
+{
+    uint64_t lo = 0, hi = g->nidx;
+    unsigned char e[IDX_ENT];
+    *pos = 0;
+    *key = -1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int r = read_ent(g->ifd, mid, IDX_ENT, e);
+        if (r < 0)
+            return r;
+        if (rn_be32(e + 4) <= limit) {
+            *pos = rn_be32(e + 4);
+            *key = rn_be32(e);
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0;
+}
+
+/* The time index entry with the largest timestamp < ts: its offset, or -1. */
+static int tidx_lookup(const seg *g, int64_t ts, int64_t *off)
+{
+    uint64_t lo = 0, hi = g->ntidx;
+    unsigned char e[TIDX_ENT];
+    *off = -1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int r = read_ent(g->tfd, mid, TIDX_ENT, e);
+        if (r < 0)
+            return r;
+        if ((int64_t)rn_be64(e) < ts) {
+            *off = g->base + rn_be32(e + 8);
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0;
+}
+
+/* ---- segments ---------------------------------------------------------- */
+
+/* An index file, created empty when missing; *missing notes that, since an
+ * empty index is valid for a small segment but a lost one must be rebuilt. */
+static int open_index(rn_klog *l, const char *name, int create, int *missing)
+{
+    int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
+    int fd = openat(l->dirfd, name, flags, 0644);
+    if (fd < 0 && errno == ENOENT && !create) {
+        *missing = 1;
+        fd = openat(l->dirfd, name, flags | O_CREAT, 0644);
+    }
+    return fd;
+}
+
+static int open_seg(rn_klog *l, seg *g, int64_t base, int create, char *err)
+{
+    char name[48];
+    memset(g, 0, sizeof *g);
+    g->base = g->next = base;
+    g->fd = g->ifd = g->tfd = -1;
+    g->max_ts = g->max_ts_off = g->tidx_ts = g->first_ms = g->last_ms = -1;
+    seg_name(name, base, ".log");
+    g->fd = openat(l->dirfd, name, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (g->fd < 0)
+        goto fail;
+    struct stat st;
+    if (fstat(g->fd, &st) < 0)
+        goto fail;
+    if (create && st.st_size != 0) {
+        errno = EEXIST;   /* never append over bytes we do not account for */
+        goto fail;
+    }
+    g->size = (uint64_t)st.st_size;
+    /* Without a record of append times, the last write is the best date we
+     * have: it can only delay a roll or a deletion, never hasten one. */
+    if (st.st_size > 0)
+        g->first_ms = g->last_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    seg_name(name, base, ".index");
+    if ((g->ifd = open_index(l, name, create, &g->idx_missing)) < 0)
+        goto fail;
+    seg_name(name, base, ".timeindex");
+    if ((g->tfd = open_index(l, name, create, &g->idx_missing)) < 0)
+        goto fail;
+    return 0;
+fail:
+    rn_seterr(err, "%s/%s: %s", l->dir, name, strerror(errno));
+    if (g->fd >= 0)
+        close(g->fd);
+    if (g->ifd >= 0)
+        close(g->ifd);
+    return -1;
+}
+
+static void close_seg(seg *g)
+{
+    close(g->fd);
+    close(g->ifd);
+    close(g->tfd);
+}
+
+static void unlink_seg(rn_klog *l, int64_t base)
+{
+    static const char *ext[] = { ".log", ".index", ".timeindex" };
+    /* .log first: once it is gone the segment is gone, and open deletes
+     * index files left without a .log by a crash in between. */
+    for (int i = 0; i < 3; i++) {
+        char name[48];
+        seg_name(name, base, ext[i]);
+        unlinkat(l->dirfd, name, 0);
+    }
+}
+
+static int push_seg(rn_klog *l, const seg *g, char *err)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        seg *s = realloc(l->s, cap * sizeof *s);
+        if (!s)
+            return rn_seterr(err, "%s: out of memory", l->dir);
+        l->s = s;
+        l->cap = cap;
+    }
+    l->s[l->n++] = *g;
+    return 0;
+}
+
+/* Remove segments [i, i + k) from the table and the disk. */
+static void drop_segs(rn_klog *l, size_t i, size_t k)
+{
+    for (size_t j = i; j < i + k; j++) {
+        close_seg(&l->s[j]);
+        unlink_seg(l, l->s[j].base);
+    }
+    memmove(l->s + i, l->s + i + k, (l->n - i - k) * sizeof *l->s);
+    l->n -= k;
+}
+
+static seg *active(rn_klog *l)
+{
+    return &l->s[l->n - 1];
+}
+
+static int new_seg(rn_klog *l, int64_t base, char *err)
+{
+    seg g;
+    if (open_seg(l, &g, base, 1, err) < 0)
+        return -1;
+    if (push_seg(l, &g, err) < 0) {
+        close_seg(&g);
+        unlink_seg(l, g.base);
+        return -1;
+    }
+    l->dir_dirty = 1;
+    return 0;
+}
+
+static int roll(rn_klog *l, char *err)
+{
+    tidx_finish(l, active(l));
+    return new_seg(l, l->end, err);
+}
+
+/* ---- state file -------------------------------------------------------- */
+
+static int save_state(rn_klog *l, int clean, char *err)
+{
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, STATE_HEADER "recovery-point %" PRId64
+                     "\nlog-start-offset %" PRId64 "\nclean %d\n", l->rp, l->start, clean);
+    int fd = openat(l->dirfd, STATE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return rn_seterr(err, "%s/" STATE_TMP ": %s", l->dir, strerror(errno));
+    int r = rn_write_all(fd, buf, (size_t)n);
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    close(fd);
+    if (r < 0) {
+        unlinkat(l->dirfd, STATE_TMP, 0);
+        return rn_seterr(err, "%s/" STATE_TMP ": %s", l->dir, strerror(-r));
+    }
+    if (renameat(l->dirfd, STATE_TMP, l->dirfd, STATE) < 0)
+        return rn_seterr(err, "%s/" STATE ": rename: %s", l->dir, strerror(errno));
+    /* The rename is durable only once the directory is. */
+    if (fsync(l->dirfd) < 0)
+        return rn_seterr(err, "%s: fsync: %s", l->dir, strerror(errno));
+    return 0;
+}
+
+/* 1 when a well-formed state file was read, 0 when there is none or it is
+ * damaged (then everything is validated, which is always safe). */
+static int load_state(rn_klog *l, int64_t *rp, int64_t *start, int *clean)
+{
+    char buf[256];
+    int fd = openat(l->dirfd, STATE, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    int end = -1;
+    if (sscanf(buf, STATE_HEADER "recovery-point %" SCNd64 "\nlog-start-offset %" SCNd64
+               "\nclean %d\n%n", rp, start, clean, &end) != 3 || end != n
+        || *rp < 0 || *start < 0 || (*clean != 0 && *clean != 1))
+        return 0;
+    return 1;
+}
+
+/* ---- recovery ---------------------------------------------------------- */
+
+static void note(rn_klog *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note(rn_klog *l, const char *fmt, ...)
+{
+    size_t used = strlen(l->note);
+    if (used + 3 >= sizeof l->note)
+        return;
+    if (used) {
+        strcpy(l->note + used, "; ");
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->note + used, sizeof l->note - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Validate every batch of g from byte 0 (bounds, magic, CRC, offsets going
+ * forward) while rebuilding both indexes, and cut the file at the first bad
+ * batch. Returns 1 when it truncated, 0 when the whole file was good. */
+static int recover_seg(rn_klog *l, seg *g, char *err)
+{
+    char name[48];
+    struct stat st;
+    seg_name(name, g->base, ".log");
+    if (fstat(g->fd, &st) < 0)
+        return rn_seterr(err, "%s/%s: %s", l->dir, name, strerror(errno));
+    if (ftruncate(g->ifd, 0) < 0 || ftruncate(g->tfd, 0) < 0)
+        return rn_seterr(err, "%s: index truncate: %s", l->dir, strerror(errno));
+    uint64_t fsize = (uint64_t)st.st_size, pos = 0;
+    int64_t next = g->base;
+    const char *why = NULL;
+    rd r;
+    g->nidx = g->ntidx = g->since_idx = 0;
+    g->max_ts = g->max_ts_off = g->tidx_ts = -1;
+    rd_init(&r, g->fd, fsize, l->win);
+    while (pos < fsize) {
+        const unsigned char *p;
+        bhdr h;
+        int e;
+        if (fsize - pos < HDR) {
+            why = "torn batch header";
+            break;
+        }
+        if ((e = rd_get(&r, pos, HDR, &p)) < 0)
+            return rn_seterr(err, "%s/%s: read: %s", l->dir, name, strerror(-e));
+        parse_hdr(p, &h);
+        if ((why = check_hdr(&h, fsize - pos)) != NULL)
+            break;
+        if (h.base < next) {
+            why = "offsets go backwards";
+            break;
+        }
+        if (h.base - g->base + h.delta > INT32_MAX) {
+            why = "offset too far from the segment's base";
+            break;
+        }
+        /* The CRC streams through the window: a batch may be bigger than it. */
+        uint32_t crc = 0;
+        uint64_t at = pos + 21, stop = pos + 12 + (uint64_t)h.len;
+        while (at < stop) {
+            size_t k = stop - at < WINDOW ? (size_t)(stop - at) : WINDOW;
+            if ((e = rd_get(&r, at, k, &p)) < 0)
+                return rn_seterr(err, "%s/%s: read: %s", l->dir, name, strerror(-e));
+            crc = rn_crc32c(crc, p, k);
+            at += k;
+        }
+        if (crc != h.crc) {
+            why = "CRC mismatch";
+            break;
+        }
+        int64_t last = h.base + h.delta;
+        index_batch(l, g, pos, stop - pos, last, h.max_ts);
+        next = last + 1;
+        pos = stop;
+    }
+    g->size = pos;
+    g->next = next;
+    tidx_finish(l, g);
+    g->dirty = 1;
+    if (pos == fsize)
+        return 0;
+    if (ftruncate(g->fd, (off_t)pos) < 0)
+        return rn_seterr(err, "%s/%s: truncate: %s", l->dir, name, strerror(errno));
+    l->truncated += fsize - pos;
+    note(l, "%s: truncated %" PRIu64 " bytes at byte offset %" PRIu64 ": %s",
+         name, fsize - pos, pos, why);
+    return 1;
+}
+
+/* Check the index files of a segment whose .log is trusted, and take the
+ * newest timestamp from the time index. The checks bound everything a lookup
+ * will use: whole entries, keys and positions strictly increasing and inside
+ * the segment. Returns 0 when usable, 1 when they must be rebuilt. */
+static int load_indexes(rn_klog *l, seg *g, int64_t next)
+{
+    struct stat st;
+    rd r;
+    const unsigned char *p;
+    if (g->idx_missing || fstat(g->ifd, &st) < 0 || st.st_size % IDX_ENT)
+        return 1;
+    g->nidx = (uint64_t)st.st_size / IDX_ENT;
+    int64_t prev_key = -1, prev_pos = -1;
+    rd_init(&r, g->ifd, (uint64_t)st.st_size, l->win);
+    for (uint64_t i = 0; i < g->nidx; i++) {
+        if (rd_get(&r, i * IDX_ENT, IDX_ENT, &p) < 0)
+            return 1;
+        int64_t key = rn_be32(p), pos = rn_be32(p + 4);
+        if (key <= prev_key || pos <= prev_pos || (uint64_t)pos >= g->size
+            || (next >= 0 && g->base + key >= next))
+            return 1;
+        prev_key = key;
+        prev_pos = pos;
+    }
+    g->since_idx = g->size - (prev_pos < 0 ? 0 : (uint64_t)prev_pos);
+    if (fstat(g->tfd, &st) < 0 || st.st_size % TIDX_ENT)
+        return 1;
+    g->ntidx = (uint64_t)st.st_size / TIDX_ENT;
+    int64_t prev_ts = -1, prev_off = -1;
+    rd_init(&r, g->tfd, (uint64_t)st.st_size, l->win);
+    for (uint64_t i = 0; i < g->ntidx; i++) {
+        if (rd_get(&r, i * TIDX_ENT, TIDX_ENT, &p) < 0)
+            return 1;
+        int64_t ts = (int64_t)rn_be64(p), off = rn_be32(p + 8);
+        if (ts <= prev_ts || off < prev_off || (next >= 0 && g->base + off >= next))
+            return 1;
+        prev_ts = ts;
+        prev_off = off;
+    }
+    g->max_ts = g->tidx_ts = prev_ts;
+    g->max_ts_off = prev_off < 0 ? -1 : g->base + prev_off;
+    return 0;
+}
+
+/* After a clean close: find the end of the last segment by walking headers
+ * from its last index entry, without reading payloads. Returns 0, or 1 when
+ * anything disagrees and the segment must be recovered the slow way. */
+static int load_tail(rn_klog *l, seg *g, int64_t expect_end)
+{
+    uint64_t pos = 0;
+    int64_t key = -1, next = g->base;
+    if (g->nidx) {
+        unsigned char e[IDX_ENT];
+        if (read_ent(g->ifd, g->nidx - 1, IDX_ENT, e) < 0)
+            return 1;
+        key = rn_be32(e);
+        pos = rn_be32(e + 4);
+    }
+    rd r;
+    rd_init(&r, g->fd, g->size, l->win);
+    while (pos < g->size) {
+        const unsigned char *p;
+        bhdr h;
+        if (g->size - pos < HDR || rd_get(&r, pos, HDR, &p) < 0)
+            return 1;
+        parse_hdr(p, &h);
+        if (check_hdr(&h, g->size - pos) || h.base < next
+            || (key >= 0 && h.base + h.delta != g->base + key))
+            return 1;
+        key = -1;    /* only the first batch is the indexed one */
+        next = h.base + h.delta + 1;
+        pos += 12 + (uint64_t)h.len;
+    }
+    if (next != expect_end)
+        return 1;
+    g->next = next;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* 20 digits and an extension; the base offset, or -1. */
+static int64_t parse_name(const char *name, const char *ext)
+{
+    int64_t v = 0;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -1;
+        if (v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (name[i] - '0');
+    }
+    return strcmp(name + 20, ext) == 0 ? v : -1;
+}
+
+/* The base offsets of the .log files, sorted; stray temporaries and index
+ * files without a .log (a crash during deletion) are removed. */
+static int list_segs(rn_klog *l, int64_t **bases, size_t *nb, char *err)
+{
+    int dfd = dup(l->dirfd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    int64_t *b = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return rn_seterr(err, "%s: %s", l->dir, strerror(errno));
+    }
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        int64_t v = parse_name(nm, ".log");
+        if (v >= 0) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                int64_t *nbp = realloc(b, cap * sizeof *b);
+                if (!nbp) {
+                    free(b);
+                    closedir(d);
+                    return rn_seterr(err, "%s: out of memory", l->dir);
+                }
+                b = nbp;
+            }
+            b[n++] = v;
+            continue;
+        }
+        int64_t iv = parse_name(nm, ".index");
+        if (iv < 0)
+            iv = parse_name(nm, ".timeindex");
+        if (iv >= 0) {
+            char logname[48];
+            seg_name(logname, iv, ".log");
+            if (faccessat(l->dirfd, logname, F_OK, 0) < 0)
+                unlinkat(l->dirfd, nm, 0);
+        } else if (strcmp(nm, STATE_TMP) == 0) {
+            unlinkat(l->dirfd, nm, 0);
+        }
+    }
+    closedir(d);
+    if (n)
+        qsort(b, n, sizeof *b, cmp_i64);
+    *bases = b;
+    *nb = n;
+    return 0;
+}
+
+static int mkdir_p(const char *dir, char *err)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
+        return rn_seterr(err, "%s: path too long", dir);
+    for (char *s = p + 1; ; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                return rn_seterr(err, "mkdir %s: %s", p, strerror(errno));
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    return 0;
+}
+
+static int recover(rn_klog *l, char *err)
+{
+    int64_t *bases = NULL, rp = 0, pstart = 0;
+    size_t nb = 0;
+    int clean = 0;
+    int have = load_state(l, &rp, &pstart, &clean);
+    if (list_segs(l, &bases, &nb, err) < 0)
+        return -1;
+    /* Segments wholly below the recovery point were fsynced: trust them. The
+     * one holding the recovery point and all later ones are validated; with
+     * no state file, all of them. After a clean close nothing is. */
+    size_t first_unsafe = 0;
+    if (have && clean)
+        first_unsafe = nb;
+    else if (have)
+        while (first_unsafe + 1 < nb && bases[first_unsafe + 1] <= rp)
+            first_unsafe++;
+    for (size_t i = 0; i < nb; i++) {
+        seg g;
+        if (open_seg(l, &g, bases[i], 0, err) < 0 || push_seg(l, &g, err) < 0) {
+            free(bases);
+            return -1;
+        }
+    }
+    free(bases);
+    for (size_t i = 0; i < l->n; i++) {
+        seg *g = &l->s[i];
+        int last = i + 1 == l->n, r = 0;
+        int64_t next = last ? -1 : l->s[i + 1].base;
+        char name[48];
+        seg_name(name, g->base, ".log");
+        if (i < first_unsafe) {
+            int bad = load_indexes(l, g, next);
+            if (bad) {
+                note(l, "%s: rebuilt indexes", name);
+            } else if (last && (bad = load_tail(l, g, rp)) != 0) {
+                note(l, "%s: does not end where it was closed, validated", name);
+            } else if (!last) {
+                g->next = next;
+            }
+            if (bad)
+                r = recover_seg(l, g, err);
+        } else {
+            r = recover_seg(l, g, err);
+        }
+        if (r < 0)
+            return -1;
+        if (!last && (r == 1 || g->next != l->s[i + 1].base)) {
+            /* Later offsets would not follow on: Kafka drops them too. */
+            note(l, "deleted %zu segments after %s", l->n - i - 1, name);
+            drop_segs(l, i + 1, l->n - i - 1);
+        }
+    }
+    if (l->n && pstart > l->s[l->n - 1].next) {
+        note(l, "log start offset %" PRId64 " beyond the end %" PRId64 ": emptied",
+             pstart, l->s[l->n - 1].next);
+        drop_segs(l, 0, l->n);
+    }
+    if (l->n == 0) {
+        if (new_seg(l, pstart, err) < 0)
+            return -1;
+    }
+    l->end = active(l)->next;
+    l->start = l->s[0].base > pstart ? l->s[0].base : pstart;
+    l->rp = have && rp <= l->end ? rp : 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->s[i].next > l->rp || l->s[i].dirty)
+            l->s[i].dirty = 1;
+    /* Whatever the last close was, this run has not closed cleanly yet. */
+    return save_state(l, 0, err);
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+int rn_klog_open(const char *dir, const rn_klog_opts *o, rn_klog **out, char *err)
+{
+    rn_klog *l = calloc(1, sizeof *l);
+    *out = NULL;
+    if (!l)
+        return rn_seterr(err, "%s: out of memory", dir);
+    l->dirfd = -1;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->state_mu, NULL);
+    if (o)
+        l->o = *o;
+    if (!l->o.segment_bytes)
+        l->o.segment_bytes = 1ULL << 30;
+    if (!l->o.index_interval)
+        l->o.index_interval = 4096;
+    if (l->o.segment_bytes > INT32_MAX) {
+        /* Index positions are 4 bytes, as in Kafka. */
+        rn_seterr(err, "%s: segment size %" PRIu64 " above the 2 GiB - 1 limit",
+                  dir, l->o.segment_bytes);
+        goto fail;
+    }
+    if (l->o.segment_age_ns < 0 || l->o.retention_ns < 0) {
+        rn_seterr(err, "%s: negative segment age or retention", dir);
+        goto fail;
+    }
+    l->dir = strdup(dir);
+    l->win = malloc(WINDOW);
+    if (!l->dir || !l->win) {
+        rn_seterr(err, "%s: out of memory", dir);
+        goto fail;
+    }
+    if (mkdir_p(dir, err) < 0)
+        goto fail;
+    l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (l->dirfd < 0) {
+        rn_seterr(err, "%s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (recover(l, err) < 0)
+        goto fail;
+    *out = l;
+    return 0;
+fail:
+    for (size_t i = 0; i < l->n; i++)
+        close_seg(&l->s[i]);
+    if (l->dirfd >= 0)
+        close(l->dirfd);
+    free(l->s);
+    free(l->win);
+    free(l->dir);
+    pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->state_mu);
+    free(l);
+    return -1;
+}
+
+/* fsync what was written since the last time; dirty flags clear only on
+ * success so that a failed sync is retried in full. */
+static int flush_segs(rn_klog *l, char *err)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        seg *g = &l->s[i];
+        if (!g->dirty)
+            continue;
+        if (fdatasync(g->fd) < 0 || fdatasync(g->ifd) < 0 || fdatasync(g->tfd) < 0) {
+            char name[48];
+            seg_name(name, g->base, ".log");
+            return rn_seterr(err, "%s/%s: fsync: %s", l->dir, name, strerror(errno));
+        }
+        g->dirty = 0;
+    }
+    if (l->dir_dirty && fsync(l->dirfd) < 0)
+        return rn_seterr(err, "%s: fsync: %s", l->dir, strerror(errno));
+    l->dir_dirty = 0;
+    return 0;
+}
+
+int rn_klog_sync(rn_klog *l, char *err)
+{
+    /* Take duplicates of the descriptors to flush under the lock, then fsync
+     * without it: appends go on meanwhile, and retention may close the
+     * originals. Everything below the end seen here was written before it,
+     * and fsync flushes a file whatever descriptor names it. */
+    pthread_mutex_lock(&l->mu);
+    int64_t end = l->end;
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < l->n; i++)
+        n += l->s[i].dirty ? 3 : 0;
+    int *fds = malloc((n + 1) * sizeof *fds);
+    if (!fds) {
+        pthread_mutex_unlock(&l->mu);
+        return rn_seterr(err, "%s: out of memory", l->dir);
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        seg *g = &l->s[i];
+        if (!g->dirty)
+            continue;
+        fds[k++] = dup(g->fd);
+        fds[k++] = dup(g->ifd);
+        fds[k++] = dup(g->tfd);
+        g->dirty = 0;
+    }
+    if (l->dir_dirty)
+        fds[k++] = dup(l->dirfd);
+    l->dir_dirty = 0;
+    pthread_mutex_unlock(&l->mu);
+    int e = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (fds[i] < 0)
+            e = e ? e : errno ? errno : EBADF;
+        else if (fsync(fds[i]) < 0 && !e)
+            e = errno;
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+    free(fds);
+    if (e) {
+        /* Flush everything next time: we no longer know what made it. */
+        pthread_mutex_lock(&l->mu);
+        for (size_t i = 0; i < l->n; i++)
+            l->s[i].dirty = 1;
+        l->dir_dirty = 1;
+        pthread_mutex_unlock(&l->mu);
+        return rn_seterr(err, "%s: fsync: %s", l->dir, strerror(e));
+    }
+    int r = 0;
+    pthread_mutex_lock(&l->state_mu);
+    if (end > l->rp) {   /* nothing new: spare the state file's fsyncs */
+        int64_t old = l->rp;
+        l->rp = end;
+        if ((r = save_state(l, 0, err)) < 0)
+            l->rp = old;
+    }
+    pthread_mutex_unlock(&l->state_mu);
+    return r;
+}
+
+void rn_klog_close(rn_klog *l)
+{
+    if (!l)
+        return;
+    tidx_finish(l, active(l));
+    /* Clean only when everything is on disk and the indexes are whole;
+     * otherwise the next open simply validates as after a crash. */
+    if (flush_segs(l, NULL) == 0) {
+        l->rp = l->end;
+        save_state(l, !l->idx_failed, NULL);
+    }
+    for (size_t i = 0; i < l->n; i++)
+        close_seg(&l->s[i]);
+    close(l->dirfd);
+    free(l->s);
+    free(l->win);
+    free(l->dir);
+    pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->state_mu);
+    free(l);
+}
+
+int64_t rn_klog_start(const rn_klog *l) { return l->start; }
+int64_t rn_klog_end(const rn_klog *l) { return l->end; }
+size_t rn_klog_segments(const rn_klog *l) { return l->n; }
+const char *rn_klog_recovery_note(const rn_klog *l) { return l->note; }
+uint64_t rn_klog_recovery_truncated(const rn_klog *l) { return l->truncated; }
+
+uint64_t rn_klog_size(const rn_klog *l)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < l->n; i++)
+        t += l->s[i].size;
+    return t;
+}
+
+static int append_locked(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
+                         int64_t count, int64_t *base_offset, char *err);
+
+int rn_klog_append(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
+                   int64_t *base_offset, char *err)
+{
+    size_t p = 0;
+    int64_t count = 0;
+    if (len == 0)
+        return rn_seterr(err, "empty record set"), RN_KLOG_CORRUPT;
+    if (len > INT32_MAX)   /* keeps every position within 4-byte index entries */
+        return rn_seterr(err, "record set of %zu bytes is too large", len), RN_KLOG_CORRUPT;
+    /* Pass 1: validate everything, so that a bad batch writes nothing. */
+    while (p < len) {
+        bhdr h;
+        const char *why;
+        if (len - p < HDR) {
+            rn_seterr(err, "batch at byte %zu: %zu bytes left, a batch header needs %d",
+                      p, len - p, HDR);
+            return RN_KLOG_CORRUPT;
+        }
+        parse_hdr(b + p, &h);
+        if ((why = check_hdr(&h, len - p)) != NULL) {
+            rn_seterr(err, "batch at byte %zu: %s (length %" PRId32 ", magic %d)",
+                      p, why, h.len, h.magic);
+            return RN_KLOG_CORRUPT;
+        }
+        uint32_t crc = rn_crc32c(0, b + p + 21, (size_t)h.len - 9);
+        if (crc != h.crc) {
+            rn_seterr(err, "batch at byte %zu: CRC mismatch (stored %08" PRIx32
+                      ", computed %08" PRIx32 ")", p, h.crc, crc);
+            return RN_KLOG_CORRUPT;
+        }
+        count += (int64_t)h.delta + 1;
+        p += 12 + (size_t)h.len;
+    }
+    if (count > INT32_MAX || l->end > INT64_MAX - count) {
+        /* Relative offsets in the index are 4 bytes. */
+        rn_seterr(err, "%" PRId64 " offsets in one request is too many", count);
+        return RN_KLOG_CORRUPT;
+    }
+    pthread_mutex_lock(&l->mu);
+    int r = append_locked(l, b, len, now_ms, count, base_offset, err);
+    pthread_mutex_unlock(&l->mu);
+    return r;
+}
+
+static int append_locked(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
+                         int64_t count, int64_t *base_offset, char *err)
+{
+    size_t p;
+    seg *g = active(l);
+    int64_t age_ms = l->o.segment_age_ns / 1000000;
+    if (g->size > 0
+        && (g->size + len > l->o.segment_bytes
+            || l->end + count - 1 - g->base > INT32_MAX
+            || (age_ms > 0 && g->first_ms >= 0 && now_ms - g->first_ms >= age_ms))) {
+        if (roll(l, err) < 0)
+            return -1;
+        g = active(l);
+    }
+    /* Pass 2: offsets in place. The CRC starts after baseOffset, so it holds. */
+    int64_t off = l->end;
+    for (p = 0; p < len; ) {
+        rn_put_be64(b + p, (uint64_t)off);
+        off += (int64_t)(int32_t)rn_be32(b + p + 23) + 1;
+        p += 12 + rn_be32(b + p + 8);
+    }
+    int e = pwrite_full(g->fd, b, len, g->size);
+    if (e < 0) {
+        /* Do not leave half a request where the next one will land. */
+        if (ftruncate(g->fd, (off_t)g->size) < 0) { /* the next write overwrites it */ }
+        char name[48];
+        seg_name(name, g->base, ".log");
+        return rn_seterr(err, "%s/%s: write: %s", l->dir, name, strerror(-e));
+    }
+    for (p = 0; p < len; ) {
+        size_t blen = 12 + rn_be32(b + p + 8);
+        int64_t last = (int64_t)rn_be64(b + p) + (int32_t)rn_be32(b + p + 23);
+        index_batch(l, g, g->size + p, blen, last, (int64_t)rn_be64(b + p + 35));
+        p += blen;
+    }
+    *base_offset = l->end;
+    g->size += len;
+    g->next = l->end = off;
+    g->dirty = 1;
+    if (g->first_ms < 0)
+        g->first_ms = now_ms;
+    g->last_ms = now_ms;
+    return 0;
+}
+
+/* The largest i with s[i].base <= offset (offset >= s[0].base). */
+static size_t seg_find(const rn_klog *l, int64_t offset)
+{
+    size_t lo = 0, hi = l->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->s[mid].base <= offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The header at pos, checked against the segment's bounds. */
+static int hdr_at(rn_klog *l, rd *r, const seg *g, uint64_t pos, bhdr *h, char *err)
+{
+    const unsigned char *p;
+    char name[48];
+    const char *why = "torn batch header";
+    int e = 0;
+    if (g->size - pos >= HDR && (e = rd_get(r, pos, HDR, &p)) == 0) {
+        parse_hdr(p, h);
+        if ((why = check_hdr(h, g->size - pos)) == NULL)
+            return 0;
+    }
+    seg_name(name, g->base, ".log");
+    if (e < 0)
+        return rn_seterr(err, "%s/%s: read: %s", l->dir, name, strerror(-e));
+    return rn_seterr(err, "%s/%s: byte %" PRIu64 ": %s", l->dir, name, pos, why);
+}
+
+/* Position of the batch holding offset in g, or g->size when offset lies past
+ * its last batch. An index entry that does not point at the batch it names
+ * (a damaged index) is ignored in favour of a scan from the start. */
+static int find_batch(rn_klog *l, rd *r, const seg *g, int64_t offset,
+                      uint64_t *at, bhdr *h, char *err)
+{
+    uint64_t pos;
+    int64_t key;
+    int e = idx_lookup(g, offset - g->base, &pos, &key);
+    if (e < 0)
+        return rn_seterr(err, "%s: index read: %s", l->dir, strerror(-e));
+    if (key >= 0 && (pos >= g->size || hdr_at(l, r, g, pos, h, NULL) < 0
+                     || h->base + h->delta != g->base + key))
+        pos = 0;
+    while (pos < g->size) {
+        if (hdr_at(l, r, g, pos, h, err) < 0)
+            return -1;
+        if (h->base + h->delta >= offset)
+            break;
+        pos += 12 + (uint64_t)h->len;
+    }
+    *at = pos;
+    return 0;
+}
+
+int rn_klog_read(rn_klog *l, int64_t offset, size_t max_bytes, rn_klog_slice *out, char *err)
+{
+    if (offset < l->start || offset > l->end) {
+        rn_seterr(err, "offset %" PRId64 " outside [%" PRId64 ", %" PRId64 "]",
+                  offset, l->start, l->end);
+        return RN_KLOG_OUT_OF_RANGE;
+    }
+    for (size_t i = seg_find(l, offset); i < l->n; i++) {
+        seg *g = &l->s[i];
+        uint64_t pos = 0, q;
+        bhdr h;
+        rd r;
+        if (offset >= g->next)
+            continue;
+        rd_init(&r, g->fd, g->size, l->win);
+        if (find_batch(l, &r, g, offset, &pos, &h, err) < 0)
+            return -1;
+        if (pos >= g->size)
+            continue;
+        q = pos + 12 + (uint64_t)h.len;
+        uint64_t limit = max_bytes > g->size - pos ? g->size : pos + max_bytes;
+        if (q < limit) {
+            /* Jump over whole batches with the index instead of reading every
+             * header of a large fetch: an entry at or below the limit starts a
+             * batch, and all batches before it end before it. */
+            uint64_t jump;
+            int64_t key;
+            bhdr jh;
+            if (idx_lookup_pos(g, limit, &jump, &key) == 0 && jump > q
+                && hdr_at(l, &r, g, jump, &jh, NULL) == 0
+                && jh.base + jh.delta == g->base + key)
+                q = jump;
+            while (q < limit) {
+                if (hdr_at(l, &r, g, q, &h, err) < 0)
+                    return -1;
+                if (q + 12 + (uint64_t)h.len > limit)
+                    break;
+                q += 12 + (uint64_t)h.len;
+            }
+        }
+        out->fd = g->fd;
+        out->pos = pos;
+        out->len = (size_t)(q - pos);
+        return 0;
+    }
+    /* offset == end (or past the last batch of a gap): nothing to send yet. */
+    out->fd = active(l)->fd;
+    out->pos = active(l)->size;
+    out->len = 0;
+    return 0;
+}
+
+int64_t rn_klog_offset_for_time(rn_klog *l, int64_t ts_ms)
+{
+    if (ts_ms == -1)
+        return l->end;
+    if (ts_ms == -2)
+        return l->start;
+    for (size_t i = seg_find(l, l->start); i < l->n; i++) {
+        seg *g = &l->s[i];
+        if (g->max_ts < ts_ms)
+            continue;
+        /* Every batch before the time index's answer has a smaller max
+         * timestamp; the offset index turns it into a place to scan from. */
+        int64_t off, key;
+        uint64_t pos;
+        rd r;
+        bhdr h;
+        if (tidx_lookup(g, ts_ms, &off) < 0)
+            return -1;
+        if (off >= 0 && idx_lookup(g, off - g->base, &pos, &key) < 0)
+            return -1;
+        if (off < 0)
+            pos = 0;
+        rd_init(&r, g->fd, g->size, l->win);
+        while (pos < g->size) {
+            if (hdr_at(l, &r, g, pos, &h, NULL) < 0)
+                return -1;
+            if (h.max_ts >= ts_ms && h.base + h.delta >= l->start)
+                return h.base > l->start ? h.base : l->start;
+            pos += 12 + (uint64_t)h.len;
+        }
+    }
+    return l->end;
+}
+
+int rn_klog_maintain(rn_klog *l, int64_t now_ns, char *err)
+{
+    int64_t now_ms = now_ns / 1000000;
+    int64_t age_ms = l->o.segment_age_ns / 1000000;
+    int64_t ret_ms = l->o.retention_ns / 1000000;
+    pthread_mutex_lock(&l->mu);
+    seg *g = active(l);
+    int deleted = 0;
+    if (age_ms > 0 && g->size > 0 && g->first_ms >= 0 && now_ms - g->first_ms >= age_ms
+        && roll(l, err) < 0) {
+        pthread_mutex_unlock(&l->mu);
+        return -1;
+    }
+    /* Deletion is always a prefix of the closed segments, oldest first. */
+    uint64_t total = rn_klog_size(l);
+    while (l->n > 1) {
+        g = &l->s[0];
+        int64_t newest = g->max_ts >= 0 ? g->max_ts : g->last_ms;
+        int del = g->next <= l->start
+            || (ret_ms > 0 && newest >= 0 && now_ms - newest > ret_ms)
+            /* As Kafka: only while what remains is still at least the limit. */
+            || (l->o.retention_bytes > 0 && total - g->size >= l->o.retention_bytes);
+        if (!del)
+            break;
+        total -= g->size;
+        drop_segs(l, 0, 1);
+        deleted++;
+    }
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_lock(&l->state_mu);
+    if (l->s[0].base > l->start)
+        l->start = l->s[0].base;
+    pthread_mutex_unlock(&l->state_mu);
+    return deleted;
+}
+
+int rn_klog_advance_start(rn_klog *l, int64_t offset, char *err)
+{
+    if (offset > l->end || offset < 0) {
+        rn_seterr(err, "log start %" PRId64 " beyond the end %" PRId64, offset, l->end);
+        return RN_KLOG_OUT_OF_RANGE;
+    }
+    int r = 0;
+    pthread_mutex_lock(&l->state_mu);
+    if (offset > l->start) {
+        int64_t old = l->start;
+        l->start = offset;
+        if ((r = save_state(l, 0, err)) < 0)
+            l->start = old;
+    }
+    pthread_mutex_unlock(&l->state_mu);
+    return r;
+}

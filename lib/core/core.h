@@ -1,0 +1,374 @@
+/* core.h -- runnel's core, which every subsystem and tool shares: errors,
+ * clocks, durations and sizes, buffers, events, JSON, the three stream
+ * formats, counters, signals and CRC-32C. One section per module (util.c,
+ * event.c, ...), each opening with what the module is. */
+#ifndef RN_CORE_CORE_H
+#define RN_CORE_CORE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* util.c -- small helpers every runnel module and tool shares: errors, clocks,
+ * durations and sizes, a growable byte buffer, and whole writes to a descriptor.
+ *
+ * Error convention (after Redis' anet): a function that can fail takes a
+ * caller-owned buffer `char *err` of RN_ERRLEN bytes (NULL allowed), writes the
+ * reason there, and returns -1 (or a negative errno where the caller needs to
+ * tell causes apart, e.g. -EPIPE). lib/ never prints and never exits. */
+
+#define RN_ERRLEN 256
+
+/* Format a reason into err (if not NULL); always returns -1. */
+int rn_seterr(char *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Wall-clock and monotonic time in nanoseconds. */
+int64_t rn_now_ns(void);
+int64_t rn_mono_ns(void);
+
+/* "500ms", "10s", "5m", "1h", "2d", "250us", "100ns"; a bare number is seconds.
+ * Fractions are allowed ("1.5s"). Negative values and overflow are errors. */
+int rn_parse_duration(const char *s, int64_t *ns, char *err);
+
+/* "512", "64k", "1m", "2g", "1t" (powers of 1024; "kb", "KiB" and a
+ * trailing "b" are accepted too). Overflow is an error. */
+int rn_parse_size(const char *s, uint64_t *bytes, char *err);
+
+/* A non-negative decimal integer with a bound; no sign, no junk. */
+int rn_parse_uint(const char *s, uint64_t max, uint64_t *out, char *err);
+
+/* A growable byte buffer. Zero-initialise ({0}) before use. */
+typedef struct rn_buf {
+    char *p;
+    size_t len, cap;
+} rn_buf;
+
+int rn_buf_reserve(rn_buf *b, size_t extra);   /* 0, or -1 when out of memory */
+int rn_buf_append(rn_buf *b, const void *data, size_t len);
+void rn_buf_free(rn_buf *b);
+
+/* write(2) until everything is written; EINTR is retried. Returns 0 or -errno. */
+int rn_write_all(int fd, const void *buf, size_t len);
+
+/* Big-endian integers in byte buffers (the wire and file formats). */
+static inline uint32_t rn_be32(const void *v)
+{
+    const unsigned char *p = v;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t rn_be64(const void *p)
+{
+    return (uint64_t)rn_be32(p) << 32 | rn_be32((const unsigned char *)p + 4);
+}
+
+static inline void rn_put_be32(void *v, uint32_t x)
+{
+    unsigned char *p = v;
+    p[0] = (unsigned char)(x >> 24);
+    p[1] = (unsigned char)(x >> 16);
+    p[2] = (unsigned char)(x >> 8);
+    p[3] = (unsigned char)x;
+}
+
+static inline void rn_put_be64(void *p, uint64_t x)
+{
+    rn_put_be32(p, (uint32_t)(x >> 32));
+    rn_put_be32((unsigned char *)p + 4, (uint32_t)x);
+}
+
+/* Decimal digits of v into out (at least 20 bytes, not NUL-terminated);
+ * returns how many. For hot paths where snprintf costs too much. */
+size_t rn_u64_dec(uint64_t v, char *out);
+
+/* ISO 8601 UTC with milliseconds, "2026-11-23T07:07:21.123Z", into out
+ * (at least 32 bytes). Returns the length written. */
+size_t rn_format_time(int64_t ns, char *out, size_t outlen);
+
+/* event.c -- the event every runnel tool passes on: a timestamp, headers, a body.
+ *
+ * An event is what Flume calls an event. It does not own its bytes: headers and
+ * body point into memory that belongs to whoever produced the event (a reader's
+ * buffer, a tail engine's read buffer) and stay valid until that producer is
+ * called again. Copy what must outlive that. */
+
+/* Headers an event may carry; more is a decoding error, never silent loss. */
+#define RN_MAX_HEADERS 64
+
+typedef struct rn_str {
+    const char *p;
+    size_t n;
+} rn_str;
+
+typedef struct rn_header {
+    rn_str key, val;
+} rn_header;
+
+typedef struct rn_event {
+    int64_t ts;                      /* ns since the epoch */
+    size_t nhdr;
+    rn_header hdr[RN_MAX_HEADERS];
+    rn_str body;                     /* any bytes; for logs a line without '\n' */
+} rn_event;
+
+/* Reset to no headers, empty body, ts 0. */
+void rn_event_clear(rn_event *ev);
+
+/* Append a header; the strings are not copied. -1 when RN_MAX_HEADERS are set.
+ * Inline: producers call it several times for every event. */
+static inline int rn_event_add_header(rn_event *ev, const char *key, size_t klen,
+                                      const char *val, size_t vlen)
+{
+    if (ev->nhdr >= RN_MAX_HEADERS)
+        return -1;
+    rn_header *h = &ev->hdr[ev->nhdr++];
+    h->key.p = key;
+    h->key.n = klen;
+    h->val.p = val;
+    h->val.n = vlen;
+    return 0;
+}
+
+/* The value of the first header named key, or NULL. */
+const rn_str *rn_event_header(const rn_event *ev, const char *key);
+
+/* json.c -- the little JSON runnel needs: string escaping that round-trips any
+ * bytes, and a bounded cursor parser for the objects of a json line.
+ *
+ * Bytes that are not valid UTF-8 are escaped as \udcXX, XX being the byte
+ * (80..ff), as Python's "surrogateescape" does; the decoder turns a lone
+ * \udc80..\udcff back into that byte. Valid UTF-8 passes through unchanged. */
+
+/* Append the JSON string literal for s[0..n) (with quotes) to b. -1 on ENOMEM. */
+int rn_json_put_string(rn_buf *b, const char *s, size_t n);
+
+/* The same, written at o, which has room for RN_JSON_STRING_MAX(n) bytes
+ * (\udcXX, six bytes a byte, is the worst case); returns the end. For an
+ * encoder that reserves room for a whole object at once. */
+#define RN_JSON_STRING_MAX(n) ((n) * 6 + 2)
+char *rn_json_write_string(char *o, const char *s, size_t n);
+
+/* Decode the string literal that starts at p[0] == '"' within p[0..end).
+ * The decoded bytes are appended to out; *next is set past the closing quote.
+ * Returns 0, or -1 with err naming the problem and its offset from p.
+ * Raw bytes >= 0x80 are kept as they are, valid UTF-8 or not. The decoded
+ * bytes are never more than the literal's, so out, once it has room for the
+ * whole text, does not move while a text's strings are decoded into it. */
+int rn_json_get_string(const char *p, const char *end, rn_buf *out,
+                       const char **next, char *err);
+
+/* ---- a cursor over one JSON text, for reading our json lines ------------
+ *
+ * Every call skips leading whitespace. Errors read "byte offset N: reason",
+ * N being base plus the position in the text, so a caller that sets base to
+ * the text's place in its stream reports stream offsets. Only skipping
+ * recurses, and it stops at RN_JSON_MAX_DEPTH levels of nesting. */
+
+#define RN_JSON_MAX_DEPTH 64
+
+typedef struct rn_json {
+    const char *start, *p, *end;    /* the text and the next byte to read */
+    uint64_t base;                  /* stream offset of start */
+} rn_json;
+
+void rn_json_init(rn_json *j, const char *p, size_t n, uint64_t base);
+void rn_json_skip_ws(rn_json *j);
+uint64_t rn_json_offset(const rn_json *j);     /* stream offset of j->p */
+
+/* Enter an object: consume its '{'. */
+int rn_json_object(rn_json *j, char *err);
+
+/* The i-th member (from 0) of the object entered last: 1 with the key decoded
+ * into key (appended; NULL to drop it) and the cursor before the value; 0
+ * when the object's closing '}' was consumed instead; -1 on error. */
+int rn_json_member(rn_json *j, size_t i, rn_buf *key, char *err);
+
+/* An integer that fits int64_t; a fraction or exponent is an error. */
+int rn_json_get_int64(rn_json *j, int64_t *v, char *err);
+
+/* A string, decoded as rn_json_get_string does, appended to out (NULL to
+ * only check it). */
+int rn_json_get_str(rn_json *j, rn_buf *out, char *err);
+
+/* Any value, checked but not kept. */
+int rn_json_skip_value(rn_json *j, char *err);
+
+/* counters.c -- named event counters a tool reports on SIGUSR1 and at exit.
+ *
+ * A tool declares its counters once (rn_counter_add returns a pointer it then
+ * increments directly: no lookup on the hot path) and asks for the line
+ * "name=value name=value ..." when it is time to print it. */
+
+#define RN_MAX_COUNTERS 32
+
+typedef struct rn_counters {
+    size_t n;
+    const char *name[RN_MAX_COUNTERS];
+    uint64_t value[RN_MAX_COUNTERS];
+} rn_counters;
+
+/* Register a counter (name is not copied). NULL when the table is full. */
+uint64_t *rn_counter_add(rn_counters *cs, const char *name);
+
+/* The value of a registered counter, or 0. */
+uint64_t rn_counter_get(const rn_counters *cs, const char *name);
+
+/* Write "name=value ..." (NUL-terminated, truncated to outlen); returns the
+ * length it would have had, as snprintf does. */
+size_t rn_counters_format(const rn_counters *cs, char *out, size_t outlen);
+
+/* sig.c -- the signal conventions every runnel tool keeps.
+ *
+ * SIGINT/SIGTERM ask the tool to stop reading, flush and exit 0; SIGUSR1 asks
+ * for the counters; SIGPIPE is ignored so that a write to a closed pipe fails
+ * with EPIPE and the tool can exit quietly. The handlers only set flags, and
+ * are installed without SA_RESTART so that a blocking read returns EINTR and
+ * the tool sees the flag at once. (Tools built on libuv use uv_signal_t for
+ * the same signals instead and call only rn_sig_ignore_pipe.) */
+
+extern volatile sig_atomic_t rn_sig_stop;   /* number of the stop signal, or 0 */
+extern volatile sig_atomic_t rn_sig_usr1;   /* set on SIGUSR1; the tool clears it */
+
+int rn_sig_install(char *err);
+int rn_sig_ignore_pipe(char *err);
+
+/* crc32c.c -- CRC-32C (Castagnoli), the checksum of Kafka's RecordBatch v2. */
+
+/* Continue a CRC-32C over n more bytes. Start with crc = 0; the pre- and
+ * post-inversion happen inside, so rn_crc32c(rn_crc32c(0, a, n), b, m) is the
+ * CRC of a followed by b (like zlib's crc32()). "123456789" gives 0xE3069283.
+ * Uses the SSE4.2 crc32 instruction when the CPU has it, else slicing-by-8. */
+uint32_t rn_crc32c(uint32_t crc, const void *p, size_t n);
+
+/* The portable slicing-by-8 path alone, so tests can compare both. */
+uint32_t rn_crc32c_sw(uint32_t crc, const void *p, size_t n);
+
+/* stream.c -- the three event stream formats: lines, json, frames.
+ *
+ *   lines   the body and '\n'. No headers, no timestamp (a reader stamps each
+ *           line with the time it was decoded).
+ *   json    one object a line: {"ts":NS,"headers":{"k":"v",...},"body":"..."}.
+ *           Bytes that are not valid UTF-8 are written as \udcXX (XX = the byte,
+ *           80..ff; Python's "surrogateescape"), so a body round-trips byte for
+ *           byte while valid text stays readable by jq.
+ *   frames  binary: an 8-byte stream header (RN_FRAMES_MAGIC, version byte,
+ *           three zero bytes), then per event a 4-byte big-endian length and a
+ *           msgpack value [ts:int, headers:map str->str, body:bin] of that
+ *           length. The stream header may appear again between frames, so
+ *           `cat a.frames b.frames` is a valid stream. A length above the
+ *           decoder's max_event is an error, never an allocation.
+ *
+ * Detection (RN_FMT_AUTO) looks at the first bytes: the frames magic means
+ * frames; `{` followed (after blanks) by `"ts"` means json; anything else is
+ * lines. Every decoding error names the byte offset in the stream. */
+
+typedef enum rn_format {
+    RN_FMT_AUTO = 0,
+    RN_FMT_LINES,
+    RN_FMT_JSON,
+    RN_FMT_FRAMES,
+} rn_format;
+
+#define RN_FRAMES_MAGIC "\x89RNF"
+#define RN_FRAMES_VERSION 1
+#define RN_FRAMES_HEADER_LEN 8
+#define RN_FRAMES_HEADER RN_FRAMES_MAGIC "\x01\0\0\0"   /* version 1 */
+#define RN_DEFAULT_MAX_EVENT (16u << 20)
+
+/* Return codes besides 1 (an event), 0 (EOF / need more) */
+#define RN_ERR   (-1)   /* the reason is in err */
+#define RN_EINTR (-2)   /* a read was interrupted by a signal; call again */
+
+/* "lines", "json", "frames" (not "auto"). */
+int rn_format_parse(const char *s, rn_format *fmt, char *err);
+const char *rn_format_name(rn_format fmt);
+
+/* ---- decoder: push bytes in, pull events out ---------------------------- */
+
+typedef struct rn_decoder rn_decoder;
+
+/* fmt RN_FMT_AUTO detects from the first bytes. max_event bounds one event's
+ * encoded size (a frame, a json line) and a lines body: a longer line is cut
+ * to max_event bytes, the rest of it skipped, and counted (rn_decoder_cut).
+ * max_event 0 means RN_DEFAULT_MAX_EVENT; above 2^31-1 it is lowered to that.
+ * A json line without "ts" is stamped with the time it was fed, like a line;
+ * one without "body" is an error. Empty input is no events, in any format. */
+rn_decoder *rn_decoder_new(rn_format fmt, size_t max_event);
+void rn_decoder_free(rn_decoder *d);
+
+/* Append input. -1 only when out of memory. Events returned before stay valid
+ * until the next call to rn_decoder_feed or rn_decoder_next. */
+int rn_decoder_feed(rn_decoder *d, const void *buf, size_t len, char *err);
+
+/* No more input will come: a last line without '\n' becomes an event, a
+ * partial frame or json line becomes an error ("truncated"). */
+void rn_decoder_eof(rn_decoder *d);
+
+/* 1: *ev holds the next event; 0: needs more input (or, after eof, the end);
+ * RN_ERR: corrupt input, err says what and at which byte offset. After an
+ * error the decoder returns RN_ERR again. */
+int rn_decoder_next(rn_decoder *d, rn_event *ev, char *err);
+
+rn_format rn_decoder_format(const rn_decoder *d);   /* AUTO until detected */
+uint64_t rn_decoder_offset(const rn_decoder *d);    /* bytes consumed so far */
+uint64_t rn_decoder_cut(const rn_decoder *d);       /* over-long lines cut */
+
+/* ---- reader: a decoder over a blocking descriptor ----------------------- */
+
+typedef struct rn_reader rn_reader;
+
+/* name is used in error messages ("access.log", "stdin"). */
+rn_reader *rn_reader_new(int fd, const char *name, rn_format fmt, size_t max_event);
+void rn_reader_free(rn_reader *r);
+
+/* 1: an event; 0: end of input; RN_ERR: read error or corrupt input, err says
+ * "NAME: byte offset N: reason"; RN_EINTR: interrupted, call again. */
+int rn_reader_next(rn_reader *r, rn_event *ev, char *err);
+rn_decoder *rn_reader_decoder(rn_reader *r);
+
+/* ---- writer: buffered encoder onto a descriptor -------------------------- */
+
+typedef struct rn_writer rn_writer;
+
+rn_writer *rn_writer_new(int fd, rn_format fmt);   /* fmt is not AUTO */
+void rn_writer_free(rn_writer *w);                  /* does not flush */
+
+/* 0, or -errno of a failed write (-EPIPE when the reader went away). */
+int rn_writer_put(rn_writer *w, const rn_event *ev, char *err);
+int rn_writer_flush(rn_writer *w, char *err);
+
+/* p[0..n) is already encoded in the writer's format: lines, each with its
+ * '\n', or frames (without the stream header, which the writer puts first).
+ * They go out as they are: a producer with whole runs of encoded events
+ * skips building events. Not for json. */
+int rn_writer_put_raw(rn_writer *w, const char *p, size_t n, char *err);
+
+/* Headers that many events share (a file's name, the host), encoded once
+ * for one format. rn_writer_put_with writes them before the event's own:
+ * producers of many small events save most of the encoding that way. */
+typedef struct rn_hdrset {
+    rn_format fmt;
+    size_t n;
+    rn_buf enc;
+} rn_hdrset;
+
+int rn_hdrset_set(rn_hdrset *s, rn_format fmt, const rn_header *h, size_t n);
+void rn_hdrset_free(rn_hdrset *s);
+
+/* rn_writer_put, with the shared headers of sh (NULL: none) first. */
+int rn_writer_put_with(rn_writer *w, const rn_hdrset *sh, const rn_event *ev, char *err);
+
+/* 0 for lines: a producer may skip building headers nobody will see. */
+int rn_writer_wants_headers(const rn_writer *w);
+
+/* Decode one frame's msgpack value, p[0..n) without its length prefix, into
+ * ev (which then points into p). NULL, or what is wrong with it. For checking
+ * frames in place, as hop batches are. */
+const char *rn_frame_parse(const char *p, size_t n, rn_event *ev);
+
+/* Encode one event as fmt into b: a lines or json line with its '\n', or a
+ * frame (length prefix and msgpack, without the stream header). -1 on ENOMEM. */
+int rn_encode_event(rn_buf *b, rn_format fmt, const rn_event *ev);
+
+#endif

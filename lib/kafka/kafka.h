@@ -1,0 +1,62 @@
+/* kafka.h -- the Kafka client side, on librdkafka: the consumer that
+ * consume(1) runs. */
+#ifndef RN_KAFKA_KAFKA_H
+#define RN_KAFKA_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* kconsume.c -- reading a topic as events, alone or in a consumer group, on
+ * librdkafka (so any Kafka-protocol broker will do).
+ *
+ * Delivery: an offset is stored for commit only when the caller says the
+ * events before it have been written out (rn_kcons_written), so a stop at
+ * any moment repeats at most what was not yet written: at-least-once, and
+ * exactly once across a clean stop (rn_kcons_close commits synchronously
+ * and leaves the group). */
+
+enum { RN_OFF_BEGINNING, RN_OFF_END, RN_OFF_ABS, RN_OFF_TAIL, RN_OFF_TIME };
+
+typedef struct rn_kcons_opts {
+    const char *brokers, *topic;
+    const char *group;          /* NULL: read the partitions directly */
+    int32_t partition;          /* -1: every partition (without a group) */
+    int offset_kind;            /* where to start: RN_OFF_... */
+    int64_t offset_val;         /* N for ABS and TAIL, ms for TIME */
+    int exit_at_end;            /* RN_KCONS_END once every assigned partition is at its end */
+    int64_t timeout_ms;         /* bound on connecting, metadata and the final commit */
+    int body_only;              /* events need no headers or timestamp (lines
+                                   output): librdkafka's timestamp accessor
+                                   costs more than everything else together */
+} rn_kcons_opts;
+
+/* Parse "beginning", "end", "N", "-N", "@EPOCH_MS" into kind and value. */
+int rn_kcons_parse_offset(const char *s, int *kind, int64_t *val, char *err);
+
+#define RN_KCONS_END 2
+
+typedef struct rn_kcons rn_kcons;
+
+/* Connects and checks that the topic (and partition) exist within
+ * timeout_ms: NULL with err ("cannot reach ...", "unknown topic ...")
+ * otherwise. */
+rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err);
+
+/* 1: *ev is the next event (valid until the next call; headers topic,
+ * partition, offset, key when present, ts, then the record's own headers;
+ * body the value); 0: none within timeout_ms; RN_KCONS_END; -1: err. */
+int rn_kcons_next(rn_kcons *c, int timeout_ms, rn_event *ev, char *err);
+
+/* Every event returned so far has been written out: store its offset. */
+void rn_kcons_written(rn_kcons *c);
+
+/* The partitions assigned now, as "0,2" (empty when none), into out. */
+void rn_kcons_assignment(const rn_kcons *c, char *out, size_t outlen);
+
+/* Commit what was stored, leave the group, free. -1 with err when the
+ * commit failed (everything is freed all the same). */
+int rn_kcons_close(rn_kcons *c, char *err);
+
+#endif

@@ -1,0 +1,384 @@
+/* kconsume.c -- a topic as events, on librdkafka's consumer. */
+#include "kafka/kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+struct rn_kcons {
+    rn_kcons_opts o;
+    rd_kafka_t *rk;
+    int32_t nparts;
+    char *assigned, *eof;       /* per partition */
+    int64_t *next, *stored;     /* offset to commit (after what was returned,
+                                   or a partition's end) / stored; -1 none */
+    rd_kafka_message_t *cur;    /* the message the last event points into */
+    char num[4][24];            /* partition, offset, ts as text */
+    char err[RN_ERRLEN];        /* a failure inside a librdkafka callback */
+};
+
+int rn_kcons_parse_offset(const char *s, int *kind, int64_t *val, char *err)
+{
+    uint64_t v;
+    *val = 0;
+    if (strcmp(s, "beginning") == 0) {
+        *kind = RN_OFF_BEGINNING;
+        return 0;
+    }
+    if (strcmp(s, "end") == 0) {
+        *kind = RN_OFF_END;
+        return 0;
+    }
+    *kind = s[0] == '-' ? RN_OFF_TAIL : s[0] == '@' ? RN_OFF_TIME : RN_OFF_ABS;
+    if (rn_parse_uint(s + (*kind != RN_OFF_ABS), INT64_MAX, &v, NULL) < 0)
+        return rn_seterr(err, "offset '%s' is none of beginning, end, N, -N, @EPOCH_MS", s);
+    *val = (int64_t)v;
+    return 0;
+}
+
+static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
+{
+    char e[256];
+    rd_kafka_conf_set(conf, k, v, e, sizeof e);   /* our own keys: cannot fail */
+}
+
+/* Where a partition with no committed offset starts. */
+static void initial_offsets(rn_kcons *c, rd_kafka_topic_partition_list_t *l)
+{
+    int kind = c->o.offset_kind;
+    for (int i = 0; i < l->cnt; i++) {
+        int64_t *off = &l->elems[i].offset;
+        if (kind == RN_OFF_BEGINNING)
+            *off = RD_KAFKA_OFFSET_BEGINNING;
+        else if (kind == RN_OFF_END)
+            *off = RD_KAFKA_OFFSET_END;
+        else if (kind == RN_OFF_ABS)
+            *off = c->o.offset_val;
+        else if (kind == RN_OFF_TAIL)
+            *off = RD_KAFKA_OFFSET_TAIL(c->o.offset_val);
+        else
+            *off = c->o.offset_val;   /* a time, resolved below */
+    }
+    if (kind == RN_OFF_TIME) {
+        if (rd_kafka_offsets_for_times(c->rk, l, (int)c->o.timeout_ms) != 0)
+            for (int i = 0; i < l->cnt; i++)
+                l->elems[i].offset = RD_KAFKA_OFFSET_END;
+        for (int i = 0; i < l->cnt; i++)
+            if (l->elems[i].offset < 0)   /* nothing at or after that time */
+                l->elems[i].offset = RD_KAFKA_OFFSET_END;
+    }
+}
+
+static void mark(rn_kcons *c, const rd_kafka_topic_partition_list_t *l, int on)
+{
+    for (int i = 0; l && i < l->cnt; i++) {
+        int32_t p = l->elems[i].partition;
+        if (p >= 0 && p < c->nparts) {
+            c->assigned[p] = (char)on;
+            c->eof[p] = 0;
+            c->next[p] = c->stored[p] = -1;
+        }
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    rn_kcons *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* Partitions the group has committed for resume there; the others
+         * start where --offset says. */
+        rd_kafka_topic_partition_list_t *fresh = rd_kafka_topic_partition_list_new(parts->cnt);
+        rd_kafka_committed(rk, parts, (int)c->o.timeout_ms);
+        for (int i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].offset < 0)
+                rd_kafka_topic_partition_list_add(fresh, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+        initial_offsets(c, fresh);
+        for (int i = 0; i < fresh->cnt; i++)
+            rd_kafka_topic_partition_list_find(parts, fresh->elems[i].topic,
+                                               fresh->elems[i].partition)->offset =
+                fresh->elems[i].offset;
+        rd_kafka_topic_partition_list_destroy(fresh);
+        mark(c, parts, 1);
+        rd_kafka_assign(rk, parts);
+    } else {
+        /* What is known to be written out is committed before another member
+         * takes over; what is not may be read again there (at-least-once). */
+        rd_kafka_commit(rk, NULL, 0);
+        mark(c, parts, 0);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
+{
+    char e[512], ms[32];
+    rn_kcons *c = calloc(1, sizeof *c);
+    if (!c) {
+        rn_seterr(err, "out of memory");
+        return NULL;
+    }
+    c->o = *o;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", o->brokers, e, sizeof e) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        free(c);
+        rn_seterr(err, "%s", e);
+        return NULL;
+    }
+    /* librdkafka logs to stderr itself; lib/ does not print, and the caller
+     * gets one clear message instead. */
+    rd_kafka_conf_set_log_cb(conf, NULL);
+    set(conf, "enable.partition.eof", "true");   /* ends are positions to commit */
+    set(conf, "fetch.wait.max.ms", "100");
+    set(conf, "auto.offset.reset", o->offset_kind == RN_OFF_END ? "latest" : "earliest");
+    snprintf(ms, sizeof ms, "%lld", (long long)o->timeout_ms);
+    set(conf, "socket.connection.setup.timeout.ms", ms);
+    if (o->group) {
+        if (rd_kafka_conf_set(conf, "group.id", o->group, e, sizeof e) != RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            free(c);
+            rn_seterr(err, "%s", e);
+            return NULL;
+        }
+        set(conf, "enable.auto.offset.store", "false");
+        set(conf, "enable.auto.commit", "true");
+        set(conf, "auto.commit.interval.ms", "1000");
+        set(conf, "session.timeout.ms", "10000");
+        set(conf, "heartbeat.interval.ms", "1000");
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    } else {
+        set(conf, "enable.auto.commit", "false");
+        set(conf, "group.id", "runnel-consume");   /* never joined: assign() only */
+    }
+    rd_kafka_conf_set_opaque(conf, c);
+    if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e))) {
+        free(c);
+        rn_seterr(err, "%s", e);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+
+    /* The topic must exist: metadata within the timeout says so. All
+     * topics are asked for: a topic handle would make librdkafka keep a
+     * legacy consumer object for the topic, and asking by name could
+     * create it on a broker that creates topics on demand. */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t r = rd_kafka_metadata(c->rk, 1, NULL, &md, (int)o->timeout_ms);
+    if (r != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rn_seterr(err, "cannot reach %s within %lld ms: %s", o->brokers,
+                  (long long)o->timeout_ms, rd_kafka_err2str(r));
+        goto fail;
+    }
+    const struct rd_kafka_metadata_topic *mt = NULL;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, o->topic) == 0)
+            mt = &md->topics[i];
+    if (!mt || mt->err || mt->partition_cnt <= 0) {
+        rn_seterr(err, "unknown topic '%s' on %s", o->topic, o->brokers);
+        goto fail;
+    }
+    c->nparts = mt->partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    md = NULL;
+    if (o->partition >= c->nparts) {
+        rn_seterr(err, "topic '%s' has no partition %d (it has %d)", o->topic,
+                  (int)o->partition, (int)c->nparts);
+        goto fail;
+    }
+    c->assigned = calloc((size_t)c->nparts, 1);
+    c->eof = calloc((size_t)c->nparts, 1);
+    c->next = calloc((size_t)c->nparts, sizeof *c->next);
+    c->stored = calloc((size_t)c->nparts, sizeof *c->stored);
+    if (!c->assigned || !c->eof || !c->next || !c->stored) {
+        rn_seterr(err, "out of memory");
+        goto fail;
+    }
+    if (o->group) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, o->topic, RD_KAFKA_PARTITION_UA);
+        r = rd_kafka_subscribe(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    } else {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->nparts);
+        for (int32_t p = 0; p < c->nparts; p++)
+            if (o->partition < 0 || o->partition == p)
+                rd_kafka_topic_partition_list_add(l, o->topic, p);
+        initial_offsets(c, l);
+        mark(c, l, 1);
+        r = rd_kafka_assign(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    if (r) {
+        rn_seterr(err, "cannot read '%s': %s", o->topic, rd_kafka_err2str(r));
+        goto fail;
+    }
+    return c;
+fail:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(c->rk);
+    free(c->assigned);
+    free(c->eof);
+    free(c->next);
+    free(c->stored);
+    free(c);
+    return NULL;
+}
+
+static int at_end(const rn_kcons *c)
+{
+    int any = 0;
+    for (int32_t p = 0; p < c->nparts; p++) {
+        if (!c->assigned[p])
+            continue;
+        if (!c->eof[p])
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
+static size_t num(char *out, int64_t v)
+{
+    return (size_t)snprintf(out, 24, "%lld", (long long)v);
+}
+
+int rn_kcons_next(rn_kcons *c, int timeout_ms, rn_event *ev, char *err)
+{
+    if (c->cur) {
+        rd_kafka_message_destroy(c->cur);
+        c->cur = NULL;
+    }
+    if (c->o.exit_at_end && at_end(c))
+        return RN_KCONS_END;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (!m)
+        return 0;
+    int32_t p = m->partition;
+    if (m->err) {
+        rd_kafka_resp_err_t e = m->err;
+        int64_t at = m->offset;
+        rd_kafka_message_destroy(m);
+        if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (p >= 0 && p < c->nparts) {
+                c->eof[p] = 1;
+                /* Everything before the end has been returned: the end is
+                 * a position to commit, also for a partition that gave
+                 * nothing (else the next run would start at --offset). */
+                if (at > c->next[p])
+                    c->next[p] = at;
+            }
+            return c->o.exit_at_end && at_end(c) ? RN_KCONS_END : 0;
+        }
+        if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+            || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR__FATAL)
+            return rn_seterr(err, "%s: %s", c->o.topic, rd_kafka_err2str(e));
+        return 0;   /* transient (a broker went away): librdkafka retries */
+    }
+    if (p >= 0 && p < c->nparts) {
+        c->eof[p] = 0;
+        c->next[p] = m->offset + 1;
+    }
+    c->cur = m;
+    if (c->o.body_only) {
+        rn_event_clear(ev);
+        ev->body.p = m->payload ? m->payload : "";
+        ev->body.n = m->len;
+        return 1;
+    }
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    rn_event_clear(ev);
+    ev->ts = ts >= 0 ? ts * 1000000 : rn_now_ns();
+    ev->body.p = m->payload ? m->payload : "";
+    ev->body.n = m->len;
+    rn_event_add_header(ev, "topic", 5, c->o.topic, strlen(c->o.topic));
+    rn_event_add_header(ev, "partition", 9, c->num[0], num(c->num[0], p));
+    rn_event_add_header(ev, "offset", 6, c->num[1], num(c->num[1], m->offset));
+    if (m->key)
+        rn_event_add_header(ev, "key", 3, m->key, m->key_len);
+    rn_event_add_header(ev, "ts", 2, c->num[2], num(c->num[2], ev->ts));
+    rd_kafka_headers_t *hs;
+    if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *name;
+        const void *val;
+        size_t size;
+        for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == 0; i++)
+            if (rn_event_add_header(ev, name, strlen(name), val ? val : "", val ? size : 0) < 0)
+                break;   /* more than RN_MAX_HEADERS: the rest are left out */
+    }
+    return 1;
+}
+
+void rn_kcons_written(rn_kcons *c)
+{
+    if (!c->o.group)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    for (int32_t p = 0; p < c->nparts; p++)
+        if (c->assigned[p] && c->next[p] >= 0 && c->next[p] > c->stored[p]) {
+            rd_kafka_topic_partition_list_add(l, c->o.topic, p)->offset = c->next[p];
+            c->stored[p] = c->next[p];
+        }
+    if (l->cnt)
+        rd_kafka_offsets_store(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void rn_kcons_assignment(const rn_kcons *c, char *out, size_t outlen)
+{
+    size_t n = 0;
+    if (outlen)
+        out[0] = '\0';
+    for (int32_t p = 0; p < c->nparts && n < outlen; p++)
+        if (c->assigned[p]) {
+            int k = snprintf(out + n, outlen - n, "%s%d", n ? "," : "", (int)p);
+            n += k > 0 ? (size_t)k : 0;
+        }
+}
+
+int rn_kcons_close(rn_kcons *c, char *err)
+{
+    int rc = 0;
+    if (c->cur)
+        rd_kafka_message_destroy(c->cur);
+    if (c->o.group) {
+        /* Everything returned has been written by now: commit every assigned
+         * partition's position, including those that gave nothing, so that
+         * a partition without a commit does not start at "end" next time
+         * and skip what arrives in between. */
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->nparts);
+        for (int32_t p = 0; p < c->nparts; p++)
+            if (c->assigned[p])
+                rd_kafka_topic_partition_list_add(l, c->o.topic, p);
+        if (l->cnt && rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            /* Only real positions: storing "invalid" would undo an end
+             * stored by rn_kcons_written. */
+            rd_kafka_topic_partition_list_t *v = rd_kafka_topic_partition_list_new(l->cnt);
+            for (int i = 0; i < l->cnt; i++)
+                if (l->elems[i].offset >= 0 && l->elems[i].offset > c->stored[l->elems[i].partition])
+                    rd_kafka_topic_partition_list_add(v, c->o.topic, l->elems[i].partition)->offset =
+                        l->elems[i].offset;
+            if (v->cnt)
+                rd_kafka_offsets_store(c->rk, v);
+            rd_kafka_topic_partition_list_destroy(v);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_resp_err_t r = rd_kafka_commit(c->rk, NULL, 0);
+        if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            rc = rn_seterr(err, "commit: %s", rd_kafka_err2str(r));
+    }
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    free(c->assigned);
+    free(c->eof);
+    free(c->next);
+    free(c->stored);
+    free(c);
+    return rc;
+}

@@ -1,0 +1,272 @@
+/* posfile.c -- file identities and the atomically saved position file. */
+#include "tail/tail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+#define HEADER "runnel-pos 1\n"
+
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Hash the first len bytes of fd; -1 on error, 1 when the file is shorter. */
+static int hash_prefix(int fd, uint32_t len, uint64_t *hash, char *err)
+{
+    unsigned char buf[RN_FP_MAX];
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return rn_seterr(err, "read: %s", strerror(errno));
+        }
+        if (n == 0)
+            return 1;
+        got += (size_t)n;
+    }
+    *hash = fnv1a(buf, len);
+    return 0;
+}
+
+int rn_fileid_of(int fd, rn_fileid *id, char *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return rn_seterr(err, "fstat: %s", strerror(errno));
+    id->dev = (uint64_t)st.st_dev;
+    id->ino = (uint64_t)st.st_ino;
+    id->fplen = st.st_size < RN_FP_MAX ? (uint32_t)st.st_size : RN_FP_MAX;
+    for (;;) {
+        int r = hash_prefix(fd, id->fplen, &id->fphash, err);
+        if (r <= 0)
+            return r;
+        id->fplen /= 2;   /* shrank under us: fingerprint what is there */
+    }
+}
+
+int rn_fileid_match(const rn_fileid *id, int fd, char *err)
+{
+    struct stat st;
+    uint64_t h;
+    if (fstat(fd, &st) < 0)
+        return rn_seterr(err, "fstat: %s", strerror(errno));
+    if ((uint64_t)st.st_dev != id->dev || (uint64_t)st.st_ino != id->ino)
+        return 0;
+    int r = hash_prefix(fd, id->fplen, &h, err);
+    if (r < 0)
+        return -1;
+    return r == 0 && h == id->fphash;
+}
+
+rn_posentry *rn_posfile_find(rn_posfile *pf, uint64_t dev, uint64_t ino)
+{
+    for (size_t i = 0; i < pf->n; i++)
+        if (pf->e[i].id.dev == dev && pf->e[i].id.ino == ino)
+            return &pf->e[i];
+    return NULL;
+}
+
+int rn_posfile_add(rn_posfile *pf, const rn_fileid *id, uint64_t offset,
+                   const char *path)
+{
+    if (pf->n == pf->cap) {
+        size_t cap = pf->cap ? pf->cap * 2 : 16;
+        rn_posentry *e = realloc(pf->e, cap * sizeof *e);
+        if (!e)
+            return -1;
+        pf->e = e;
+        pf->cap = cap;
+    }
+    char *p = strdup(path ? path : "");
+    if (!p)
+        return -1;
+    pf->e[pf->n].id = *id;
+    pf->e[pf->n].offset = offset;
+    pf->e[pf->n].path = p;
+    pf->n++;
+    return 0;
+}
+
+void rn_posfile_clear(rn_posfile *pf)
+{
+    for (size_t i = 0; i < pf->n; i++)
+        free(pf->e[i].path);
+    pf->n = 0;
+}
+
+void rn_posfile_free(rn_posfile *pf)
+{
+    rn_posfile_clear(pf);
+    free(pf->e);
+    pf->e = NULL;
+    pf->cap = 0;
+}
+
+static int unescape_path(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r != '%') {
+            *w++ = *r;
+            continue;
+        }
+        unsigned v;
+        if (sscanf(r + 1, "%2x", &v) != 1 || !r[1] || !r[2])
+            return -1;
+        *w++ = (char)v;
+        r += 2;
+    }
+    *w = '\0';
+    return 0;
+}
+
+int rn_posfile_load(rn_posfile *pf, const char *path, char *err)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    unsigned lineno = 0;
+
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        return rn_seterr(err, "%s: %s", path, strerror(errno));
+    }
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if (lineno == 1) {
+            if (strcmp(line, HEADER) != 0) {
+                rn_seterr(err, "%s: line 1: not a runnel position file "
+                          "(expected 'runnel-pos 1')", path);
+                goto fail;
+            }
+            continue;
+        }
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = '\0';
+        rn_fileid id;
+        uint64_t off;
+        int pathpos = -1;
+        unsigned fplen;
+        if (sscanf(line, "%" SCNu64 " %" SCNu64 " %u %" SCNx64 " %" SCNu64 " %n",
+                   &id.dev, &id.ino, &fplen, &id.fphash, &off, &pathpos) != 5
+            || pathpos < 0 || fplen > RN_FP_MAX || unescape_path(line + pathpos) < 0) {
+            rn_seterr(err, "%s: line %u: malformed entry", path, lineno);
+            goto fail;
+        }
+        id.fplen = fplen;
+        if (rn_posfile_add(pf, &id, off, line + pathpos) < 0) {
+            rn_seterr(err, "%s: out of memory", path);
+            goto fail;
+        }
+    }
+    if (ferror(f)) {
+        rn_seterr(err, "%s: read: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (lineno == 0 && !ferror(f)) {
+        /* An empty file: a crash between create and first write cannot
+         * happen (we rename a complete file), so someone else made it. */
+        rn_seterr(err, "%s: empty, not a runnel position file", path);
+        goto fail;
+    }
+    free(line);
+    fclose(f);
+    return 0;
+fail:
+    free(line);
+    fclose(f);
+    rn_posfile_clear(pf);
+    return -1;
+}
+
+static int put_path(rn_buf *b, const char *p)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c == '%' || c == 0x7f) {
+            char esc[3] = { '%', hex[c >> 4], hex[c & 15] };
+            if (rn_buf_append(b, esc, 3) < 0)
+                return -1;
+        } else if (rn_buf_append(b, p, 1) < 0) {
+            return -1;
+        }
+    }
+    return rn_buf_append(b, "\n", 1);
+}
+
+int rn_posfile_save(const rn_posfile *pf, const char *path, char *err)
+{
+    rn_buf b = { 0 };
+    char tmp[4096], dirbuf[4096];
+    int fd = -1;
+
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return rn_seterr(err, "%s: path too long", path);
+    if (rn_buf_append(&b, HEADER, strlen(HEADER)) < 0)
+        goto nomem;
+    for (size_t i = 0; i < pf->n; i++) {
+        const rn_posentry *e = &pf->e[i];
+        char num[128];
+        int n = snprintf(num, sizeof num, "%" PRIu64 " %" PRIu64 " %u %016" PRIx64
+                         " %" PRIu64 " ", e->id.dev, e->id.ino, e->id.fplen,
+                         e->id.fphash, e->offset);
+        if (rn_buf_append(&b, num, (size_t)n) < 0 || put_path(&b, e->path) < 0)
+            goto nomem;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rn_seterr(err, "%s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    int r = rn_write_all(fd, b.p, b.len);
+    if (r < 0) {
+        rn_seterr(err, "%s: write: %s", tmp, strerror(-r));
+        goto fail;
+    }
+    if (fsync(fd) < 0) {
+        rn_seterr(err, "%s: fsync: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    close(fd);
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        rn_seterr(err, "rename %s to %s: %s", tmp, path, strerror(errno));
+        goto fail;
+    }
+    /* The rename is durable only once the directory is. */
+    snprintf(dirbuf, sizeof dirbuf, "%s", path);
+    int dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    rn_buf_free(&b);
+    return 0;
+nomem:
+    rn_seterr(err, "%s: out of memory", path);
+fail:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    rn_buf_free(&b);
+    return -1;
+}

@@ -1,0 +1,482 @@
+/* rows.c -- window rows (start, end, key, value) as tsv, json and frames. */
+#include "window/window.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+
+#define WRITE_SIZE (64 * 1024)
+
+int rn_rowfmt_parse(const char *s, rn_rowfmt *fmt, char *err)
+{
+    if (strcmp(s, "tsv") == 0)
+        *fmt = RN_ROW_TSV;
+    else if (strcmp(s, "json") == 0)
+        *fmt = RN_ROW_JSON;
+    else if (strcmp(s, "frames") == 0)
+        *fmt = RN_ROW_FRAMES;
+    else
+        return rn_seterr(err, "unknown row format '%s' (use tsv, json or frames)", s);
+    return 0;
+}
+
+/* ---- values and times ----------------------------------------------------- */
+
+double rn_value_double(rn_value v) { return v.is_float ? v.f : (double)v.i; }
+
+size_t rn_value_format(rn_value v, char *out)
+{
+    if (!v.is_float) {
+        if (v.i >= 0)
+            return rn_u64_dec((uint64_t)v.i, out);
+        out[0] = '-';
+        return 1 + rn_u64_dec(-(uint64_t)v.i, out + 1);
+    }
+    /* The fewest digits that read back to the same double. */
+    int n = snprintf(out, 32, "%.15g", v.f);
+    if (strtod(out, NULL) != v.f)
+        n = snprintf(out, 32, "%.17g", v.f);
+    return (size_t)n;
+}
+
+int rn_value_parse(const char *s, size_t n, rn_value *v)
+{
+    char buf[64];
+    const char *p = s, *end = s + n;
+    uint64_t mag = 0;
+    int neg = 0, digits = 0;
+
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    if (*p == '-' || *p == '+')
+        neg = *p++ == '-';
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+        if (mag > (UINT64_MAX - 9) / 10)
+            break;
+        mag = mag * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == end && digits && mag <= (uint64_t)INT64_MAX + (uint64_t)neg) {
+        v->is_float = 0;
+        v->i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+        return 0;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *e;
+    errno = 0;
+    double d = strtod(buf, &e);
+    if (e != buf + n || !isfinite(d) || errno == ERANGE)
+        return -1;
+    v->is_float = 1;
+    v->f = d;
+    return 0;
+}
+
+size_t rn_time_format(int64_t ns, char *out)
+{
+    time_t sec = (time_t)(ns / 1000000000);
+    int64_t rem = ns % 1000000000;
+    struct tm tm;
+
+    if (rem < 0) {
+        rem += 1000000000;
+        sec--;
+    }
+    gmtime_r(&sec, &tm);
+    int n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (rem / 1000000)
+        n += snprintf(out + n, 32 - (size_t)n, ".%03d", (int)(rem / 1000000));
+    out[n++] = 'Z';
+    out[n] = '\0';
+    return (size_t)n;
+}
+
+static int digits(const char **p, const char *end, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (*p >= end || **p < '0' || **p > '9')
+            return -1;
+        v = v * 10 + (**p - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int rn_time_parse(const char *s, size_t n, int64_t *ns)
+{
+    const char *p = s, *end = s + n;
+    int y, mo, d, h, mi, sec, ms = 0;
+    struct tm tm;
+
+    if (digits(&p, end, 4, &y) || p >= end || *p++ != '-' || digits(&p, end, 2, &mo)
+        || p >= end || *p++ != '-' || digits(&p, end, 2, &d) || p >= end || *p++ != 'T'
+        || digits(&p, end, 2, &h) || p >= end || *p++ != ':' || digits(&p, end, 2, &mi)
+        || p >= end || *p++ != ':' || digits(&p, end, 2, &sec))
+        return -1;
+    if (p < end && *p == '.') {
+        p++;
+        if (digits(&p, end, 3, &ms))
+            return -1;
+    }
+    if (p + 1 != end || *p != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
+        || mi > 59 || sec > 60)
+        return -1;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *ns = ((int64_t)timegm(&tm) * 1000 + ms) * 1000000;
+    return 0;
+}
+
+/* ---- encoding ------------------------------------------------------------- */
+
+int rn_tsv_key(rn_buf *b, const char *s, size_t n)
+{
+    if (rn_buf_reserve(b, 2 * n) < 0)
+        return -1;
+    char *o = b->p + b->len;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        switch (c) {
+        case '\t': *o++ = '\\'; *o++ = 't'; break;
+        case '\n': *o++ = '\\'; *o++ = 'n'; break;
+        case '\r': *o++ = '\\'; *o++ = 'r'; break;
+        case '\\': *o++ = '\\'; *o++ = '\\'; break;
+        default: *o++ = c;
+        }
+    }
+    b->len = (size_t)(o - b->p);
+    return 0;
+}
+
+/* The tsv row without its newline. */
+static int put_tsv(rn_buf *b, const rn_row *r)
+{
+    char s[32], e[32], v[32];
+    size_t sn = rn_time_format(r->start, s), en = rn_time_format(r->end, e);
+    size_t vn = rn_value_format(r->value, v);
+    if (rn_buf_reserve(b, sn + en + vn + 3) < 0)
+        return -1;
+    rn_buf_append(b, s, sn);
+    rn_buf_append(b, "\t", 1);
+    rn_buf_append(b, e, en);
+    rn_buf_append(b, "\t", 1);
+    if (rn_tsv_key(b, r->key.p, r->key.n) < 0 || rn_buf_reserve(b, vn + 1) < 0)
+        return -1;
+    rn_buf_append(b, "\t", 1);
+    rn_buf_append(b, v, vn);
+    return 0;
+}
+
+static int put_json(rn_buf *b, const rn_row *r)
+{
+    char s[32], e[32], v[32];
+    size_t sn = rn_time_format(r->start, s), en = rn_time_format(r->end, e);
+    size_t vn = rn_value_format(r->value, v);
+    char head[128];
+    int hn = snprintf(head, sizeof head, "{\"start\":\"%.*s\",\"end\":\"%.*s\",\"key\":",
+                      (int)sn, s, (int)en, e);
+    if (rn_buf_append(b, head, (size_t)hn) < 0 || rn_json_put_string(b, r->key.p, r->key.n) < 0
+        || rn_buf_append(b, ",\"value\":", 9) < 0 || rn_buf_append(b, v, vn) < 0
+        || rn_buf_append(b, "}\n", 2) < 0)
+        return -1;
+    return 0;
+}
+
+struct rn_rowwriter {
+    int fd;
+    rn_rowfmt fmt;
+    rn_buf out;         /* tsv and json */
+    rn_buf line;        /* frames: the body */
+    rn_writer *frames;
+};
+
+rn_rowwriter *rn_rowwriter_new(int fd, rn_rowfmt fmt)
+{
+    rn_rowwriter *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->fd = fd;
+    w->fmt = fmt;
+    if (fmt == RN_ROW_FRAMES && !(w->frames = rn_writer_new(fd, RN_FMT_FRAMES))) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void rn_rowwriter_free(rn_rowwriter *w)
+{
+    if (!w)
+        return;
+    rn_buf_free(&w->out);
+    rn_buf_free(&w->line);
+    rn_writer_free(w->frames);
+    free(w);
+}
+
+int rn_rowwriter_flush(rn_rowwriter *w, char *err)
+{
+    if (w->frames)
+        return rn_writer_flush(w->frames, err);
+    int r = rn_write_all(w->fd, w->out.p, w->out.len);
+    w->out.len = 0;
+    if (r < 0)
+        rn_seterr(err, "write: %s", strerror(-r));
+    return r;
+}
+
+int rn_rowwriter_put(rn_rowwriter *w, const rn_row *r, char *err)
+{
+    if (w->fmt == RN_ROW_FRAMES) {
+        char s[32], e[32], v[32];
+        rn_event ev;
+        w->line.len = 0;
+        if (put_tsv(&w->line, r) < 0)
+            goto nomem;
+        rn_event_clear(&ev);
+        ev.ts = r->end;
+        rn_event_add_header(&ev, "start", 5, s, rn_time_format(r->start, s));
+        rn_event_add_header(&ev, "end", 3, e, rn_time_format(r->end, e));
+        rn_event_add_header(&ev, "key", 3, r->key.p, r->key.n);
+        rn_event_add_header(&ev, "value", 5, v, rn_value_format(r->value, v));
+        ev.body.p = w->line.p;
+        ev.body.n = w->line.len;
+        return rn_writer_put(w->frames, &ev, err);
+    }
+    if ((w->fmt == RN_ROW_TSV ? put_tsv(&w->out, r) < 0 || rn_buf_append(&w->out, "\n", 1) < 0
+                              : put_json(&w->out, r) < 0))
+        goto nomem;
+    return w->out.len >= WRITE_SIZE ? rn_rowwriter_flush(w, err) : 0;
+nomem:
+    rn_seterr(err, "out of memory");
+    return -ENOMEM;
+}
+
+/* ---- decoding ------------------------------------------------------------- */
+
+struct rn_rowreader {
+    char *name;
+    rn_decoder *d;
+    uint64_t line;          /* lines read (tsv, json) */
+    rn_buf key;             /* the decoded key of the last row */
+    int failed;
+};
+
+rn_rowreader *rn_rowreader_new(const char *name)
+{
+    rn_rowreader *r = calloc(1, sizeof *r);
+    if (!r || !(r->name = strdup(name))
+        || !(r->d = rn_decoder_new(RN_FMT_AUTO, RN_DEFAULT_MAX_EVENT))) {
+        if (r)
+            free(r->name);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void rn_rowreader_free(rn_rowreader *r)
+{
+    if (!r)
+        return;
+    rn_decoder_free(r->d);
+    rn_buf_free(&r->key);
+    free(r->name);
+    free(r);
+}
+
+int rn_rowreader_feed(rn_rowreader *r, const void *buf, size_t len, char *err)
+{
+    return rn_decoder_feed(r->d, buf, len, err);
+}
+
+void rn_rowreader_eof(rn_rowreader *r) { rn_decoder_eof(r->d); }
+
+static int unescape_key(rn_rowreader *r, const char *p, size_t n)
+{
+    r->key.len = 0;
+    if (rn_buf_reserve(&r->key, n + 1) < 0)
+        return -1;
+    char *o = r->key.p;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\\') {
+            *o++ = p[i];
+            continue;
+        }
+        if (++i == n)
+            return -1;
+        switch (p[i]) {
+        case 't': *o++ = '\t'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case '\\': *o++ = '\\'; break;
+        default: return -1;
+        }
+    }
+    r->key.len = (size_t)(o - r->key.p);
+    return 0;
+}
+
+/* "START\tEND\tKEY\tVALUE" */
+static const char *parse_tsv(rn_rowreader *r, const char *p, size_t n, rn_row *row)
+{
+    const char *f[4], *end = p + n;
+    size_t len[4];
+    for (int i = 0; i < 4; i++) {
+        const char *tab = i < 3 ? memchr(p, '\t', (size_t)(end - p)) : NULL;
+        if (i < 3 && !tab)
+            return "expected 4 tab-separated fields: start, end, key, value";
+        f[i] = p;
+        len[i] = (size_t)((i < 3 ? tab : end) - p);
+        p = i < 3 ? tab + 1 : end;
+    }
+    if (memchr(f[3], '\t', len[3]))
+        return "more than 4 tab-separated fields";
+    if (rn_time_parse(f[0], len[0], &row->start) < 0)
+        return "the window start is not an ISO 8601 UTC time";
+    if (rn_time_parse(f[1], len[1], &row->end) < 0)
+        return "the window end is not an ISO 8601 UTC time";
+    if (unescape_key(r, f[2], len[2]) < 0)
+        return "bad escape in the key";
+    if (rn_value_parse(f[3], len[3], &row->value) < 0)
+        return "the value is not a number";
+    return NULL;
+}
+
+static const char *parse_json_row(rn_rowreader *r, const char *p, size_t n, rn_row *row,
+                                  char *jerr)
+{
+    rn_json j;
+    rn_buf k = { 0 }, s = { 0 };
+    const char *why = NULL;
+    int seen = 0, m;
+
+    rn_json_init(&j, p, n, 0);
+    if (rn_json_object(&j, jerr) < 0)
+        return jerr;
+    r->key.len = 0;
+    for (size_t i = 0; (m = rn_json_member(&j, i, &k, jerr)) == 1; i++) {
+        if (k.len == 5 && memcmp(k.p, "start", 5) == 0 && !(seen & 1)) {
+            s.len = 0;
+            if (rn_json_get_str(&j, &s, jerr) < 0 || rn_time_parse(s.p, s.len, &row->start) < 0) {
+                why = "\"start\" is not an ISO 8601 UTC time";
+                goto out;
+            }
+            seen |= 1;
+        } else if (k.len == 3 && memcmp(k.p, "end", 3) == 0 && !(seen & 2)) {
+            s.len = 0;
+            if (rn_json_get_str(&j, &s, jerr) < 0 || rn_time_parse(s.p, s.len, &row->end) < 0) {
+                why = "\"end\" is not an ISO 8601 UTC time";
+                goto out;
+            }
+            seen |= 2;
+        } else if (k.len == 3 && memcmp(k.p, "key", 3) == 0 && !(seen & 4)) {
+            if (rn_json_get_str(&j, &r->key, jerr) < 0) {
+                why = jerr;
+                goto out;
+            }
+            seen |= 4;
+        } else if (k.len == 5 && memcmp(k.p, "value", 5) == 0 && !(seen & 8)) {
+            rn_json_skip_ws(&j);
+            const char *v0 = j.p;
+            if (rn_json_skip_value(&j, jerr) < 0
+                || rn_value_parse(v0, (size_t)(j.p - v0), &row->value) < 0) {
+                why = "\"value\" is not a number";
+                goto out;
+            }
+            seen |= 8;
+        } else if (rn_json_skip_value(&j, jerr) < 0) {
+            why = jerr;
+            goto out;
+        }
+        k.len = 0;
+    }
+    if (m < 0)
+        why = jerr;
+    else if (seen != 15)
+        why = "a row needs \"start\", \"end\", \"key\" and \"value\"";
+out:
+    rn_buf_free(&k);
+    rn_buf_free(&s);
+    return why;
+}
+
+static const char *row_from_frame(rn_rowreader *r, const rn_event *ev, rn_row *row)
+{
+    const rn_str *s = rn_event_header(ev, "start"), *e = rn_event_header(ev, "end"),
+                 *k = rn_event_header(ev, "key"), *v = rn_event_header(ev, "value");
+    if (!s || !e || !k || !v)
+        return "an event without the start, end, key and value headers of a row";
+    if (rn_time_parse(s->p, s->n, &row->start) < 0 || rn_time_parse(e->p, e->n, &row->end) < 0)
+        return "a window bound is not an ISO 8601 UTC time";
+    r->key.len = 0;
+    if (rn_buf_append(&r->key, k->p, k->n) < 0)
+        return "out of memory";
+    if (rn_value_parse(v->p, v->n, &row->value) < 0)
+        return "the value is not a number";
+    return NULL;
+}
+
+int rn_rowreader_next(rn_rowreader *r, rn_row *row, char *err)
+{
+    rn_event ev;
+    char derr[RN_ERRLEN];
+
+    if (r->failed)
+        return rn_seterr(err, "%s: reading stopped at an earlier error", r->name);
+    for (;;) {
+        uint64_t off = rn_decoder_offset(r->d);
+        int n = rn_decoder_next(r->d, &ev, derr);
+        if (n == RN_ERR) {
+            r->failed = 1;
+            return rn_seterr(err, "%s: %s", r->name, derr);
+        }
+        if (n == 0)
+            return 0;
+        const char *why;
+        char jerr[RN_ERRLEN] = "";
+        int evfmt = rn_decoder_format(r->d) != RN_FMT_LINES;   /* rows in headers */
+        if (evfmt) {
+            if ((why = row_from_frame(r, &ev, row))) {
+                r->failed = 1;
+                return rn_seterr(err, "%s: byte offset %llu: %s", r->name,
+                                 (unsigned long long)off, why);
+            }
+        } else {
+            r->line++;
+            const char *p = ev.body.p;
+            size_t len = ev.body.n;
+            if (len && p[len - 1] == '\r')
+                len--;
+            if (len == 0 || p[0] == '#')
+                continue;
+            why = p[0] == '{' ? parse_json_row(r, p, len, row, jerr) : parse_tsv(r, p, len, row);
+            if (why) {
+                r->failed = 1;
+                return rn_seterr(err, "%s: line %llu: %s", r->name,
+                                 (unsigned long long)r->line, why);
+            }
+        }
+        if (row->end <= row->start) {
+            r->failed = 1;
+            return rn_seterr(err, "%s: %s %llu: the window ends before it starts", r->name,
+                             evfmt ? "byte offset" : "line",
+                             (unsigned long long)(evfmt ? off : r->line));
+        }
+        row->key.p = r->key.p ? r->key.p : "";
+        row->key.n = r->key.len;
+        return 1;
+    }
+}

@@ -1,0 +1,369 @@
+/* topn_fmt.c -- the text of a top N: aligned tables for a person, TSV and
+ * JSON for programs, RESP commands for `redis-cli --pipe`. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "window/window.h"
+
+int rn_topn_out_parse(const char *s, rn_topn_out *out, char *err)
+{
+    static const char *names[] = { "table", "tsv", "json", "redis" };
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (rn_topn_out)(RN_TOPN_TABLE + i);
+            return 0;
+        }
+    return rn_seterr(err, "unknown output '%s' (use table, tsv, json or redis)", s);
+}
+
+static int put(rn_buf *b, const char *s, size_t n) { return rn_buf_append(b, s, n); }
+static int puts_(rn_buf *b, const char *s) { return rn_buf_append(b, s, strlen(s)); }
+
+int rn_topn__table_key(rn_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (rn_buf_reserve(b, 4 * n) < 0)
+        return -1;
+    char *o = b->p + b->len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\t' || c == '\n' || c == '\r' || c == '\\') {
+            *o++ = '\\';
+            *o++ = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+        } else if (c < 0x20 || c == 0x7f) {
+            *o++ = '\\';
+            *o++ = 'x';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    b->len = (size_t)(o - b->p);
+    return 0;
+}
+
+/* ---- aligned tables ------------------------------------------------------
+ *
+ * Cells are collected first (their text in one buffer), then written with
+ * every column as wide as its widest cell, two spaces apart. Width counts
+ * UTF-8 characters (bytes that do not continue one), which is what a
+ * terminal shows for most text; wide CJK characters make a row look one
+ * column short per character, a limit we accept. */
+
+#define TBL_MAXCOL 5
+
+typedef struct cell {
+    size_t off, len, width;
+} cell;
+
+typedef struct table {
+    size_t ncol;
+    const char *align;      /* 'l' or 'r' per column */
+    rn_buf text;
+    cell *c;
+    size_t n, cap;          /* cells */
+    size_t width[TBL_MAXCOL];
+} table;
+
+static size_t text_width(const char *s, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        w += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return w;
+}
+
+/* Close the cell whose text starts at off (written into t->text since). */
+static int tbl_end_cell(table *t, size_t off)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 32;
+        cell *nc = realloc(t->c, cap * sizeof *nc);
+        if (!nc)
+            return -1;
+        t->c = nc;
+        t->cap = cap;
+    }
+    cell *c = &t->c[t->n];
+    c->off = off;
+    c->len = t->text.len - off;
+    c->width = text_width(t->text.p + off, c->len);
+    size_t col = t->n % t->ncol;
+    if (c->width > t->width[col])
+        t->width[col] = c->width;
+    t->n++;
+    return 0;
+}
+
+static int tbl_cell(table *t, const char *s, size_t n)
+{
+    size_t off = t->text.len;
+    if (put(&t->text, s, n) < 0)
+        return -1;
+    return tbl_end_cell(t, off);
+}
+
+static int tbl_key(table *t, rn_str key)
+{
+    size_t off = t->text.len;
+    if (rn_topn__table_key(&t->text, key.p, key.n) < 0)
+        return -1;
+    return tbl_end_cell(t, off);
+}
+
+static int pad(rn_buf *b, size_t n)
+{
+    if (rn_buf_reserve(b, n) < 0)
+        return -1;
+    memset(b->p + b->len, ' ', n);
+    b->len += n;
+    return 0;
+}
+
+static int tbl_write(table *t, rn_buf *b)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        size_t col = i % t->ncol;
+        cell *c = &t->c[i];
+        size_t gap = t->width[col] - c->width;
+        int last = col == t->ncol - 1;
+        if (col && pad(b, 2) < 0)
+            return -1;
+        if (t->align[col] == 'r' && pad(b, gap) < 0)
+            return -1;
+        if (put(b, t->text.p + c->off, c->len) < 0)
+            return -1;
+        if (t->align[col] == 'l' && !last && pad(b, gap) < 0)
+            return -1;
+        if (last && put(b, "\n", 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void tbl_free(table *t)
+{
+    rn_buf_free(&t->text);
+    free(t->c);
+}
+
+static int tbl_u64(table *t, uint64_t v)
+{
+    char d[24];
+    return tbl_cell(t, d, rn_u64_dec(v, d));
+}
+
+/* ---- windows ----------------------------------------------------------- */
+
+static int put_time(rn_buf *b, int64_t ns)
+{
+    char s[40];
+    return put(b, s, rn_time_format(ns, s));
+}
+
+static int put_value(rn_buf *b, rn_value v)
+{
+    char s[40];
+    return put(b, s, rn_value_format(v, s));
+}
+
+static int put_u64(rn_buf *b, uint64_t v)
+{
+    char d[24];
+    return put(b, d, rn_u64_dec(v, d));
+}
+
+static int fmt_table(rn_buf *b, const rn_topn_window *w)
+{
+    char head[128];
+    table t = { .ncol = 3, .align = "rlr" };
+    int r = -1;
+
+    if (put_time(b, w->start) < 0 || puts_(b, " .. ") < 0 || put_time(b, w->end) < 0)
+        return -1;
+    snprintf(head, sizeof head, "  top %zu of %zu key%s%s\n", w->n, w->nkeys,
+             w->nkeys == 1 ? "" : "s", w->reprint ? ", again" : "");
+    if (puts_(b, head) < 0)
+        return -1;
+    if (tbl_cell(&t, "rank", 4) < 0 || tbl_cell(&t, "key", 3) < 0
+        || tbl_cell(&t, "value", 5) < 0)
+        goto err;
+    for (size_t i = 0; i < w->n; i++) {
+        char v[40];
+        if (tbl_u64(&t, i + 1) < 0 || tbl_key(&t, w->top[i].key) < 0
+            || tbl_cell(&t, v, rn_value_format(w->top[i].value, v)) < 0)
+            goto err;
+    }
+    if (tbl_write(&t, b) < 0 || put(b, "\n", 1) < 0)
+        goto err;
+    r = 0;
+err:
+    tbl_free(&t);
+    return r;
+}
+
+static int fmt_tsv(rn_buf *b, const rn_topn_window *w)
+{
+    char times[80];
+    size_t n = rn_time_format(w->start, times);
+    times[n++] = '\t';
+    n += rn_time_format(w->end, times + n);
+    times[n++] = '\t';
+    for (size_t i = 0; i < w->n; i++) {
+        if (put(b, times, n) < 0 || put_u64(b, i + 1) < 0 || put(b, "\t", 1) < 0
+            || rn_tsv_key(b, w->top[i].key.p, w->top[i].key.n) < 0
+            || put(b, "\t", 1) < 0 || put_value(b, w->top[i].value) < 0
+            || put(b, "\n", 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int fmt_json(rn_buf *b, const rn_topn_window *w)
+{
+    if (puts_(b, "{\"start\":\"") < 0 || put_time(b, w->start) < 0
+        || puts_(b, "\",\"end\":\"") < 0 || put_time(b, w->end) < 0
+        || puts_(b, "\",\"top\":[") < 0)
+        return -1;
+    for (size_t i = 0; i < w->n; i++) {
+        if ((i && put(b, ",", 1) < 0) || puts_(b, "{\"rank\":") < 0
+            || put_u64(b, i + 1) < 0 || puts_(b, ",\"key\":") < 0
+            || rn_json_put_string(b, w->top[i].key.p, w->top[i].key.n) < 0
+            || puts_(b, ",\"value\":") < 0 || put_value(b, w->top[i].value) < 0
+            || put(b, "}", 1) < 0)
+            return -1;
+    }
+    return puts_(b, "]}\n");
+}
+
+int rn_topn_resp(rn_buf *b, size_t argc, const rn_str *argv)
+{
+    if (put(b, "*", 1) < 0 || put_u64(b, argc) < 0 || put(b, "\r\n", 2) < 0)
+        return -1;
+    for (size_t i = 0; i < argc; i++) {
+        if (put(b, "$", 1) < 0 || put_u64(b, argv[i].n) < 0 || put(b, "\r\n", 2) < 0
+            || put(b, argv[i].p, argv[i].n) < 0 || put(b, "\r\n", 2) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* DEL K; ZADD K score member ...; EXPIRE K ttl; SET PREFIX:latest K. The DEL
+ * makes a re-print (late rows) replace the set rather than add to it; redis
+ * runs a client's commands in order, so a reader sees the old set or the new
+ * one, or for a moment none (MULTI/EXEC would close that gap, at the cost of
+ * a reply to skip per window). */
+static int fmt_redis(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
+{
+    const char *prefix = f->prefix ? f->prefix : "topk";
+    size_t plen = strlen(prefix);
+    rn_buf key = { 0 }, latest = { 0 }, scores = { 0 };
+    rn_str *argv = NULL;
+    int r = -1;
+
+    if (put(&key, prefix, plen) < 0 || put(&key, ":", 1) < 0 || put_time(&key, w->start) < 0)
+        goto err;
+    rn_str k = { key.p, key.len };
+    rn_str del[2] = { { "DEL", 3 }, k };
+    if (rn_topn_resp(b, 2, del) < 0)
+        goto err;
+    if (w->n) {
+        /* Scores first into one buffer (it may move while growing), then
+         * the argument vector pointing into it. */
+        size_t *off = malloc((w->n + 1) * sizeof *off);
+        argv = malloc((2 + 2 * w->n) * sizeof *argv);
+        if (!off || !argv) {
+            free(off);
+            goto err;
+        }
+        for (size_t i = 0; i < w->n; i++) {
+            off[i] = scores.len;
+            if (put_value(&scores, w->top[i].value) < 0) {
+                free(off);
+                goto err;
+            }
+        }
+        off[w->n] = scores.len;
+        argv[0] = (rn_str){ "ZADD", 4 };
+        argv[1] = k;
+        for (size_t i = 0; i < w->n; i++) {
+            argv[2 + 2 * i] = (rn_str){ scores.p + off[i], off[i + 1] - off[i] };
+            argv[3 + 2 * i] = w->top[i].key;
+        }
+        free(off);
+        if (rn_topn_resp(b, 2 + 2 * w->n, argv) < 0)
+            goto err;
+    }
+    if (f->ttl > 0) {
+        char ttl[24];
+        rn_str ex[3] = { { "EXPIRE", 6 }, k, { ttl, rn_u64_dec((uint64_t)f->ttl, ttl) } };
+        if (rn_topn_resp(b, 3, ex) < 0)
+            goto err;
+    }
+    if (w->latest) {
+        if (put(&latest, prefix, plen) < 0 || put(&latest, ":latest", 7) < 0)
+            goto err;
+        rn_str set[3] = { { "SET", 3 }, { latest.p, latest.len }, k };
+        if (rn_topn_resp(b, 3, set) < 0)
+            goto err;
+    }
+    r = 0;
+err:
+    free(argv);
+    rn_buf_free(&key);
+    rn_buf_free(&latest);
+    rn_buf_free(&scores);
+    return r;
+}
+
+int rn_topn_format(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
+{
+    switch (f->out) {
+    case RN_TOPN_TABLE: return fmt_table(b, w);
+    case RN_TOPN_TSV: return fmt_tsv(b, w);
+    case RN_TOPN_JSON: return fmt_json(b, w);
+    case RN_TOPN_REDIS: return fmt_redis(b, f, w);
+    }
+    return -1;
+}
+
+/* ---- Space-Saving ------------------------------------------------------ */
+
+int rn_ss_format(rn_buf *b, const rn_ss *s, const rn_ss_item *it, size_t n,
+                 int64_t now_ns, uint64_t events)
+{
+    char head[256], when[40], cap[48];
+    table t = { .ncol = 5, .align = "rlrrl" };
+    int r = -1;
+
+    rn_format_time(now_ns, when, sizeof when);
+    if (rn_ss_capacity(s))
+        snprintf(cap, sizeof cap, "capacity %zu", rn_ss_capacity(s));
+    else
+        snprintf(cap, sizeof cap, "exact");
+    snprintf(head, sizeof head,
+             "top %zu at %s: %" PRIu64 " events, %" PRIu64 " keyed, %zu keys counted (%s)\n",
+             n, when, events, rn_ss_total(s), rn_ss_size(s), cap);
+    if (puts_(b, head) < 0)
+        return -1;
+    if (tbl_cell(&t, "rank", 4) < 0 || tbl_cell(&t, "key", 3) < 0
+        || tbl_cell(&t, "count", 5) < 0 || tbl_cell(&t, "error", 5) < 0
+        || tbl_cell(&t, "guaranteed", 10) < 0)
+        goto err;
+    for (size_t i = 0; i < n; i++) {
+        if (tbl_u64(&t, i + 1) < 0 || tbl_key(&t, it[i].key) < 0
+            || tbl_u64(&t, it[i].count) < 0 || tbl_u64(&t, it[i].error) < 0
+            || tbl_cell(&t, it[i].guaranteed ? "yes" : "no", it[i].guaranteed ? 3 : 2) < 0)
+            goto err;
+    }
+    if (tbl_write(&t, b) < 0 || put(b, "\n", 1) < 0)
+        goto err;
+    r = 0;
+err:
+    tbl_free(&t);
+    return r;
+}

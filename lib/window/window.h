@@ -1,0 +1,543 @@
+/* window.h -- windows and top N (winagg, topk): keys, values and times
+ * taken from events, window state, the rows the windows emit, the
+ * winagg pipeline stage, and top N with Space-Saving. */
+#ifndef RN_WINDOW_WINDOW_H
+#define RN_WINDOW_WINDOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/core.h"
+
+/* rows.c -- winagg's output and topk's input: one row per window and key.
+ *
+ * A row is (window start, window end, key, value). Formats:
+ *   tsv     START\tEND\tKEY\tVALUE\n; times in ISO 8601 UTC,
+ *           "2026-11-23T07:40:00Z" (".123" only when the milliseconds are
+ *           not zero); in KEY a tab, newline, carriage return and backslash are
+ *           written \t \n \r \\ .
+ *   json    {"start":"...","end":"...","key":"...","value":V}\n (times as in
+ *           tsv; keys escaped as in the json event format).
+ *   frames  the event frames stream: per row an event with ts = END, headers
+ *           start, end, key, value (text as in tsv), body = the tsv row
+ *           without its newline.
+ * A value is an integer (exact, 64-bit) or a floating point number; it is
+ * written as an integer when it is one, else with the fewest digits that
+ * read back to the same double.
+ *
+ * The reader detects the format (frames magic; '{' for json; else tsv),
+ * skips blank lines and lines starting with '#', and names the line (or
+ * frame offset) of anything malformed. */
+
+typedef struct rn_value {
+    int is_float;
+    int64_t i;      /* when !is_float */
+    double f;       /* when is_float */
+} rn_value;
+
+typedef struct rn_row {
+    int64_t start, end;     /* ns since the epoch */
+    rn_str key;
+    rn_value value;
+} rn_row;
+
+typedef enum rn_rowfmt { RN_ROW_TSV = 1, RN_ROW_JSON, RN_ROW_FRAMES } rn_rowfmt;
+
+int rn_rowfmt_parse(const char *s, rn_rowfmt *fmt, char *err);  /* tsv|json|frames */
+
+/* Values: the double of v; v formatted (at least 32 bytes of out) returning
+ * the length; text parsed (an integer when it is one, exactly). */
+double rn_value_double(rn_value v);
+size_t rn_value_format(rn_value v, char *out);
+int rn_value_parse(const char *s, size_t n, rn_value *v);
+
+/* ISO 8601 UTC as written in rows; parse accepts what format writes
+ * (seconds, optional .fff, 'Z'). */
+size_t rn_time_format(int64_t ns, char *out);   /* out: at least 32 bytes */
+int rn_time_parse(const char *s, size_t n, int64_t *ns);
+
+/* Append key to b escaped as in a tsv row. -1 when out of memory. */
+int rn_tsv_key(rn_buf *b, const char *s, size_t n);
+
+/* ---- writing -------------------------------------------------------------- */
+
+typedef struct rn_rowwriter rn_rowwriter;
+
+rn_rowwriter *rn_rowwriter_new(int fd, rn_rowfmt fmt);
+void rn_rowwriter_free(rn_rowwriter *w);
+int rn_rowwriter_put(rn_rowwriter *w, const rn_row *row, char *err);   /* 0 or -errno */
+int rn_rowwriter_flush(rn_rowwriter *w, char *err);
+
+/* ---- reading -------------------------------------------------------------- */
+
+typedef struct rn_rowreader rn_rowreader;
+
+/* name is used in messages ("stdin", a file name). */
+rn_rowreader *rn_rowreader_new(const char *name);
+void rn_rowreader_free(rn_rowreader *r);
+int rn_rowreader_feed(rn_rowreader *r, const void *buf, size_t len, char *err);
+void rn_rowreader_eof(rn_rowreader *r);
+/* 1: *row is the next row (valid until the next call); 0: needs more input
+ * (or the end, after eof); RN_ERR: err says "NAME: line N: what" (or "byte
+ * offset N" for frames). */
+int rn_rowreader_next(rn_rowreader *r, rn_row *row, char *err);
+
+/* extract.c -- pulling a key, a value or a time out of an event's body.
+ *
+ * A field extractor finds a piece of a line: the first capture group of a
+ * PCRE2 regex (JIT compiled; the whole match when the regex has no group),
+ * field N (from 1) split on a delimiter (default: runs of blanks, as awk
+ * does), or a member of a JSON body named by a dotted path ("user.id").
+ * A time extractor turns a piece into ns since the epoch with a strptime(3)
+ * format (%z honoured), or one of the names "epoch" (seconds, fractions
+ * allowed), "epoch_ms", "epoch_ns", "iso8601". */
+
+typedef struct rn_fieldx rn_fieldx;
+
+rn_fieldx *rn_fieldx_regex(const char *re, char *err);
+rn_fieldx *rn_fieldx_field(unsigned n, const char *delim, char *err);
+rn_fieldx *rn_fieldx_json(const char *path, char *err);
+void rn_fieldx_free(rn_fieldx *x);
+
+/* 1: *out is the piece of s (or of an internal buffer, valid until the next
+ * call); 0: the line has none; -1: a regex matching error (err). */
+int rn_fieldx_get(rn_fieldx *x, const char *s, size_t n, rn_str *out, char *err);
+
+/* The nginx/Apache time form, "14/Nov/2023:22:13:20 +0000". */
+#define RN_TIME_NGINX "%d/%b/%Y:%H:%M:%S %z"
+
+typedef struct rn_timex rn_timex;
+
+rn_timex *rn_timex_new(const char *format, char *err);
+void rn_timex_free(rn_timex *x);
+
+/* 0 with *ns set, -1 when s does not parse. Consecutive equal strings are
+ * parsed once (log lines share their second). */
+int rn_timex_parse(rn_timex *x, const char *s, size_t n, int64_t *ns);
+
+/* ASCII lower case of s into b (replacing its content). */
+int rn_lower(rn_buf *b, const char *s, size_t n);
+
+/* window.c -- winagg's state: per-key aggregates over tumbling or sliding
+ * time windows, kept incrementally (Spark Streaming's reduceByKeyAndWindow
+ * with the inverse function).
+ *
+ * Windows. Slide S and length W (ns), W a multiple of S, k = W/S slices
+ * (k = 1 is tumbling). Slice n covers [n*S, (n+1)*S), aligned to the epoch
+ * (floor division, so times before 1970 work too). The window "ending at
+ * slice e" covers slices e-k+1..e, that is [(e-k+1)*S, (e+1)*S); every slice
+ * end is a window end. A row carries that start and end.
+ *
+ * How. Each slice that is not yet retired has its own hash table (key ->
+ * accumulator); a running table holds the aggregate of the window last
+ * emitted. Emitting window e adds slice e to the running table and subtracts
+ * slice e-k (then frees it); a key whose count reaches zero is dropped. So
+ * count, sum and avg cost O(keys of one slice) per slide, not O(keys of k
+ * slices). min and max have no inverse: at emission they are computed per key
+ * from the (at most k) slices still held, O(entries of those slices).
+ *
+ * Values. count ignores the value. sum is exact: integers are summed in 128
+ * bits and the window's sum is an integer when every value in the window is
+ * one and the sum fits in int64; otherwise (any double in the window, or an
+ * int64 overflow) it is a double. Doubles are summed with Neumaier
+ * compensation, so adding and later subtracting a slice does not leave
+ * rounding residue behind (and when the last double leaves a key's window the
+ * double part is reset to exactly 0). inf and nan values are kept apart and
+ * re-summed from the slices when emitted, since inf - inf cannot be undone.
+ * Limit: finite doubles whose running sum exceeds DBL_MAX give inf/nan.
+ * avg = sum / count, always a double. min and max keep integers as integers;
+ * integers and doubles compare exactly (2^53+1 > 2^53 as a double); on a tie
+ * the integer wins; nan loses to any number.
+ *
+ * Time and lateness. The caller passes each event's time and, from time to
+ * time, a watermark. rn_window_advance(wm) passes every window whose end is
+ * <= wm, in order of end, emitting those that hold data; windows that hold
+ * none are skipped in O(1) each run of them, so an idle gap of any length
+ * costs O(slices held). Once a window has been passed, every slice it covers
+ * is closed: an event is LATE iff its time is before the end of the last
+ * window passed, i.e. t < floor(wm / S) * S for the highest watermark given.
+ * That includes a slice whose later windows are still open: a slice counts
+ * in all k of its windows or in none, so the windows stay consistent.
+ * Events may arrive in any order before that.
+ *
+ * Rows. A window's rows are handed to the callback consecutively, sorted by
+ * key bytes (memcmp, then shorter first); the key points into the window's
+ * memory and is valid during the call only. Empty windows emit nothing. With
+ * emit_changed, a key is emitted only when its value differs from the one it
+ * had in the previous window (window e-1); a key new to the window counts as
+ * changed, a key that left is not emitted.
+ *
+ * Bounded memory. max_keys (0 = unbounded) bounds the (slice, key) entries
+ * held: the sum over held slices of the distinct keys in each. The running
+ * table holds a subset of those keys, so memory is bounded by roughly
+ * max_keys * (2 * key length + 150) bytes. An event whose key is not yet in
+ * its slice when the bound is reached is not counted and is reported as
+ * EVICTED (it is dropped, not some other key).
+ *
+ * State file (rn_window_save/load), little-endian binary:
+ *   "runnel-window\n" u32:version(1)
+ *   u32:len caller's option signature, u32:len window's own signature
+ *   i64:last window end slice passed, u8:passed-any
+ *   u64:nslices { i64:slice u64:n { u32:klen key acc } }
+ *   u64:n running { u32:klen key acc u8:has_prev num:prev }
+ *   u64:checksum of everything before it (a wyhash-style mix of 8-byte words)
+ * where acc = i64:count, then for sum/avg i64:ndouble i64:nnonfinite
+ * u64:isum_lo u64:isum_hi f64:dsum f64:dcomp f64:nonfinite_sum, for min/max
+ * num:best; num = u8:is_float u64:bits. Counters (late, evicted...) are per
+ * run and not saved. */
+
+typedef enum rn_agg {
+    RN_AGG_COUNT,
+    RN_AGG_SUM,
+    RN_AGG_MIN,
+    RN_AGG_MAX,
+    RN_AGG_AVG,
+} rn_agg;
+
+/* "count", "sum", "min", "max", "avg". */
+int rn_agg_parse(const char *s, rn_agg *agg, char *err);
+const char *rn_agg_name(rn_agg agg);
+
+typedef struct rn_window_opts {
+    int64_t width_ns;   /* W: a positive multiple of slide_ns */
+    int64_t slide_ns;   /* S > 0; W == S is a tumbling window */
+    rn_agg agg;
+    int emit_changed;   /* emit only keys whose value changed (see above) */
+    size_t max_keys;    /* bound on (slice, key) entries held; 0 = none */
+} rn_window_opts;
+
+/* What rn_window_add returns besides 0 (tracked) and -ENOMEM. The window
+ * counts each of them too (rn_window_stats). */
+#define RN_WIN_LATE 1       /* its windows have (partly) been passed already */
+#define RN_WIN_EVICTED 2    /* new key for its slice while max_keys are held */
+#define RN_WIN_INVALID 3    /* time outside the windows int64 ns can express,
+                               or key longer than RN_WIN_KEY_MAX */
+#define RN_WIN_KEY_MAX ((size_t)1 << 24)
+
+/* rn_window_load's return when the file does not exist (a fresh start). */
+#define RN_WIN_FRESH 1
+
+typedef struct rn_window rn_window;
+
+/* Called per row; a negative return stops the emission and is passed on. */
+typedef int (*rn_window_emit_fn)(void *data, const rn_row *row);
+
+typedef struct rn_window_stats {
+    uint64_t late, evicted, invalid;   /* events rejected, by reason */
+    uint64_t windows, rows;            /* windows and rows emitted */
+    uint64_t keys;                     /* keys in the running window table */
+    uint64_t entries;                  /* (slice, key) entries: what max_keys bounds */
+    uint64_t slices;                   /* slices held */
+    int64_t closed;                    /* events with t < closed are late;
+                                          INT64_MIN before anything was passed */
+} rn_window_stats;
+
+/* Checks W, S and agg; NULL with err set on a bad option or no memory. */
+rn_window *rn_window_new(const rn_window_opts *o, char *err);
+void rn_window_free(rn_window *w);
+
+/* Account one event. key is copied. Returns 0, RN_WIN_LATE, RN_WIN_EVICTED,
+ * RN_WIN_INVALID, or -ENOMEM (nothing was changed). */
+int rn_window_add(rn_window *w, int64_t t, const char *key, size_t klen,
+                  rn_value v);
+
+/* Pass every window whose end is <= watermark (see above); a watermark that
+ * does not move forward does nothing. Returns 0, fn's negative return (the
+ * window it failed in counts as passed; its remaining rows are not emitted),
+ * or -ENOMEM (the state is then undefined: free the window). */
+int rn_window_advance(rn_window *w, int64_t watermark, rn_window_emit_fn fn,
+                      void *data);
+
+/* End of input: pass windows up to the last one that holds data, that is
+ * until the last slice with data has left the window, so a sliding window
+ * emits its k-1 trailing windows too. The slices of the last window stay
+ * held (as after any advance) and leave at the next. Events added afterwards
+ * are late unless after the last window emitted. Returns as
+ * rn_window_advance. */
+int rn_window_flush(rn_window *w, rn_window_emit_fn fn, void *data);
+
+void rn_window_stats_get(const rn_window *w, rn_window_stats *st);
+
+/* Write the state atomically (temporary file in the same directory, fsync,
+ * rename, fsync of the directory). optsig is the caller's description of
+ * every option that affects the state's meaning (key regex, agg, W, S, time
+ * mode...); load refuses a file written with another. 0 or -1 with err. */
+int rn_window_save(const rn_window *w, const char *path, const char *optsig,
+                   char *err);
+
+/* Restore a state into w, which must be fresh (nothing added or passed) and
+ * made with the same options. Returns 0, RN_WIN_FRESH when path does not
+ * exist, or -1 with err: "state file PATH was written with different
+ * options: ..." or, for a damaged file, a message naming the byte offset.
+ * On error w is left fresh. */
+int rn_window_load(rn_window *w, const char *path, const char *optsig,
+                   char *err);
+
+/* winagg.c -- one winagg job: events in, window rows out.
+ *
+ * For each event: the key (a field extractor, optionally lower-cased), the
+ * value (count: 1; else a field parsed as a number), and the time: arrival
+ * (the wall clock when it was read), header (the event's "ts" header in ns,
+ * else its timestamp), or a field parsed by a time extractor. Events without
+ * a key, with a value or time that does not parse, are counted and skipped.
+ *
+ * The watermark: with arrival time, the wall clock. With event time, the
+ * largest event time seen minus the lateness; and while no event arrives it
+ * moves on with the wall clock (by the time since the last event), so that
+ * windows close when the input is idle. Events behind it are late: counted,
+ * and returned as RN_WAGG_LATE for the caller to keep. */
+
+typedef enum rn_timemode { RN_TIME_ARRIVAL, RN_TIME_HEADER, RN_TIME_FIELD } rn_timemode;
+
+typedef struct rn_wagg_opts {
+    rn_fieldx *key;             /* these three are owned by the job once made */
+    rn_fieldx *value;           /* NULL: each event counts 1 */
+    rn_fieldx *time_field;      /* RN_TIME_FIELD */
+    rn_timex *time_parse;       /* RN_TIME_FIELD */
+    int lower;
+    rn_timemode time;
+    int64_t lateness_ns;
+    rn_window_opts win;
+} rn_wagg_opts;
+
+typedef struct rn_wagg_stats {
+    uint64_t events, nokey, badvalue, badtime, late, evicted, rows, windows;
+} rn_wagg_stats;
+
+#define RN_WAGG_LATE 1
+
+typedef struct rn_wagg rn_wagg;
+
+rn_wagg *rn_wagg_new(const rn_wagg_opts *o, char *err);
+void rn_wagg_free(rn_wagg *a);
+
+/* One event read at wall time now (ns): 0, RN_WAGG_LATE, or -1 (err). */
+int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err);
+
+/* Emit the windows the watermark at wall time now has passed. Returns 0 or
+ * the callback's negative return (or -ENOMEM). */
+int rn_wagg_tick(rn_wagg *a, int64_t now, rn_window_emit_fn fn, void *data);
+
+/* End of input: emit every window that holds data. */
+int rn_wagg_finish(rn_wagg *a, rn_window_emit_fn fn, void *data);
+
+rn_window *rn_wagg_window(rn_wagg *a);
+void rn_wagg_stats_get(const rn_wagg *a, rn_wagg_stats *st);
+
+/* topn.c -- the N largest keys: of each window of winagg rows (merged across
+ * inputs), and of an unbounded stream of keys (Space-Saving).
+ *
+ * Windows (topn.c). Rows (lib/rows.h) with the same window (start, end) and
+ * key are summed, whichever input they came from, so `cat a b | topk` merges
+ * the output of two winagg processes. A window is handed out for printing by
+ * rn_topn_flush: with all = 0 only windows that the input has moved past (a
+ * row of a window ending later was added), with all = 1 every window with
+ * rows not yet printed (EOF). The caller decides when (topk: after 200 ms
+ * without input). Rows for a window already printed are added to it and the
+ * window is handed out again; the last `keep` printed windows are held for
+ * that, older ones are freed and rows for them dropped (and counted).
+ *
+ * Order: value descending, then key bytes ascending (memcmp, a prefix
+ * first), so ties come out the same way on every run and every machine.
+ *
+ * Space-Saving (topn_ss.c), after Metwally, Agrawal and El Abbadi, "Efficient
+ * computation of frequent and top-k elements in data streams" (2005): at most
+ * CAPACITY counters, each with an error bound; an update costs O(1) (the
+ * stream-summary: buckets of equal count in a doubly linked list, ascending).
+ * Capacity 0 is exact counting in an unbounded table.
+ *
+ * Output (topn_fmt.c): an aligned table, TSV, JSON, or RESP commands for
+ * `redis-cli --pipe`. Nothing here prints or exits: output goes into an
+ * rn_buf the caller writes. */
+
+/* ---- values and the order of entries ------------------------------------ */
+
+typedef struct rn_topn_entry {
+    rn_str key;
+    rn_value value;
+} rn_topn_entry;
+
+/* a + b: exact while both are integers and the sum fits int64_t, otherwise
+ * the double sum. */
+rn_value rn_topn_value_add(rn_value a, rn_value b);
+
+/* <0, 0, >0 as a is below, equal to, above b (integers exactly, else as
+ * doubles). */
+int rn_topn_value_cmp(rn_value a, rn_value b);
+
+/* Key bytes in memcmp order, a proper prefix first. */
+int rn_topn_key_cmp(rn_str a, rn_str b);
+
+/* Negative when a comes before b in the output: larger value first, then
+ * smaller key. */
+int rn_topn_entry_cmp(const rn_topn_entry *a, const rn_topn_entry *b);
+
+/* The best min(m, n) of e[0..m), best first, into out (room for n). Returns
+ * how many; -1 when out of memory. e is not changed. O(m log n). */
+long rn_topn_select(const rn_topn_entry *e, size_t m, size_t n, rn_topn_entry *out);
+
+/* ---- windows ------------------------------------------------------------ */
+
+typedef struct rn_topn rn_topn;
+
+/* A window handed out for printing. Valid during the callback only. */
+typedef struct rn_topn_window {
+    int64_t start, end;         /* ns since the epoch */
+    size_t nkeys;               /* distinct keys in the window */
+    size_t n;                   /* entries in top, at most N */
+    const rn_topn_entry *top;   /* best first */
+    int reprint;                /* printed before; late rows came since */
+    int latest;                 /* no window handed out so far ends later */
+} rn_topn_window;
+
+typedef int (*rn_topn_print_fn)(void *data, const rn_topn_window *w);
+
+/* n: keys per window (at least 1); keep: printed windows held for late rows
+ * (0 means RN_TOPN_KEEP). NULL when out of memory. */
+#define RN_TOPN_KEEP 64
+rn_topn *rn_topn_new(size_t n, size_t keep);
+void rn_topn_free(rn_topn *t);
+
+/* Add a row (its key is copied). Returns RN_TOPN_ADDED, RN_TOPN_LATE (added
+ * to a window that was printed: it will be printed again), RN_TOPN_DROPPED
+ * (its window was printed and is no longer held), or -1 with err (out of
+ * memory). */
+enum { RN_TOPN_ADDED = 0, RN_TOPN_LATE = 1, RN_TOPN_DROPPED = 2 };
+int rn_topn_add(rn_topn *t, const rn_row *row, char *err);
+
+/* 1 when rn_topn_flush(t, 0, ...) would hand out a window. */
+int rn_topn_ready(const rn_topn *t);
+/* Windows holding rows not yet printed. */
+size_t rn_topn_pending(const rn_topn *t);
+
+/* Hand every window that is due (see above) to fn, in order of end, then
+ * start; then free printed windows beyond `keep`. Returns the number handed
+ * out, or -1: out of memory (err says so) or fn returned -1 (err untouched),
+ * in which case the window fn refused stays due. */
+long rn_topn_flush(rn_topn *t, int all, rn_topn_print_fn fn, void *data, char *err);
+
+/* ---- output -------------------------------------------------------------- */
+
+typedef enum rn_topn_out {
+    RN_TOPN_TABLE = 1,
+    RN_TOPN_TSV,
+    RN_TOPN_JSON,
+    RN_TOPN_REDIS,
+} rn_topn_out;
+
+int rn_topn_out_parse(const char *s, rn_topn_out *out, char *err);  /* table|tsv|json|redis */
+
+typedef struct rn_topn_fmt {
+    rn_topn_out out;
+    const char *prefix;     /* redis key prefix; NULL means "topk" */
+    int64_t ttl;            /* redis: EXPIRE seconds on the window key; 0 none */
+} rn_topn_fmt;
+
+/* Append the text of one window to b. -1 when out of memory.
+ *   table  "START .. END  (top N of K keys)" (", again" on a re-print), a
+ *          "rank key value" heading, the aligned rows, a blank line;
+ *   tsv    START\tEND\tRANK\tKEY\tVALUE\n per entry, key escaped as in rows;
+ *   json   {"start":"..","end":"..","top":[{"rank":1,"key":"..","value":V},..]}\n
+ *   redis  DEL K, ZADD K value key ..., [EXPIRE K ttl], [SET PREFIX:latest K]
+ *          with K = PREFIX:START (START as in rows); SET only when latest. */
+int rn_topn_format(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w);
+
+/* One RESP command (an array of bulk strings: any bytes) appended to b. */
+int rn_topn_resp(rn_buf *b, size_t argc, const rn_str *argv);
+
+/* ---- Space-Saving ---------------------------------------------------------- */
+
+typedef struct rn_ss rn_ss;
+
+typedef struct rn_ss_item {
+    rn_str key;             /* valid until the next rn_ss_add */
+    uint64_t count;         /* an upper bound of the true count */
+    uint64_t error;         /* count - error is a lower bound */
+    int guaranteed;         /* surely among the true top N (see rn_ss_top) */
+} rn_ss_item;
+
+/* capacity 0: exact (one counter per distinct key, unbounded). At most
+ * RN_SS_MAX_CAPACITY. NULL when out of memory. */
+#define RN_SS_MAX_CAPACITY ((size_t)1 << 28)
+rn_ss *rn_ss_new(size_t capacity);
+void rn_ss_free(rn_ss *s);
+
+/* Count one occurrence of key. 0, or -1 when out of memory (exact mode). */
+int rn_ss_add(rn_ss *s, const char *key, size_t n);
+
+/* The top n counters, ordered by count descending, then count - error
+ * descending, then key ascending, into out (room for n). An item is
+ * guaranteed when count - error >= the count of the (n+1)-th counter (or, when
+ * there is none, the smallest count if keys were evicted, else 0): no key
+ * outside the list can then have a larger true count. *threshold (may be
+ * NULL) gets that count. Returns how many, or -1 when out of memory. */
+long rn_ss_top(const rn_ss *s, size_t n, rn_ss_item *out, uint64_t *threshold);
+
+/* The counter of key: 1 with *count and *error (either may be NULL), or 0
+ * when the key is not monitored. */
+int rn_ss_get(const rn_ss *s, const char *key, size_t n, uint64_t *count, uint64_t *error);
+
+uint64_t rn_ss_total(const rn_ss *s);       /* keys counted */
+size_t rn_ss_size(const rn_ss *s);          /* counters in use */
+size_t rn_ss_capacity(const rn_ss *s);      /* 0 when exact */
+uint64_t rn_ss_evictions(const rn_ss *s);   /* keys that replaced another */
+
+/* The table of rn_ss_top's items: a heading "top N at TIME: ...", a
+ * "rank key count error guaranteed" line, the aligned rows, a blank line.
+ * events: every event read (counted or not). */
+int rn_ss_format(rn_buf *b, const rn_ss *s, const rn_ss_item *it, size_t n,
+                 int64_t now_ns, uint64_t events);
+
+/* ---- internal: shared by topn*.c ----------------------------------------- */
+
+/* A 64-bit hash of bytes: 8 bytes a step, multiply and fold, then a final
+ * mix; inline because Space-Saving calls it on every update. The last bytes
+ * are read with loads that overlap rather than copied into a word one by
+ * one: that copy, read back at once, stalled the store-to-load forwarding
+ * and took a quarter of an update's time. */
+static inline uint64_t rn_topn__load64(const unsigned char *s)
+{
+    uint64_t v;
+    memcpy(&v, s, 8);
+    return v;
+}
+
+static inline uint64_t rn_topn__load32(const unsigned char *s)
+{
+    uint32_t v;
+    memcpy(&v, s, 4);
+    return v;
+}
+
+static inline uint64_t rn_topn__hash(const void *p, size_t n)
+{
+    const uint64_t m = 0xbf58476d1ce4e5b9ULL;
+    const unsigned char *s = p;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL), v;
+    if (n <= 8) {
+        if (n >= 4)
+            v = rn_topn__load32(s) << 32 | rn_topn__load32(s + n - 4);
+        else if (n)
+            v = (uint64_t)s[0] << 16 | (uint64_t)s[n >> 1] << 8 | s[n - 1];
+        else
+            v = 0;
+        h = (h ^ v) * m;
+    } else {
+        for (; n > 8; s += 8, n -= 8) {
+            h = (h ^ rn_topn__load64(s)) * m;
+            h ^= h >> 31;
+        }
+        h = (h ^ rn_topn__load64(s + n - 8)) * m;   /* overlaps: n > 8 in all */
+    }
+    h ^= h >> 29;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 32;
+    return h;
+}
+
+/* Append s escaped for a person's table: \t \n \r \\ as in tsv, other
+ * control bytes as \xHH. Returns -1 when out of memory. */
+int rn_topn__table_key(rn_buf *b, const char *s, size_t n);
+
+#endif
