@@ -6,22 +6,51 @@
 #define RN_CORE_CORE_H
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* util.c -- small helpers every runnel module and tool shares: errors, clocks,
- * durations and sizes, a growable byte buffer, and whole writes to a descriptor.
+/* util.c -- small helpers every runnel module and tool shares: errors,
+ * warnings, clocks, durations and sizes, and a growable byte buffer.
  *
- * Error convention (after Redis' anet): a function that can fail takes a
- * caller-owned buffer `char *err` of RN_ERRLEN bytes (NULL allowed), writes the
- * reason there, and returns -1 (or a negative errno where the caller needs to
- * tell causes apart, e.g. -EPIPE). lib/ never prints and never exits. */
+ * Errors, the one convention of lib/ (after Redis' anet). lib/ never prints
+ * and never exits. A function that can fail returns a negative code and, when
+ * it takes a caller-owned `char *err` of RN_ERRLEN bytes (NULL allowed),
+ * writes the reason there, naming what and where ("access.log: byte offset
+ * 120: bad frame"). The codes are the enum below, each distinct:
+ *   RN_ERR     the failure; err says why. Most functions return only this.
+ *   RN_E...    a cause that a caller acts on differently (call again, answer
+ *              a peer with a protocol error code, ...), with the reason in err
+ *              too.
+ * lib/ never returns a raw -errno. The thin wrappers of system calls that
+ * take no err buffer (rn_write_all, rn_pread_full, ...) return RN_ERR with
+ * errno set, as the calls they wrap do. Success is 0, or a count; positive
+ * statuses ("duplicate", "busy") are named by the function that has them. */
+enum rn_error {
+    RN_ERR = -1,
+    RN_EINTR = -2,      /* interrupted by a signal before anything was done; call again */
+    RN_ENOMEM = -3,     /* out of memory */
+    RN_ECORRUPT = -4,   /* data failed validation (Kafka's CORRUPT_MESSAGE) */
+    RN_ERANGE = -5,     /* an offset outside what is stored (OFFSET_OUT_OF_RANGE) */
+    RN_ETOOBIG = -6,    /* larger than the format or a limit allows */
+    RN_ESHORT = -7,     /* a file ends before its header or index says it does */
+};
 
 #define RN_ERRLEN 256
 
-/* Format a reason into err (if not NULL); always returns -1. */
+/* Format a reason into err (if not NULL); always returns RN_ERR. */
 int rn_seterr(char *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Warnings. An object of lib/ that has something to say while it runs (a
+ * file vanished, a peer was refused) says it through its owner's callback;
+ * the tool prints it. rn_warn_to formats the message (prefix, if not NULL, then
+ * fmt) and calls fn(data, msg), if fn is not NULL. */
+typedef void rn_warn_fn(void *data, const char *msg);
+void rn_warn_to(rn_warn_fn *fn, void *data, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void rn_vwarn_to(rn_warn_fn *fn, void *data, const char *prefix, const char *fmt,
+              va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* Wall-clock and monotonic time in nanoseconds. */
 int64_t rn_now_ns(void);
@@ -277,8 +306,6 @@ typedef enum rn_format {
 #define RN_DEFAULT_MAX_EVENT (16u << 20)
 
 /* Return codes besides 1 (an event), 0 (EOF / need more) */
-#define RN_ERR   (-1)   /* the reason is in err */
-#define RN_EINTR (-2)   /* a read was interrupted by a signal; call again */
 
 /* "lines", "json", "frames" (not "auto"). */
 int rn_format_parse(const char *s, rn_format *fmt, char *err);

@@ -18,7 +18,27 @@ int rn_seterr(char *err, const char *fmt, ...)
         vsnprintf(err, RN_ERRLEN, fmt, ap);
         va_end(ap);
     }
-    return -1;
+    return RN_ERR;
+}
+
+void rn_vwarn_to(rn_warn_fn *fn, void *data, const char *prefix, const char *fmt, va_list ap)
+{
+    if (!fn)
+        return;
+    char msg[RN_ERRLEN + 512];
+    int n = prefix ? snprintf(msg, sizeof msg, "%s", prefix) : 0;
+    if (n < 0 || (size_t)n >= sizeof msg)
+        n = 0;
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    fn(data, msg);
+}
+
+void rn_warn_to(rn_warn_fn *fn, void *data, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    rn_vwarn_to(fn, data, NULL, fmt, ap);
+    va_end(ap);
 }
 
 static int64_t clock_ns(clockid_t id)
