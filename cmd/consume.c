@@ -119,7 +119,7 @@ int main(int argc, char **argv)
         if (r == 1) {
             int w = rn_writer_put(out, &ev, err);
             if (w < 0) {
-                if (w != -EPIPE) {
+                if (w != RN_EPIPE) {
                     rn_warn("stdout: %s", err);
                     status = 1;
                 }
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
         if (pending) {
             int w = rn_writer_flush(out, err);
             if (w < 0) {
-                if (w != -EPIPE) {
+                if (w != RN_EPIPE) {
                     rn_warn("stdout: %s", err);
                     status = 1;
                 }

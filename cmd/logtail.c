@@ -61,7 +61,7 @@ static int fail_output(app *a, int r, const char *err)
 {
     if (!a->out_failed) {
         a->out_failed = 1;
-        if (r != -EPIPE) {
+        if (r != RN_EPIPE) {
             rn_warn("stdout: %s", err);
             a->out_status = 1;
         }

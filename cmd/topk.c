@@ -85,8 +85,8 @@ static int write_out(app *a)
     a->out.len = 0;
     if (r < 0) {
         a->out_gone = 1;
-        if (r != -EPIPE) {
-            rn_warn("stdout: %s", strerror(-r));
+        if (errno != EPIPE) {
+            rn_warn("stdout: %s", strerror(errno));
             a->status = 1;
         }
         return -1;

@@ -69,7 +69,7 @@ static int emit(void *data, const rn_row *row)
     int r = rn_rowwriter_put(a->out, row, err);
     if (r < 0) {
         a->out_failed = 1;
-        if (r != -EPIPE) {
+        if (r != RN_EPIPE) {
             rn_warn("stdout: %s", err);
             a->status = 1;
         }
@@ -86,7 +86,7 @@ static void flush_out(app *a)
     int r = rn_rowwriter_flush(a->out, err);
     if (r < 0) {
         a->out_failed = 1;
-        if (r != -EPIPE) {
+        if (r != RN_EPIPE) {
             rn_warn("stdout: %s", err);
             a->status = 1;
         }

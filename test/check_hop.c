@@ -58,7 +58,7 @@ static int batch_matches(uint64_t i, const char *p, size_t len, uint32_t count)
 
     make_batch(i, &b, &n);
     int ok = n == count && b.len == len && memcmp(b.p, p, len) == 0
-          && rn_hop_events_each(p, len, count, NULL, NULL, err) == 0;
+          && rn_batch_each(p, len, count, NULL, NULL, NULL, err) == 0;
     rn_buf_free(&b);
     return ok;
 }
@@ -482,7 +482,7 @@ START_TEST(events_valid)
     walked w = { .stop_at = -1 };
 
     sample_body(&b, &count);
-    ck_assert_int_eq(rn_hop_events_each(b.p, b.len, count, walk_fn, &w, err), 0);
+    ck_assert_int_eq(rn_batch_each(b.p, b.len, count, walk_fn, &w, NULL, err), 0);
     ck_assert_uint_eq(w.n, 4);
     ck_assert(w.ts[0] == 1763881641123456789LL && w.ts[1] == INT64_MIN);
     ck_assert(w.ts[2] == INT64_MAX && w.ts[3] == -1);
@@ -497,24 +497,26 @@ START_TEST(events_valid)
     ck_assert_uint_eq(w.blen[3], 300);
 
     /* Check only; and a walk that fn stops. */
-    ck_assert_int_eq(rn_hop_events_each(b.p, b.len, count, NULL, NULL, err), 0);
+    ck_assert_int_eq(rn_batch_each(b.p, b.len, count, NULL, NULL, NULL, err), 0);
     walked s = { .stop_at = 2 };
-    ck_assert_int_eq(rn_hop_events_each(b.p, b.len, count, walk_fn, &s, err), -7);
+    ck_assert_int_eq(rn_batch_each(b.p, b.len, count, walk_fn, &s, NULL, err), -7);
     ck_assert_uint_eq(s.n, 2);
     /* No events at all is a valid (empty) batch. */
-    ck_assert_int_eq(rn_hop_events_each("", 0, 0, NULL, NULL, err), 0);
+    ck_assert_int_eq(rn_batch_each("", 0, 0, NULL, NULL, NULL, err), 0);
     rn_buf_free(&b);
 }
 END_TEST
 
 static void expect_bad(const char *p, size_t len, uint32_t count, const char *why)
 {
-    char err[RN_ERRLEN] = "";
+    char err[RN_ERRLEN] = "", msg[RN_ERRLEN + 64];
     char *copy = malloc(len ? len : 1);     /* exact size: the sanitizer sees overreads */
+    size_t at = SIZE_MAX;
 
     memcpy(copy, p, len);
-    ck_assert_int_eq(rn_hop_events_each(copy, len, count, NULL, NULL, err), -1);
-    ck_assert_msg(strstr(err, why) != NULL, "got \"%s\", want \"%s\"", err, why);
+    ck_assert_int_eq(rn_batch_each(copy, len, count, NULL, NULL, &at, err), RN_ECORRUPT);
+    snprintf(msg, sizeof msg, "byte offset %zu: %s", at, err);
+    ck_assert_msg(strstr(msg, why) != NULL, "got \"%s\", want \"%s\"", msg, why);
     free(copy);
 }
 
@@ -618,12 +620,15 @@ START_TEST(events_fuzz)
         memcpy(exact, p, len);
         char err[RN_ERRLEN] = "";
         walked w = { .stop_at = -1 };
-        int r = rn_hop_events_each(exact, len, c, rng() % 2 ? walk_fn : NULL, &w, err);
+        size_t at = SIZE_MAX;
+        int r = rn_batch_each(exact, len, c, rng() % 2 ? walk_fn : NULL, &w, &at, err);
         if (r == 0) {
             ok++;
         } else {
-            ck_assert_int_eq(r, -1);
-            ck_assert_msg(strncmp(err, "byte offset ", 12) == 0, "error \"%s\"", err);
+            ck_assert_int_eq(r, RN_ECORRUPT);
+            ck_assert_msg(at <= len, "offset %zu of %zu", at, len);
+            ck_assert_msg(strncmp(err, "event ", 6) == 0 || strstr(err, "bytes after the last"),
+                          "error \"%s\"", err);
             bad++;
         }
         free(exact);

@@ -384,7 +384,7 @@ static void on_fail_async(uv_async_t *h)
 {
     rn_agent *a = h->data;
     int st = __atomic_load_n(&a->failed_sink, __ATOMIC_ACQUIRE);
-    if (st && st != -EPIPE)
+    if (st && st != RN_EPIPE)
         a->status = 1;
     if (a->stopping < 2) {
         begin_stop(a, -1);

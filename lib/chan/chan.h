@@ -212,7 +212,7 @@ typedef struct rn_sink_opts {
     rn_sink_filter filter;
     /* From the sink's thread. */
     void (*on_warn)(void *data, const char *msg);
-    /* The sink has stopped for good (stdout closed, status -EPIPE, or failed:
+    /* The sink has stopped for good (stdout closed, status RN_EPIPE, or failed:
      * status -1); from the sink's thread. */
     void (*on_fail)(void *data, rn_sink *s, int status);
     void *data;

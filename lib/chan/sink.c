@@ -211,7 +211,7 @@ static int filter_one(void *arg, const rn_event *ev)
     if (!sink_accepts(a->s, ev))
         return 0;
     a->n++;
-    return rn_encode_event(a->out, RN_FMT_FRAMES, ev) < 0 ? -2 : 0;
+    return rn_encode_event(a->out, RN_FMT_FRAMES, ev) < 0 ? RN_ENOMEM : 0;
 }
 
 int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_buf *out, uint32_t *count,
@@ -219,11 +219,17 @@ int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_buf *out, uint32_t
 {
     filter_arg a = { s, out, 0 };
     out->len = 0;
-    int r = rn_hop_events_each(in->events.p, in->events.len, in->count, filter_one, &a, err);
-    if (r == -2)
+    size_t bad;
+    int r = rn_batch_each(in->events.p, in->events.len, in->count, filter_one, &a, &bad, err);
+    if (r == RN_ENOMEM)
         return rn_seterr(err, "out of memory");
+    if (r == RN_ECORRUPT) {
+        char why[RN_ERRLEN];
+        snprintf(why, sizeof why, "%s", err ? err : "");
+        return rn_seterr(err, "byte offset %zu: %s", bad, why);
+    }
     if (r < 0)
-        return -1;
+        return RN_ERR;
     *count = a.n;
     return (int)(a.n > 0);
 }
@@ -303,7 +309,7 @@ static int put_one(void *arg, const rn_event *ev)
     return r < 0 ? r : 0;
 }
 
-/* Write the batch through w and flush. 0, or the writer's -errno (err). */
+/* Write the batch through w and flush. 0, or the writer's error (err). */
 static int write_batch(rn_sink *s, rn_writer *w, const rn_chan_batch *b, uint64_t *n,
                        char *err)
 {
@@ -314,10 +320,12 @@ static int write_batch(rn_sink *s, rn_writer *w, const rn_chan_batch *b, uint64_
     } else {
         put_arg a = { s, w, err, 0 };
         char derr[RN_ERRLEN];
-        r = rn_hop_events_each(b->events.p, b->events.len, b->count, put_one, &a, derr);
-        if (r == -1) {
-            rn_seterr(err, "channel holds a bad record at event %" PRIu64 ": %s", b->seq, derr);
-            return -EINVAL;
+        size_t bad;
+        r = rn_batch_each(b->events.p, b->events.len, b->count, put_one, &a, &bad, derr);
+        if (r == RN_ECORRUPT) {
+            rn_seterr(err, "channel holds a bad record at event %" PRIu64 ": byte offset %zu: %s",
+                      b->seq, bad, derr);
+            return RN_ECORRUPT;
         }
         *n = a.n;
     }
@@ -548,10 +556,10 @@ static void *simple_run(void *arg)
             if (r >= 0)
                 break;
             if (!is_file) {
-                if (r != -EPIPE)
+                if (r != RN_EPIPE)
                     sink_warn(s, "stdout: %s", err);
                 if (s->o.on_fail)
-                    s->o.on_fail(s->o.data, s, r == -EPIPE ? -EPIPE : -1);
+                    s->o.on_fail(s->o.data, s, r == RN_EPIPE ? RN_EPIPE : RN_ERR);
                 goto out;
             }
             if (!warned++)

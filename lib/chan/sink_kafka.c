@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "core/core.h"
-#include "hop/hop.h"
 #include "chan/chan_int.h"
 
 #define MAX_INFLIGHT 200000     /* records produced and not yet reported */
@@ -156,10 +155,11 @@ static void produce_batch(ksink *k)
         return;
     }
     k->produced = 0;
-    int r = rn_hop_events_each(k->b.events.p, k->b.events.len, k->b.count, produce_event, k, err);
-    if (r == -1)
-        sink_warn(s, "channel holds a bad record at event %llu: %s",
-                  (unsigned long long)k->b.seq, err);
+    size_t bad;
+    int r = rn_batch_each(k->b.events.p, k->b.events.len, k->b.count, produce_event, k, &bad, err);
+    if (r == RN_ECORRUPT)
+        sink_warn(s, "channel holds a bad record at event %llu: byte offset %zu: %s",
+                  (unsigned long long)k->b.seq, bad, err);
     size_t i = (size_t)(k->id - k->fifo.first);
     struct sink_fifo_ent *e = &k->fifo.e[(k->fifo.head + i) % k->fifo.cap];
     e->events = k->produced;

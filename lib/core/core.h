@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* util.c -- small helpers every runnel module and tool shares: errors,
  * warnings, clocks, durations and sizes, and a growable byte buffer.
@@ -34,6 +35,7 @@ enum rn_error {
     RN_ERANGE = -5,     /* an offset outside what is stored (OFFSET_OUT_OF_RANGE) */
     RN_ETOOBIG = -6,    /* larger than the format or a limit allows */
     RN_ESHORT = -7,     /* a file ends before its header or index says it does */
+    RN_EPIPE = -8,      /* the reader of our output went away: stop quietly */
 };
 
 #define RN_ERRLEN 256
@@ -76,9 +78,6 @@ typedef struct rn_buf {
 int rn_buf_reserve(rn_buf *b, size_t extra);   /* 0, or -1 when out of memory */
 int rn_buf_append(rn_buf *b, const void *data, size_t len);
 void rn_buf_free(rn_buf *b);
-
-/* write(2) until everything is written; EINTR is retried. Returns 0 or -errno. */
-int rn_write_all(int fd, const void *buf, size_t len);
 
 /* Big-endian integers in byte buffers (the wire and file formats). */
 static inline uint32_t rn_be32(const void *v)
@@ -262,6 +261,202 @@ extern volatile sig_atomic_t rn_sig_usr1;   /* set on SIGUSR1; the tool clears i
 int rn_sig_install(char *err);
 int rn_sig_ignore_pipe(char *err);
 
+/* hash.c -- the one hash of keys, wyhash-style (after Wang Yi's wyhash,
+ * final version): two 64x64->128 multiplications for keys up to 16 bytes, 48
+ * bytes a round beyond. Fast for the short keys logs have (paths, hosts,
+ * terms) and good on the low bits, for linear probing. Seeded: keys come from
+ * logs an outsider may shape, so every table that holds them draws its own
+ * random seed with rn_hash_seed(), and nothing depends on hash order. Inline,
+ * because the window table and Space-Saving hash every event. */
+
+/* A random seed (getrandom; the clock and pid if that fails). */
+uint64_t rn_hash_seed(void);
+
+#define RN_HASH_P0 0xa0761d6478bd642fULL
+#define RN_HASH_P1 0xe7037ed1a0b428dbULL
+#define RN_HASH_P2 0x8ebc6af09c88c6e3ULL
+#define RN_HASH_P3 0x589965cc75374cc3ULL
+
+/* a * b as 128 bits: the low half into a, the high half into b. */
+static inline void rn_hash__mul128(uint64_t *a, uint64_t *b)
+{
+#ifdef __SIZEOF_INT128__
+    __uint128_t r = (__uint128_t)*a * *b;
+    *a = (uint64_t)r;
+    *b = (uint64_t)(r >> 64);
+#else
+    uint64_t ha = *a >> 32, hb = *b >> 32, la = (uint32_t)*a, lb = (uint32_t)*b;
+    uint64_t rh = ha * hb, rm0 = ha * lb, rm1 = hb * la, rl = la * lb;
+    uint64_t t = rl + (rm0 << 32), c = t < rl, lo = t + (rm1 << 32);
+    c += lo < t;
+    *a = lo;
+    *b = rh + (rm0 >> 32) + (rm1 >> 32) + c;
+/* batch.c -- the event batch: what logtail sends over a hop, the channel
+ * stores and the sinks deliver. count events, each a u32 BE length and a
+ * msgpack [ts, headers, body]: the frames encoding without its stream
+ * header. Checked where it enters (the hop receiver), walked where it is
+ * read. Zero-initialise ({0}) before use. */
+typedef struct rn_batch {
+    rn_buf buf;         /* the events */
+    uint32_t count;
+} rn_batch;
+
+/* Append ev as a frame. 0, or RN_ENOMEM. */
+int rn_batch_add(rn_batch *b, const rn_event *ev);
+void rn_batch_reset(rn_batch *b);   /* empty it, keeping its memory */
+void rn_batch_free(rn_batch *b);
+
+/* Walk the count events in p[0..len): fn(arg, ev) for each, decoded (ev
+ * points into p; fn may be NULL to only check). The events must be valid
+ * and add up to exactly len and count: else RN_ECORRUPT, err says which
+ * event and what ("event 3 of 10: length 0") and *bad (if not NULL) is its
+ * byte offset in p. fn returning < 0 stops the walk with that value. */
+int rn_batch_each(const char *p, size_t len, uint32_t count,
+                  int (*fn)(void *arg, const rn_event *ev), void *arg, size_t *bad, char *err);
+
+#endif
+}
+
+/* a * b as 128 bits, folded: the low half xor the high half. */
+static inline uint64_t rn_hash_mix(uint64_t a, uint64_t b)
+{
+    rn_hash__mul128(&a, &b);
+    return a ^ b;
+}
+
+static inline uint64_t rn_hash__rd64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint64_t rn_hash__rd32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint64_t rn_hash(const void *key, size_t len, uint64_t seed)
+{
+    const unsigned char *p = key;
+    uint64_t a, b;
+    if (len <= 16) {
+        if (len >= 4) {
+            size_t m = (len >> 3) << 2;
+            a = (rn_hash__rd32(p) << 32) | rn_hash__rd32(p + m);
+            b = (rn_hash__rd32(p + len - 4) << 32) | rn_hash__rd32(p + len - 4 - m);
+        } else if (len > 0) {
+            a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
+    } else {
+        size_t i = len;
+        if (i > 48) {
+            uint64_t s1 = seed, s2 = seed;
+            do {
+                seed = rn_hash_mix(rn_hash__rd64(p) ^ RN_HASH_P1, rn_hash__rd64(p + 8) ^ seed);
+                s1 = rn_hash_mix(rn_hash__rd64(p + 16) ^ RN_HASH_P2, rn_hash__rd64(p + 24) ^ s1);
+                s2 = rn_hash_mix(rn_hash__rd64(p + 32) ^ RN_HASH_P3, rn_hash__rd64(p + 40) ^ s2);
+                p += 48;
+                i -= 48;
+            } while (i > 48);
+            seed ^= s1 ^ s2;
+        }
+        while (i > 16) {
+            seed = rn_hash_mix(rn_hash__rd64(p) ^ RN_HASH_P1, rn_hash__rd64(p + 8) ^ seed);
+            i -= 16;
+            p += 16;
+        }
+        a = rn_hash__rd64(p + i - 16);
+        b = rn_hash__rd64(p + i - 8);
+    }
+    a ^= RN_HASH_P1;
+    b ^= seed;
+    rn_hash__mul128(&a, &b);
+    return rn_hash_mix(a ^ RN_HASH_P0 ^ len, b ^ RN_HASH_P1);
+}
+
+/* file.c -- files that must survive a crash, and whole reads and writes.
+ *
+ * Durable replace: a small file (a checkpoint, a position file, a window
+ * state, a group's offsets, a rolled output file) is replaced whole, so that
+ * a crash leaves either the old one or the new one: write a temporary
+ * beside it, fsync it, rename it over the name, fsync the directory (the
+ * rename is durable only once the directory is). Without sync the two
+ * fsyncs are skipped: that survives kill -9 but not a power loss. */
+
+/* Whole writes and reads; EINTR is retried. 0, or RN_ERR with errno set;
+ * rn_pread_full: RN_ESHORT when the file ends first. rn_pwritev_full moves
+ * iov along as it writes. */
+struct iovec;
+int rn_write_all(int fd, const void *buf, size_t len);
+int rn_pread_full(int fd, void *buf, size_t n, uint64_t off);
+int rn_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
+int rn_pwritev_full(int fd, struct iovec *iov, int n, uint64_t off);
+/* The reason for a failed whole read or write r: "file too short", or errno's. */
+const char *rn_io_strerror(int r);
+
+/* A read window over [0, end) of a file, so that a scan of many small
+ * records costs one pread per window, not one per record: buf holds cap
+ * bytes. rn_rd_get: n (<= cap) bytes at off, which the caller has checked
+ * lie below end; p points into buf until the next get. 0, or as
+ * rn_pread_full. */
+typedef struct rn_rd {
+    int fd;
+    uint64_t end;
+    unsigned char *buf;
+    size_t cap;
+    uint64_t at;        /* file offset of buf[0] */
+    size_t len;
+} rn_rd;
+
+void rn_rd_init(rn_rd *r, int fd, uint64_t end, unsigned char *buf, size_t cap);
+int rn_rd_get(rn_rd *r, uint64_t off, size_t n, const unsigned char **p);
+
+/* Durable replace of NAME in the directory dirfd (AT_FDCWD: NAME is a path).
+ * dir names the directory in messages (NULL with AT_FDCWD). The temporary
+ * is tmpname, or NAME.tmp when NULL. Write with rn_afile_write, or to fd
+ * directly; then commit (fsync if sync, close, rename, fsync the directory
+ * if sync) or abort (close, remove the temporary). A failed commit removes
+ * the temporary. */
+typedef struct rn_afile {
+    int fd;
+    int dirfd;
+    const char *dir;
+    char name[4096];
+    char tmp[4096];
+} rn_afile;
+
+int rn_afile_open(rn_afile *f, int dirfd, const char *dir, const char *name,
+                  const char *tmpname, char *err);
+int rn_afile_write(rn_afile *f, const void *p, size_t n, char *err);
+int rn_afile_commit(rn_afile *f, int sync, char *err);
+void rn_afile_abort(rn_afile *f);
+
+/* All of it for bytes in memory. */
+int rn_file_replace(int dirfd, const char *dir, const char *name, const void *p, size_t n,
+                    int sync, char *err);
+
+/* fsync a directory: dirfd, or (AT_FDCWD) the directory that holds path. */
+int rn_fsync_dir(int dirfd, const char *path, char *err);
+
+/* mkdir -p. */
+int rn_mkdir_p(const char *dir, char *err);
+
+/* Segments named PREFIX, 20 decimal digits, EXT ("00000000000000000042.log",
+ * "wal-00000000000000000042"). rn_seg_list: the numbers of those in the
+ * directory dirfd (dir names it in messages), sorted, in a malloc'd array;
+ * other(arg, name), if not NULL, is called for every other name but . and ..
+ * rn_seg_name_parse: 0 and the number, or RN_ERR when name is not one. */
+int rn_seg_list(int dirfd, const char *dir, const char *prefix, const char *ext,
+                uint64_t **bases, size_t *nb,
+                void (*other)(void *arg, const char *name), void *arg, char *err);
+int rn_seg_name_parse(const char *name, const char *prefix, const char *ext, uint64_t *v);
+
 /* crc32c.c -- CRC-32C (Castagnoli), the checksum of Kafka's RecordBatch v2. */
 
 /* Continue a CRC-32C over n more bytes. Start with crc = 0; the pre- and
@@ -361,7 +556,7 @@ typedef struct rn_writer rn_writer;
 rn_writer *rn_writer_new(int fd, rn_format fmt);   /* fmt is not AUTO */
 void rn_writer_free(rn_writer *w);                  /* does not flush */
 
-/* 0, or -errno of a failed write (-EPIPE when the reader went away). */
+/* 0; RN_EPIPE when the reader went away; RN_ERR. */
 int rn_writer_put(rn_writer *w, const rn_event *ev, char *err);
 int rn_writer_flush(rn_writer *w, char *err);
 
@@ -397,5 +592,28 @@ const char *rn_frame_parse(const char *p, size_t n, rn_event *ev);
 /* Encode one event as fmt into b: a lines or json line with its '\n', or a
  * frame (length prefix and msgpack, without the stream header). -1 on ENOMEM. */
 int rn_encode_event(rn_buf *b, rn_format fmt, const rn_event *ev);
+
+/* batch.c -- the event batch: what logtail sends over a hop, the channel
+ * stores and the sinks deliver. count events, each a u32 BE length and a
+ * msgpack [ts, headers, body]: the frames encoding without its stream
+ * header. Checked where it enters (the hop receiver), walked where it is
+ * read. Zero-initialise ({0}) before use. */
+typedef struct rn_batch {
+    rn_buf buf;         /* the events */
+    uint32_t count;
+} rn_batch;
+
+/* Append ev as a frame. 0, or RN_ENOMEM. */
+int rn_batch_add(rn_batch *b, const rn_event *ev);
+void rn_batch_reset(rn_batch *b);   /* empty it, keeping its memory */
+void rn_batch_free(rn_batch *b);
+
+/* Walk the count events in p[0..len): fn(arg, ev) for each, decoded (ev
+ * points into p; fn may be NULL to only check). The events must be valid
+ * and add up to exactly len and count: else RN_ECORRUPT, err says which
+ * event and what ("event 3 of 10: length 0") and *bad (if not NULL) is its
+ * byte offset in p. fn returning < 0 stops the walk with that value. */
+int rn_batch_each(const char *p, size_t len, uint32_t count,
+                  int (*fn)(void *arg, const rn_event *ev), void *arg, size_t *bad, char *err);
 
 #endif

@@ -688,7 +688,7 @@ static char *mp_put_int(char *o, int64_t v)
 
 /* Append a frame: the length prefix and [ts, headers, body], but only the
  * header of the bin when !with_body (the caller writes the body itself).
- * Returns 0, -ENOMEM, or -EMSGSIZE for an event beyond a 32-bit length. */
+ * Returns 0, RN_ENOMEM, or RN_ETOOBIG for an event beyond a 32-bit length. */
 static int pack_frame(rn_buf *b, const rn_hdrset *sh, const rn_event *ev, int with_body)
 {
     /* An item's header takes at most 5 bytes, ts at most 9: reserving the
@@ -698,7 +698,7 @@ static int pack_frame(rn_buf *b, const rn_hdrset *sh, const rn_event *ev, int wi
     for (size_t i = 0; i < ev->nhdr; i++)
         room += 10 + ev->hdr[i].key.n + ev->hdr[i].val.n;
     if (rn_buf_reserve(b, room) < 0)
-        return -ENOMEM;
+        return RN_ENOMEM;
 
     char *start = b->p + b->len, *o = start + 4;
     *o++ = (char)0x93;
@@ -721,7 +721,7 @@ static int pack_frame(rn_buf *b, const rn_hdrset *sh, const rn_event *ev, int wi
     o = mp_put_len(o, 1, ev->body.n);
     uint64_t len = (uint64_t)(o - start - 4) + ev->body.n;
     if (len > UINT32_MAX)
-        return -EMSGSIZE;
+        return RN_ETOOBIG;
     rn_put_be32(start, (uint32_t)len);
     if (with_body) {
         memcpy(o, ev->body.p, ev->body.n);
@@ -850,11 +850,11 @@ int rn_writer_wants_headers(const rn_writer *w) { return w->fmt != RN_FMT_LINES;
 
 static int write_out(rn_writer *w, const void *p, size_t n, char *err)
 {
-    int r = rn_write_all(w->fd, p, n);
-
-    if (r < 0)
-        rn_seterr(err, "write: %s", strerror(-r));
-    return r;
+    if (rn_write_all(w->fd, p, n) < 0) {
+        rn_seterr(err, "write: %s", strerror(errno));
+        return errno == EPIPE ? RN_EPIPE : RN_ERR;
+    }
+    return 0;
 }
 
 int rn_writer_flush(rn_writer *w, char *err)
@@ -877,7 +877,7 @@ int rn_writer_flush(rn_writer *w, char *err)
 static int nomem(char *err)
 {
     rn_seterr(err, "out of memory");
-    return -ENOMEM;
+    return RN_ENOMEM;
 }
 
 /* Write what is buffered, then the big body itself. */
@@ -927,7 +927,7 @@ int rn_writer_put_with(rn_writer *w, const rn_hdrset *sh, const rn_event *ev, ch
 
     if (sh && (sh->fmt != w->fmt || sh->n + ev->nhdr > RN_MAX_HEADERS)) {
         rn_seterr(err, "shared headers do not fit this writer");
-        return -EINVAL;
+        return RN_ERR;
     }
 
     switch (w->fmt) {
@@ -951,7 +951,8 @@ int rn_writer_put_with(rn_writer *w, const rn_hdrset *sh, const rn_event *ev, ch
             w->started = 1;
         }
         if ((r = pack_frame(b, sh, ev, n < WRITE_SIZE)) < 0) {
-            rn_seterr(err, "cannot encode a frame: %s", strerror(-r));
+            rn_seterr(err, "cannot encode a frame: %s",
+                      r == RN_ETOOBIG ? "event longer than 4 GiB" : "out of memory");
             return r;
         }
         if (n >= WRITE_SIZE && (r = write_through(w, &ev->body, err)) < 0)

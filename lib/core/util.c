@@ -204,22 +204,6 @@ void rn_buf_free(rn_buf *b)
     b->len = b->cap = 0;
 }
 
-int rn_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 size_t rn_u64_dec(uint64_t v, char *out)
 {
     static const char pairs[201] =

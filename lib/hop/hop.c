@@ -253,68 +253,6 @@ static int ip_literal(const rn_hop_target *t, struct sockaddr_storage *ss)
     return 0;
 }
 
-/* ---- events of a batch -----------------------------------------------------
- *
- * stream.c's decoder copies what it is fed and lets a stream header stand
- * between frames. A batch is checked in place, and strictly: only events,
- * exactly count of them, exactly len bytes; each with rn_frame_parse. */
-
-/* Walk count events in p[0..len). On bad input: -1, *bad the byte offset in
- * the body and why (RN_ERRLEN) the reason. fn's negative answer comes back
- * as it is, with why empty. */
-static int walk_events(const unsigned char *p, size_t len, uint32_t count,
-                       int (*fn)(void *arg, const rn_event *ev), void *arg,
-                       size_t *bad, char *why)
-{
-    rn_event ev;
-    size_t off = 0;
-
-    why[0] = '\0';
-    for (uint32_t i = 0; i < count; i++) {
-        size_t left = len - off;
-        *bad = off;
-        if (left < 4) {
-            if (left == 0)
-                return rn_seterr(why, "event %u of %u: missing (the batch ends here)",
-                                 i + 1, count);
-            return rn_seterr(why, "event %u of %u: length cut short", i + 1, count);
-        }
-        uint32_t n = rn_be32(p + off);
-        if (n == 0)
-            return rn_seterr(why, "event %u of %u: length 0", i + 1, count);
-        if (n > left - 4)
-            return rn_seterr(why, "event %u of %u: length %u runs past the end of the "
-                             "batch (%zu bytes left)", i + 1, count, n, left - 4);
-        const char *w = rn_frame_parse((const char *)p + off + 4, n, &ev);
-        if (w)
-            return rn_seterr(why, "event %u of %u: %s", i + 1, count, w);
-        if (fn) {
-            int r = fn(arg, &ev);
-            if (r < 0)
-                return r;
-        }
-        off += 4 + (size_t)n;
-    }
-    if (off != len) {
-        *bad = off;
-        return rn_seterr(why, "%zu bytes after the last of %u events", len - off, count);
-    }
-    return 0;
-}
-
-int rn_hop_events_each(const char *p, size_t len, uint32_t count,
-                       int (*fn)(void *arg, const struct rn_event *ev), void *arg,
-                       char *err)
-{
-    char why[RN_ERRLEN];
-    size_t bad = 0;
-    int r = walk_events((const unsigned char *)p, len, count, fn, arg, &bad, why);
-
-    if (r < 0 && why[0])
-        rn_seterr(err, "byte offset %zu: %s", bad, why);
-    return r;
-}
-
 /* ---- receiver ---------------------------------------------------------------- */
 
 typedef struct hconn hconn;
@@ -625,8 +563,7 @@ static int on_batch_frame(hconn *c, const unsigned char *body, size_t blen, uint
     if (!c->held_checked) {
         char why[RN_ERRLEN];
         size_t bad = 0;
-        if (walk_events((const unsigned char *)b.events, b.len, b.count, NULL, NULL, &bad,
-                        why) < 0)
+        if (rn_batch_each(b.events, b.len, b.count, NULL, NULL, &bad, why) < 0)
             return refuse(c, off + BATCH_HDR + bad, "batch %llu: %s",
                           (unsigned long long)b.serial, why);
         c->held_checked = 1;

@@ -59,15 +59,6 @@ int rn_hop_url_parse(const char *url, rn_hop_url *u, char *err);
 /* "HOST:PORT" (port 0: any free port), for a listener. */
 int rn_hop_addr_parse(const char *s, rn_hop_target *t, char *err);
 
-/* Walk a batch body (count events, each u32 BE length + msgpack): calls fn
- * for each event, decoded. Checks that the events are valid and add up to
- * exactly len and count; the error names the byte offset in the body.
- * fn returning < 0 stops the walk with that value. */
-struct rn_event;
-int rn_hop_events_each(const char *p, size_t len, uint32_t count,
-                       int (*fn)(void *arg, const struct rn_event *ev), void *arg,
-                       char *err);
-
 /* ---- receiver ------------------------------------------------------------ */
 
 typedef struct rn_hop_server rn_hop_server;

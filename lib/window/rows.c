@@ -232,9 +232,11 @@ int rn_rowwriter_flush(rn_rowwriter *w, char *err)
         return rn_writer_flush(w->frames, err);
     int r = rn_write_all(w->fd, w->out.p, w->out.len);
     w->out.len = 0;
-    if (r < 0)
-        rn_seterr(err, "write: %s", strerror(-r));
-    return r;
+    if (r < 0) {
+        rn_seterr(err, "write: %s", strerror(errno));
+        return errno == EPIPE ? RN_EPIPE : RN_ERR;
+    }
+    return 0;
 }
 
 int rn_rowwriter_put(rn_rowwriter *w, const rn_row *r, char *err)
@@ -261,7 +263,7 @@ int rn_rowwriter_put(rn_rowwriter *w, const rn_row *r, char *err)
     return w->out.len >= WRITE_SIZE ? rn_rowwriter_flush(w, err) : 0;
 nomem:
     rn_seterr(err, "out of memory");
-    return -ENOMEM;
+    return RN_ENOMEM;
 }
 
 /* ---- decoding ------------------------------------------------------------- */
