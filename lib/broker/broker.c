@@ -120,22 +120,6 @@ void rn__req_drop_files(kreq *q)
     q->sl_bytes = 0;
 }
 
-static ssize_t pread_all(int fd, void *p, size_t len, uint64_t pos)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t k = pread(fd, (char *)p + got, len - got, (off_t)(pos + got));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return got ? (ssize_t)got : -1;
-        if (k == 0)
-            break;
-        got += (size_t)k;
-    }
-    return (ssize_t)got;
-}
-
 long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len)
 {
     rn_buf *out = &q->out;
@@ -160,11 +144,12 @@ long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len)
     /* Small, or out of descriptors: copy as before. */
     if (rn_buf_reserve(out, len) < 0)
         return -1;
-    ssize_t got = pread_all(fd, out->p + out->len, len, pos);
-    if (got < 0)
-        got = 0;
-    out->len += (size_t)got;
-    return (long)got;
+    /* A read that fails gives the fetch nothing from this file; the
+     * client asks again. */
+    if (rn_pread_full(fd, out->p + out->len, len, pos) < 0)
+        return 0;
+    out->len += len;
+    return (long)len;
 }
 
 static void req_free(kreq *q)
@@ -265,10 +250,10 @@ static int queue_file(kconn *c, const kslice *s, uint64_t off, size_t n)
         rn__conn_fail(c, "out of memory", NULL);
         return -1;
     }
-    ssize_t got = pread_all(s->fd, buf.p, n, s->pos + off);
-    if (got != (ssize_t)n) {
+    int r = rn_pread_full(s->fd, buf.p, n, s->pos + off);
+    if (r < 0) {
         rn__blog(c->b, "%s: fetch: reading the log: %s, closing the connection", c->peer,
-                 got < 0 ? strerror(errno) : "segment shorter than its index says");
+                 r == RN_ESHORT ? "segment shorter than its index says" : strerror(errno));
         rn_buf_free(&buf);
         conn_close(c);
         return -1;

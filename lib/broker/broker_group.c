@@ -600,32 +600,42 @@ static void group_path(rn_broker *b, const char *name, char *out, size_t outlen,
 static int group_save(rn_broker *b, kgroup *g, char *err)
 {
     char path[4096], tmp[4096];
+    rn_buf out = { 0 };
     group_path(b, g->name, path, sizeof path, 0);
     group_path(b, g->name, tmp, sizeof tmp, 1);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return rn_seterr(err, "%s: %s", tmp, strerror(errno));
-    fprintf(f, "runnel-group-offsets 1\n");
-    for (size_t i = 0; i < g->noffs; i++) {
+    int bad = rn_buf_append(&out, "runnel-group-offsets 1\n", 23) < 0;
+    for (size_t i = 0; i < g->noffs && !bad; i++) {
         koffset *o = &g->offs[i];
-        fprintf(f, "%s %d %lld ", o->topic, o->part, (long long)o->offset);
-        if (!o->meta)
-            fputc('-', f);
-        else if (fputc('=', f), 1)  /* "=" then hex, so that "" is not nothing */
-            for (const unsigned char *p = (const unsigned char *)o->meta; *p; p++)
-                fprintf(f, "%02x", *p);
-        fputc('\n', f);
+        char num[64];
+        int n = snprintf(num, sizeof num, " %d %lld ", o->part, (long long)o->offset);
+        bad = rn_buf_append(&out, o->topic, strlen(o->topic)) < 0
+              || rn_buf_append(&out, num, (size_t)n) < 0;
+        if (!o->meta) {
+            bad = bad || rn_buf_append(&out, "-", 1) < 0;
+        } else {   /* "=" then hex, so that "" is not nothing */
+            bad = bad || rn_buf_append(&out, "=", 1) < 0;
+            for (const unsigned char *p = (const unsigned char *)o->meta; *p && !bad; p++) {
+                char hex[3];
+                snprintf(hex, sizeof hex, "%02x", *p);
+                bad = rn_buf_append(&out, hex, 2) < 0;
+            }
+        }
+        bad = bad || rn_buf_append(&out, "\n", 1) < 0;
     }
-    int bad = fflush(f) != 0;
-    if (!bad && b->o.flush == RN_FLUSH_ALWAYS)
-        bad = fsync(fileno(f)) < 0;     /* small: on the loop thread */
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) < 0) {
-        rn_seterr(err, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
+    if (bad) {
+        rn_buf_free(&out);
+        return rn_seterr(err, "%s: out of memory", path);
     }
-    return 0;
+    /* Small: on the loop thread. The temporary is a dot file, which the
+     * load skips. */
+    rn_afile f;
+    int r = rn_afile_open(&f, AT_FDCWD, NULL, path, tmp, err);
+    if (r == 0 && (r = rn_afile_write(&f, out.p, out.len, err)) < 0)
+        rn_afile_abort(&f);
+    if (r == 0)
+        r = rn_afile_commit(&f, b->o.flush == RN_FLUSH_ALWAYS, err);
+    rn_buf_free(&out);
+    return r;
 }
 
 static koffset *offset_slot(kgroup *g, const char *topic, size_t tn, int32_t part, int create)

@@ -104,72 +104,6 @@ static const char *check_hdr(const bhdr *h, uint64_t avail)
 
 /* ---- file I/O ---------------------------------------------------------- */
 
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r == 0)
-            return -EIO;   /* the file is shorter than we were told */
-        got += (size_t)r;
-    }
-    return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
-{
-    size_t put = 0;
-    while (put < n) {
-        ssize_t r = pwrite(fd, (const char *)buf + put, n - put, (off_t)(off + put));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        put += (size_t)r;
-    }
-    return 0;
-}
-
-/* A read window over [0, end) of one file, so that scans of many small
- * batches cost one pread per 64 KiB, not one per header. */
-typedef struct rd {
-    int fd;
-    uint64_t end;
-    unsigned char *buf;
-    uint64_t at;       /* file offset of buf[0] */
-    size_t len;
-} rd;
-
-static void rd_init(rd *r, int fd, uint64_t end, unsigned char *buf)
-{
-    r->fd = fd;
-    r->end = end;
-    r->buf = buf;
-    r->at = 0;
-    r->len = 0;
-}
-
-/* n (<= WINDOW) bytes at off, which the caller has checked lie below end. */
-static int rd_get(rd *r, uint64_t off, size_t n, const unsigned char **p)
-{
-    if (off < r->at || off + n > r->at + r->len) {
-        size_t want = r->end - off < WINDOW ? (size_t)(r->end - off) : WINDOW;
-        int e = pread_full(r->fd, r->buf, want, off);
-        if (e < 0)
-            return e;
-        r->at = off;
-        r->len = want;
-    }
-    *p = r->buf + (off - r->at);
-    return 0;
-}
-
 static void seg_name(char *out, int64_t base, const char *ext)
 {
     snprintf(out, 48, "%020" PRId64 "%s", base, ext);
@@ -182,7 +116,7 @@ static void idx_add(rn_klog *l, seg *g, uint32_t rel, uint64_t pos)
     unsigned char e[IDX_ENT];
     rn_put_be32(e, rel);
     rn_put_be32(e + 4, (uint32_t)pos);
-    if (pwrite_full(g->ifd, e, sizeof e, g->nidx * IDX_ENT) == 0)
+    if (rn_pwrite_full(g->ifd, e, sizeof e, g->nidx * IDX_ENT) == 0)
         g->nidx++;
     else
         l->idx_failed = 1;   /* a missing entry only makes lookups scan further */
@@ -193,7 +127,7 @@ static void tidx_add(rn_klog *l, seg *g)
     unsigned char e[TIDX_ENT];
     rn_put_be64(e, (uint64_t)g->max_ts);
     rn_put_be32(e + 8, (uint32_t)(g->max_ts_off - g->base));
-    if (pwrite_full(g->tfd, e, sizeof e, g->ntidx * TIDX_ENT) == 0) {
+    if (rn_pwrite_full(g->tfd, e, sizeof e, g->ntidx * TIDX_ENT) == 0) {
         g->ntidx++;
         g->tidx_ts = g->max_ts;
         g->dirty = 1;   /* close's final entry must reach the disk too */
@@ -233,7 +167,7 @@ static void tidx_finish(rn_klog *l, seg *g)
 
 static int read_ent(int fd, uint64_t i, size_t sz, unsigned char *e)
 {
-    return pread_full(fd, e, sz, i * sz);
+    return rn_pread_full(fd, e, sz, i * sz);
 }
 
 /* Position to scan from for relative offset rel: the entry with the largest
@@ -434,23 +368,7 @@ static int save_state(rn_klog *l, int clean, char *err)
     char buf[128];
     int n = snprintf(buf, sizeof buf, STATE_HEADER "recovery-point %" PRId64
                      "\nlog-start-offset %" PRId64 "\nclean %d\n", l->rp, l->start, clean);
-    int fd = openat(l->dirfd, STATE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return rn_seterr(err, "%s/" STATE_TMP ": %s", l->dir, strerror(errno));
-    int r = rn_write_all(fd, buf, (size_t)n);
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    close(fd);
-    if (r < 0) {
-        unlinkat(l->dirfd, STATE_TMP, 0);
-        return rn_seterr(err, "%s/" STATE_TMP ": %s", l->dir, strerror(-r));
-    }
-    if (renameat(l->dirfd, STATE_TMP, l->dirfd, STATE) < 0)
-        return rn_seterr(err, "%s/" STATE ": rename: %s", l->dir, strerror(errno));
-    /* The rename is durable only once the directory is. */
-    if (fsync(l->dirfd) < 0)
-        return rn_seterr(err, "%s: fsync: %s", l->dir, strerror(errno));
-    return 0;
+    return rn_file_replace(l->dirfd, l->dir, STATE, buf, (size_t)n, 1, err);
 }
 
 /* 1 when a well-formed state file was read, 0 when there is none or it is
@@ -508,10 +426,10 @@ static int recover_seg(rn_klog *l, seg *g, char *err)
     uint64_t fsize = (uint64_t)st.st_size, pos = 0;
     int64_t next = g->base;
     const char *why = NULL;
-    rd r;
+    rn_rd r;
     g->nidx = g->ntidx = g->since_idx = 0;
     g->max_ts = g->max_ts_off = g->tidx_ts = -1;
-    rd_init(&r, g->fd, fsize, l->win);
+    rn_rd_init(&r, g->fd, fsize, l->win, WINDOW);
     while (pos < fsize) {
         const unsigned char *p;
         bhdr h;
@@ -520,8 +438,8 @@ static int recover_seg(rn_klog *l, seg *g, char *err)
             why = "torn batch header";
             break;
         }
-        if ((e = rd_get(&r, pos, HDR, &p)) < 0)
-            return rn_seterr(err, "%s/%s: read: %s", l->dir, name, strerror(-e));
+        if ((e = rn_rd_get(&r, pos, HDR, &p)) < 0)
+            return rn_seterr(err, "%s/%s: read: %s", l->dir, name, rn_io_strerror(e));
         parse_hdr(p, &h);
         if ((why = check_hdr(&h, fsize - pos)) != NULL)
             break;
@@ -538,8 +456,8 @@ static int recover_seg(rn_klog *l, seg *g, char *err)
         uint64_t at = pos + 21, stop = pos + 12 + (uint64_t)h.len;
         while (at < stop) {
             size_t k = stop - at < WINDOW ? (size_t)(stop - at) : WINDOW;
-            if ((e = rd_get(&r, at, k, &p)) < 0)
-                return rn_seterr(err, "%s/%s: read: %s", l->dir, name, strerror(-e));
+            if ((e = rn_rd_get(&r, at, k, &p)) < 0)
+                return rn_seterr(err, "%s/%s: read: %s", l->dir, name, rn_io_strerror(e));
             crc = rn_crc32c(crc, p, k);
             at += k;
         }
@@ -573,15 +491,15 @@ static int recover_seg(rn_klog *l, seg *g, char *err)
 static int load_indexes(rn_klog *l, seg *g, int64_t next)
 {
     struct stat st;
-    rd r;
+    rn_rd r;
     const unsigned char *p;
     if (g->idx_missing || fstat(g->ifd, &st) < 0 || st.st_size % IDX_ENT)
         return 1;
     g->nidx = (uint64_t)st.st_size / IDX_ENT;
     int64_t prev_key = -1, prev_pos = -1;
-    rd_init(&r, g->ifd, (uint64_t)st.st_size, l->win);
+    rn_rd_init(&r, g->ifd, (uint64_t)st.st_size, l->win, WINDOW);
     for (uint64_t i = 0; i < g->nidx; i++) {
-        if (rd_get(&r, i * IDX_ENT, IDX_ENT, &p) < 0)
+        if (rn_rd_get(&r, i * IDX_ENT, IDX_ENT, &p) < 0)
             return 1;
         int64_t key = rn_be32(p), pos = rn_be32(p + 4);
         if (key <= prev_key || pos <= prev_pos || (uint64_t)pos >= g->size
@@ -595,9 +513,9 @@ static int load_indexes(rn_klog *l, seg *g, int64_t next)
         return 1;
     g->ntidx = (uint64_t)st.st_size / TIDX_ENT;
     int64_t prev_ts = -1, prev_off = -1;
-    rd_init(&r, g->tfd, (uint64_t)st.st_size, l->win);
+    rn_rd_init(&r, g->tfd, (uint64_t)st.st_size, l->win, WINDOW);
     for (uint64_t i = 0; i < g->ntidx; i++) {
-        if (rd_get(&r, i * TIDX_ENT, TIDX_ENT, &p) < 0)
+        if (rn_rd_get(&r, i * TIDX_ENT, TIDX_ENT, &p) < 0)
             return 1;
         int64_t ts = (int64_t)rn_be64(p), off = rn_be32(p + 8);
         if (ts <= prev_ts || off < prev_off || (next >= 0 && g->base + off >= next))
@@ -624,12 +542,12 @@ static int load_tail(rn_klog *l, seg *g, int64_t expect_end)
         key = rn_be32(e);
         pos = rn_be32(e + 4);
     }
-    rd r;
-    rd_init(&r, g->fd, g->size, l->win);
+    rn_rd r;
+    rn_rd_init(&r, g->fd, g->size, l->win, WINDOW);
     while (pos < g->size) {
         const unsigned char *p;
         bhdr h;
-        if (g->size - pos < HDR || rd_get(&r, pos, HDR, &p) < 0)
+        if (g->size - pos < HDR || rn_rd_get(&r, pos, HDR, &p) < 0)
             return 1;
         parse_hdr(p, &h);
         if (check_hdr(&h, g->size - pos) || h.base < next
@@ -645,93 +563,37 @@ static int load_tail(rn_klog *l, seg *g, int64_t expect_end)
     return 0;
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* A name in the directory that is not a segment's .log: index files without
+ * their .log (a crash during deletion) and a stray state temporary go. */
+static void stray(void *arg, const char *name)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* 20 digits and an extension; the base offset, or -1. */
-static int64_t parse_name(const char *name, const char *ext)
-{
-    int64_t v = 0;
-    for (int i = 0; i < 20; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return -1;
-        if (v > (INT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (name[i] - '0');
+    rn_klog *l = arg;
+    uint64_t v;
+    if (rn_seg_name_parse(name, "", ".index", &v) == 0
+        || rn_seg_name_parse(name, "", ".timeindex", &v) == 0) {
+        char logname[48];
+        seg_name(logname, (int64_t)v, ".log");
+        if (faccessat(l->dirfd, logname, F_OK, 0) < 0)
+            unlinkat(l->dirfd, name, 0);
+    } else if (strcmp(name, STATE_TMP) == 0) {
+        unlinkat(l->dirfd, name, 0);
     }
-    return strcmp(name + 20, ext) == 0 ? v : -1;
 }
 
-/* The base offsets of the .log files, sorted; stray temporaries and index
- * files without a .log (a crash during deletion) are removed. */
+/* The base offsets of the .log files, sorted; names beyond int64 are not
+ * ours and are left alone. */
 static int list_segs(rn_klog *l, int64_t **bases, size_t *nb, char *err)
 {
-    int dfd = dup(l->dirfd);
-    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-    int64_t *b = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    if (!d) {
-        if (dfd >= 0)
-            close(dfd);
-        return rn_seterr(err, "%s: %s", l->dir, strerror(errno));
-    }
-    while ((de = readdir(d)) != NULL) {
-        const char *nm = de->d_name;
-        int64_t v = parse_name(nm, ".log");
-        if (v >= 0) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                int64_t *nbp = realloc(b, cap * sizeof *b);
-                if (!nbp) {
-                    free(b);
-                    closedir(d);
-                    return rn_seterr(err, "%s: out of memory", l->dir);
-                }
-                b = nbp;
-            }
-            b[n++] = v;
-            continue;
-        }
-        int64_t iv = parse_name(nm, ".index");
-        if (iv < 0)
-            iv = parse_name(nm, ".timeindex");
-        if (iv >= 0) {
-            char logname[48];
-            seg_name(logname, iv, ".log");
-            if (faccessat(l->dirfd, logname, F_OK, 0) < 0)
-                unlinkat(l->dirfd, nm, 0);
-        } else if (strcmp(nm, STATE_TMP) == 0) {
-            unlinkat(l->dirfd, nm, 0);
-        }
-    }
-    closedir(d);
-    if (n)
-        qsort(b, n, sizeof *b, cmp_i64);
+    uint64_t *u;
+    size_t n, k = 0;
+    if (rn_seg_list(l->dirfd, l->dir, "", ".log", &u, &n, stray, l, err) < 0)
+        return RN_ERR;
+    int64_t *b = (int64_t *)u;  /* same size; sorted order is kept below INT64_MAX */
+    for (size_t i = 0; i < n; i++)
+        if (u[i] <= INT64_MAX)
+            b[k++] = (int64_t)u[i];
     *bases = b;
-    *nb = n;
-    return 0;
-}
-
-static int mkdir_p(const char *dir, char *err)
-{
-    char p[4096];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-        return rn_seterr(err, "%s: path too long", dir);
-    for (char *s = p + 1; ; s++) {
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                return rn_seterr(err, "mkdir %s: %s", p, strerror(errno));
-            *s = c;
-            if (!c)
-                break;
-        }
-    }
+    *nb = k;
     return 0;
 }
 
@@ -840,7 +702,7 @@ int rn_klog_open(const char *dir, const rn_klog_opts *o, rn_klog **out, char *er
         rn_seterr(err, "%s: out of memory", dir);
         goto fail;
     }
-    if (mkdir_p(dir, err) < 0)
+    if (rn_mkdir_p(dir, err) < 0)
         goto fail;
     l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (l->dirfd < 0) {
@@ -1050,13 +912,13 @@ static int append_locked(rn_klog *l, unsigned char *b, size_t len, int64_t now_m
         off += (int64_t)(int32_t)rn_be32(b + p + 23) + 1;
         p += 12 + rn_be32(b + p + 8);
     }
-    int e = pwrite_full(g->fd, b, len, g->size);
+    int e = rn_pwrite_full(g->fd, b, len, g->size);
     if (e < 0) {
         /* Do not leave half a request where the next one will land. */
         if (ftruncate(g->fd, (off_t)g->size) < 0) { /* the next write overwrites it */ }
         char name[48];
         seg_name(name, g->base, ".log");
-        return rn_seterr(err, "%s/%s: write: %s", l->dir, name, strerror(-e));
+        return rn_seterr(err, "%s/%s: write: %s", l->dir, name, rn_io_strerror(e));
     }
     for (p = 0; p < len; ) {
         size_t blen = 12 + rn_be32(b + p + 8);
@@ -1089,34 +951,34 @@ static size_t seg_find(const rn_klog *l, int64_t offset)
 }
 
 /* The header at pos, checked against the segment's bounds. */
-static int hdr_at(rn_klog *l, rd *r, const seg *g, uint64_t pos, bhdr *h, char *err)
+static int hdr_at(rn_klog *l, rn_rd *r, const seg *g, uint64_t pos, bhdr *h, char *err)
 {
     const unsigned char *p;
     char name[48];
     const char *why = "torn batch header";
     int e = 0;
-    if (g->size - pos >= HDR && (e = rd_get(r, pos, HDR, &p)) == 0) {
+    if (g->size - pos >= HDR && (e = rn_rd_get(r, pos, HDR, &p)) == 0) {
         parse_hdr(p, h);
         if ((why = check_hdr(h, g->size - pos)) == NULL)
             return 0;
     }
     seg_name(name, g->base, ".log");
     if (e < 0)
-        return rn_seterr(err, "%s/%s: read: %s", l->dir, name, strerror(-e));
+        return rn_seterr(err, "%s/%s: read: %s", l->dir, name, rn_io_strerror(e));
     return rn_seterr(err, "%s/%s: byte %" PRIu64 ": %s", l->dir, name, pos, why);
 }
 
 /* Position of the batch holding offset in g, or g->size when offset lies past
  * its last batch. An index entry that does not point at the batch it names
  * (a damaged index) is ignored in favour of a scan from the start. */
-static int find_batch(rn_klog *l, rd *r, const seg *g, int64_t offset,
+static int find_batch(rn_klog *l, rn_rd *r, const seg *g, int64_t offset,
                       uint64_t *at, bhdr *h, char *err)
 {
     uint64_t pos;
     int64_t key;
     int e = idx_lookup(g, offset - g->base, &pos, &key);
     if (e < 0)
-        return rn_seterr(err, "%s: index read: %s", l->dir, strerror(-e));
+        return rn_seterr(err, "%s: index read: %s", l->dir, rn_io_strerror(e));
     if (key >= 0 && (pos >= g->size || hdr_at(l, r, g, pos, h, NULL) < 0
                      || h->base + h->delta != g->base + key))
         pos = 0;
@@ -1142,10 +1004,10 @@ int rn_klog_read(rn_klog *l, int64_t offset, size_t max_bytes, rn_klog_slice *ou
         seg *g = &l->s[i];
         uint64_t pos = 0, q;
         bhdr h;
-        rd r;
+        rn_rd r;
         if (offset >= g->next)
             continue;
-        rd_init(&r, g->fd, g->size, l->win);
+        rn_rd_init(&r, g->fd, g->size, l->win, WINDOW);
         if (find_batch(l, &r, g, offset, &pos, &h, err) < 0)
             return -1;
         if (pos >= g->size)
@@ -1197,7 +1059,7 @@ int64_t rn_klog_offset_for_time(rn_klog *l, int64_t ts_ms)
          * timestamp; the offset index turns it into a place to scan from. */
         int64_t off, key;
         uint64_t pos;
-        rd r;
+        rn_rd r;
         bhdr h;
         if (tidx_lookup(g, ts_ms, &off) < 0)
             return -1;
@@ -1205,7 +1067,7 @@ int64_t rn_klog_offset_for_time(rn_klog *l, int64_t ts_ms)
             return -1;
         if (off < 0)
             pos = 0;
-        rd_init(&r, g->fd, g->size, l->win);
+        rn_rd_init(&r, g->fd, g->size, l->win, WINDOW);
         while (pos < g->size) {
             if (hdr_at(l, &r, g, pos, &h, NULL) < 0)
                 return -1;
