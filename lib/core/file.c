@@ -138,7 +138,7 @@ int rn_afile_open(rn_afile *f, int dirfd, const char *dir, const char *name,
     int m = tmpname ? snprintf(f->tmp, sizeof f->tmp, "%s", tmpname)
                     : snprintf(f->tmp, sizeof f->tmp, "%s.tmp", name);
     if (n < 0 || m < 0 || (size_t)n >= sizeof f->name || (size_t)m >= sizeof f->tmp)
-        return rn_seterr(err, "%s: path too long", name);
+        return rn_seterr(err, "%.64s...: path too long", name);
     f->fd = openat(dirfd, f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (f->fd < 0) {
         char b[sizeof f->tmp + 4096];
@@ -250,9 +250,10 @@ int rn_seg_name_parse(const char *name, const char *prefix, const char *ext, uin
         return RN_ERR;
     name += pl;
     for (int i = 0; i < 20; i++) {
-        if (name[i] < '0' || name[i] > '9' || x > (UINT64_MAX - 9) / 10)
+        uint64_t d = (uint64_t)(name[i] - '0');
+        if (name[i] < '0' || name[i] > '9' || x > (UINT64_MAX - d) / 10)
             return RN_ERR;
-        x = x * 10 + (uint64_t)(name[i] - '0');
+        x = x * 10 + d;
     }
     if (strcmp(name + 20, ext) != 0)
         return RN_ERR;
