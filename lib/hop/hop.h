@@ -16,7 +16,10 @@
  * frame, a warning naming the peer and the byte offset, and a close. The
  * sender (rn_hop_sender) keeps each batch until it is acknowledged, sends it
  * again on a new connection when one fails, and reports batches as done in
- * the order they were given to it. */
+ * the order they were given to it.
+ *
+ * The files: addr.c (URLs, addresses), recv.c (the receiver), send.c (the
+ * sender); hop_int.h holds what they share of the wire. */
 #ifndef RN_HOP_HOP_H
 #define RN_HOP_HOP_H
 

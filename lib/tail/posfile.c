@@ -4,12 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/core.h"
 
@@ -23,22 +21,16 @@ static uint64_t fnv1a(const unsigned char *p, size_t n)
     return h;
 }
 
-/* Hash the first len bytes of fd; -1 on error, 1 when the file is shorter. */
+/* Hash the first len bytes of fd; RN_ERR on error, 1 when the file is
+ * shorter. */
 static int hash_prefix(int fd, uint32_t len, uint64_t *hash, char *err)
 {
     unsigned char buf[RN_FP_MAX];
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return rn_seterr(err, "read: %s", strerror(errno));
-        }
-        if (n == 0)
-            return 1;
-        got += (size_t)n;
-    }
+    int r = rn_pread_full(fd, buf, len, 0);
+    if (r == RN_ESHORT)
+        return 1;
+    if (r < 0)
+        return rn_seterr(err, "read: %s", strerror(errno));
     *hash = fnv1a(buf, len);
     return 0;
 }
@@ -69,7 +61,7 @@ int rn_fileid_match(const rn_fileid *id, int fd, char *err)
         return 0;
     int r = hash_prefix(fd, id->fplen, &h, err);
     if (r < 0)
-        return -1;
+        return RN_ERR;
     return r == 0 && h == id->fphash;
 }
 
@@ -193,7 +185,7 @@ fail:
     free(line);
     fclose(f);
     rn_posfile_clear(pf);
-    return -1;
+    return RN_ERR;
 }
 
 static int put_path(rn_buf *b, const char *p)
@@ -215,11 +207,7 @@ static int put_path(rn_buf *b, const char *p)
 int rn_posfile_save(const rn_posfile *pf, const char *path, char *err)
 {
     rn_buf b = { 0 };
-    char tmp[4096], dirbuf[4096];
-    int fd = -1;
 
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return rn_seterr(err, "%s: path too long", path);
     if (rn_buf_append(&b, HEADER, strlen(HEADER)) < 0)
         goto nomem;
     for (size_t i = 0; i < pf->n; i++) {
@@ -231,42 +219,11 @@ int rn_posfile_save(const rn_posfile *pf, const char *path, char *err)
         if (rn_buf_append(&b, num, (size_t)n) < 0 || put_path(&b, e->path) < 0)
             goto nomem;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rn_seterr(err, "%s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    int r = rn_write_all(fd, b.p, b.len);
-    if (r < 0) {
-        rn_seterr(err, "%s: write: %s", tmp, strerror(-r));
-        goto fail;
-    }
-    if (fsync(fd) < 0) {
-        rn_seterr(err, "%s: fsync: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) < 0) {
-        rn_seterr(err, "rename %s to %s: %s", tmp, path, strerror(errno));
-        goto fail;
-    }
-    /* The rename is durable only once the directory is. */
-    snprintf(dirbuf, sizeof dirbuf, "%s", path);
-    int dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    /* PATH.tmp, fsynced, renamed over PATH, and the directory fsynced. */
+    int r = rn_file_replace(AT_FDCWD, NULL, path, b.p, b.len, 1, err);
     rn_buf_free(&b);
-    return 0;
+    return r;
 nomem:
-    rn_seterr(err, "%s: out of memory", path);
-fail:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
-    }
     rn_buf_free(&b);
-    return -1;
+    return rn_seterr(err, "%s: out of memory", path);
 }

@@ -102,16 +102,14 @@ struct rn_tail {
     uint64_t *c_lines, *c_bytes, *c_cut, *c_rotations, *c_truncations;
 };
 
+/* A warning, through the owner's on_warn. */
 static void warnf(rn_tail *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void warnf(rn_tail *t, const char *fmt, ...)
 {
-    char msg[RN_ERRLEN + 256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    rn_vwarn_to(t->o.on_warn, t->o.data, NULL, fmt, ap);
     va_end(ap);
-    if (t->o.on_warn)
-        t->o.on_warn(t->o.data, msg);
 }
 
 /* ---- line splitting ------------------------------------------------------ */
@@ -1007,7 +1005,7 @@ int rn_tail_add_exec(rn_tail *t, const char *cmd, int restart, char *err)
 int rn_tail_start(rn_tail *t, char *err)
 {
     if (t->o.pos_path && rn_posfile_load(&t->pos, t->o.pos_path, err) < 0)
-        return -1;
+        return RN_ERR;
     uv_idle_init(t->loop, &t->idle);
     t->idle.data = t;
     uv_timer_init(t->loop, &t->scan_timer);
@@ -1020,7 +1018,7 @@ int rn_tail_start(rn_tail *t, char *err)
         return rn_seterr(err, "stopped while opening files");
     for (tstream *s = t->streams; s; s = s->next)
         if (stream_start(s, err) < 0)
-            return -1;
+            return RN_ERR;
     t->started = 1;
     if (!t->o.once) {
         update_watches(t);
@@ -1052,7 +1050,7 @@ int rn_tail_commit(rn_tail *t, char *err)
     if (t->o.on_flush && t->o.on_flush(t->o.data) < 0)
         return rn_seterr(err, "output failed; positions not saved");
     if (rn_tail_positions(t, &t->pos, err) < 0)
-        return -1;
+        return RN_ERR;
     return rn_posfile_save(&t->pos, t->o.pos_path, err);
 }
 

@@ -1,5 +1,5 @@
 /* tailhop.c -- logtail --to: the follow engine's events over a hop, with
- * positions saved for acknowledged batches only (see tailhop.h). */
+ * positions saved for acknowledged batches only (see tail.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +22,7 @@ struct rn_tailhop {
     rn_tailhop_opts o;
     rn_tail *tail;
     rn_hop_sender *snd;
-    rn_buf cur;
-    uint32_t count;
+    rn_batch cur;               /* the events gathered, not yet sent */
     hb *first, *last;           /* batches sent and not acknowledged, in order */
     rn_posfile *acked;          /* positions of the newest acknowledged snapshot */
     int dirty, paused, finishing, closed, unfinished;
@@ -31,19 +30,13 @@ struct rn_tailhop {
     uv_timer_t commit_timer, drain_timer;
 };
 
-static void warnf(rn_tailhop *h, const char *msg)
-{
-    if (h->o.on_warn)
-        h->o.on_warn(h->o.data, msg);
-}
-
 static void save(rn_tailhop *h)
 {
     char err[RN_ERRLEN];
     if (!h->dirty || !h->o.pos_path)
         return;
     if (rn_posfile_save(h->acked, h->o.pos_path, err) < 0)
-        warnf(h, err);
+        rn_warn_to(h->o.on_warn, h->o.data, "%s", err);
     else
         h->dirty = 0;
 }
@@ -83,7 +76,8 @@ static void on_ack(void *data, void *cookie, int status)
 
 static void hop_warn(void *data, const char *msg)
 {
-    warnf(data, msg);
+    rn_tailhop *h = data;
+    rn_warn_to(h->o.on_warn, h->o.data, "%s", msg);
 }
 
 /* Send the gathered events as a batch, with snap (may be NULL). */
@@ -92,13 +86,14 @@ static int send_part(rn_tailhop *h, rn_posfile *snap)
     char err[RN_ERRLEN];
     hb *b = calloc(1, sizeof *b);
     if (!b)
-        return -1;
+        return RN_ERR;
     b->snap = snap;
-    if (rn_hop_sender_send(h->snd, &h->cur, h->count, b, err) < 0) {
+    /* The sender takes the batch's buffer. */
+    if (rn_hop_sender_send(h->snd, &h->cur.buf, h->cur.count, b, err) < 0) {
         free(b);
-        return -1;
+        return RN_ERR;
     }
-    h->count = 0;
+    rn_batch_reset(&h->cur);
     if (h->last)
         h->last->next = b;
     else
@@ -109,9 +104,9 @@ static int send_part(rn_tailhop *h, rn_posfile *snap)
 
 int rn_tailhop_put(rn_tailhop *h, const rn_event *ev)
 {
-    if (rn_encode_event(&h->cur, RN_FMT_FRAMES, ev) < 0)
-        return -1;
-    if (++h->count >= h->o.batch || h->cur.len >= PART_BYTES)
+    if (rn_batch_add(&h->cur, ev) < 0)
+        return RN_ERR;          /* out of memory, as tail.h says */
+    if (h->cur.count >= h->o.batch || h->cur.buf.len >= PART_BYTES)
         return send_part(h, NULL);
     return 0;
 }
@@ -119,7 +114,7 @@ int rn_tailhop_put(rn_tailhop *h, const rn_event *ev)
 void rn_tailhop_turn(rn_tailhop *h)
 {
     char err[RN_ERRLEN];
-    if (h->closed || (!h->count && !h->last))
+    if (h->closed || (!h->cur.count && !h->last))
         return;
     rn_posfile *snap = NULL;
     if (h->o.pos_path) {
@@ -129,9 +124,9 @@ void rn_tailhop_turn(rn_tailhop *h)
             snap = NULL;    /* positions wait for the next turn */
         }
     }
-    if (h->count) {
+    if (h->cur.count) {
         if (send_part(h, snap) < 0) {
-            warnf(h, "out of memory");
+            rn_warn_to(h->o.on_warn, h->o.data, "out of memory");
             free_snap(snap);
         }
     } else if (h->last) {
@@ -247,6 +242,6 @@ void rn_tailhop_free(rn_tailhop *h)
         free(b);
     }
     free_snap(h->acked);
-    rn_buf_free(&h->cur);
+    rn_batch_free(&h->cur);
     free(h);
 }
