@@ -165,10 +165,10 @@ struct rn_sink {
 
 void sink_warn(rn_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Keep the events of in that s's filter lets through, as frames in out.
- * Returns how many (0: the whole batch is filtered away), -1 on bad input. */
-int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_buf *out, uint32_t *count,
-                char *err);
+/* Keep the events of in that s's filter lets through, in out (emptied
+ * first). 1, or 0 when the whole batch is filtered away; RN_ERR on bad input
+ * or out of memory (err). */
+int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_batch *out, char *err);
 int sink_has_filter(const rn_sink *s);
 int sink_accepts(const rn_sink *s, const rn_event *ev);
 

@@ -27,14 +27,12 @@
 
 void sink_warn(rn_sink *s, const char *fmt, ...)
 {
-    char msg[RN_ERRLEN + 512];
-    int n = snprintf(msg, sizeof msg, "sink %s: ", s->spec.name);
+    char prefix[sizeof s->spec.name + 8];
+    snprintf(prefix, sizeof prefix, "sink %s: ", s->spec.name);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    rn_vwarn_to(s->o.on_warn, s->o.data, prefix, fmt, ap);
     va_end(ap);
-    if (s->o.on_warn)
-        s->o.on_warn(s->o.data, msg);
 }
 
 /* ---- parsing ----------------------------------------------------------- */
@@ -201,24 +199,19 @@ int sink_accepts(const rn_sink *s, const rn_event *ev)
 
 typedef struct filter_arg {
     const rn_sink *s;
-    rn_buf *out;
-    uint32_t n;
+    rn_batch *out;
 } filter_arg;
 
 static int filter_one(void *arg, const rn_event *ev)
 {
     filter_arg *a = arg;
-    if (!sink_accepts(a->s, ev))
-        return 0;
-    a->n++;
-    return rn_encode_event(a->out, RN_FMT_FRAMES, ev) < 0 ? RN_ENOMEM : 0;
+    return sink_accepts(a->s, ev) ? rn_batch_add(a->out, ev) : 0;
 }
 
-int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_buf *out, uint32_t *count,
-                char *err)
+int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_batch *out, char *err)
 {
-    filter_arg a = { s, out, 0 };
-    out->len = 0;
+    filter_arg a = { s, out };
+    rn_batch_reset(out);
     size_t bad;
     int r = rn_batch_each(in->events.p, in->events.len, in->count, filter_one, &a, &bad, err);
     if (r == RN_ENOMEM)
@@ -230,8 +223,7 @@ int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_buf *out, uint32_t
     }
     if (r < 0)
         return RN_ERR;
-    *count = a.n;
-    return (int)(a.n > 0);
+    return out->count > 0;
 }
 
 /* ---- in-order completion ---------------------------------------------------- */
@@ -334,16 +326,6 @@ static int write_batch(rn_sink *s, rn_writer *w, const rn_chan_batch *b, uint64_
     return rn_writer_flush(w, err);
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 /* Length of the whole events at the start of a file's bytes: up to the last
  * '\n' for lines and json, the last whole frame for frames. */
 static off_t whole_prefix(int fd, off_t size)
@@ -354,7 +336,7 @@ static off_t whole_prefix(int fd, off_t size)
         off_t off = RN_FRAMES_HEADER_LEN;
         unsigned char l[4];
         while (off + 4 <= size && pread(fd, l, 4, off) == 4) {
-            uint64_t n = (uint64_t)l[0] << 24 | (uint64_t)l[1] << 16 | (uint64_t)l[2] << 8 | l[3];
+            uint64_t n = rn_be32(l);
             if ((uint64_t)(size - off - 4) < n)
                 break;
             off += 4 + (off_t)n;
@@ -426,8 +408,8 @@ static int recover_files(rn_sink *s, char *err)
         }
         sink_warn(s, "completed %s, left by an earlier run", final);
     }
+    rn_fsync_dir(dirfd(d), sp->dir, NULL);     /* see file_roll */
     closedir(d);
-    fsync_dir(sp->dir);
     return 0;
 }
 
@@ -460,8 +442,12 @@ static int file_open(rn_sink *s, wsink *ws, char *err)
     return 0;
 }
 
-/* Complete the open file: sync, close, give it its final name. */
-static int file_roll(rn_sink *s, wsink *ws, char *err)
+/* Complete the open file: sync, close, give it its final name, sync the
+ * directory. Not rn_afile: the temporary lives across many deliveries, and
+ * a failed fsync must not remove what was delivered. A directory that
+ * cannot be synced is not an error: a rename that a power loss takes away
+ * leaves the .tmp file, which the next start completes. */
+static int file_roll(wsink *ws, char *err)
 {
     if (ws->fd < 0)
         return 0;
@@ -474,7 +460,7 @@ static int file_roll(rn_sink *s, wsink *ws, char *err)
     ws->w = NULL;
     if (rename(ws->tmp, ws->final) < 0)
         return rn_seterr(err, "rename %s: %s", ws->tmp, strerror(errno));
-    fsync_dir(s->spec.dir);
+    rn_fsync_dir(AT_FDCWD, ws->final, NULL);
     return r;
 }
 
@@ -508,7 +494,7 @@ static int file_deliver(rn_sink *s, wsink *ws, const rn_chan_batch *b, char *err
     ws->delivered = n;
     off_t size = ws->fd >= 0 ? lseek(ws->fd, 0, SEEK_CUR) : 0;
     if (ws->fd >= 0 && s->spec.roll_bytes && (uint64_t)size >= s->spec.roll_bytes)
-        return file_roll(s, ws, err);
+        return file_roll(ws, err);
     return 0;
 }
 
@@ -547,7 +533,7 @@ static void *simple_run(void *arg)
         }
         if (r == 0) {
             if (is_file && ws->fd >= 0 && s->spec.roll_ns
-                && rn_mono_ns() - ws->opened >= s->spec.roll_ns && file_roll(s, ws, err) < 0)
+                && rn_mono_ns() - ws->opened >= s->spec.roll_ns && file_roll(ws, err) < 0)
                 sink_warn(s, "%s", err);
             continue;
         }
@@ -578,7 +564,7 @@ static void *simple_run(void *arg)
         rn_chan_done(s->o.chan, s->o.index, b.end);
     }
 out:
-    if (is_file && file_roll(s, ws, err) < 0)
+    if (is_file && file_roll(ws, err) < 0)
         sink_warn(s, "%s", err);
     rn_buf_free(&b.events);
     return NULL;

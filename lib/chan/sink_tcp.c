@@ -24,7 +24,7 @@ typedef struct tsink {
     rn_hop_sender *snd;
     sink_fifo fifo;
     rn_chan_batch b;
-    rn_buf filtered;
+    rn_batch filtered;
     int closing;
 } tsink;
 
@@ -93,13 +93,12 @@ static void pump(tsink *t)
         rn_buf *send = &t->b.events;
         uint32_t count = t->b.count;
         if (sink_has_filter(s)) {
-            r = sink_filter(s, &t->b, &t->filtered, &count, err);
-            if (r < 0) {
+            r = sink_filter(s, &t->b, &t->filtered, err);
+            if (r < 0)
                 sink_warn(s, "channel holds a bad record at event %llu: %s",
                           (unsigned long long)t->b.seq, err);
-                count = 0;
-            }
-            send = &t->filtered;
+            count = r > 0 ? t->filtered.count : 0;
+            send = &t->filtered.buf;
         }
         long id = sink_fifo_push(&t->fifo, t->b.end, count ? 1 : 0, count);
         if (id < 0 || (count && rn_hop_sender_send(t->snd, send, count,
@@ -172,6 +171,6 @@ void *sink_tcp_run(void *arg)
     uv_loop_close(&t->loop);
     sink_fifo_free(&t->fifo);
     rn_buf_free(&t->b.events);
-    rn_buf_free(&t->filtered);
+    rn_batch_free(&t->filtered);
     return NULL;
 }

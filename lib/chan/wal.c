@@ -67,7 +67,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +84,7 @@
 #define WINDOW (64 * 1024)
 
 #define CK_NAME "checkpoint"
-#define CK_TMP "checkpoint.tmp"
+#define CK_TMP "checkpoint.tmp"    /* rn_file_replace's temporary */
 #define CK_MAGIC "RNCHCKPT"
 #define CK_VERSION 1
 #define CK_MAX (4U << 20)          /* far above the largest checkpoint we write */
@@ -94,88 +93,6 @@
 static void seg_name(char *out, uint64_t base)
 {
     snprintf(out, 32, "wal-%020" PRIu64, base);
-}
-
-/* ---- file I/O ---------------------------------------------------------- */
-
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r == 0)
-            return -ENODATA;   /* shorter than the index says */
-        got += (size_t)r;
-    }
-    return 0;
-}
-
-static int pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t r = pwritev(fd, iov, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        off += (uint64_t)r;
-        while (n > 0 && (size_t)r >= iov->iov_len) {
-            r -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
-        }
-    }
-    return 0;
-}
-
-/* A read window, so that a scan of many small records costs one pread per
- * 64 KiB rather than one per record. */
-typedef struct rd {
-    int fd;
-    uint64_t end;
-    unsigned char *buf;
-    uint64_t at;
-    size_t len;
-} rd;
-
-/* n (<= WINDOW) bytes at off, which the caller has checked lie below end. */
-static int rd_get(rd *r, uint64_t off, size_t n, const unsigned char **p)
-{
-    if (off < r->at || off + n > r->at + r->len) {
-        size_t want = r->end - off < WINDOW ? (size_t)(r->end - off) : WINDOW;
-        int e = pread_full(r->fd, r->buf, want, off);
-        if (e < 0)
-            return e;
-        r->at = off;
-        r->len = want;
-    }
-    *p = r->buf + (off - r->at);
-    return 0;
-}
-
-static void warn(const rn_chan_opts *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void warn(const rn_chan_opts *o, const char *fmt, ...)
-{
-    if (!o->on_warn)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    o->on_warn(o->data, msg);
 }
 
 /* ---- segments ---------------------------------------------------------- */
@@ -212,9 +129,8 @@ static int new_seg(rn_chan *c, uint64_t base, char *err)
     g.fd = openat(c->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (g.fd < 0)
         return rn_seterr(err, "%s/%s: %s", c->dir, name, strerror(errno));
-    int e = rn_write_all(g.fd, h, sizeof h);
-    if (e < 0) {
-        rn_seterr(err, "%s/%s: write: %s", c->dir, name, strerror(-e));
+    if (rn_write_all(g.fd, h, sizeof h) < 0) {
+        rn_seterr(err, "%s/%s: write: %s", c->dir, name, strerror(errno));
         goto fail;
     }
     if (push_seg(c, &g, err) < 0)
@@ -250,14 +166,14 @@ int rn_wal__append(rn_chan *c, const char *events, size_t len, uint32_t count,
         { .iov_base = h, .iov_len = RN_WAL__REC_HDR },
         { .iov_base = (void *)events, .iov_len = len },
     };
-    int e = pwritev_full(g->fd, iov, len ? 2 : 1, g->size);
-    if (e < 0) {
+    if (rn_pwritev_full(g->fd, iov, len ? 2 : 1, g->size) < 0) {
+        int e = errno;
         char name[32];
         seg_name(name, g->base);
         if (ftruncate(g->fd, (off_t)g->size) < 0) {
             /* the next write lands on the same bytes anyway */
         }
-        return rn_seterr(err, "%s/%s: write: %s", c->dir, name, strerror(-e));
+        return rn_seterr(err, "%s/%s: write: %s", c->dir, name, strerror(e));
     }
     r->at.off = g->size;
     r->seg = c->seg_first + (uint32_t)(c->nseg - 1);
@@ -314,30 +230,6 @@ static int ck_encode(rn_chan *c)
     return 0;
 }
 
-static int ck_write(rn_chan *c, char *err)
-{
-    int fd = openat(c->dirfd, CK_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return rn_seterr(err, "%s/" CK_TMP ": %s", c->dir, strerror(errno));
-    int e = rn_write_all(fd, c->ckbuf.p, c->ckbuf.len);
-    const char *what = "write";
-    if (e == 0 && fsync(fd) < 0) {
-        e = -errno;
-        what = "fsync";
-    }
-    close(fd);
-    if (e < 0) {
-        unlinkat(c->dirfd, CK_TMP, 0);
-        return rn_seterr(err, "%s/" CK_TMP ": %s: %s", c->dir, what, strerror(-e));
-    }
-    if (renameat(c->dirfd, CK_TMP, c->dirfd, CK_NAME) < 0)
-        return rn_seterr(err, "%s/" CK_NAME ": rename: %s", c->dir, strerror(errno));
-    /* The rename is durable only once the directory is. */
-    if (fsync(c->dirfd) < 0)
-        return rn_seterr(err, "%s: fsync: %s", c->dir, strerror(errno));
-    return 0;
-}
-
 /* 0: no checkpoint; 1: loaded into ck and c->dup; -1: unreadable or damaged. */
 static int ck_load(rn_chan *c, ckpt *ck, char *err)
 {
@@ -364,9 +256,9 @@ static int ck_load(rn_chan *c, ckpt *ck, char *err)
         rn_seterr(err, "%s/" CK_NAME ": out of memory", c->dir);
         goto fail;
     }
-    int e = pread_full(fd, b, n, 0);
+    int e = rn_pread_full(fd, b, n, 0);
     if (e < 0) {
-        rn_seterr(err, "%s/" CK_NAME ": read: %s", c->dir, strerror(-e));
+        rn_seterr(err, "%s/" CK_NAME ": read: %s", c->dir, rn_io_strerror(e));
         goto fail;
     }
     if (memcmp(b, CK_MAGIC, 8) != 0) {
@@ -442,63 +334,6 @@ typedef struct scan {
     unsigned char *win;
 } scan;
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* "wal-" and 20 digits: the base, or -1. */
-static int parse_seg_name(const char *nm, uint64_t *base)
-{
-    uint64_t v = 0;
-    if (strncmp(nm, "wal-", 4) != 0 || strlen(nm) != 24)
-        return -1;
-    for (int i = 4; i < 24; i++) {
-        if (nm[i] < '0' || nm[i] > '9' || v > (UINT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(nm[i] - '0');
-    }
-    *base = v;
-    return 0;
-}
-
-static int list_segs(rn_chan *c, uint64_t **bases, size_t *nb, char *err)
-{
-    int dfd = dup(c->dirfd);
-    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-    uint64_t *b = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    if (!d) {
-        if (dfd >= 0)
-            close(dfd);
-        return rn_seterr(err, "%s: %s", c->dir, strerror(errno));
-    }
-    while ((de = readdir(d)) != NULL) {
-        uint64_t v;
-        if (parse_seg_name(de->d_name, &v) < 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            uint64_t *nbp = realloc(b, cap * sizeof *b);
-            if (!nbp) {
-                free(b);
-                closedir(d);
-                return rn_seterr(err, "%s: out of memory", c->dir);
-            }
-            b = nbp;
-        }
-        b[n++] = v;
-    }
-    closedir(d);
-    if (n)
-        qsort(b, n, sizeof *b, cmp_u64);
-    *bases = b;
-    *nb = n;
-    return 0;
-}
-
 /* A whole record found by the scan. */
 static int scan_take(rn_chan *c, scan *s, const rn_chan__rec *r, uint64_t session,
                      uint64_t serial, char *err)
@@ -534,9 +369,9 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
     uint64_t fsize = (uint64_t)st.st_size, pos = SEG_HDR;
     unsigned char want[SEG_HDR];
     seg_header(want);
-    int e = pread_full(g.fd, h, fsize < SEG_HDR ? (size_t)fsize : SEG_HDR, 0);
+    int e = rn_pread_full(g.fd, h, fsize < SEG_HDR ? (size_t)fsize : SEG_HDR, 0);
     if (e < 0) {
-        rn_seterr(err, "%s/%s: read: %s", c->dir, name, strerror(-e));
+        rn_seterr(err, "%s/%s: read: %s", c->dir, name, rn_io_strerror(e));
         goto fail;
     }
     if (memcmp(h, want, fsize < 6 ? (size_t)fsize : 6) != 0) {
@@ -548,14 +383,16 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
         if (!last) {
             close(g.fd);
             unlinkat(c->dirfd, name, 0);
-            warn(s->o, "%s/%s: torn segment header: deleted", c->dir, name);
+            rn_warn_to(s->o->on_warn, s->o->data, "%s/%s: torn segment header: deleted",
+                       c->dir, name);
             return 0;
         }
-        if (ftruncate(g.fd, 0) < 0 || (e = rn_write_all(g.fd, want, SEG_HDR)) < 0) {
+        if (ftruncate(g.fd, 0) < 0 || rn_write_all(g.fd, want, SEG_HDR) < 0) {
             rn_seterr(err, "%s/%s: rewrite header: %s", c->dir, name, strerror(errno));
             goto fail;
         }
-        warn(s->o, "%s/%s: torn segment header: rewritten", c->dir, name);
+        rn_warn_to(s->o->on_warn, s->o->data, "%s/%s: torn segment header: rewritten",
+                   c->dir, name);
         g.size = SEG_HDR;
         if (push_seg(c, &g, err) < 0)
             goto fail;
@@ -566,7 +403,8 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
                   c->dir, name, (unsigned)h[6] << 8 | h[7], SEG_VERSION);
         goto fail;
     }
-    rd r = { .fd = g.fd, .end = fsize, .buf = s->win };
+    rn_rd r;
+    rn_rd_init(&r, g.fd, fsize, s->win, WINDOW);
     const char *why = NULL;
     uint32_t id = c->seg_first + (uint32_t)c->nseg;
     while (pos < fsize) {
@@ -575,8 +413,8 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
             why = "record header cut short";
             break;
         }
-        if ((e = rd_get(&r, pos, RN_WAL__REC_HDR, &p)) < 0) {
-            rn_seterr(err, "%s/%s: read: %s", c->dir, name, strerror(-e));
+        if ((e = rn_rd_get(&r, pos, RN_WAL__REC_HDR, &p)) < 0) {
+            rn_seterr(err, "%s/%s: read: %s", c->dir, name, rn_io_strerror(e));
             goto fail;
         }
         uint32_t blen = rn_be32(p), crc = rn_be32(p + 4);
@@ -596,8 +434,8 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
         uint64_t at = pos + 8, stop = pos + 8 + blen;
         while (at < stop) {
             size_t k = stop - at < WINDOW ? (size_t)(stop - at) : WINDOW;
-            if ((e = rd_get(&r, at, k, &p)) < 0) {
-                rn_seterr(err, "%s/%s: read: %s", c->dir, name, strerror(-e));
+            if ((e = rn_rd_get(&r, at, k, &p)) < 0) {
+                rn_seterr(err, "%s/%s: read: %s", c->dir, name, rn_io_strerror(e));
                 goto fail;
             }
             sum = rn_crc32c(sum, p, k);
@@ -624,8 +462,8 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
             rn_seterr(err, "%s/%s: truncate: %s", c->dir, name, strerror(errno));
             goto fail;
         }
-        warn(s->o, "%s/%s: torn record at byte offset %" PRIu64 " (%s): truncated %"
-             PRIu64 " bytes", c->dir, name, pos, why, fsize - pos);
+        rn_warn_to(s->o->on_warn, s->o->data, "%s/%s: torn record at byte offset %" PRIu64
+                   " (%s): truncated %" PRIu64 " bytes", c->dir, name, pos, why, fsize - pos);
     }
     g.size = pos;
     if (push_seg(c, &g, err) < 0)
@@ -685,7 +523,7 @@ int rn_wal__recover(rn_chan *c, const rn_chan_opts *o, char *err)
         s.base = 0;
     s.ck_next = ck->have ? ck->next : 0;
 
-    if (list_segs(c, &bases, &nb, err) < 0)
+    if (rn_seg_list(c->dirfd, c->dir, "wal-", "", &bases, &nb, NULL, NULL, err) < 0)
         goto out;
     for (size_t i = 0; i < nb; i++)
         if (scan_seg(c, &s, bases[i], i + 1 == nb, err) < 0)
@@ -715,7 +553,8 @@ int rn_wal__recover(rn_chan *c, const rn_chan_opts *o, char *err)
     }
     c->recovered = c->pending;
     if (c->recovered)
-        warn(o, "%s: %" PRIu64 " events pending from the last run", c->dir, c->recovered);
+        rn_warn_to(o->on_warn, o->data, "%s: %" PRIu64 " events pending from the last run",
+                   c->dir, c->recovered);
     r = 0;
 out:
     free(bases);
@@ -820,11 +659,11 @@ int rn_wal__read(rn_chan *c, const rn_wal__plan *pl, size_t n, rn_buf *out, char
         if (span > SIZE_MAX || rn_buf_reserve(out, (size_t)span) < 0)
             return rn_seterr(err, "%s: out of memory", c->dir);
         unsigned char *q = (unsigned char *)out->p + out->len;
-        int e = pread_full(pl[i].fd, q, (size_t)span, pl[i].off);
+        int e = rn_pread_full(pl[i].fd, q, (size_t)span, pl[i].off);
         if (e < 0) {
             seg_name(name, pl[i].base);
             return rn_seterr(err, "%s/%s: read at byte offset %" PRIu64 ": %s", c->dir,
-                             name, pl[i].off, e == -ENODATA ? "file too short" : strerror(-e));
+                             name, pl[i].off, rn_io_strerror(e));
         }
         for (size_t m = i; m < j; m++) {
             const rn_wal__plan *x = &pl[m];
@@ -871,7 +710,7 @@ int rn_wal__checkpoint(rn_chan *c, char *err)
         return 0;
     }
     /* Everything the saved duplicate table names must be on disk first. */
-    if (rn_wal__sync(c, NULL, err) < 0 || ck_write(c, err) < 0) {
+    if (rn_wal__sync(c, NULL, err) < 0 || rn_file_replace(c->dirfd, c->dir, CK_NAME, c->ckbuf.p, c->ckbuf.len, 1, err) < 0) {
         pthread_mutex_unlock(&c->ckpt_mu);
         return -1;
     }
