@@ -160,38 +160,38 @@ struct rn_sink {
     void *impl;
 };
 
-#define sink_stopping(s) __atomic_load_n(&(s)->stop, __ATOMIC_ACQUIRE)
-#define sink_count(p, n) __atomic_add_fetch((p), (n), __ATOMIC_RELAXED)
+#define rn_sink__stopping(s) __atomic_load_n(&(s)->stop, __ATOMIC_ACQUIRE)
+#define rn_sink__count(p, n) __atomic_add_fetch((p), (n), __ATOMIC_RELAXED)
 
-void sink_warn(rn_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rn_sink__warn(rn_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Keep the events of in that s's filter lets through, in out (emptied
  * first). 1, or 0 when the whole batch is filtered away; RN_ERR on bad input
  * or out of memory (err). */
-int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_batch *out, char *err);
-int sink_has_filter(const rn_sink *s);
-int sink_accepts(const rn_sink *s, const rn_event *ev);
+int rn_sink__filter(const rn_sink *s, const rn_chan_batch *in, rn_batch *out, char *err);
+int rn_sink__has_filter(const rn_sink *s);
+int rn_sink__accepts(const rn_sink *s, const rn_event *ev);
 
 /* Batches in flight, in take order: a batch is finished when delivered, and
  * the channel hears of the longest finished prefix. */
-typedef struct sink_fifo {
-    struct sink_fifo_ent { uint64_t end, left, events; } *e;
+typedef struct rn_sink__fifo {
+    struct rn_sink__fifo_ent { uint64_t end, left, events; } *e;
     size_t head, n, cap;
     long first;                 /* slot id of e[head] */
-} sink_fifo;
+} rn_sink__fifo;
 
 /* Add a batch of `events` events with `left` deliveries to wait for (0:
  * finished already); returns its slot id, or -1 when out of memory. */
-long sink_fifo_push(sink_fifo *f, uint64_t end, uint64_t left, uint64_t events);
+long rn_sink__fifo_push(rn_sink__fifo *f, uint64_t end, uint64_t left, uint64_t events);
 /* One delivery of slot id is done. */
-void sink_fifo_one(sink_fifo *f, long id);
+void rn_sink__fifo_one(rn_sink__fifo *f, long id);
 /* Pop the finished prefix: tell the channel, count the events out. */
-void sink_fifo_flush(rn_sink *s, sink_fifo *f);
-void sink_fifo_free(sink_fifo *f);
+void rn_sink__fifo_flush(rn_sink *s, rn_sink__fifo *f);
+void rn_sink__fifo_free(rn_sink__fifo *f);
 
-void *sink_tcp_run(void *arg);
-int sink_tcp_init(rn_sink *s, char *err);
-void *sink_kafka_run(void *arg);
-int sink_kafka_init(rn_sink *s, char *err);
+void *rn_sink__tcp_run(void *arg);
+int rn_sink__tcp_init(rn_sink *s, char *err);
+void *rn_sink__kafka_run(void *arg);
+int rn_sink__kafka_init(rn_sink *s, char *err);
 
 #endif

@@ -25,7 +25,7 @@
 #include "hop/hop.h"
 #include "chan/chan_int.h"
 
-void sink_warn(rn_sink *s, const char *fmt, ...)
+void rn_sink__warn(rn_sink *s, const char *fmt, ...)
 {
     char prefix[sizeof s->spec.name + 8];
     snprintf(prefix, sizeof prefix, "sink %s: ", s->spec.name);
@@ -176,7 +176,7 @@ int rn_sink_parse(const char *arg, rn_sink_spec *sp, char *err)
 
 /* ---- routing ----------------------------------------------------------- */
 
-int sink_has_filter(const rn_sink *s) { return s->o.filter.header != NULL; }
+int rn_sink__has_filter(const rn_sink *s) { return s->o.filter.header != NULL; }
 
 static int has_val(const char **vals, size_t n, const rn_str *v)
 {
@@ -186,7 +186,7 @@ static int has_val(const char **vals, size_t n, const rn_str *v)
     return 0;
 }
 
-int sink_accepts(const rn_sink *s, const rn_event *ev)
+int rn_sink__accepts(const rn_sink *s, const rn_event *ev)
 {
     const rn_sink_filter *f = &s->o.filter;
     if (!f->header)
@@ -205,10 +205,10 @@ typedef struct filter_arg {
 static int filter_one(void *arg, const rn_event *ev)
 {
     filter_arg *a = arg;
-    return sink_accepts(a->s, ev) ? rn_batch_add(a->out, ev) : 0;
+    return rn_sink__accepts(a->s, ev) ? rn_batch_add(a->out, ev) : 0;
 }
 
-int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_batch *out, char *err)
+int rn_sink__filter(const rn_sink *s, const rn_chan_batch *in, rn_batch *out, char *err)
 {
     filter_arg a = { s, out };
     rn_batch_reset(out);
@@ -228,11 +228,11 @@ int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_batch *out, char *
 
 /* ---- in-order completion ---------------------------------------------------- */
 
-long sink_fifo_push(sink_fifo *f, uint64_t end, uint64_t left, uint64_t events)
+long rn_sink__fifo_push(rn_sink__fifo *f, uint64_t end, uint64_t left, uint64_t events)
 {
     if (f->n == f->cap) {
         size_t cap = f->cap ? 2 * f->cap : 64;
-        struct sink_fifo_ent *e = malloc(cap * sizeof *e);
+        struct rn_sink__fifo_ent *e = malloc(cap * sizeof *e);
         if (!e)
             return -1;
         for (size_t i = 0; i < f->n; i++)
@@ -242,19 +242,19 @@ long sink_fifo_push(sink_fifo *f, uint64_t end, uint64_t left, uint64_t events)
         f->cap = cap;
         f->head = 0;
     }
-    f->e[(f->head + f->n) % f->cap] = (struct sink_fifo_ent){ end, left, events };
+    f->e[(f->head + f->n) % f->cap] = (struct rn_sink__fifo_ent){ end, left, events };
     f->n++;
     return f->first + (long)f->n - 1;
 }
 
-void sink_fifo_one(sink_fifo *f, long id)
+void rn_sink__fifo_one(rn_sink__fifo *f, long id)
 {
     size_t i = (size_t)(id - f->first);
     if (id >= f->first && i < f->n)
         f->e[(f->head + i) % f->cap].left--;
 }
 
-void sink_fifo_flush(rn_sink *s, sink_fifo *f)
+void rn_sink__fifo_flush(rn_sink *s, rn_sink__fifo *f)
 {
     uint64_t end = 0, events = 0;
     int any = 0;
@@ -267,12 +267,12 @@ void sink_fifo_flush(rn_sink *s, sink_fifo *f)
         f->first++;
     }
     if (any) {
-        sink_count(&s->out, events);
+        rn_sink__count(&s->out, events);
         rn_chan_done(s->o.chan, s->o.index, end);
     }
 }
 
-void sink_fifo_free(sink_fifo *f) { free(f->e); }
+void rn_sink__fifo_free(rn_sink__fifo *f) { free(f->e); }
 
 /* ---- stdout and file ---------------------------------------------------- */
 
@@ -294,7 +294,7 @@ typedef struct put_arg {
 static int put_one(void *arg, const rn_event *ev)
 {
     put_arg *a = arg;
-    if (!sink_accepts(a->s, ev))
+    if (!rn_sink__accepts(a->s, ev))
         return 0;
     a->n++;
     int r = rn_writer_put(a->w, ev, a->err);
@@ -306,7 +306,7 @@ static int write_batch(rn_sink *s, rn_writer *w, const rn_chan_batch *b, uint64_
                        char *err)
 {
     int r;
-    if (s->o.fmt == RN_FMT_FRAMES && !sink_has_filter(s)) {
+    if (s->o.fmt == RN_FMT_FRAMES && !rn_sink__has_filter(s)) {
         r = rn_writer_put_raw(w, b->events.p, b->events.len, err);
         *n = b->count;
     } else {
@@ -391,7 +391,7 @@ static int recover_files(rn_sink *s, char *err)
             continue;
         }
         if (keep < st.st_size) {
-            sink_warn(s, "%s: cut after byte offset %lld, the end of its last whole event",
+            rn_sink__warn(s, "%s: cut after byte offset %lld, the end of its last whole event",
                       tmp, (long long)keep);
             if (ftruncate(fd, keep) < 0) {
                 close(fd);
@@ -406,7 +406,7 @@ static int recover_files(rn_sink *s, char *err)
             closedir(d);
             return rn_seterr(err, "sink %s: rename %s: %s", sp->name, tmp, strerror(errno));
         }
-        sink_warn(s, "completed %s, left by an earlier run", final);
+        rn_sink__warn(s, "completed %s, left by an earlier run", final);
     }
     rn_fsync_dir(dirfd(d), sp->dir, NULL);     /* see file_roll */
     closedir(d);
@@ -524,17 +524,17 @@ static void *simple_run(void *arg)
     int is_file = s->spec.kind == RN_SINK_FILE;
     int warned = 0;
 
-    while (!sink_stopping(s)) {
+    while (!rn_sink__stopping(s)) {
         int r = rn_chan_take(s->o.chan, s->o.index, s->o.batch, take_wait(s, ws), &b, err);
         if (r < 0) {
-            sink_warn(s, "%s", err);
+            rn_sink__warn(s, "%s", err);
             usleep(100000);
             continue;
         }
         if (r == 0) {
             if (is_file && ws->fd >= 0 && s->spec.roll_ns
                 && rn_mono_ns() - ws->opened >= s->spec.roll_ns && file_roll(ws, err) < 0)
-                sink_warn(s, "%s", err);
+                rn_sink__warn(s, "%s", err);
             continue;
         }
         for (;;) {
@@ -543,29 +543,29 @@ static void *simple_run(void *arg)
                 break;
             if (!is_file) {
                 if (r != RN_EPIPE)
-                    sink_warn(s, "stdout: %s", err);
+                    rn_sink__warn(s, "stdout: %s", err);
                 if (s->o.on_fail)
                     s->o.on_fail(s->o.data, s, r == RN_EPIPE ? RN_EPIPE : RN_ERR);
                 goto out;
             }
             if (!warned++)
-                sink_warn(s, "%s; trying again every second", err);
-            sink_count(&s->retries, 1);
-            for (int i = 0; i < 10 && !sink_stopping(s); i++)
+                rn_sink__warn(s, "%s; trying again every second", err);
+            rn_sink__count(&s->retries, 1);
+            for (int i = 0; i < 10 && !rn_sink__stopping(s); i++)
                 usleep(100000);
-            if (sink_stopping(s))
+            if (rn_sink__stopping(s))
                 goto out;
         }
         if (warned) {
-            sink_warn(s, "writing again");
+            rn_sink__warn(s, "writing again");
             warned = 0;
         }
-        sink_count(&s->out, ws->delivered);
+        rn_sink__count(&s->out, ws->delivered);
         rn_chan_done(s->o.chan, s->o.index, b.end);
     }
 out:
     if (is_file && file_roll(ws, err) < 0)
-        sink_warn(s, "%s", err);
+        rn_sink__warn(s, "%s", err);
     rn_buf_free(&b.events);
     return NULL;
 }
@@ -604,12 +604,12 @@ rn_sink *rn_sink_start(const rn_sink_spec *spec, const rn_sink_opts *o, char *er
         break;
     }
     case RN_SINK_TCP:
-        run = sink_tcp_run;
-        r = sink_tcp_init(s, err);
+        run = rn_sink__tcp_run;
+        r = rn_sink__tcp_init(s, err);
         break;
     default:
-        run = sink_kafka_run;
-        r = sink_kafka_init(s, err);
+        run = rn_sink__kafka_run;
+        r = rn_sink__kafka_init(s, err);
         break;
     }
     if (r == 0 && (r = pthread_create(&s->thread, NULL, run, s)) != 0)
