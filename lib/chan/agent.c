@@ -200,7 +200,7 @@ static int ack_later(rn_agent *a, uint64_t conn, uint64_t serial, int status, ui
         size_t cap = a->capacks ? 2 * a->capacks : 64;
         pending_ack *p = realloc(a->acks, cap * sizeof *p);
         if (!p)
-            return -1;
+            return RN_ENOMEM;
         a->acks = p;
         a->capacks = cap;
     }

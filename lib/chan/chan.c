@@ -33,7 +33,7 @@ static int dup_init(rn_chan__duptab *t)
     t->e = malloc(RN_CHAN__DUP_MAX * sizeof *t->e);
     t->bucket = malloc(DUP_BUCKETS * sizeof *t->bucket);
     if (!t->e || !t->bucket)
-        return -1;
+        return RN_ENOMEM;
     for (size_t i = 0; i < DUP_BUCKETS; i++)
         t->bucket[i] = -1;
     t->n = 0;
@@ -195,7 +195,7 @@ int rn_chan__ring_reserve(rn_chan *c)
     size_t cap = c->rcap ? c->rcap * 2 : 1024;
     rn_chan__rec *r = malloc(cap * sizeof *r);
     if (!r)
-        return -1;
+        return RN_ENOMEM;
     for (size_t i = 0; i < c->rn; i++)
         r[i] = *rn_chan__ring_at(c, i);
     free(c->ring);
@@ -466,7 +466,7 @@ static int plan_reserve(rn_chan__cursor *s, size_t n)
         cap *= 2;
     rn_wal__plan *p = realloc(s->plan, cap * sizeof *p);
     if (!p)
-        return -1;
+        return RN_ENOMEM;
     s->plan = p;
     s->plan_cap = cap;
     return 0;
@@ -541,7 +541,7 @@ int rn_chan_take(rn_chan *c, size_t si, uint32_t max_events, int64_t wait_ns,
                                              .seq = r->seq, .count = r->count, .len = r->len };
             }
             pthread_mutex_unlock(&c->mu);
-            ret = rn_wal__read(c, s->plan, n, &b->events, err) < 0 ? -1 : 1;
+            ret = rn_wal__read(c, s->plan, n, &b->events, err) < 0 ? RN_ERR : 1;
             pthread_mutex_lock(&c->mu);
         }
     }

@@ -181,7 +181,7 @@ typedef struct rn_sink__fifo {
 } rn_sink__fifo;
 
 /* Add a batch of `events` events with `left` deliveries to wait for (0:
- * finished already); returns its slot id, or -1 when out of memory. */
+ * finished already); returns its slot id, or RN_ENOMEM. */
 long rn_sink__fifo_push(rn_sink__fifo *f, uint64_t end, uint64_t left, uint64_t events);
 /* One delivery of slot id is done. */
 void rn_sink__fifo_one(rn_sink__fifo *f, long id);

@@ -77,7 +77,7 @@ static int each_param(rn_sink_spec *sp, char *q,
             return rn_seterr(err, "%s: parameter '%s' has no value", sp->uri, tok);
         *eq = '\0';
         if (fn(sp, tok, eq + 1, err) < 0)
-            return -1;
+            return RN_ERR;
     }
     return 0;
 }
@@ -234,7 +234,7 @@ long rn_sink__fifo_push(rn_sink__fifo *f, uint64_t end, uint64_t left, uint64_t 
         size_t cap = f->cap ? 2 * f->cap : 64;
         struct rn_sink__fifo_ent *e = malloc(cap * sizeof *e);
         if (!e)
-            return -1;
+            return RN_ENOMEM;
         for (size_t i = 0; i < f->n; i++)
             e[i] = f->e[(f->head + i) % f->cap];
         free(f->e);
@@ -468,7 +468,7 @@ static int file_roll(wsink *ws, char *err)
 static int file_deliver(rn_sink *s, wsink *ws, const rn_chan_batch *b, char *err)
 {
     if (ws->fd < 0 && file_open(s, ws, err) < 0)
-        return -1;
+        return RN_ERR;
     off_t before = lseek(ws->fd, 0, SEEK_END);
     uint64_t n = 0;
     int r = write_batch(s, ws->w, b, &n, err);
@@ -481,7 +481,7 @@ static int file_deliver(rn_sink *s, wsink *ws, const rn_chan_batch *b, char *err
         char e2[RN_ERRLEN];
         snprintf(e2, sizeof e2, "%.100s: %.150s", ws->tmp, err);
         strcpy(err, e2);
-        return -1;
+        return RN_ERR;
     }
     if (n == 0 && before == 0) {
         /* Nothing for this sink in the batch, and the file is still empty. */

@@ -96,7 +96,7 @@ static void on_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
     kwarn(opaque, "kafka", reason);
 }
 
-/* Produce one record; waits while the producer's queue is full. 0, or -1
+/* Produce one record; waits while the producer's queue is full. 0, or RN_ERR
  * when the sink is stopping or the record cannot be produced at all. */
 static int produce(ksink *k, long id, const void *val, size_t vlen, const void *key,
                    size_t klen, int64_t ts_ms, rd_kafka_headers_t *hdrs)
@@ -117,7 +117,7 @@ static int produce(ksink *k, long id, const void *val, size_t vlen, const void *
                 kwarn(k, "produce", rd_kafka_err2str(e));
             if (hdrs)
                 rd_kafka_headers_destroy(hdrs);
-            return -1;
+            return RN_ERR;
         }
         rd_kafka_poll(k->rk, 50);
     }

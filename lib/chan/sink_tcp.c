@@ -141,7 +141,7 @@ int rn_sink__tcp_init(rn_sink *s, char *err)
     t->s = s;
     rn_hop_sender_opts ho = { .on_ack = on_ack, .on_warn = on_hop_warn, .data = t };
     if (rn_hop_url_parse(s->spec.uri, &ho.url, err) < 0)
-        return -1;
+        return RN_ERR;
     int r = uv_loop_init(&t->loop);
     if (r < 0)
         return rn_seterr(err, "sink %s: %s", s->spec.name, uv_strerror(r));
@@ -154,7 +154,7 @@ int rn_sink__tcp_init(rn_sink *s, char *err)
         uv_close((uv_handle_t *)&t->again, NULL);
         uv_run(&t->loop, UV_RUN_DEFAULT);
         uv_loop_close(&t->loop);
-        return -1;
+        return RN_ERR;
     }
     s->wake = wake;
     rn_chan_on_avail(s->o.chan, s->o.index, chan_avail, t);

@@ -140,7 +140,7 @@ static int new_seg(rn_chan *c, uint64_t base, char *err)
 fail:
     close(g.fd);
     unlinkat(c->dirfd, name, 0);
-    return -1;
+    return RN_ERR;
 }
 
 /* Append one record to the active segment (rolling first when it would pass
@@ -152,7 +152,7 @@ int rn_wal__append(rn_chan *c, const char *events, size_t len, uint32_t count,
     rn_wal__seg *g = &c->segs[c->nseg - 1];
     if (g->size > SEG_HDR && g->size + RN_WAL__REC_HDR + len > c->segment_bytes) {
         if (new_seg(c, c->next_seq, err) < 0)
-            return -1;
+            return RN_ERR;
         g = &c->segs[c->nseg - 1];
     }
     unsigned char h[RN_WAL__REC_HDR];
@@ -200,7 +200,7 @@ static int ck_encode(rn_chan *c)
     b->len = 0;
     size_t need = 28 + c->nsinks * (1 + 255 + 8) + (size_t)c->dup.n * DUP_ENT + 4;
     if (rn_buf_reserve(b, need) < 0)
-        return -1;
+        return RN_ENOMEM;
     memcpy(b->p, CK_MAGIC, 8);
     rn_put_be32(t, CK_VERSION);
     rn_put_be64(t + 4, c->next_seq);
@@ -230,7 +230,8 @@ static int ck_encode(rn_chan *c)
     return 0;
 }
 
-/* 0: no checkpoint; 1: loaded into ck and c->dup; -1: unreadable or damaged. */
+/* 0: no checkpoint; 1: loaded into ck and c->dup; RN_ERR: unreadable or
+ * damaged. */
 static int ck_load(rn_chan *c, ckpt *ck, char *err)
 {
     const char *why;
@@ -320,7 +321,7 @@ bad:
 fail:
     free(b);
     close(fd);
-    return -1;
+    return RN_ERR;
 }
 
 /* ---- recovery ---------------------------------------------------------- */
@@ -471,7 +472,7 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
     return 0;
 fail:
     close(g.fd);
-    return -1;
+    return RN_ERR;
 }
 
 /* Lock DIR, load the checkpoint, replay the segments, place the cursors. */
@@ -481,7 +482,7 @@ int rn_wal__recover(rn_chan *c, const rn_chan_opts *o, char *err)
     uint64_t *bases = NULL;
     size_t nb = 0;
     scan s = { .o = o };
-    int r = -1;
+    int r = RN_ERR;
 
     if (mkdir(c->dir, 0755) < 0 && errno != EEXIST)
         return rn_seterr(err, "mkdir %s: %s", c->dir, strerror(errno));
@@ -710,9 +711,10 @@ int rn_wal__checkpoint(rn_chan *c, char *err)
         return 0;
     }
     /* Everything the saved duplicate table names must be on disk first. */
-    if (rn_wal__sync(c, NULL, err) < 0 || rn_file_replace(c->dirfd, c->dir, CK_NAME, c->ckbuf.p, c->ckbuf.len, 1, err) < 0) {
+    if (rn_wal__sync(c, NULL, err) < 0
+        || rn_file_replace(c->dirfd, c->dir, CK_NAME, c->ckbuf.p, c->ckbuf.len, 1, err) < 0) {
         pthread_mutex_unlock(&c->ckpt_mu);
-        return -1;
+        return RN_ERR;
     }
     c->cklast.len = 0;
     if (rn_buf_append(&c->cklast, c->ckbuf.p, c->ckbuf.len) < 0)
