@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,22 +55,11 @@ struct rn_agent {
     uint64_t dropped;           /* atomic: the stdin thread counts too */
 };
 
-static void warnf(rn_agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warnf(rn_agent *a, const char *fmt, ...)
-{
-    char msg[RN_ERRLEN + 512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (a->o.on_warn)
-        a->o.on_warn(a->o.data, msg);
-}
-
-static void chan_warn(void *data, const char *msg)
+/* The warnings of the channel, the sinks and the hop server, to the owner's. */
+static void pass_warn(void *data, const char *msg)
 {
     rn_agent *a = data;
-    warnf(a, "%s", msg);
+    rn_warn_to(a->o.on_warn, a->o.data, "%s", msg);
 }
 
 /* ---- routes ------------------------------------------------------------- */
@@ -167,7 +155,7 @@ static void sync_done(uv_work_t *w, int status)
     if (a->sync_failed) {
         /* The batches waiting are not known to be on disk: the senders try
          * again, and so does the next sync. */
-        warnf(a, "%s", a->sync_err);
+        rn_warn_to(a->o.on_warn, a->o.data, "%s", a->sync_err);
         for (size_t i = 0; i < a->nacks; i++)
             rn_hop_server_nack(a->server, a->acks[i].conn, a->acks[i].serial, a->sync_err);
         a->nacks = 0;
@@ -212,7 +200,7 @@ static int ack_later(rn_agent *a, uint64_t conn, uint64_t serial, int status, ui
         size_t cap = a->capacks ? 2 * a->capacks : 64;
         pending_ack *p = realloc(a->acks, cap * sizeof *p);
         if (!p)
-            return -1;
+            return RN_ENOMEM;
         a->acks = p;
         a->capacks = cap;
     }
@@ -246,15 +234,10 @@ static int on_batch(void *data, const rn_hop_batch *b)
         rn_hop_server_nack(a->server, b->conn, b->serial, "shutting down");
         break;
     default:
-        warnf(a, "%s", err);
+        rn_warn_to(a->o.on_warn, a->o.data, "%s", err);
         rn_hop_server_nack(a->server, b->conn, b->serial, err);
     }
     return RN_HOP_TAKEN;
-}
-
-static void hop_warn(void *data, const char *msg)
-{
-    warnf(data, "%s", msg);
 }
 
 static void on_space_async(uv_async_t *h)
@@ -272,30 +255,29 @@ static void chan_space(void *arg)
 
 /* ---- the stdin source ------------------------------------------------------- */
 
-/* Put what is in b; 0, or -1 when the agent is stopping. */
-static int stdin_put(rn_agent *a, rn_buf *b, uint32_t *count)
+/* Put the batch and empty it; 0, or 1 when the agent is stopping. */
+static int stdin_put(rn_agent *a, rn_batch *b)
 {
     char err[RN_ERRLEN];
-    if (!*count)
+    if (!b->count)
         return 0;
     int r;
     for (;;) {
-        r = rn_chan_put(a->chan, b->p, b->len, *count, 0, 0, !a->o.drop, NULL, err);
+        r = rn_chan_put(a->chan, b->buf.p, b->buf.len, b->count, 0, 0, !a->o.drop, NULL, err);
         if (r >= 0)
             break;
         if (__atomic_load_n(&a->stopping, __ATOMIC_ACQUIRE))
-            return -1;
-        warnf(a, "%s; trying again in a second", err);
+            return 1;
+        rn_warn_to(a->o.on_warn, a->o.data, "%s; trying again in a second", err);
         sleep(1);
     }
     if (r == RN_CHAN_FULL)
-        __atomic_add_fetch(&a->dropped, *count, __ATOMIC_RELAXED);
-    b->len = 0;
-    *count = 0;
+        __atomic_add_fetch(&a->dropped, b->count, __ATOMIC_RELAXED);
+    rn_batch_reset(b);
     if (r == RN_CHAN_CLOSED)
-        return -1;
+        return 1;
     if (a->o.dir && a->o.fsync_always && rn_chan_sync(a->chan, NULL, err) < 0)
-        warnf(a, "%s", err);
+        rn_warn_to(a->o.on_warn, a->o.data, "%s", err);
     return 0;
 }
 
@@ -305,12 +287,11 @@ static void *stdin_run(void *arg)
     char err[RN_ERRLEN];
     rn_decoder *d = rn_decoder_new(RN_FMT_AUTO, 0);
     char *buf = malloc(1 << 16);
-    rn_buf b = { 0 };
-    uint32_t count = 0;
+    rn_batch b = { 0 };
     int eof = 0;
 
     if (!d || !buf) {
-        warnf(a, "out of memory");
+        rn_warn_to(a->o.on_warn, a->o.data, "out of memory");
         a->status = 1;
         goto out;
     }
@@ -327,7 +308,7 @@ static void *stdin_run(void *arg)
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0) {
-            warnf(a, "stdin: read: %s", strerror(errno));
+            rn_warn_to(a->o.on_warn, a->o.data, "stdin: read: %s", strerror(errno));
             a->status = 1;
             break;
         }
@@ -335,35 +316,35 @@ static void *stdin_run(void *arg)
             rn_decoder_eof(d);
             eof = 1;
         } else if (rn_decoder_feed(d, buf, (size_t)n, err) < 0) {
-            warnf(a, "stdin: %s", err);
+            rn_warn_to(a->o.on_warn, a->o.data, "stdin: %s", err);
             a->status = 1;
             break;
         }
         rn_event ev;
         int r;
         while ((r = rn_decoder_next(d, &ev, err)) == 1) {
-            if (rn_encode_event(&b, RN_FMT_FRAMES, &ev) < 0) {
-                warnf(a, "out of memory");
+            if (rn_batch_add(&b, &ev) < 0) {
+                rn_warn_to(a->o.on_warn, a->o.data, "out of memory");
                 a->status = 1;
                 goto out;
             }
-            if (++count >= a->o.batch || b.len >= RN_HOP_MAX_BATCH_BYTES)
-                if (stdin_put(a, &b, &count) < 0)
+            if (b.count >= a->o.batch || b.buf.len >= RN_HOP_MAX_BATCH_BYTES)
+                if (stdin_put(a, &b) != 0)
                     goto out;
         }
         if (r < 0) {
-            stdin_put(a, &b, &count);
-            warnf(a, "stdin: %s", err);
+            stdin_put(a, &b);
+            rn_warn_to(a->o.on_warn, a->o.data, "stdin: %s", err);
             a->status = 1;
             break;
         }
-        if (stdin_put(a, &b, &count) < 0)
+        if (stdin_put(a, &b) != 0)
             break;
     }
 out:
     rn_decoder_free(d);
     free(buf);
-    rn_buf_free(&b);
+    rn_batch_free(&b);
     __atomic_store_n(&a->stdin_done, 1, __ATOMIC_RELEASE);
     uv_async_send(&a->stdin_async);
     return NULL;
@@ -476,7 +457,7 @@ static void finish(rn_agent *a)
     if (a->o.dir && a->nacks) {
         char err[RN_ERRLEN];
         if (rn_chan_sync(a->chan, &a->synced, err) < 0)
-            warnf(a, "%s", err);
+            rn_warn_to(a->o.on_warn, a->o.data, "%s", err);
         else
             ack_synced(a);
     }
@@ -484,9 +465,11 @@ static void finish(rn_agent *a)
     rn_chan_stats st;
     rn_chan_get_stats(a->chan, &st);
     if (st.pending && !a->o.dir)
-        warnf(a, "%" PRIu64 " events in the memory channel were not delivered", st.pending);
+        rn_warn_to(a->o.on_warn, a->o.data,
+                   "%" PRIu64 " events in the memory channel were not delivered", st.pending);
     else if (st.pending)
-        warnf(a, "%" PRIu64 " events stay in %s for the next run", st.pending, a->o.dir);
+        rn_warn_to(a->o.on_warn, a->o.data, "%" PRIu64 " events stay in %s for the next run",
+                   st.pending, a->o.dir);
     if (a->server)
         rn_hop_server_close(a->server);
     uv_close((uv_handle_t *)&a->space_async, on_closed);
@@ -502,7 +485,7 @@ static void on_ckpt_timer(uv_timer_t *h)
     rn_agent *a = h->data;
     char err[RN_ERRLEN];
     if (rn_chan_checkpoint(a->chan, err) < 0)
-        warnf(a, "%s", err);
+        rn_warn_to(a->o.on_warn, a->o.data, "%s", err);
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -542,7 +525,7 @@ rn_agent *rn_agent_new(uv_loop_t *loop, const rn_agent_opts *o, char *err)
         goto err;
     rn_chan_opts co = {
         .dir = o->dir, .capacity = o->capacity, .max_bytes = o->max_bytes,
-        .nsinks = o->nsinks, .sink_names = names, .on_warn = chan_warn, .data = a,
+        .nsinks = o->nsinks, .sink_names = names, .on_warn = pass_warn, .data = a,
     };
     if (!(a->chan = rn_chan_open(&co, err)))
         goto err;
@@ -561,13 +544,13 @@ rn_agent *rn_agent_new(uv_loop_t *loop, const rn_agent_opts *o, char *err)
         rn_sink_opts so = {
             .chan = a->chan, .index = i, .batch = a->o.batch, .fmt = o->fmt,
             .fsync = o->dir && o->fsync_always, .filter = a->filters[i],
-            .on_warn = chan_warn, .on_fail = sink_failed, .data = a,
+            .on_warn = pass_warn, .on_fail = sink_failed, .data = a,
         };
         if (!(a->sinks[i] = rn_sink_start(&o->sinks[i], &so, err)))
             goto err_started;
     }
     if (o->listen) {
-        rn_hop_server_opts ho = { .on_batch = on_batch, .on_warn = hop_warn, .data = a };
+        rn_hop_server_opts ho = { .on_batch = on_batch, .on_warn = pass_warn, .data = a };
         if (!(a->server = rn_hop_server_new(loop, &ho, err))
             || rn_hop_server_listen(a->server, o->listen, err) < 0)
             goto err_started;

@@ -1,143 +1,39 @@
-/* chan.c -- chanbuf's channel: records in memory or in a write-ahead log on
- * disk, a read and a done cursor per sink, capacity, duplicate detection,
- * checkpoints and crash recovery.
+/* chan.c -- chanbuf's channel: records between the sources that put them and
+ * the sinks that take them, a read and a done cursor per sink, capacity,
+ * duplicate detection and waiting. A file channel keeps the records' events
+ * in its write-ahead log (wal.c); a memory channel keeps them here.
  *
  * In memory every record that has not left is one small struct in a ring
- * (struct rec); a memory channel keeps the events there too (malloc'd by
+ * (rn_chan__rec); a memory channel keeps the events there too (malloc'd by
  * put, freed when the record leaves), a file channel only where they are on
  * disk. Records leave from the head, when every sink's done cursor has passed
  * their end. One mutex guards all of it; puts wait on `room`, takes on
- * `avail`. Callbacks (on_avail, on_space) run after the mutex is released.
- *
- * Files of a file channel, all integers big-endian:
- *
- *   DIR/lock                 empty; flock(LOCK_EX) while a process has DIR open
- *
- *   DIR/wal-<20-digit seq>   a segment; the number is the seq of the first
- *                            record it may hold (records in it start there
- *                            or later, and every record of a later segment
- *                            comes after every record of an earlier one)
- *       0   8  "RNWAL\0" and a u16 version (1)
- *       8   ...records, back to back:
- *           0   u32  body length (28 + bytes of events)
- *           4   u32  CRC-32C of the body
- *           8   body: u64 seq, u32 count (>= 1), u64 session, u64 serial,
- *                     then the events exactly as put
- *       A record is appended with one pwritev at the segment's end; a new
- *       segment is started (named by the next seq) when the record would take
- *       the active one past segment_bytes (a segment always takes at least
- *       one record). A segment is deleted by rn_chan_checkpoint, after the
- *       checkpoint is saved, once it is not the active segment and none of
- *       its records is pending.
- *
- *   DIR/checkpoint           saved by rn_chan_checkpoint through
- *                            DIR/checkpoint.tmp (write, fsync, rename, fsync DIR)
- *       0   8  "RNCHCKPT"
- *       8   u32  version (1)
- *       12  u64  next seq (the seq the next put would get)
- *       20  u32  number of sinks, then per sink:
- *                u8 name length (1..255), the name, u64 done cursor
- *           u32  number of duplicate-table sessions (<= 4096), then per
- *                session, least recently used first:
- *                u64 session, u64 highest serial, 16 x u64 window (bit k of
- *                the 1024-bit number made of the words, least significant
- *                word first: serial highest - 1 - k was seen)
- *           u32  CRC-32C of every byte before it
- *
- * Recovery (rn_chan_open): the checkpoint is loaded (a damaged one is an
- * error naming it: it is the only record of what the sinks have done, and
- * guessing could silently drop or repeat everything). Then every segment is
- * read in order and each record checked: a sane length that fits the file,
- * the CRC, at least one event, a seq not below the segment's name nor below
- * the end of the record before it. At the first record that fails, the
- * segment is truncated (on_warn names the file and the byte offset). That is
- * the torn tail of a crash when it happens in the last segment; in an earlier
- * segment it is damage, and the later segments are still read: every record
- * carries its own seq and CRC, so keeping them loses less than Kafka's
- * "delete everything after" would, and sinks cope with a gap in seqs. A
- * segment file too short to hold its header (a crash while it was being
- * created) is rewritten when last, deleted otherwise; a header that is not
- * ours is an error. Records whose end is past the smallest done cursor of
- * the configured sinks that the checkpoint knows (all the checkpoint's sinks
- * when it knows none of them; everything without a checkpoint) are pending
- * again; records at or past the checkpoint's next seq are replayed into the
- * duplicate table (the ones before it are in the saved table). Every
- * segment is then synced by the first rn_chan_sync, since a kill -9 leaves
- * them in the page cache only.
- *
- * A checkpoint syncs the segments before it saves: its duplicate table must
- * never name a record that a power loss could take away, or a sender that
- * retries that record would be told it was stored. Done cursors and the next
- * seq may run ahead of what survived a power loss; open clamps them. */
-#include "chan/chan.h"
-
-#include <dirent.h>
+ * `avail`. Callbacks (on_avail, on_space) run under the mutex, once the
+ * state is updated (see struct calls). */
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "core/core.h"
+#include "chan/chan_int.h"
 
 #define DEF_CAPACITY 1000000
 #define DEF_MEM_BYTES (64ULL << 20)
 #define DEF_FILE_BYTES (1ULL << 30)
 #define DEF_SEGMENT (64ULL << 20)
 
-#define SEG_MAGIC "RNWAL"          /* 5 bytes and a NUL, then the version */
-#define SEG_VERSION 1
-#define SEG_HDR 8
-#define REC_HDR 36                 /* length, CRC, seq, count, session, serial */
-#define BODY_HDR 28
-#define MAX_LEN (1U << 30)         /* events in one record, at most */
-#define WINDOW (64 * 1024)
-
-#define CK_NAME "checkpoint"
-#define CK_TMP "checkpoint.tmp"
-#define CK_MAGIC "RNCHCKPT"
-#define CK_VERSION 1
-#define CK_MAX (4U << 20)          /* far above the largest checkpoint we write */
-
-#define DUP_MAX 4096
-#define DUP_WINDOW 1024
-#define DUP_WORDS (DUP_WINDOW / 64)
 #define DUP_BUCKETS 8192
-#define DUP_ENT (16 + DUP_WORDS * 8)   /* bytes per session in the checkpoint */
 
 /* ---- the duplicate table -------------------------------------------------- */
 
-/* Per session the highest serial and a bitmap of the 1024 below it, in a
- * fixed array of DUP_MAX entries with a chained hash and an LRU list, so that
- * a check costs a hash lookup and the table never grows. */
-typedef struct dupent {
-    uint64_t session, high;
-    uint64_t bits[DUP_WORDS];   /* bit k: serial high - 1 - k was seen */
-    int32_t hnext;              /* hash chain */
-    int32_t newer, older;       /* LRU list */
-} dupent;
-
-typedef struct duptab {
-    dupent *e;
-    int32_t *bucket;
-    int32_t n;
-    int32_t newest, oldest;
-} duptab;
-
-static int dup_init(duptab *t)
+static int dup_init(rn_chan__duptab *t)
 {
-    t->e = malloc(DUP_MAX * sizeof *t->e);
+    t->e = malloc(RN_CHAN__DUP_MAX * sizeof *t->e);
     t->bucket = malloc(DUP_BUCKETS * sizeof *t->bucket);
     if (!t->e || !t->bucket)
-        return -1;
+        return RN_ENOMEM;
     for (size_t i = 0; i < DUP_BUCKETS; i++)
         t->bucket[i] = -1;
     t->n = 0;
@@ -145,7 +41,7 @@ static int dup_init(duptab *t)
     return 0;
 }
 
-static void dup_free(duptab *t)
+static void dup_free(rn_chan__duptab *t)
 {
     free(t->e);
     free(t->bucket);
@@ -159,7 +55,7 @@ static size_t dup_hash(uint64_t s)
     return (size_t)(s & (DUP_BUCKETS - 1));
 }
 
-static int32_t dup_find(const duptab *t, uint64_t session)
+static int32_t dup_find(const rn_chan__duptab *t, uint64_t session)
 {
     for (int32_t i = t->bucket[dup_hash(session)]; i >= 0; i = t->e[i].hnext)
         if (t->e[i].session == session)
@@ -167,9 +63,9 @@ static int32_t dup_find(const duptab *t, uint64_t session)
     return -1;
 }
 
-static void lru_unlink(duptab *t, int32_t i)
+static void lru_unlink(rn_chan__duptab *t, int32_t i)
 {
-    dupent *d = &t->e[i];
+    rn_chan__dupent *d = &t->e[i];
     if (d->newer >= 0)
         t->e[d->newer].older = d->older;
     else
@@ -180,7 +76,7 @@ static void lru_unlink(duptab *t, int32_t i)
         t->oldest = d->newer;
 }
 
-static void lru_push(duptab *t, int32_t i)
+static void lru_push(rn_chan__duptab *t, int32_t i)
 {
     t->e[i].newer = -1;
     t->e[i].older = t->newest;
@@ -191,7 +87,7 @@ static void lru_push(duptab *t, int32_t i)
         t->oldest = i;
 }
 
-static void dup_touch(duptab *t, int32_t i)
+static void dup_touch(rn_chan__duptab *t, int32_t i)
 {
     if (t->newest != i) {
         lru_unlink(t, i);
@@ -201,14 +97,14 @@ static void dup_touch(duptab *t, int32_t i)
 
 /* An entry for session, new (evicting the least recently used when full)
  * or found, made the most recent. */
-static int32_t dup_get(duptab *t, uint64_t session, uint64_t high)
+int32_t rn_chan__dup_get(rn_chan__duptab *t, uint64_t session, uint64_t high)
 {
     int32_t i = dup_find(t, session);
     if (i >= 0) {
         dup_touch(t, i);
         return i;
     }
-    if (t->n < DUP_MAX) {
+    if (t->n < RN_CHAN__DUP_MAX) {
         i = t->n++;
     } else {
         i = t->oldest;
@@ -218,7 +114,7 @@ static int32_t dup_get(duptab *t, uint64_t session, uint64_t high)
             pp = &t->e[*pp].hnext;
         *pp = t->e[i].hnext;
     }
-    dupent *d = &t->e[i];
+    rn_chan__dupent *d = &t->e[i];
     d->session = session;
     d->high = high;
     memset(d->bits, 0, sizeof d->bits);
@@ -230,16 +126,16 @@ static int32_t dup_get(duptab *t, uint64_t session, uint64_t high)
 }
 
 /* 1 when (session, serial) was stored before, as far as the table knows. */
-static int dup_seen(duptab *t, uint64_t session, uint64_t serial)
+static int dup_seen(rn_chan__duptab *t, uint64_t session, uint64_t serial)
 {
     int32_t i = dup_find(t, session);
     if (i < 0)
         return 0;
-    const dupent *d = &t->e[i];
+    const rn_chan__dupent *d = &t->e[i];
     if (serial > d->high)
         return 0;
     uint64_t k = d->high - serial;
-    int seen = k == 0 || (k <= DUP_WINDOW
+    int seen = k == 0 || (k <= RN_CHAN__DUP_WINDOW
                           && (d->bits[(k - 1) / 64] >> ((k - 1) % 64) & 1));
     if (seen)
         dup_touch(t, i);   /* a sender still retrying is a live session */
@@ -249,13 +145,13 @@ static int dup_seen(duptab *t, uint64_t session, uint64_t serial)
 /* Move every bit of the window n places up (towards older serials). */
 static void bits_shift(uint64_t *w, uint64_t n)
 {
-    if (n >= DUP_WINDOW) {
-        memset(w, 0, DUP_WORDS * sizeof *w);
+    if (n >= RN_CHAN__DUP_WINDOW) {
+        memset(w, 0, RN_CHAN__DUP_WORDS * sizeof *w);
         return;
     }
     size_t ws = (size_t)(n / 64);
     unsigned bs = (unsigned)(n % 64);
-    for (size_t i = DUP_WORDS; i-- > 0; ) {
+    for (size_t i = RN_CHAN__DUP_WORDS; i-- > 0; ) {
         uint64_t v = 0;
         if (i >= ws) {
             v = w[i - ws] << bs;
@@ -268,17 +164,17 @@ static void bits_shift(uint64_t *w, uint64_t n)
 
 /* Remember (session, serial). A serial more than the window below the
  * highest is not remembered: too old to tell, it counts as new. */
-static void dup_mark(duptab *t, uint64_t session, uint64_t serial)
+void rn_chan__dup_mark(rn_chan__duptab *t, uint64_t session, uint64_t serial)
 {
-    int32_t i = dup_get(t, session, serial);
-    dupent *d = &t->e[i];
+    int32_t i = rn_chan__dup_get(t, session, serial);
+    rn_chan__dupent *d = &t->e[i];
     if (serial > d->high) {
         uint64_t n = serial - d->high;
         bits_shift(d->bits, n);
-        if (n <= DUP_WINDOW)
+        if (n <= RN_CHAN__DUP_WINDOW)
             d->bits[(n - 1) / 64] |= 1ULL << ((n - 1) % 64);
         d->high = serial;
-    } else if (serial < d->high && d->high - serial <= DUP_WINDOW) {
+    } else if (serial < d->high && d->high - serial <= RN_CHAN__DUP_WINDOW) {
         uint64_t k = d->high - serial - 1;
         d->bits[k / 64] |= 1ULL << (k % 64);
     }
@@ -286,107 +182,22 @@ static void dup_mark(duptab *t, uint64_t session, uint64_t serial)
 
 /* ---- the channel ------------------------------------------------------- */
 
-typedef struct rec {
-    uint64_t seq;
-    union {
-        char *p;            /* memory: the events */
-        uint64_t off;       /* file: where the record starts in its segment */
-    } at;
-    uint32_t count, len;
-    uint32_t seg;           /* file: the segment's id (see rn_chan.seg_first) */
-} rec;
-
-typedef struct seg {
-    uint64_t base;          /* from the name */
-    uint64_t size;          /* bytes of header and whole records */
-    int fd;
-    int dirty;              /* written since the last sync */
-} seg;
-
-/* What a file take reads, copied out of the ring under the lock. */
-typedef struct plan {
-    int fd;
-    uint64_t base, off, seq;
-    uint32_t count, len;
-} plan;
-
-typedef struct sink {
-    char *name;
-    uint64_t rno;           /* the next record to take (absolute record number) */
-    uint64_t rseq;          /* read cursor: the end of what was taken */
-    uint64_t rcum;          /* events in the records before rno, for the lag */
-    uint64_t done;
-    void (*avail_fn)(void *);
-    void *avail_arg;
-    pthread_mutex_t take_mu;    /* one take at a time per sink */
-    plan *plan;
-    size_t plan_cap;
-} sink;
-
-struct rn_chan {
-    pthread_mutex_t mu;
-    pthread_cond_t avail, room;
-    pthread_mutex_t sync_mu;    /* one sync at a time: see rn_chan_sync */
-    pthread_mutex_t ckpt_mu;    /* one checkpoint at a time; taken before sync_mu */
-    int file;
-    char *dir;
-    int dirfd, lockfd;
-    uint64_t capacity, max_bytes, segment_bytes;
-
-    size_t nsinks;
-    sink *sinks;
-
-    rec *ring;              /* records that have not left, oldest first */
-    size_t rcap, rhead, rn;
-    uint64_t head_no;       /* absolute number of ring's first record */
-    uint64_t cum;           /* events in every record indexed this run */
-    uint64_t pending, pending_bytes;
-    uint64_t next_seq;
-
-    seg *segs;              /* live segments, oldest first; the last is active */
-    size_t nseg, segcap;
-    uint32_t seg_first;     /* id of segs[0]; ids count up, wrapping is harmless */
-    int dir_dirty;          /* a segment was created since the last sync */
-
-    uint64_t written;       /* the ticket: 1 + bytes appended this run */
-    int shutdown;
-    int space_wanted;       /* a put answered FULL: call space_fn on room */
-    void (*space_fn)(void *);
-    void *space_arg;
-    int put_waiters, take_waiters;
-
-    duptab dup;
-    uint64_t in, duplicates, recovered;
-    rn_buf ckbuf;           /* the checkpoint being saved */
-    rn_buf cklast;          /* the last one saved: an unchanged one is not saved again */
-};
-
 static const char *name_of(const rn_chan *c)
 {
     return c->file ? c->dir : "memory channel";
 }
 
-static void seg_name(char *out, uint64_t base)
-{
-    snprintf(out, 32, "wal-%020" PRIu64, base);
-}
-
-static rec *ring_at(const rn_chan *c, size_t i)
-{
-    return &c->ring[(c->rhead + i) & (c->rcap - 1)];
-}
-
 /* Room for one more record, so that nothing can fail after a write. */
-static int ring_reserve(rn_chan *c)
+int rn_chan__ring_reserve(rn_chan *c)
 {
     if (c->rn < c->rcap)
         return 0;
     size_t cap = c->rcap ? c->rcap * 2 : 1024;
-    rec *r = malloc(cap * sizeof *r);
+    rn_chan__rec *r = malloc(cap * sizeof *r);
     if (!r)
-        return -1;
+        return RN_ENOMEM;
     for (size_t i = 0; i < c->rn; i++)
-        r[i] = *ring_at(c, i);
+        r[i] = *rn_chan__ring_at(c, i);
     free(c->ring);
     c->ring = r;
     c->rcap = cap;
@@ -394,9 +205,9 @@ static int ring_reserve(rn_chan *c)
     return 0;
 }
 
-static void ring_push(rn_chan *c, const rec *r)
+void rn_chan__ring_push(rn_chan *c, const rn_chan__rec *r)
 {
-    *ring_at(c, c->rn) = *r;
+    *rn_chan__ring_at(c, c->rn) = *r;
     c->rn++;
     c->pending += r->count;
     c->pending_bytes += r->len;
@@ -433,645 +244,15 @@ static void calls_run(const calls *k)
         k->fn[i](k->arg[i]);
 }
 
-/* ---- file I/O ---------------------------------------------------------- */
-
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r == 0)
-            return -ENODATA;   /* shorter than the index says */
-        got += (size_t)r;
-    }
-    return 0;
-}
-
-static int pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t r = pwritev(fd, iov, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        off += (uint64_t)r;
-        while (n > 0 && (size_t)r >= iov->iov_len) {
-            r -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
-        }
-    }
-    return 0;
-}
-
-/* A read window, so that a scan of many small records costs one pread per
- * 64 KiB rather than one per record. */
-typedef struct rd {
-    int fd;
-    uint64_t end;
-    unsigned char *buf;
-    uint64_t at;
-    size_t len;
-} rd;
-
-/* n (<= WINDOW) bytes at off, which the caller has checked lie below end. */
-static int rd_get(rd *r, uint64_t off, size_t n, const unsigned char **p)
-{
-    if (off < r->at || off + n > r->at + r->len) {
-        size_t want = r->end - off < WINDOW ? (size_t)(r->end - off) : WINDOW;
-        int e = pread_full(r->fd, r->buf, want, off);
-        if (e < 0)
-            return e;
-        r->at = off;
-        r->len = want;
-    }
-    *p = r->buf + (off - r->at);
-    return 0;
-}
-
-static void warn(const rn_chan_opts *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void warn(const rn_chan_opts *o, const char *fmt, ...)
-{
-    if (!o->on_warn)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    o->on_warn(o->data, msg);
-}
-
-/* ---- segments ---------------------------------------------------------- */
-
-static int push_seg(rn_chan *c, const seg *g, char *err)
-{
-    if (c->nseg == c->segcap) {
-        size_t cap = c->segcap ? c->segcap * 2 : 8;
-        seg *s = realloc(c->segs, cap * sizeof *s);
-        if (!s)
-            return rn_seterr(err, "%s: out of memory", c->dir);
-        c->segs = s;
-        c->segcap = cap;
-    }
-    c->segs[c->nseg++] = *g;
-    return 0;
-}
-
-static void seg_header(unsigned char *h)
-{
-    memcpy(h, SEG_MAGIC, 6);   /* with its NUL */
-    h[6] = SEG_VERSION >> 8;
-    h[7] = SEG_VERSION & 0xff;
-}
-
-/* Start segment wal-<base> and make it the active one. */
-static int new_seg(rn_chan *c, uint64_t base, char *err)
-{
-    char name[32];
-    unsigned char h[SEG_HDR];
-    seg g = { .base = base, .size = SEG_HDR, .dirty = 1 };
-    seg_name(name, base);
-    seg_header(h);
-    g.fd = openat(c->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (g.fd < 0)
-        return rn_seterr(err, "%s/%s: %s", c->dir, name, strerror(errno));
-    int e = rn_write_all(g.fd, h, sizeof h);
-    if (e < 0) {
-        rn_seterr(err, "%s/%s: write: %s", c->dir, name, strerror(-e));
-        goto fail;
-    }
-    if (push_seg(c, &g, err) < 0)
-        goto fail;
-    c->dir_dirty = 1;
-    return 0;
-fail:
-    close(g.fd);
-    unlinkat(c->dirfd, name, 0);
-    return -1;
-}
-
-/* Append one record to the active segment (rolling first when it would pass
- * segment_bytes); r gets where it went. A failed write is cut off again so
- * that the next record lands where a reader expects it. */
-static int append(rn_chan *c, const char *events, size_t len, uint32_t count,
-                  uint64_t session, uint64_t serial, rec *r, char *err)
-{
-    seg *g = &c->segs[c->nseg - 1];
-    if (g->size > SEG_HDR && g->size + REC_HDR + len > c->segment_bytes) {
-        if (new_seg(c, c->next_seq, err) < 0)
-            return -1;
-        g = &c->segs[c->nseg - 1];
-    }
-    unsigned char h[REC_HDR];
-    rn_put_be32(h, (uint32_t)(BODY_HDR + len));
-    rn_put_be64(h + 8, c->next_seq);
-    rn_put_be32(h + 16, count);
-    rn_put_be64(h + 20, session);
-    rn_put_be64(h + 28, serial);
-    rn_put_be32(h + 4, rn_crc32c(rn_crc32c(0, h + 8, BODY_HDR), events, len));
-    struct iovec iov[2] = {
-        { .iov_base = h, .iov_len = REC_HDR },
-        { .iov_base = (void *)events, .iov_len = len },
-    };
-    int e = pwritev_full(g->fd, iov, len ? 2 : 1, g->size);
-    if (e < 0) {
-        char name[32];
-        seg_name(name, g->base);
-        if (ftruncate(g->fd, (off_t)g->size) < 0) {
-            /* the next write lands on the same bytes anyway */
-        }
-        return rn_seterr(err, "%s/%s: write: %s", c->dir, name, strerror(-e));
-    }
-    r->at.off = g->size;
-    r->seg = c->seg_first + (uint32_t)(c->nseg - 1);
-    g->size += REC_HDR + len;
-    g->dirty = 1;
-    return 0;
-}
-
-/* ---- checkpoint -------------------------------------------------------- */
-
-typedef struct ckpt {
-    int have;
-    uint64_t next;
-    size_t nsinks;
-    char names[RN_CHAN_MAX_SINKS][256];
-    uint64_t done[RN_CHAN_MAX_SINKS];
-} ckpt;
-
-/* Everything the checkpoint holds, into c->ckbuf. Under the lock. */
-static int ck_encode(rn_chan *c)
-{
-    rn_buf *b = &c->ckbuf;
-    unsigned char t[16];
-    b->len = 0;
-    size_t need = 28 + c->nsinks * (1 + 255 + 8) + (size_t)c->dup.n * DUP_ENT + 4;
-    if (rn_buf_reserve(b, need) < 0)
-        return -1;
-    memcpy(b->p, CK_MAGIC, 8);
-    rn_put_be32(t, CK_VERSION);
-    rn_put_be64(t + 4, c->next_seq);
-    rn_put_be32(t + 12, (uint32_t)c->nsinks);
-    memcpy(b->p + 8, t, 16);
-    b->len = 24;
-    for (size_t i = 0; i < c->nsinks; i++) {
-        size_t n = strlen(c->sinks[i].name);
-        b->p[b->len++] = (char)n;
-        memcpy(b->p + b->len, c->sinks[i].name, n);
-        b->len += n;
-        rn_put_be64((unsigned char *)b->p + b->len, c->sinks[i].done);
-        b->len += 8;
-    }
-    rn_put_be32((unsigned char *)b->p + b->len, (uint32_t)c->dup.n);
-    b->len += 4;
-    for (int32_t i = c->dup.oldest; i >= 0; i = c->dup.e[i].newer) {
-        unsigned char *p = (unsigned char *)b->p + b->len;
-        rn_put_be64(p, c->dup.e[i].session);
-        rn_put_be64(p + 8, c->dup.e[i].high);
-        for (size_t w = 0; w < DUP_WORDS; w++)
-            rn_put_be64(p + 16 + 8 * w, c->dup.e[i].bits[w]);
-        b->len += DUP_ENT;
-    }
-    rn_put_be32((unsigned char *)b->p + b->len, rn_crc32c(0, b->p, b->len));
-    b->len += 4;
-    return 0;
-}
-
-static int ck_write(rn_chan *c, char *err)
-{
-    int fd = openat(c->dirfd, CK_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return rn_seterr(err, "%s/" CK_TMP ": %s", c->dir, strerror(errno));
-    int e = rn_write_all(fd, c->ckbuf.p, c->ckbuf.len);
-    const char *what = "write";
-    if (e == 0 && fsync(fd) < 0) {
-        e = -errno;
-        what = "fsync";
-    }
-    close(fd);
-    if (e < 0) {
-        unlinkat(c->dirfd, CK_TMP, 0);
-        return rn_seterr(err, "%s/" CK_TMP ": %s: %s", c->dir, what, strerror(-e));
-    }
-    if (renameat(c->dirfd, CK_TMP, c->dirfd, CK_NAME) < 0)
-        return rn_seterr(err, "%s/" CK_NAME ": rename: %s", c->dir, strerror(errno));
-    /* The rename is durable only once the directory is. */
-    if (fsync(c->dirfd) < 0)
-        return rn_seterr(err, "%s: fsync: %s", c->dir, strerror(errno));
-    return 0;
-}
-
-/* 0: no checkpoint; 1: loaded into ck and c->dup; -1: unreadable or damaged. */
-static int ck_load(rn_chan *c, ckpt *ck, char *err)
-{
-    const char *why;
-    unsigned char *b = NULL;
-    int fd = openat(c->dirfd, CK_NAME, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return rn_seterr(err, "%s/" CK_NAME ": %s", c->dir, strerror(errno));
-    }
-    if (fstat(fd, &st) < 0) {
-        rn_seterr(err, "%s/" CK_NAME ": %s", c->dir, strerror(errno));
-        goto fail;
-    }
-    size_t n = (size_t)st.st_size;
-    if (st.st_size < 32 || (uint64_t)st.st_size > CK_MAX) {
-        rn_seterr(err, "%s/" CK_NAME ": damaged: size %jd is impossible",
-                  c->dir, (intmax_t)st.st_size);
-        goto fail;
-    }
-    if (!(b = malloc(n))) {
-        rn_seterr(err, "%s/" CK_NAME ": out of memory", c->dir);
-        goto fail;
-    }
-    int e = pread_full(fd, b, n, 0);
-    if (e < 0) {
-        rn_seterr(err, "%s/" CK_NAME ": read: %s", c->dir, strerror(-e));
-        goto fail;
-    }
-    if (memcmp(b, CK_MAGIC, 8) != 0) {
-        why = "not a runnel channel checkpoint (bad magic)";
-        goto bad;
-    }
-    if (rn_be32(b + 8) != CK_VERSION) {
-        rn_seterr(err, "%s/" CK_NAME ": version %" PRIu32 " not supported (expected %d)",
-                  c->dir, rn_be32(b + 8), CK_VERSION);
-        goto fail;
-    }
-    if (rn_crc32c(0, b, n - 4) != rn_be32(b + n - 4)) {
-        why = "checksum mismatch";
-        goto bad;
-    }
-    ck->next = rn_be64(b + 12);
-    ck->nsinks = rn_be32(b + 20);
-    size_t p = 24, end = n - 4;
-    if (ck->nsinks < 1 || ck->nsinks > sizeof ck->done / sizeof ck->done[0]) {
-        why = "impossible number of sinks";
-        goto bad;
-    }
-    for (size_t i = 0; i < ck->nsinks; i++) {
-        size_t len = p < end ? b[p] : 0;
-        if (len == 0 || end - p < 1 + len + 8) {
-            why = "truncated sink entry";
-            goto bad;
-        }
-        memcpy(ck->names[i], b + p + 1, len);
-        ck->names[i][len] = '\0';
-        ck->done[i] = rn_be64(b + p + 1 + len);
-        if (ck->done[i] > ck->next) {
-            why = "a done cursor past the next seq";
-            goto bad;
-        }
-        p += 1 + len + 8;
-    }
-    if (end - p < 4) {
-        why = "truncated before the duplicate table";
-        goto bad;
-    }
-    uint32_t nd = rn_be32(b + p);
-    p += 4;
-    if (nd > DUP_MAX || end - p != (size_t)nd * DUP_ENT) {
-        why = "duplicate table of the wrong size";
-        goto bad;
-    }
-    for (uint32_t i = 0; i < nd; i++, p += DUP_ENT) {
-        int32_t k = dup_get(&c->dup, rn_be64(b + p), rn_be64(b + p + 8));
-        for (size_t w = 0; w < DUP_WORDS; w++)
-            c->dup.e[k].bits[w] = rn_be64(b + p + 16 + 8 * w);
-    }
-    ck->have = 1;
-    free(b);
-    close(fd);
-    return 1;
-bad:
-    rn_seterr(err, "%s/" CK_NAME ": damaged: %s", c->dir, why);
-fail:
-    free(b);
-    close(fd);
-    return -1;
-}
-
-/* ---- recovery ---------------------------------------------------------- */
-
-/* What the scan of the segments needs besides the channel. */
-typedef struct scan {
-    const rn_chan_opts *o;
-    uint64_t ck_next;       /* replay records from here into the dup table */
-    uint64_t base;          /* index records that end after this */
-    uint64_t last_end;      /* end of the last whole record so far */
-    unsigned char *win;
-} scan;
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* "wal-" and 20 digits: the base, or -1. */
-static int parse_seg_name(const char *nm, uint64_t *base)
-{
-    uint64_t v = 0;
-    if (strncmp(nm, "wal-", 4) != 0 || strlen(nm) != 24)
-        return -1;
-    for (int i = 4; i < 24; i++) {
-        if (nm[i] < '0' || nm[i] > '9' || v > (UINT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(nm[i] - '0');
-    }
-    *base = v;
-    return 0;
-}
-
-static int list_segs(rn_chan *c, uint64_t **bases, size_t *nb, char *err)
-{
-    int dfd = dup(c->dirfd);
-    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-    uint64_t *b = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    if (!d) {
-        if (dfd >= 0)
-            close(dfd);
-        return rn_seterr(err, "%s: %s", c->dir, strerror(errno));
-    }
-    while ((de = readdir(d)) != NULL) {
-        uint64_t v;
-        if (parse_seg_name(de->d_name, &v) < 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            uint64_t *nbp = realloc(b, cap * sizeof *b);
-            if (!nbp) {
-                free(b);
-                closedir(d);
-                return rn_seterr(err, "%s: out of memory", c->dir);
-            }
-            b = nbp;
-        }
-        b[n++] = v;
-    }
-    closedir(d);
-    if (n)
-        qsort(b, n, sizeof *b, cmp_u64);
-    *bases = b;
-    *nb = n;
-    return 0;
-}
-
-/* A whole record found by the scan. */
-static int scan_take(rn_chan *c, scan *s, const rec *r, uint64_t session,
-                     uint64_t serial, char *err)
-{
-    uint64_t end = r->seq + r->count;
-    if (session && r->seq >= s->ck_next)
-        dup_mark(&c->dup, session, serial);
-    if (end > s->base) {
-        if (ring_reserve(c) < 0)
-            return rn_seterr(err, "%s: out of memory", c->dir);
-        ring_push(c, r);
-    }
-    s->last_end = end;
-    return 0;
-}
-
-/* Check every record of segment `name`, index the pending ones, and cut the
- * file at the first that fails. */
-static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
-{
-    char name[32];
-    struct stat st;
-    unsigned char h[SEG_HDR];
-    seg g = { .base = base, .dirty = 1 };
-    seg_name(name, base);
-    g.fd = openat(c->dirfd, name, O_RDWR | O_CLOEXEC);
-    if (g.fd < 0)
-        return rn_seterr(err, "%s/%s: %s", c->dir, name, strerror(errno));
-    if (fstat(g.fd, &st) < 0) {
-        rn_seterr(err, "%s/%s: %s", c->dir, name, strerror(errno));
-        goto fail;
-    }
-    uint64_t fsize = (uint64_t)st.st_size, pos = SEG_HDR;
-    unsigned char want[SEG_HDR];
-    seg_header(want);
-    int e = pread_full(g.fd, h, fsize < SEG_HDR ? (size_t)fsize : SEG_HDR, 0);
-    if (e < 0) {
-        rn_seterr(err, "%s/%s: read: %s", c->dir, name, strerror(-e));
-        goto fail;
-    }
-    if (memcmp(h, want, fsize < 6 ? (size_t)fsize : 6) != 0) {
-        rn_seterr(err, "%s/%s: not a runnel channel segment (bad magic)", c->dir, name);
-        goto fail;
-    }
-    if (fsize < SEG_HDR) {
-        /* A crash while the segment was being created. */
-        if (!last) {
-            close(g.fd);
-            unlinkat(c->dirfd, name, 0);
-            warn(s->o, "%s/%s: torn segment header: deleted", c->dir, name);
-            return 0;
-        }
-        if (ftruncate(g.fd, 0) < 0 || (e = rn_write_all(g.fd, want, SEG_HDR)) < 0) {
-            rn_seterr(err, "%s/%s: rewrite header: %s", c->dir, name, strerror(errno));
-            goto fail;
-        }
-        warn(s->o, "%s/%s: torn segment header: rewritten", c->dir, name);
-        g.size = SEG_HDR;
-        if (push_seg(c, &g, err) < 0)
-            goto fail;
-        return 0;
-    }
-    if (((unsigned)h[6] << 8 | h[7]) != SEG_VERSION) {
-        rn_seterr(err, "%s/%s: segment version %u not supported (expected %d)",
-                  c->dir, name, (unsigned)h[6] << 8 | h[7], SEG_VERSION);
-        goto fail;
-    }
-    rd r = { .fd = g.fd, .end = fsize, .buf = s->win };
-    const char *why = NULL;
-    uint32_t id = c->seg_first + (uint32_t)c->nseg;
-    while (pos < fsize) {
-        const unsigned char *p;
-        if (fsize - pos < REC_HDR) {
-            why = "record header cut short";
-            break;
-        }
-        if ((e = rd_get(&r, pos, REC_HDR, &p)) < 0) {
-            rn_seterr(err, "%s/%s: read: %s", c->dir, name, strerror(-e));
-            goto fail;
-        }
-        uint32_t blen = rn_be32(p), crc = rn_be32(p + 4);
-        rec rc = { .seq = rn_be64(p + 8), .count = rn_be32(p + 16), .seg = id };
-        uint64_t session = rn_be64(p + 20), serial = rn_be64(p + 28);
-        rc.at.off = pos;
-        rc.len = blen - BODY_HDR;
-        if (blen < BODY_HDR || blen - BODY_HDR > MAX_LEN) {
-            why = "impossible length";
-            break;
-        }
-        if (blen > fsize - pos - 8) {
-            why = "record cut short";
-            break;
-        }
-        uint32_t sum = 0;
-        uint64_t at = pos + 8, stop = pos + 8 + blen;
-        while (at < stop) {
-            size_t k = stop - at < WINDOW ? (size_t)(stop - at) : WINDOW;
-            if ((e = rd_get(&r, at, k, &p)) < 0) {
-                rn_seterr(err, "%s/%s: read: %s", c->dir, name, strerror(-e));
-                goto fail;
-            }
-            sum = rn_crc32c(sum, p, k);
-            at += k;
-        }
-        if (sum != crc) {
-            why = "CRC mismatch";
-            break;
-        }
-        if (rc.count == 0 || rc.seq > UINT64_MAX - rc.count) {
-            why = "impossible event count";
-            break;
-        }
-        if (rc.seq < s->last_end || rc.seq < base) {
-            why = "sequence number out of order";
-            break;
-        }
-        if (scan_take(c, s, &rc, session, serial, err) < 0)
-            goto fail;
-        pos = stop;
-    }
-    if (pos < fsize) {
-        if (ftruncate(g.fd, (off_t)pos) < 0) {
-            rn_seterr(err, "%s/%s: truncate: %s", c->dir, name, strerror(errno));
-            goto fail;
-        }
-        warn(s->o, "%s/%s: torn record at byte offset %" PRIu64 " (%s): truncated %"
-             PRIu64 " bytes", c->dir, name, pos, why, fsize - pos);
-    }
-    g.size = pos;
-    if (push_seg(c, &g, err) < 0)
-        goto fail;
-    return 0;
-fail:
-    close(g.fd);
-    return -1;
-}
-
-/* Lock DIR, load the checkpoint, replay the segments, place the cursors. */
-static int recover(rn_chan *c, const rn_chan_opts *o, char *err)
-{
-    ckpt *ck = NULL;
-    uint64_t *bases = NULL;
-    size_t nb = 0;
-    scan s = { .o = o };
-    int r = -1;
-
-    if (mkdir(c->dir, 0755) < 0 && errno != EEXIST)
-        return rn_seterr(err, "mkdir %s: %s", c->dir, strerror(errno));
-    c->dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (c->dirfd < 0)
-        return rn_seterr(err, "%s: %s", c->dir, strerror(errno));
-    c->lockfd = openat(c->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (c->lockfd < 0)
-        return rn_seterr(err, "%s/lock: %s", c->dir, strerror(errno));
-    if (flock(c->lockfd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EWOULDBLOCK)
-            return rn_seterr(err, "%s: in use by another process", c->dir);
-        return rn_seterr(err, "%s/lock: flock: %s", c->dir, strerror(errno));
-    }
-    unlinkat(c->dirfd, CK_TMP, 0);
-
-    if (!(ck = calloc(1, sizeof *ck)) || !(s.win = malloc(WINDOW))) {
-        rn_seterr(err, "%s: out of memory", c->dir);
-        goto out;
-    }
-    if (ck_load(c, ck, err) < 0)
-        goto out;
-    /* Pending is what the sinks we know had not finished; a checkpoint that
-     * knows none of ours speaks for its own (renamed) sinks. */
-    int known = 0;
-    s.base = UINT64_MAX;
-    for (size_t i = 0; i < c->nsinks; i++)
-        for (size_t j = 0; j < ck->nsinks; j++)
-            if (strcmp(c->sinks[i].name, ck->names[j]) == 0) {
-                known = 1;
-                if (ck->done[j] < s.base)
-                    s.base = ck->done[j];
-            }
-    if (!known)
-        for (size_t j = 0; j < ck->nsinks; j++)
-            if (ck->done[j] < s.base)
-                s.base = ck->done[j];
-    if (!ck->have)
-        s.base = 0;
-    s.ck_next = ck->have ? ck->next : 0;
-
-    if (list_segs(c, &bases, &nb, err) < 0)
-        goto out;
-    for (size_t i = 0; i < nb; i++)
-        if (scan_seg(c, &s, bases[i], i + 1 == nb, err) < 0)
-            goto out;
-    c->next_seq = s.ck_next > s.last_end ? s.ck_next : s.last_end;
-    if (c->nseg == 0) {
-        if (new_seg(c, c->next_seq, err) < 0)
-            goto out;
-    } else if (c->segs[c->nseg - 1].base > c->next_seq) {
-        /* Its first records were lost: never put one below its name. */
-        c->next_seq = c->segs[c->nseg - 1].base;
-    }
-    c->dir_dirty = 1;
-
-    for (size_t i = 0; i < c->nsinks; i++) {
-        sink *k = &c->sinks[i];
-        k->done = s.base <= c->next_seq ? s.base : c->next_seq;
-        for (size_t j = 0; j < ck->nsinks; j++)
-            if (strcmp(k->name, ck->names[j]) == 0)
-                k->done = ck->done[j] < c->next_seq ? ck->done[j] : c->next_seq;
-        k->rseq = k->done;
-        while (k->rno < c->rn && ring_at(c, (size_t)k->rno)->seq
-               + ring_at(c, (size_t)k->rno)->count <= k->done) {
-            k->rcum += ring_at(c, (size_t)k->rno)->count;
-            k->rno++;
-        }
-    }
-    c->recovered = c->pending;
-    if (c->recovered)
-        warn(o, "%s: %" PRIu64 " events pending from the last run", c->dir, c->recovered);
-    r = 0;
-out:
-    free(bases);
-    free(ck);
-    free(s.win);
-    return r;
-}
-
 /* ---- open and close ------------------------------------------------------ */
 
 static void chan_free(rn_chan *c)
 {
     for (size_t i = 0; i < c->rn; i++)
         if (!c->file)
-            free(ring_at(c, i)->at.p);
+            free(rn_chan__ring_at(c, i)->at.p);
     free(c->ring);
-    for (size_t i = 0; i < c->nseg; i++)
-        close(c->segs[i].fd);
-    free(c->segs);
+    rn_wal__close(c);
     if (c->sinks) {
         for (size_t i = 0; i < c->nsinks; i++) {
             free(c->sinks[i].name);
@@ -1080,14 +261,7 @@ static void chan_free(rn_chan *c)
         }
         free(c->sinks);
     }
-    if (c->lockfd >= 0)
-        close(c->lockfd);   /* releases the flock */
-    if (c->dirfd >= 0)
-        close(c->dirfd);
     dup_free(&c->dup);
-    rn_buf_free(&c->ckbuf);
-    rn_buf_free(&c->cklast);
-    free(c->dir);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->sync_mu);
     pthread_mutex_destroy(&c->ckpt_mu);
@@ -1151,12 +325,12 @@ rn_chan *rn_chan_open(const rn_chan_opts *o, char *err)
         if (!(c->sinks[i].name = strdup(o->sink_names ? o->sink_names[i] : def)))
             goto nomem;
     }
-    if (dup_init(&c->dup) < 0 || ring_reserve(c) < 0)
+    if (dup_init(&c->dup) < 0 || rn_chan__ring_reserve(c) < 0)
         goto nomem;
     if (c->file) {
         if (!(c->dir = strdup(o->dir)))
             goto nomem;
-        if (recover(c, o, err) < 0)
+        if (rn_wal__recover(c, o, err) < 0)
             goto fail;
     }
     return c;
@@ -1186,9 +360,9 @@ int rn_chan_put(rn_chan *c, const char *events, size_t len, uint32_t count,
     calls k = { 0 };
     if (count == 0)
         return rn_seterr(err, "%s: a record needs at least one event", name_of(c));
-    if (len > MAX_LEN)
+    if (len > RN_CHAN__MAX_LEN)
         return rn_seterr(err, "%s: a record of %zu bytes is too large (at most %u)",
-                         name_of(c), len, MAX_LEN);
+                         name_of(c), len, RN_CHAN__MAX_LEN);
     if (!c->file) {
         /* Copied before the lock is taken: memcpy needs no lock. */
         if (!(copy = malloc(len ? len : 1)))
@@ -1226,23 +400,23 @@ int rn_chan_put(rn_chan *c, const char *events, size_t len, uint32_t count,
         c->put_waiters--;
     }
     if (r == 0) {
-        rec rc = { .seq = c->next_seq, .count = count, .len = (uint32_t)len };
-        if (ring_reserve(c) < 0)
+        rn_chan__rec rc = { .seq = c->next_seq, .count = count, .len = (uint32_t)len };
+        if (rn_chan__ring_reserve(c) < 0)
             r = rn_seterr(err, "%s: out of memory", name_of(c));
         else if (c->file)
-            r = append(c, events, len, count, session, serial, &rc, err);
+            r = rn_wal__append(c, events, len, count, session, serial, &rc, err);
         else
             rc.at.p = copy;
         if (r == 0) {
             copy = NULL;
-            ring_push(c, &rc);
+            rn_chan__ring_push(c, &rc);
             c->next_seq += count;
             c->in += count;
-            c->written += REC_HDR + len;
+            c->written += RN_WAL__REC_HDR + len;
             if (ticket)
                 *ticket = c->written;
             if (session)
-                dup_mark(&c->dup, session, serial);
+                rn_chan__dup_mark(&c->dup, session, serial);
             if (c->take_waiters)
                 pthread_cond_broadcast(&c->avail);
             for (size_t i = 0; i < c->nsinks; i++)
@@ -1255,87 +429,13 @@ int rn_chan_put(rn_chan *c, const char *events, size_t len, uint32_t count,
     return r;
 }
 
-/* Serialised, so that a sync never answers for writes that another sync,
- * still in fsync, took the dirty flags of. fsync runs without the channel's
- * lock, on duplicates of the descriptors: puts go on meanwhile, and a
- * checkpoint may close the originals. */
 int rn_chan_sync(rn_chan *c, uint64_t *synced, char *err)
 {
-    if (!c->file) {
-        uint64_t w = rn_chan_written(c);
-        if (synced)
-            *synced = w;
-        return 0;
-    }
-    pthread_mutex_lock(&c->sync_mu);
-    pthread_mutex_lock(&c->mu);
-    uint64_t ticket = c->written;
-    size_t n = 0;
-    for (size_t i = 0; i < c->nseg; i++)
-        n += c->segs[i].dirty != 0;
-    int *fds = malloc((n + 1) * sizeof *fds);
-    uint64_t *bases = malloc((n + 1) * sizeof *bases);
-    int e = 0, k = 0;
-    if (!fds || !bases) {
-        pthread_mutex_unlock(&c->mu);
-        pthread_mutex_unlock(&c->sync_mu);
-        free(fds);
-        free(bases);
-        return rn_seterr(err, "%s: out of memory", c->dir);
-    }
-    for (size_t i = 0; i < c->nseg; i++) {
-        seg *g = &c->segs[i];
-        if (!g->dirty)
-            continue;
-        bases[k] = g->base;
-        if ((fds[k++] = dup(g->fd)) < 0 && !e)
-            e = errno;
-        g->dirty = 0;
-    }
-    if (c->dir_dirty) {
-        bases[k] = UINT64_MAX;
-        if ((fds[k++] = dup(c->dirfd)) < 0 && !e)
-            e = errno;
-        c->dir_dirty = 0;
-    }
-    pthread_mutex_unlock(&c->mu);
-    char what[300];
-    snprintf(what, sizeof what, "%s: dup", c->dir);
-    for (int i = 0; i < k; i++) {
-        if (fds[i] < 0)
-            continue;
-        /* fdatasync covers the size a segment grew to; the directory needs
-         * the full fsync for the names of new segments. */
-        int bad = (bases[i] == UINT64_MAX ? fsync(fds[i]) : fdatasync(fds[i])) < 0;
-        if (bad && !e) {
-            e = errno;
-            if (bases[i] == UINT64_MAX) {
-                snprintf(what, sizeof what, "%s: fsync", c->dir);
-            } else {
-                char name[32];
-                seg_name(name, bases[i]);
-                snprintf(what, sizeof what, "%s/%s: fsync", c->dir, name);
-            }
-        }
-        close(fds[i]);
-    }
-    free(fds);
-    free(bases);
-    if (e) {
-        /* Flush everything next time: we no longer know what made it. Note
-         * that after a failed fsync Linux may have dropped the dirty pages,
-         * so a later success proves less than it seems. */
-        pthread_mutex_lock(&c->mu);
-        for (size_t i = 0; i < c->nseg; i++)
-            c->segs[i].dirty = 1;
-        c->dir_dirty = 1;
-        pthread_mutex_unlock(&c->mu);
-        pthread_mutex_unlock(&c->sync_mu);
-        return rn_seterr(err, "%s: %s", what, strerror(e));
-    }
-    pthread_mutex_unlock(&c->sync_mu);
+    if (c->file)
+        return rn_wal__sync(c, synced, err);
+    uint64_t w = rn_chan_written(c);
     if (synced)
-        *synced = ticket;
+        *synced = w;
     return 0;
 }
 
@@ -1357,59 +457,18 @@ void rn_chan_on_space(rn_chan *c, void (*fn)(void *arg), void *arg)
 
 /* ---- taking ------------------------------------------------------------- */
 
-static int plan_reserve(sink *s, size_t n)
+static int plan_reserve(rn_chan__cursor *s, size_t n)
 {
     if (n <= s->plan_cap)
         return 0;
     size_t cap = s->plan_cap ? s->plan_cap : 64;
     while (cap < n)
         cap *= 2;
-    plan *p = realloc(s->plan, cap * sizeof *p);
+    rn_wal__plan *p = realloc(s->plan, cap * sizeof *p);
     if (!p)
-        return -1;
+        return RN_ENOMEM;
     s->plan = p;
     s->plan_cap = cap;
-    return 0;
-}
-
-/* Read the planned records into b->events: one pread for each run of
- * records that lie back to back in a segment, each record checked against
- * its CRC and the index, then the headers squeezed out in place. */
-static int read_plan(rn_chan *c, const plan *pl, size_t n, rn_buf *out, char *err)
-{
-    char name[32];
-    for (size_t i = 0, j; i < n; i = j) {
-        uint64_t span = REC_HDR + (uint64_t)pl[i].len;
-        for (j = i + 1; j < n && pl[j].fd == pl[i].fd
-                        && pl[j].off == pl[j - 1].off + REC_HDR + pl[j - 1].len; j++)
-            span += REC_HDR + (uint64_t)pl[j].len;
-        if (span > SIZE_MAX || rn_buf_reserve(out, (size_t)span) < 0)
-            return rn_seterr(err, "%s: out of memory", c->dir);
-        unsigned char *q = (unsigned char *)out->p + out->len;
-        int e = pread_full(pl[i].fd, q, (size_t)span, pl[i].off);
-        if (e < 0) {
-            seg_name(name, pl[i].base);
-            return rn_seterr(err, "%s/%s: read at byte offset %" PRIu64 ": %s", c->dir,
-                             name, pl[i].off, e == -ENODATA ? "file too short" : strerror(-e));
-        }
-        for (size_t m = i; m < j; m++) {
-            const plan *x = &pl[m];
-            const char *why = NULL;
-            if (rn_be32(q) != BODY_HDR + x->len || rn_be64(q + 8) != x->seq
-                || rn_be32(q + 16) != x->count)
-                why = "record does not match the index";
-            else if (rn_crc32c(0, q + 8, BODY_HDR + x->len) != rn_be32(q + 4))
-                why = "CRC mismatch";
-            if (why) {
-                seg_name(name, x->base);
-                return rn_seterr(err, "%s/%s: record at byte offset %" PRIu64 ": %s",
-                                 c->dir, name, x->off, why);
-            }
-            memmove(out->p + out->len, q + REC_HDR, x->len);
-            out->len += x->len;
-            q += REC_HDR + x->len;
-        }
-    }
     return 0;
 }
 
@@ -1418,7 +477,7 @@ int rn_chan_take(rn_chan *c, size_t si, uint32_t max_events, int64_t wait_ns,
 {
     if (si >= c->nsinks)
         return rn_seterr(err, "%s: no sink %zu", name_of(c), si);
-    sink *s = &c->sinks[si];
+    rn_chan__cursor *s = &c->sinks[si];
     struct timespec until;
     if (wait_ns > 0) {
         clock_gettime(CLOCK_MONOTONIC, &until);
@@ -1445,14 +504,14 @@ int rn_chan_take(rn_chan *c, size_t si, uint32_t max_events, int64_t wait_ns,
     size_t first = (size_t)(s->rno - c->head_no), n = 0;
     uint64_t events = 0, bytes = 0;
     while (first + n < c->rn) {
-        const rec *r = ring_at(c, first + n);
+        const rn_chan__rec *r = rn_chan__ring_at(c, first + n);
         if (n > 0 && events + r->count > max_events)
             break;
         events += r->count;
         bytes += r->len;
         n++;
     }
-    const rec *r0 = ring_at(c, first), *rl = ring_at(c, first + n - 1);
+    const rn_chan__rec *r0 = rn_chan__ring_at(c, first), *rl = rn_chan__ring_at(c, first + n - 1);
     b->seq = r0->seq;
     b->end = rl->seq + rl->count;
     b->count = (uint32_t)(events > UINT32_MAX ? UINT32_MAX : events);
@@ -1463,7 +522,7 @@ int rn_chan_take(rn_chan *c, size_t si, uint32_t max_events, int64_t wait_ns,
             ret = rn_seterr(err, "%s: out of memory", name_of(c));
         } else {
             for (size_t i = 0; i < n; i++) {
-                const rec *r = ring_at(c, first + i);
+                const rn_chan__rec *r = rn_chan__ring_at(c, first + i);
                 memcpy(b->events.p + b->events.len, r->at.p, r->len);
                 b->events.len += r->len;
             }
@@ -1476,13 +535,13 @@ int rn_chan_take(rn_chan *c, size_t si, uint32_t max_events, int64_t wait_ns,
             ret = rn_seterr(err, "%s: out of memory", name_of(c));
         } else {
             for (size_t i = 0; i < n; i++) {
-                const rec *r = ring_at(c, first + i);
-                const seg *g = &c->segs[r->seg - c->seg_first];
-                s->plan[i] = (plan){ .fd = g->fd, .base = g->base, .off = r->at.off,
-                                     .seq = r->seq, .count = r->count, .len = r->len };
+                const rn_chan__rec *r = rn_chan__ring_at(c, first + i);
+                const rn_wal__seg *g = &c->segs[r->seg - c->seg_first];
+                s->plan[i] = (rn_wal__plan){ .fd = g->fd, .base = g->base, .off = r->at.off,
+                                             .seq = r->seq, .count = r->count, .len = r->len };
             }
             pthread_mutex_unlock(&c->mu);
-            ret = read_plan(c, s->plan, n, &b->events, err) < 0 ? -1 : 1;
+            ret = rn_wal__read(c, s->plan, n, &b->events, err) < 0 ? RN_ERR : 1;
             pthread_mutex_lock(&c->mu);
         }
     }
@@ -1502,7 +561,7 @@ void rn_chan_done(rn_chan *c, size_t si, uint64_t end)
     if (si >= c->nsinks)
         return;
     pthread_mutex_lock(&c->mu);
-    sink *s = &c->sinks[si];
+    rn_chan__cursor *s = &c->sinks[si];
     if (end > s->rseq)
         end = s->rseq;    /* never past what it took */
     if (end > s->done) {
@@ -1513,7 +572,7 @@ void rn_chan_done(rn_chan *c, size_t si, uint64_t end)
                 low = c->sinks[i].done;
         size_t left = 0;
         while (c->rn) {
-            rec *r = ring_at(c, 0);
+            rn_chan__rec *r = rn_chan__ring_at(c, 0);
             if (r->seq + r->count > low)
                 break;
             c->pending -= r->count;
@@ -1570,53 +629,7 @@ void rn_chan_shutdown(rn_chan *c)
 
 int rn_chan_checkpoint(rn_chan *c, char *err)
 {
-    if (!c->file)
-        return 0;
-    pthread_mutex_lock(&c->ckpt_mu);
-    pthread_mutex_lock(&c->mu);
-    int r = ck_encode(c);
-    /* Segments before the one holding the oldest pending record are spent
-     * (all of them but the active one when nothing is pending); they stay
-     * spent, and only this function removes segments, so they can be
-     * counted now and removed after the save. */
-    size_t spent = c->rn ? (size_t)(uint32_t)(ring_at(c, 0)->seg - c->seg_first)
-                         : c->nseg - 1;
-    pthread_mutex_unlock(&c->mu);
-    if (r < 0) {
-        pthread_mutex_unlock(&c->ckpt_mu);
-        return rn_seterr(err, "%s: out of memory", c->dir);
-    }
-    if (!spent && c->cklast.len == c->ckbuf.len
-        && memcmp(c->cklast.p, c->ckbuf.p, c->ckbuf.len) == 0) {
-        pthread_mutex_unlock(&c->ckpt_mu);
-        return 0;
-    }
-    /* Everything the saved duplicate table names must be on disk first. */
-    if (rn_chan_sync(c, NULL, err) < 0 || ck_write(c, err) < 0) {
-        pthread_mutex_unlock(&c->ckpt_mu);
-        return -1;
-    }
-    c->cklast.len = 0;
-    if (rn_buf_append(&c->cklast, c->ckbuf.p, c->ckbuf.len) < 0)
-        c->cklast.len = 0;      /* only means saving again next time */
-    seg *gone = spent ? malloc(spent * sizeof *gone) : NULL;
-    if (gone) {
-        pthread_mutex_lock(&c->mu);
-        memcpy(gone, c->segs, spent * sizeof *gone);
-        memmove(c->segs, c->segs + spent, (c->nseg - spent) * sizeof *c->segs);
-        c->nseg -= spent;
-        c->seg_first += (uint32_t)spent;
-        pthread_mutex_unlock(&c->mu);
-        for (size_t i = 0; i < spent; i++) {
-            char name[32];
-            seg_name(name, gone[i].base);
-            unlinkat(c->dirfd, name, 0);   /* a failure leaves it for the next open */
-            close(gone[i].fd);
-        }
-        free(gone);
-    }
-    pthread_mutex_unlock(&c->ckpt_mu);
-    return 0;
+    return c->file ? rn_wal__checkpoint(c, err) : 0;
 }
 
 void rn_chan_get_stats(rn_chan *c, rn_chan_stats *st)
@@ -1640,3 +653,4 @@ uint64_t rn_chan_lag(rn_chan *c, size_t sink)
     pthread_mutex_unlock(&c->mu);
     return lag;
 }
+

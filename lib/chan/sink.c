@@ -25,16 +25,14 @@
 #include "hop/hop.h"
 #include "chan/chan_int.h"
 
-void sink_warn(rn_sink *s, const char *fmt, ...)
+void rn_sink__warn(rn_sink *s, const char *fmt, ...)
 {
-    char msg[RN_ERRLEN + 512];
-    int n = snprintf(msg, sizeof msg, "sink %s: ", s->spec.name);
+    char prefix[sizeof s->spec.name + 8];
+    snprintf(prefix, sizeof prefix, "sink %s: ", s->spec.name);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    rn_vwarn_to(s->o.on_warn, s->o.data, prefix, fmt, ap);
     va_end(ap);
-    if (s->o.on_warn)
-        s->o.on_warn(s->o.data, msg);
 }
 
 /* ---- parsing ----------------------------------------------------------- */
@@ -79,7 +77,7 @@ static int each_param(rn_sink_spec *sp, char *q,
             return rn_seterr(err, "%s: parameter '%s' has no value", sp->uri, tok);
         *eq = '\0';
         if (fn(sp, tok, eq + 1, err) < 0)
-            return -1;
+            return RN_ERR;
     }
     return 0;
 }
@@ -178,7 +176,7 @@ int rn_sink_parse(const char *arg, rn_sink_spec *sp, char *err)
 
 /* ---- routing ----------------------------------------------------------- */
 
-int sink_has_filter(const rn_sink *s) { return s->o.filter.header != NULL; }
+int rn_sink__has_filter(const rn_sink *s) { return s->o.filter.header != NULL; }
 
 static int has_val(const char **vals, size_t n, const rn_str *v)
 {
@@ -188,7 +186,7 @@ static int has_val(const char **vals, size_t n, const rn_str *v)
     return 0;
 }
 
-int sink_accepts(const rn_sink *s, const rn_event *ev)
+int rn_sink__accepts(const rn_sink *s, const rn_event *ev)
 {
     const rn_sink_filter *f = &s->o.filter;
     if (!f->header)
@@ -201,24 +199,19 @@ int sink_accepts(const rn_sink *s, const rn_event *ev)
 
 typedef struct filter_arg {
     const rn_sink *s;
-    rn_buf *out;
-    uint32_t n;
+    rn_batch *out;
 } filter_arg;
 
 static int filter_one(void *arg, const rn_event *ev)
 {
     filter_arg *a = arg;
-    if (!sink_accepts(a->s, ev))
-        return 0;
-    a->n++;
-    return rn_encode_event(a->out, RN_FMT_FRAMES, ev) < 0 ? RN_ENOMEM : 0;
+    return rn_sink__accepts(a->s, ev) ? rn_batch_add(a->out, ev) : 0;
 }
 
-int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_buf *out, uint32_t *count,
-                char *err)
+int rn_sink__filter(const rn_sink *s, const rn_chan_batch *in, rn_batch *out, char *err)
 {
-    filter_arg a = { s, out, 0 };
-    out->len = 0;
+    filter_arg a = { s, out };
+    rn_batch_reset(out);
     size_t bad;
     int r = rn_batch_each(in->events.p, in->events.len, in->count, filter_one, &a, &bad, err);
     if (r == RN_ENOMEM)
@@ -230,19 +223,18 @@ int sink_filter(const rn_sink *s, const rn_chan_batch *in, rn_buf *out, uint32_t
     }
     if (r < 0)
         return RN_ERR;
-    *count = a.n;
-    return (int)(a.n > 0);
+    return out->count > 0;
 }
 
 /* ---- in-order completion ---------------------------------------------------- */
 
-long sink_fifo_push(sink_fifo *f, uint64_t end, uint64_t left, uint64_t events)
+long rn_sink__fifo_push(rn_sink__fifo *f, uint64_t end, uint64_t left, uint64_t events)
 {
     if (f->n == f->cap) {
         size_t cap = f->cap ? 2 * f->cap : 64;
-        struct sink_fifo_ent *e = malloc(cap * sizeof *e);
+        struct rn_sink__fifo_ent *e = malloc(cap * sizeof *e);
         if (!e)
-            return -1;
+            return RN_ENOMEM;
         for (size_t i = 0; i < f->n; i++)
             e[i] = f->e[(f->head + i) % f->cap];
         free(f->e);
@@ -250,19 +242,19 @@ long sink_fifo_push(sink_fifo *f, uint64_t end, uint64_t left, uint64_t events)
         f->cap = cap;
         f->head = 0;
     }
-    f->e[(f->head + f->n) % f->cap] = (struct sink_fifo_ent){ end, left, events };
+    f->e[(f->head + f->n) % f->cap] = (struct rn_sink__fifo_ent){ end, left, events };
     f->n++;
     return f->first + (long)f->n - 1;
 }
 
-void sink_fifo_one(sink_fifo *f, long id)
+void rn_sink__fifo_one(rn_sink__fifo *f, long id)
 {
     size_t i = (size_t)(id - f->first);
     if (id >= f->first && i < f->n)
         f->e[(f->head + i) % f->cap].left--;
 }
 
-void sink_fifo_flush(rn_sink *s, sink_fifo *f)
+void rn_sink__fifo_flush(rn_sink *s, rn_sink__fifo *f)
 {
     uint64_t end = 0, events = 0;
     int any = 0;
@@ -275,12 +267,12 @@ void sink_fifo_flush(rn_sink *s, sink_fifo *f)
         f->first++;
     }
     if (any) {
-        sink_count(&s->out, events);
+        rn_sink__count(&s->out, events);
         rn_chan_done(s->o.chan, s->o.index, end);
     }
 }
 
-void sink_fifo_free(sink_fifo *f) { free(f->e); }
+void rn_sink__fifo_free(rn_sink__fifo *f) { free(f->e); }
 
 /* ---- stdout and file ---------------------------------------------------- */
 
@@ -302,7 +294,7 @@ typedef struct put_arg {
 static int put_one(void *arg, const rn_event *ev)
 {
     put_arg *a = arg;
-    if (!sink_accepts(a->s, ev))
+    if (!rn_sink__accepts(a->s, ev))
         return 0;
     a->n++;
     int r = rn_writer_put(a->w, ev, a->err);
@@ -314,7 +306,7 @@ static int write_batch(rn_sink *s, rn_writer *w, const rn_chan_batch *b, uint64_
                        char *err)
 {
     int r;
-    if (s->o.fmt == RN_FMT_FRAMES && !sink_has_filter(s)) {
+    if (s->o.fmt == RN_FMT_FRAMES && !rn_sink__has_filter(s)) {
         r = rn_writer_put_raw(w, b->events.p, b->events.len, err);
         *n = b->count;
     } else {
@@ -334,16 +326,6 @@ static int write_batch(rn_sink *s, rn_writer *w, const rn_chan_batch *b, uint64_
     return rn_writer_flush(w, err);
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 /* Length of the whole events at the start of a file's bytes: up to the last
  * '\n' for lines and json, the last whole frame for frames. */
 static off_t whole_prefix(int fd, off_t size)
@@ -354,7 +336,7 @@ static off_t whole_prefix(int fd, off_t size)
         off_t off = RN_FRAMES_HEADER_LEN;
         unsigned char l[4];
         while (off + 4 <= size && pread(fd, l, 4, off) == 4) {
-            uint64_t n = (uint64_t)l[0] << 24 | (uint64_t)l[1] << 16 | (uint64_t)l[2] << 8 | l[3];
+            uint64_t n = rn_be32(l);
             if ((uint64_t)(size - off - 4) < n)
                 break;
             off += 4 + (off_t)n;
@@ -409,7 +391,7 @@ static int recover_files(rn_sink *s, char *err)
             continue;
         }
         if (keep < st.st_size) {
-            sink_warn(s, "%s: cut after byte offset %lld, the end of its last whole event",
+            rn_sink__warn(s, "%s: cut after byte offset %lld, the end of its last whole event",
                       tmp, (long long)keep);
             if (ftruncate(fd, keep) < 0) {
                 close(fd);
@@ -424,10 +406,10 @@ static int recover_files(rn_sink *s, char *err)
             closedir(d);
             return rn_seterr(err, "sink %s: rename %s: %s", sp->name, tmp, strerror(errno));
         }
-        sink_warn(s, "completed %s, left by an earlier run", final);
+        rn_sink__warn(s, "completed %s, left by an earlier run", final);
     }
+    rn_fsync_dir(dirfd(d), sp->dir, NULL);     /* see file_roll */
     closedir(d);
-    fsync_dir(sp->dir);
     return 0;
 }
 
@@ -460,8 +442,12 @@ static int file_open(rn_sink *s, wsink *ws, char *err)
     return 0;
 }
 
-/* Complete the open file: sync, close, give it its final name. */
-static int file_roll(rn_sink *s, wsink *ws, char *err)
+/* Complete the open file: sync, close, give it its final name, sync the
+ * directory. Not rn_afile: the temporary lives across many deliveries, and
+ * a failed fsync must not remove what was delivered. A directory that
+ * cannot be synced is not an error: a rename that a power loss takes away
+ * leaves the .tmp file, which the next start completes. */
+static int file_roll(wsink *ws, char *err)
 {
     if (ws->fd < 0)
         return 0;
@@ -474,7 +460,7 @@ static int file_roll(rn_sink *s, wsink *ws, char *err)
     ws->w = NULL;
     if (rename(ws->tmp, ws->final) < 0)
         return rn_seterr(err, "rename %s: %s", ws->tmp, strerror(errno));
-    fsync_dir(s->spec.dir);
+    rn_fsync_dir(AT_FDCWD, ws->final, NULL);
     return r;
 }
 
@@ -482,7 +468,7 @@ static int file_roll(rn_sink *s, wsink *ws, char *err)
 static int file_deliver(rn_sink *s, wsink *ws, const rn_chan_batch *b, char *err)
 {
     if (ws->fd < 0 && file_open(s, ws, err) < 0)
-        return -1;
+        return RN_ERR;
     off_t before = lseek(ws->fd, 0, SEEK_END);
     uint64_t n = 0;
     int r = write_batch(s, ws->w, b, &n, err);
@@ -495,7 +481,7 @@ static int file_deliver(rn_sink *s, wsink *ws, const rn_chan_batch *b, char *err
         char e2[RN_ERRLEN];
         snprintf(e2, sizeof e2, "%.100s: %.150s", ws->tmp, err);
         strcpy(err, e2);
-        return -1;
+        return RN_ERR;
     }
     if (n == 0 && before == 0) {
         /* Nothing for this sink in the batch, and the file is still empty. */
@@ -508,7 +494,7 @@ static int file_deliver(rn_sink *s, wsink *ws, const rn_chan_batch *b, char *err
     ws->delivered = n;
     off_t size = ws->fd >= 0 ? lseek(ws->fd, 0, SEEK_CUR) : 0;
     if (ws->fd >= 0 && s->spec.roll_bytes && (uint64_t)size >= s->spec.roll_bytes)
-        return file_roll(s, ws, err);
+        return file_roll(ws, err);
     return 0;
 }
 
@@ -538,17 +524,17 @@ static void *simple_run(void *arg)
     int is_file = s->spec.kind == RN_SINK_FILE;
     int warned = 0;
 
-    while (!sink_stopping(s)) {
+    while (!rn_sink__stopping(s)) {
         int r = rn_chan_take(s->o.chan, s->o.index, s->o.batch, take_wait(s, ws), &b, err);
         if (r < 0) {
-            sink_warn(s, "%s", err);
+            rn_sink__warn(s, "%s", err);
             usleep(100000);
             continue;
         }
         if (r == 0) {
             if (is_file && ws->fd >= 0 && s->spec.roll_ns
-                && rn_mono_ns() - ws->opened >= s->spec.roll_ns && file_roll(s, ws, err) < 0)
-                sink_warn(s, "%s", err);
+                && rn_mono_ns() - ws->opened >= s->spec.roll_ns && file_roll(ws, err) < 0)
+                rn_sink__warn(s, "%s", err);
             continue;
         }
         for (;;) {
@@ -557,29 +543,29 @@ static void *simple_run(void *arg)
                 break;
             if (!is_file) {
                 if (r != RN_EPIPE)
-                    sink_warn(s, "stdout: %s", err);
+                    rn_sink__warn(s, "stdout: %s", err);
                 if (s->o.on_fail)
                     s->o.on_fail(s->o.data, s, r == RN_EPIPE ? RN_EPIPE : RN_ERR);
                 goto out;
             }
             if (!warned++)
-                sink_warn(s, "%s; trying again every second", err);
-            sink_count(&s->retries, 1);
-            for (int i = 0; i < 10 && !sink_stopping(s); i++)
+                rn_sink__warn(s, "%s; trying again every second", err);
+            rn_sink__count(&s->retries, 1);
+            for (int i = 0; i < 10 && !rn_sink__stopping(s); i++)
                 usleep(100000);
-            if (sink_stopping(s))
+            if (rn_sink__stopping(s))
                 goto out;
         }
         if (warned) {
-            sink_warn(s, "writing again");
+            rn_sink__warn(s, "writing again");
             warned = 0;
         }
-        sink_count(&s->out, ws->delivered);
+        rn_sink__count(&s->out, ws->delivered);
         rn_chan_done(s->o.chan, s->o.index, b.end);
     }
 out:
-    if (is_file && file_roll(s, ws, err) < 0)
-        sink_warn(s, "%s", err);
+    if (is_file && file_roll(ws, err) < 0)
+        rn_sink__warn(s, "%s", err);
     rn_buf_free(&b.events);
     return NULL;
 }
@@ -618,12 +604,12 @@ rn_sink *rn_sink_start(const rn_sink_spec *spec, const rn_sink_opts *o, char *er
         break;
     }
     case RN_SINK_TCP:
-        run = sink_tcp_run;
-        r = sink_tcp_init(s, err);
+        run = rn_sink__tcp_run;
+        r = rn_sink__tcp_init(s, err);
         break;
     default:
-        run = sink_kafka_run;
-        r = sink_kafka_init(s, err);
+        run = rn_sink__kafka_run;
+        r = rn_sink__kafka_init(s, err);
         break;
     }
     if (r == 0 && (r = pthread_create(&s->thread, NULL, run, s)) != 0)

@@ -30,7 +30,7 @@ typedef struct retry {
 typedef struct ksink {
     rn_sink *s;
     rd_kafka_t *rk;
-    sink_fifo fifo;
+    rn_sink__fifo fifo;
     rn_chan_batch b;
     uint64_t inflight;
     retry *retries, **tail;     /* failed, to produce again after a second */
@@ -47,7 +47,7 @@ static void kwarn(ksink *k, const char *what, const char *why)
     if (k->warned_at && now - k->warned_at < 10000000000LL)
         return;
     k->warned_at = now;
-    sink_warn(k->s, "%s: %s; trying again", what, why);
+    rn_sink__warn(k->s, "%s: %s; trying again", what, why);
 }
 
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -57,11 +57,11 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     k->inflight--;
     long id = (long)(intptr_t)m->_private;
     if (!m->err) {
-        sink_fifo_one(&k->fifo, id);
+        rn_sink__fifo_one(&k->fifo, id);
         return;
     }
     kwarn(k, "delivery failed", rd_kafka_err2str(m->err));
-    sink_count(&k->s->retries, 1);
+    rn_sink__count(&k->s->retries, 1);
     retry *r = calloc(1, sizeof *r);
     if (!r || (m->len && !(r->val = malloc(m->len)))
         || (m->key_len && !(r->key = malloc(m->key_len)))) {
@@ -96,7 +96,7 @@ static void on_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
     kwarn(opaque, "kafka", reason);
 }
 
-/* Produce one record; waits while the producer's queue is full. 0, or -1
+/* Produce one record; waits while the producer's queue is full. 0, or RN_ERR
  * when the sink is stopping or the record cannot be produced at all. */
 static int produce(ksink *k, long id, const void *val, size_t vlen, const void *key,
                    size_t klen, int64_t ts_ms, rd_kafka_headers_t *hdrs)
@@ -112,12 +112,12 @@ static int produce(ksink *k, long id, const void *val, size_t vlen, const void *
             k->inflight++;
             return 0;
         }
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || sink_stopping(k->s)) {
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || rn_sink__stopping(k->s)) {
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 kwarn(k, "produce", rd_kafka_err2str(e));
             if (hdrs)
                 rd_kafka_headers_destroy(hdrs);
-            return -1;
+            return RN_ERR;
         }
         rd_kafka_poll(k->rk, 50);
     }
@@ -127,7 +127,7 @@ static int produce_event(void *arg, const rn_event *ev)
 {
     ksink *k = arg;
     rn_sink *s = k->s;
-    if (!sink_accepts(s, ev))
+    if (!rn_sink__accepts(s, ev))
         return 0;
     const rn_str *key = s->spec.key[0] ? rn_event_header(ev, s->spec.key) : NULL;
     rd_kafka_headers_t *h = NULL;
@@ -149,19 +149,19 @@ static void produce_batch(ksink *k)
     /* Every record of the batch counts as one delivery to wait for; the
      * count is known once they are produced, so the slot starts at "one
      * more than any": it is settled below. */
-    k->id = sink_fifo_push(&k->fifo, k->b.end, UINT64_MAX / 2, 0);
+    k->id = rn_sink__fifo_push(&k->fifo, k->b.end, UINT64_MAX / 2, 0);
     if (k->id < 0) {
-        sink_warn(s, "out of memory");
+        rn_sink__warn(s, "out of memory");
         return;
     }
     k->produced = 0;
     size_t bad;
     int r = rn_batch_each(k->b.events.p, k->b.events.len, k->b.count, produce_event, k, &bad, err);
     if (r == RN_ECORRUPT)
-        sink_warn(s, "channel holds a bad record at event %llu: byte offset %zu: %s",
-                  (unsigned long long)k->b.seq, bad, err);
+        rn_sink__warn(s, "channel holds a bad record at event %llu: byte offset %zu: %s",
+                      (unsigned long long)k->b.seq, bad, err);
     size_t i = (size_t)(k->id - k->fifo.first);
-    struct sink_fifo_ent *e = &k->fifo.e[(k->fifo.head + i) % k->fifo.cap];
+    struct rn_sink__fifo_ent *e = &k->fifo.e[(k->fifo.head + i) % k->fifo.cap];
     e->events = k->produced;
     if (r == 0)     /* reports so far took their part off the placeholder */
         e->left = e->left - UINT64_MAX / 2 + k->produced;
@@ -191,7 +191,7 @@ static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
     rd_kafka_conf_set(conf, k, v, e, sizeof e);   /* our own keys: cannot fail */
 }
 
-int sink_kafka_init(rn_sink *s, char *err)
+int rn_sink__kafka_init(rn_sink *s, char *err)
 {
     char e[512];
     ksink *k = calloc(1, sizeof *k);
@@ -219,13 +219,13 @@ int sink_kafka_init(rn_sink *s, char *err)
     return 0;
 }
 
-void *sink_kafka_run(void *arg)
+void *rn_sink__kafka_run(void *arg)
 {
     rn_sink *s = arg;
     ksink *k = s->impl;
     char err[RN_ERRLEN];
 
-    while (!sink_stopping(s)) {
+    while (!rn_sink__stopping(s)) {
         if (k->retry_at && rn_mono_ns() >= k->retry_at)
             produce_retries(k);
         int got = 0;
@@ -233,19 +233,19 @@ void *sink_kafka_run(void *arg)
             got = rn_chan_take(s->o.chan, s->o.index, s->o.batch,
                                k->inflight || k->retries ? 0 : 100000000, &k->b, err);
             if (got < 0)
-                sink_warn(s, "%s", err);
+                rn_sink__warn(s, "%s", err);
             else if (got > 0)
                 produce_batch(k);
         }
         rd_kafka_poll(k->rk, got > 0 ? 0 : k->inflight ? 20 : 0);
-        sink_fifo_flush(s, &k->fifo);
+        rn_sink__fifo_flush(s, &k->fifo);
         if (got < 0)
             usleep(100000);
     }
     /* What is in flight gets a moment to be confirmed; the rest stays
      * pending in the channel. */
     rd_kafka_flush(k->rk, 2000);
-    sink_fifo_flush(s, &k->fifo);
+    rn_sink__fifo_flush(s, &k->fifo);
     for (retry *r = k->retries, *n; r; r = n) {
         n = r->next;
         if (r->hdrs)
@@ -255,7 +255,7 @@ void *sink_kafka_run(void *arg)
         free(r);
     }
     rd_kafka_destroy(k->rk);
-    sink_fifo_free(&k->fifo);
+    rn_sink__fifo_free(&k->fifo);
     rn_buf_free(&k->b.events);
     return NULL;
 }

@@ -22,9 +22,9 @@ typedef struct tsink {
     uv_async_t wake;
     uv_timer_t again;       /* take again after a read error */
     rn_hop_sender *snd;
-    sink_fifo fifo;
+    rn_sink__fifo fifo;
     rn_chan_batch b;
-    rn_buf filtered;
+    rn_batch filtered;
     int closing;
 } tsink;
 
@@ -34,8 +34,8 @@ static void on_ack(void *data, void *cookie, int status)
 {
     tsink *t = data;
     (void)status;
-    sink_fifo_one(&t->fifo, (long)(intptr_t)cookie);
-    sink_fifo_flush(t->s, &t->fifo);
+    rn_sink__fifo_one(&t->fifo, (long)(intptr_t)cookie);
+    rn_sink__fifo_flush(t->s, &t->fifo);
     __atomic_store_n(&t->s->retries,
                      rn_counter_get(rn_hop_sender_counters(t->snd), "retries"),
                      __ATOMIC_RELAXED);
@@ -45,7 +45,7 @@ static void on_ack(void *data, void *cookie, int status)
 static void on_hop_warn(void *data, const char *msg)
 {
     tsink *t = data;
-    sink_warn(t->s, "%s", msg);
+    rn_sink__warn(t->s, "%s", msg);
 }
 
 static void on_again(uv_timer_t *h)
@@ -77,14 +77,14 @@ static void pump(tsink *t)
 
     if (t->closing)
         return;
-    if (sink_stopping(s)) {
+    if (rn_sink__stopping(s)) {
         shut(t);
         return;
     }
     while (rn_hop_sender_unacked(t->snd) < MAX_INFLIGHT) {
         int r = rn_chan_take(s->o.chan, s->o.index, s->o.batch, 0, &t->b, err);
         if (r < 0) {
-            sink_warn(s, "%s", err);
+            rn_sink__warn(s, "%s", err);
             uv_timer_start(&t->again, on_again, 1000, 0);
             return;
         }
@@ -92,24 +92,23 @@ static void pump(tsink *t)
             return;
         rn_buf *send = &t->b.events;
         uint32_t count = t->b.count;
-        if (sink_has_filter(s)) {
-            r = sink_filter(s, &t->b, &t->filtered, &count, err);
-            if (r < 0) {
-                sink_warn(s, "channel holds a bad record at event %llu: %s",
-                          (unsigned long long)t->b.seq, err);
-                count = 0;
-            }
-            send = &t->filtered;
+        if (rn_sink__has_filter(s)) {
+            r = rn_sink__filter(s, &t->b, &t->filtered, err);
+            if (r < 0)
+                rn_sink__warn(s, "channel holds a bad record at event %llu: %s",
+                              (unsigned long long)t->b.seq, err);
+            count = r > 0 ? t->filtered.count : 0;
+            send = &t->filtered.buf;
         }
-        long id = sink_fifo_push(&t->fifo, t->b.end, count ? 1 : 0, count);
+        long id = rn_sink__fifo_push(&t->fifo, t->b.end, count ? 1 : 0, count);
         if (id < 0 || (count && rn_hop_sender_send(t->snd, send, count,
                                                    (void *)(intptr_t)id, err) < 0)) {
-            sink_warn(s, "out of memory");
+            rn_sink__warn(s, "out of memory");
             shut(t);
             return;
         }
         if (!count)
-            sink_fifo_flush(s, &t->fifo);
+            rn_sink__fifo_flush(s, &t->fifo);
     }
 }
 
@@ -133,7 +132,7 @@ static void wake(rn_sink *s)
         uv_async_send(&t->wake);
 }
 
-int sink_tcp_init(rn_sink *s, char *err)
+int rn_sink__tcp_init(rn_sink *s, char *err)
 {
     tsink *t = calloc(1, sizeof *t);
     if (!t)
@@ -142,7 +141,7 @@ int sink_tcp_init(rn_sink *s, char *err)
     t->s = s;
     rn_hop_sender_opts ho = { .on_ack = on_ack, .on_warn = on_hop_warn, .data = t };
     if (rn_hop_url_parse(s->spec.uri, &ho.url, err) < 0)
-        return -1;
+        return RN_ERR;
     int r = uv_loop_init(&t->loop);
     if (r < 0)
         return rn_seterr(err, "sink %s: %s", s->spec.name, uv_strerror(r));
@@ -155,14 +154,14 @@ int sink_tcp_init(rn_sink *s, char *err)
         uv_close((uv_handle_t *)&t->again, NULL);
         uv_run(&t->loop, UV_RUN_DEFAULT);
         uv_loop_close(&t->loop);
-        return -1;
+        return RN_ERR;
     }
     s->wake = wake;
     rn_chan_on_avail(s->o.chan, s->o.index, chan_avail, t);
     return 0;
 }
 
-void *sink_tcp_run(void *arg)
+void *rn_sink__tcp_run(void *arg)
 {
     rn_sink *s = arg;
     tsink *t = s->impl;
@@ -170,8 +169,8 @@ void *sink_tcp_run(void *arg)
     uv_run(&t->loop, UV_RUN_DEFAULT);
     rn_hop_sender_free(t->snd);
     uv_loop_close(&t->loop);
-    sink_fifo_free(&t->fifo);
+    rn_sink__fifo_free(&t->fifo);
     rn_buf_free(&t->b.events);
-    rn_buf_free(&t->filtered);
+    rn_batch_free(&t->filtered);
     return NULL;
 }
