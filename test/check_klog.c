@@ -336,12 +336,12 @@ START_TEST(out_of_range)
     rn_klog_slice s;
     ck_assert_int_eq(rn_klog_read(l, 0, 100, &s, err), 0);   /* empty log: 0 == end */
     ck_assert_uint_eq(s.len, 0);
-    ck_assert_int_eq(rn_klog_read(l, 1, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_read(l, 1, 100, &s, err), RN_ERANGE);
     add(l, 4, 1, 1);
     ck_assert_int_eq(rn_klog_read(l, 4, 100, &s, err), 0);
     ck_assert_uint_eq(s.len, 0);
-    ck_assert_int_eq(rn_klog_read(l, 5, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
-    ck_assert_int_eq(rn_klog_read(l, -1, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_read(l, 5, 100, &s, err), RN_ERANGE);
+    ck_assert_int_eq(rn_klog_read(l, -1, 100, &s, err), RN_ERANGE);
     ck_assert_msg(strstr(err, "-1"), "%s", err);
     rn_klog_close(l);
 }
@@ -360,7 +360,7 @@ static void expect_corrupt(rn_klog *l, void (*spoil)(unsigned char *b, size_t *n
     size_t n = a + b + make_batch(buf + a + b, 3, 1, 10);
     size_t bad_at = a + b;
     spoil(buf + bad_at, &n);
-    ck_assert_int_eq(rn_klog_append(l, buf, n, 0, &base, err), RN_KLOG_CORRUPT);
+    ck_assert_int_eq(rn_klog_append(l, buf, n, 0, &base, err), RN_ECORRUPT);
     char at[64];
     snprintf(at, sizeof at, "batch at byte %zu", bad_at);
     ck_assert_msg(strstr(err, at) && strstr(err, why), "%s: %s", why, err);
@@ -396,7 +396,7 @@ START_TEST(corrupt_rejected)
     char err[RN_ERRLEN] = "";
     int64_t base;
     unsigned char one;
-    ck_assert_int_eq(rn_klog_append(l, &one, 0, 0, &base, err), RN_KLOG_CORRUPT);
+    ck_assert_int_eq(rn_klog_append(l, &one, 0, 0, &base, err), RN_ECORRUPT);
     /* The log still works. */
     ck_assert_int_eq(add(l, 2, 1, 1), 1);
     rn_klog_close(l);
@@ -671,8 +671,8 @@ START_TEST(retention_by_bytes)
     int64_t start = rn_klog_start(l);
     ck_assert_int_eq(start, 3 * deleted);
     rn_klog_slice s;
-    ck_assert_int_eq(rn_klog_read(l, start - 1, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
-    ck_assert_int_eq(rn_klog_read(l, 0, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_read(l, start - 1, 100, &s, err), RN_ERANGE);
+    ck_assert_int_eq(rn_klog_read(l, 0, 100, &s, err), RN_ERANGE);
     int64_t first, next;
     walk(read_at(l, start, 1), &first, &next);
     ck_assert_int_eq(first, start);
@@ -804,11 +804,11 @@ START_TEST(advance_start_and_sync)
     ck_assert_int_gt(n, 0);
     buf[n] = '\0';
     ck_assert_msg(strstr(buf, "recovery-point 40\n") && strstr(buf, "clean 0\n"), "%s", buf);
-    ck_assert_int_eq(rn_klog_advance_start(l, 41, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_advance_start(l, 41, err), RN_ERANGE);
     ck_assert_int_eq(rn_klog_advance_start(l, 13, err), 0);
     ck_assert_int_eq(rn_klog_start(l), 13);
     rn_klog_slice s;
-    ck_assert_int_eq(rn_klog_read(l, 12, 1, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_read(l, 12, 1, &s, err), RN_ERANGE);
     int64_t first, next;
     walk(read_at(l, 13, 1), &first, &next);
     ck_assert_int_eq(first, 12);

@@ -147,7 +147,7 @@ long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len)
         kslice *sl = realloc(q->sl, cap * sizeof *sl);
         if (!sl) {
             close(dfd);
-            return -1;
+            return RN_ENOMEM;
         }
         q->sl = sl;
         q->slcap = cap;
@@ -159,7 +159,7 @@ long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len)
     }
     /* Small, or out of descriptors: copy as before. */
     if (rn_buf_reserve(out, len) < 0)
-        return -1;
+        return RN_ENOMEM;
     ssize_t got = pread_all(fd, out->p + out->len, len, pos);
     if (got < 0)
         got = 0;

@@ -258,7 +258,7 @@ void rn__req_done(kreq *q);
 void rn__req_begin(kreq *q);    /* start the response: size hole, correlation id */
 /* Append len bytes of fd from pos to the response, to be sent by sendfile(2)
  * (or read now when that is cheaper, or when fd cannot be duplicated).
- * Returns the bytes added (len unless a pread came up short), -1 out of memory. */
+ * Returns the bytes added (len unless a pread came up short), or RN_ENOMEM. */
 long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len);
 void rn__req_drop_files(kreq *q);   /* forget the slices (the answer is rebuilt) */
 void rn__conn_fail(kconn *c, const char *why, const kreq *q);
