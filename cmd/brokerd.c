@@ -1,7 +1,6 @@
 /* brokerd.c -- a one-node Kafka-protocol broker and its topic admin: options and wiring. */
 #include <getopt.h>
 #include <inttypes.h>
-#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +9,10 @@
 #include "broker/broker.h"
 #include "cli.h"
 #include "core/core.h"
+#include "kafka/kafka.h"
 
-/* ---- brokerd topics: topic administration over the Kafka
- * protocol with librdkafka, so that it works against brokerd and against any
- * Kafka cluster alike. Listing and describing read Metadata for all topics
- * (asking for one topic by name would auto-create it on brokers that do);
- * create and delete use the admin API and wait for the controller's answer. */
+/* ---- brokerd topics: list, describe, create or delete topics on any
+ * Kafka broker (lib/kafka/admin.c does the work; here we print). */
 
 enum { CMD_NONE, CMD_LIST, CMD_DESCRIBE, CMD_CREATE, CMD_DELETE };
 
@@ -30,59 +27,6 @@ typedef struct topics_opts {
     int nnames;
 } topics_opts;
 
-/* librdkafka logs connection failures from its own threads; the one message
- * that matters is the error we report when the operation fails, so its log
- * lines are dropped. */
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk, (void)level, (void)fac, (void)buf;
-}
-
-/* Say plainly when nobody answered: librdkafka's wording ("Broker transport
- * failure", "Timed out") does not name the likely cause. */
-static void report(const topics_opts *o, const char *what, rd_kafka_resp_err_t e,
-                   const char *detail)
-{
-    if (e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__TIMED_OUT
-        || e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-        rn_warn("%s: %s: no answer within %d ms: broker unreachable? (%s)", o->brokers, what,
-                o->timeout_ms, detail);
-    else
-        rn_warn("%s: %s: %s", o->brokers, what, detail);
-}
-
-static rd_kafka_t *connect_client(const topics_opts *o)
-{
-    char errstr[512], ms[32];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    snprintf(ms, sizeof ms, "%d", o->timeout_ms);
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", o->brokers, errstr, sizeof errstr)
-            != RD_KAFKA_CONF_OK
-        || rd_kafka_conf_set(conf, "socket.timeout.ms", ms, errstr, sizeof errstr)
-            != RD_KAFKA_CONF_OK
-        || rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", errstr, sizeof errstr)
-            != RD_KAFKA_CONF_OK)
-        rn_usage_error("--brokers: %s", errstr);
-    rd_kafka_conf_set_log_cb(conf, quiet_log);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk)
-        rn_die("%s", errstr);
-    return rk;
-}
-
-static int cmp_topic(const void *a, const void *b)
-{
-    const rd_kafka_metadata_topic_t *x = *(rd_kafka_metadata_topic_t *const *)a;
-    const rd_kafka_metadata_topic_t *y = *(rd_kafka_metadata_topic_t *const *)b;
-    return strcmp(x->topic, y->topic);
-}
-
-static int cmp_part(const void *a, const void *b)
-{
-    const rd_kafka_metadata_partition_t *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 static void print_ids(const int32_t *ids, int n)
 {
     if (n == 0)
@@ -91,144 +35,58 @@ static void print_ids(const int32_t *ids, int n)
         printf("%s%" PRId32, i ? "," : "", ids[i]);
 }
 
-static void describe_topic(const rd_kafka_metadata_topic_t *t)
+static void describe_topic(const rn_kadmin_topic *t)
 {
-    /* Sorting in place: metadata is ours until rd_kafka_metadata_destroy. */
-    qsort(t->partitions, (size_t)t->partition_cnt, sizeof *t->partitions, cmp_part);
-    for (int i = 0; i < t->partition_cnt; i++) {
-        const rd_kafka_metadata_partition_t *p = &t->partitions[i];
-        printf("%s\t%" PRId32 "\t%" PRId32 "\t", t->topic, p->id, p->leader);
-        print_ids(p->replicas, p->replica_cnt);
+    for (int i = 0; i < t->nparts; i++) {
+        const rn_kadmin_part *p = &t->parts[i];
+        printf("%s\t%" PRId32 "\t%" PRId32 "\t", t->name, p->id, p->leader);
+        print_ids(p->replicas, p->nreplicas);
         putchar('\t');
-        print_ids(p->isrs, p->isr_cnt);
+        print_ids(p->isrs, p->nisrs);
         putchar('\n');
     }
 }
 
-static int run_metadata(rd_kafka_t *rk, const topics_opts *o)
+static int run_metadata(rn_kadmin *a, const topics_opts *o)
 {
-    const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, o->timeout_ms);
-    if (e) {
-        report(o, "metadata", e, rd_kafka_err2str(e));
+    char err[RN_ERRLEN];
+    rn_kadmin_meta md;
+    if (rn_kadmin_metadata(a, &md, err) < 0) {
+        rn_warn("%s", err);
         return 1;
     }
     int status = 0;
-    const rd_kafka_metadata_topic_t **ts = calloc((size_t)md->topic_cnt + 1, sizeof *ts);
-    if (!ts)
-        rn_die("out of memory");
-    for (int i = 0; i < md->topic_cnt; i++)
-        ts[i] = &md->topics[i];
-    qsort(ts, (size_t)md->topic_cnt, sizeof *ts, cmp_topic);
-
     if (o->cmd == CMD_LIST) {
-        for (int i = 0; i < md->topic_cnt; i++)
-            puts(ts[i]->topic);
+        for (size_t i = 0; i < md.ntopics; i++)
+            puts(md.topics[i].name);
     } else if (o->nnames == 0) {
-        for (int i = 0; i < md->topic_cnt; i++) {
-            if (ts[i]->err) {
-                rn_warn("%s: %s", ts[i]->topic, rd_kafka_err2str(ts[i]->err));
+        for (size_t i = 0; i < md.ntopics; i++) {
+            if (md.topics[i].error) {
+                rn_warn("%s: %s", md.topics[i].name, md.topics[i].error);
                 status = 1;
             }
-            describe_topic(ts[i]);
+            describe_topic(&md.topics[i]);
         }
     } else {
         /* In the order asked; tail(1)-like: an unknown one is reported and
          * the others still described. */
         for (int k = 0; k < o->nnames; k++) {
-            const rd_kafka_metadata_topic_t *t = NULL;
-            for (int i = 0; i < md->topic_cnt && !t; i++)
-                if (!strcmp(ts[i]->topic, o->names[k]))
-                    t = ts[i];
-            if (!t || t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+            const rn_kadmin_topic *t = rn_kadmin_meta_find(&md, o->names[k]);
+            if (!t || t->unknown) {
                 rn_warn("%s: unknown topic", o->names[k]);
                 status = 1;
                 continue;
             }
-            if (t->err) {
-                rn_warn("%s: %s", t->topic, rd_kafka_err2str(t->err));
+            if (t->error) {
+                rn_warn("%s: %s", t->name, t->error);
                 status = 1;
             }
             describe_topic(t);
         }
     }
-    free(ts);
-    rd_kafka_metadata_destroy(md);
+    rn_kadmin_meta_free(&md);
     if (fflush(stdout) == EOF)
         rn_die("stdout: write error");
-    return status;
-}
-
-/* Create or delete one topic and wait for the result. */
-static int run_admin(rd_kafka_t *rk, const topics_opts *o)
-{
-    char errstr[512];
-    int status = 1;
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ANY);
-    rd_kafka_event_t *ev = NULL;
-    rd_kafka_NewTopic_t *nt = NULL;
-    rd_kafka_DeleteTopic_t *dt = NULL;
-
-    if (rd_kafka_AdminOptions_set_request_timeout(ao, o->timeout_ms, errstr, sizeof errstr)
-        || rd_kafka_AdminOptions_set_operation_timeout(ao, o->timeout_ms, errstr,
-                                                       sizeof errstr)) {
-        rn_warn("%s", errstr);
-        goto out;
-    }
-    if (o->cmd == CMD_CREATE) {
-        nt = rd_kafka_NewTopic_new(o->topic, o->partitions, o->replication, errstr,
-                                   sizeof errstr);
-        if (!nt) {
-            rn_warn("%s: %s", o->topic, errstr);
-            goto out;
-        }
-        rd_kafka_CreateTopics(rk, &nt, 1, ao, q);
-    } else {
-        dt = rd_kafka_DeleteTopic_new(o->topic);
-        rd_kafka_DeleteTopics(rk, &dt, 1, ao, q);
-    }
-    /* The request times out by itself; the margin covers the connect. */
-    ev = rd_kafka_queue_poll(q, o->timeout_ms + 5000);
-    if (!ev) {
-        rn_warn("%s: no answer within the timeout", o->brokers);
-        goto out;
-    }
-    if (rd_kafka_event_error(ev)) {
-        report(o, o->cmd == CMD_CREATE ? "create" : "delete", rd_kafka_event_error(ev),
-               rd_kafka_event_error_string(ev));
-        goto out;
-    }
-    const rd_kafka_topic_result_t **res;
-    size_t n = 0;
-    if (o->cmd == CMD_CREATE)
-        res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    else
-        res = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-    if (n != 1) {
-        rn_warn("%s: no result for topic %s", o->brokers, o->topic);
-        goto out;
-    }
-    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[0]);
-    if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        rn_warn("%s: topic already exists", o->topic);
-    } else if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        rn_warn("%s: unknown topic", o->topic);
-    } else if (e) {
-        const char *s = rd_kafka_topic_result_error_string(res[0]);
-        rn_warn("%s: %s", o->topic, s && *s ? s : rd_kafka_err2str(e));
-    } else {
-        status = 0;
-    }
-out:
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    if (nt)
-        rd_kafka_NewTopic_destroy(nt);
-    if (dt)
-        rd_kafka_DeleteTopic_destroy(dt);
-    rd_kafka_AdminOptions_destroy(ao);
-    rd_kafka_queue_destroy(q);
     return status;
 }
 
@@ -303,10 +161,26 @@ static int brokerd_topics(int argc, char **argv, void (*usage)(void))
     if ((o.cmd == CMD_CREATE || o.cmd == CMD_DELETE) && !*o.topic)
         rn_usage_error("topics: empty topic name");
 
-    rd_kafka_t *rk = connect_client(&o);
-    int status = o.cmd == CMD_LIST || o.cmd == CMD_DESCRIBE ? run_metadata(rk, &o)
-                                                            : run_admin(rk, &o);
-    rd_kafka_destroy(rk);
+    char err[RN_ERRLEN];
+    rn_kadmin *a;
+    int bad_setting, status = 0;
+    if (rn_kadmin_new(o.brokers, o.timeout_ms, &a, &bad_setting, err) < 0) {
+        if (bad_setting)
+            rn_usage_error("--brokers: %s", err);
+        rn_die("%s", err);
+    }
+    if (o.cmd == CMD_LIST || o.cmd == CMD_DESCRIBE) {
+        status = run_metadata(a, &o);
+    } else {
+        int r = o.cmd == CMD_CREATE
+                    ? rn_kadmin_create(a, o.topic, o.partitions, o.replication, err)
+                    : rn_kadmin_delete(a, o.topic, err);
+        if (r < 0) {
+            rn_warn("%s", err);
+            status = 1;
+        }
+    }
+    rn_kadmin_free(a);
     return status;
 }
 

@@ -2,12 +2,14 @@
  * and read across segments, validation, recovery of torn tails and lost
  * indexes, retention, time lookups and roll by age. */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -202,6 +204,19 @@ static off_t file_size(const char *path)
     return st.st_size;
 }
 
+/* The recovery-point file's text, into buf. */
+static void read_state(char *buf, size_t len)
+{
+    char st[400];
+    snprintf(st, sizeof st, "%s/recovery-point", ldir);
+    int fd = open(st, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ssize_t n = read(fd, buf, len - 1);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+}
+
 /* ---- CRC --------------------------------------------------------------- */
 
 START_TEST(crc_vectors)
@@ -336,12 +351,12 @@ START_TEST(out_of_range)
     rn_klog_slice s;
     ck_assert_int_eq(rn_klog_read(l, 0, 100, &s, err), 0);   /* empty log: 0 == end */
     ck_assert_uint_eq(s.len, 0);
-    ck_assert_int_eq(rn_klog_read(l, 1, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_read(l, 1, 100, &s, err), RN_ERANGE);
     add(l, 4, 1, 1);
     ck_assert_int_eq(rn_klog_read(l, 4, 100, &s, err), 0);
     ck_assert_uint_eq(s.len, 0);
-    ck_assert_int_eq(rn_klog_read(l, 5, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
-    ck_assert_int_eq(rn_klog_read(l, -1, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_read(l, 5, 100, &s, err), RN_ERANGE);
+    ck_assert_int_eq(rn_klog_read(l, -1, 100, &s, err), RN_ERANGE);
     ck_assert_msg(strstr(err, "-1"), "%s", err);
     rn_klog_close(l);
 }
@@ -360,7 +375,7 @@ static void expect_corrupt(rn_klog *l, void (*spoil)(unsigned char *b, size_t *n
     size_t n = a + b + make_batch(buf + a + b, 3, 1, 10);
     size_t bad_at = a + b;
     spoil(buf + bad_at, &n);
-    ck_assert_int_eq(rn_klog_append(l, buf, n, 0, &base, err), RN_KLOG_CORRUPT);
+    ck_assert_int_eq(rn_klog_append(l, buf, n, 0, &base, err), RN_ECORRUPT);
     char at[64];
     snprintf(at, sizeof at, "batch at byte %zu", bad_at);
     ck_assert_msg(strstr(err, at) && strstr(err, why), "%s: %s", why, err);
@@ -396,7 +411,7 @@ START_TEST(corrupt_rejected)
     char err[RN_ERRLEN] = "";
     int64_t base;
     unsigned char one;
-    ck_assert_int_eq(rn_klog_append(l, &one, 0, 0, &base, err), RN_KLOG_CORRUPT);
+    ck_assert_int_eq(rn_klog_append(l, &one, 0, 0, &base, err), RN_ECORRUPT);
     /* The log still works. */
     ck_assert_int_eq(add(l, 2, 1, 1), 1);
     rn_klog_close(l);
@@ -671,8 +686,8 @@ START_TEST(retention_by_bytes)
     int64_t start = rn_klog_start(l);
     ck_assert_int_eq(start, 3 * deleted);
     rn_klog_slice s;
-    ck_assert_int_eq(rn_klog_read(l, start - 1, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
-    ck_assert_int_eq(rn_klog_read(l, 0, 100, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_read(l, start - 1, 100, &s, err), RN_ERANGE);
+    ck_assert_int_eq(rn_klog_read(l, 0, 100, &s, err), RN_ERANGE);
     int64_t first, next;
     walk(read_at(l, start, 1), &first, &next);
     ck_assert_int_eq(first, start);
@@ -796,19 +811,14 @@ START_TEST(advance_start_and_sync)
     for (int i = 0; i < 20; i++)
         add(l, 2, i, 200);
     ck_assert_int_eq(rn_klog_sync(l, err), 0);
-    char st[400], buf[256];
-    snprintf(st, sizeof st, "%s/recovery-point", ldir);
-    int fd = open(st, O_RDONLY);
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    ck_assert_int_gt(n, 0);
-    buf[n] = '\0';
+    char buf[256];
+    read_state(buf, sizeof buf);
     ck_assert_msg(strstr(buf, "recovery-point 40\n") && strstr(buf, "clean 0\n"), "%s", buf);
-    ck_assert_int_eq(rn_klog_advance_start(l, 41, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_advance_start(l, 41, err), RN_ERANGE);
     ck_assert_int_eq(rn_klog_advance_start(l, 13, err), 0);
     ck_assert_int_eq(rn_klog_start(l), 13);
     rn_klog_slice s;
-    ck_assert_int_eq(rn_klog_read(l, 12, 1, &s, err), RN_KLOG_OUT_OF_RANGE);
+    ck_assert_int_eq(rn_klog_read(l, 12, 1, &s, err), RN_ERANGE);
     int64_t first, next;
     walk(read_at(l, 13, 1), &first, &next);
     ck_assert_int_eq(first, 12);
@@ -820,6 +830,98 @@ START_TEST(advance_start_and_sync)
     l = open_log(&o);
     ck_assert_int_eq(rn_klog_start(l), 13);
     ck_assert_int_eq(rn_klog_end(l), 40);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* Out of descriptors, sync cannot take its own copies of them: it fails
+ * without moving the recovery point, and the next sync does it all. */
+START_TEST(sync_fails_then_retries)
+{
+    char err[RN_ERRLEN] = "", buf[256];
+    rn_klog *l = open_log(NULL);
+    add(l, 2, 1, 10);
+    ck_assert_int_eq(rn_klog_sync(l, err), 0);
+    add(l, 3, 2, 10);
+    struct rlimit old, low;
+    int fds[64], n = 0, spare = open("/dev/null", O_RDONLY);
+    ck_assert_int_ge(spare, 0);
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 64;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    while (n < 64 && (fds[n] = dup(spare)) >= 0)
+        n++;
+    ck_assert_int_eq(errno, EMFILE);
+    int r = rn_klog_sync(l, err);
+    while (n > 0)
+        close(fds[--n]);
+    close(spare);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    ck_assert_int_eq(r, RN_ERR);
+    ck_assert_msg(strstr(err, "fsync: ") && strstr(err, strerror(EMFILE)), "%s", err);
+    read_state(buf, sizeof buf);
+    ck_assert_msg(strstr(buf, "recovery-point 2\n"), "%s", buf);
+    ck_assert_int_eq(rn_klog_sync(l, err), 0);
+    read_state(buf, sizeof buf);
+    ck_assert_msg(strstr(buf, "recovery-point 5\n"), "%s", buf);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* A stray file holds the name of the segment a roll wants: the append that
+ * needed the roll fails and writes nothing, and so does maintain's roll by
+ * age; both work once the name is free. */
+START_TEST(roll_fails)
+{
+    const int64_t ms = 1000000;
+    rn_klog_opts o = { .segment_bytes = 1024, .segment_age_ns = 1000 * ms };
+    char err[RN_ERRLEN] = "", p[400];
+    rn_klog *l = open_log(&o);
+    unsigned char buf[4096];
+    int64_t base = -7;
+    size_t n = make_batch(buf, 1, 1, 600);
+    ck_assert_int_eq(rn_klog_append(l, buf, n, 10000, &base, err), 0);
+    seg_path(p, 1, ".log");
+    int fd = open(p, O_WRONLY | O_CREAT, 0644);
+    ck_assert_int_eq(write(fd, "stray", 5), 5);
+    close(fd);
+    base = -7;
+    n = make_batch(buf, 1, 1, 600);
+    ck_assert_int_eq(rn_klog_append(l, buf, n, 10000, &base, err), RN_ERR);
+    ck_assert_msg(strstr(err, "/00000000000000000001.log: ") && strstr(err, strerror(EEXIST)),
+                  "%s", err);
+    ck_assert_int_eq(base, -7);
+    ck_assert_int_eq(rn_klog_end(l), 1);
+    ck_assert_uint_eq(rn_klog_segments(l), 1);
+    err[0] = 0;
+    ck_assert_int_eq(rn_klog_maintain(l, 20000 * ms, err), RN_ERR);
+    ck_assert_msg(strstr(err, "/00000000000000000001.log: "), "%s", err);
+    ck_assert_uint_eq(rn_klog_segments(l), 1);
+    ck_assert_int_eq(file_size(p), 5);
+    ck_assert_int_eq(unlink(p), 0);
+    ck_assert_int_eq(rn_klog_maintain(l, 20000 * ms, err), 0);
+    ck_assert_uint_eq(rn_klog_segments(l), 2);
+    ck_assert_int_eq(add(l, 1, 2, 10), 1);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* A time index cut short behind the log's back: the lookup reports an I/O
+ * error rather than an answer. */
+START_TEST(offset_for_time_io_error)
+{
+    rn_klog_opts o = { .index_interval = 100 };
+    rn_klog *l = open_log(&o);
+    for (int i = 0; i < 20; i++)
+        add(l, 2, 1000 + 10 * i, 60);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1100), 20);
+    char p[400];
+    seg_path(p, 0, ".timeindex");
+    ck_assert_int_gt(file_size(p), 0);
+    ck_assert_int_eq(truncate(p, 0), 0);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1100), RN_ERR);
+    ck_assert_int_eq(rn_klog_offset_for_time(l, -1), 40);    /* needs no index */
     rn_klog_close(l);
 }
 END_TEST
@@ -929,6 +1031,9 @@ int main(void)
     tcase_add_test(tc, roll_by_age);
     tcase_add_test(tc, advance_start_and_sync);
     tcase_add_test(tc, sync_on_worker_thread);
+    tcase_add_test(tc, sync_fails_then_retries);
+    tcase_add_test(tc, roll_fails);
+    tcase_add_test(tc, offset_for_time_io_error);
     suite_add_tcase(s, tc);
 
     SRunner *sr = srunner_create(s);

@@ -124,14 +124,14 @@ long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len)
 {
     rn_buf *out = &q->out;
     int dfd = -1;
-    if (len >= SENDFILE_MIN)
+    if (len >= SENDFILE_MIN && !q->c->sink)    /* no socket: always copy */
         dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (dfd >= 0 && q->nsl == q->slcap) {
         size_t cap = q->slcap ? 2 * q->slcap : 8;
         kslice *sl = realloc(q->sl, cap * sizeof *sl);
         if (!sl) {
             close(dfd);
-            return -1;
+            return RN_ENOMEM;
         }
         q->sl = sl;
         q->slcap = cap;
@@ -143,7 +143,7 @@ long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len)
     }
     /* Small, or out of descriptors: copy as before. */
     if (rn_buf_reserve(out, len) < 0)
-        return -1;
+        return RN_ENOMEM;
     /* A read that fails gives the fetch nothing from this file; the
      * client asks again. */
     if (rn_pread_full(fd, out->p + out->len, len, pos) < 0)
@@ -168,6 +168,8 @@ static void conn_close(kconn *c)
     if (c->closing)
         return;
     c->closing = 1;
+    if (c->closed)
+        *c->closed = 1;
     rn_broker *b = c->b;
     if (c->cur) {
         req_free(c->cur);
@@ -217,9 +219,19 @@ static void on_written(uv_write_t *w, int status)
     }
 }
 
-/* Queue buf (taken over) with uv_write; 0, or -1 with the connection closed. */
+/* Queue buf (taken over) with uv_write, or append it to the sink of a
+ * connection without a socket; 0, or -1 with the connection closed. */
 static int queue_buf(kconn *c, rn_buf *buf)
 {
+    if (c->sink) {
+        int r = rn_buf_append(c->sink, buf->p, buf->len);
+        rn_buf_free(buf);
+        if (r < 0) {
+            rn__conn_fail(c, "out of memory", NULL);
+            return -1;
+        }
+        return 0;
+    }
     wreq *wr = calloc(1, sizeof *wr);
     if (!wr) {
         rn_buf_free(buf);
@@ -523,6 +535,15 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(c->b->rbuf, sizeof c->b->rbuf);
 }
 
+void rn__conn_input(kconn *c, const void *p, size_t n)
+{
+    if (rn_buf_append(&c->in, p, n) < 0) {
+        rn__conn_fail(c, "out of memory", NULL);
+        return;
+    }
+    conn_frames(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     kconn *c = s->data;
@@ -532,11 +553,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
-    if (rn_buf_append(&c->in, buf->base, (size_t)n) < 0) {
-        rn__conn_fail(c, "out of memory", NULL);
-        return;
-    }
-    conn_frames(c);
+    rn__conn_input(c, buf->base, (size_t)n);
+}
+
+static void conn_link(rn_broker *b, kconn *c)
+{
+    c->next = b->conns;
+    if (b->conns)
+        b->conns->prev = c;
+    b->conns = c;
+    (*b->c_conns)++;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -569,13 +595,29 @@ static void on_connection(uv_stream_t *server, int status)
         }
     }
     snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-    c->next = b->conns;
-    if (b->conns)
-        b->conns->prev = c;
-    b->conns = c;
-    (*b->c_conns)++;
+    conn_link(b, c);
     uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read);
 }
+
+kconn *rn__conn_fake(rn_broker *b, rn_buf *out, int *closed)
+{
+    kconn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->b = b;
+    c->sink = out;
+    c->closed = closed;
+    *closed = 0;
+    /* A handle that is never connected: conn_close closes it as it closes
+     * a real one, and conn_closed frees c when the loop runs. */
+    uv_tcp_init(b->loop, &c->h);
+    c->h.data = c;
+    snprintf(c->peer, sizeof c->peer, "no socket");
+    conn_link(b, c);
+    return c;
+}
+
+void rn__conn_fake_close(kconn *c) { conn_close(c); }
 
 /* ---- topics ---- */
 

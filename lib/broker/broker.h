@@ -28,8 +28,10 @@
  * Descriptors: three per segment stay open (.log for rn_klog_read's slices,
  * both indexes for lookups).
  *
- * Functions return 0 (or a count) on success, -1 with a reason in err
- * (RN_ERRLEN bytes, NULL allowed), or one of the RN_KLOG_ codes below. */
+ * Errors follow core.h: RN_ERR with the reason in err (RN_ERRLEN bytes, NULL
+ * allowed), or, where a function says so, RN_ECORRUPT (a batch failed
+ * validation: Kafka's CORRUPT_MESSAGE) or RN_ERANGE (an offset outside the
+ * log: OFFSET_OUT_OF_RANGE), with the reason in err too. */
 
 typedef struct rn_klog rn_klog;
 
@@ -41,9 +43,6 @@ typedef struct rn_klog_opts {
     uint64_t retention_bytes;  /* delete oldest closed segments while the log is bigger (0: never) */
     uint32_t index_interval;   /* bytes between sparse index entries (default 4096) */
 } rn_klog_opts;
-
-#define RN_KLOG_CORRUPT (-2)       /* a batch failed validation: Kafka's CORRUPT_MESSAGE */
-#define RN_KLOG_OUT_OF_RANGE (-3)  /* OFFSET_OUT_OF_RANGE */
 
 /* Size of the fixed RecordBatch v2 header, up to and including the record count. */
 #define RN_KLOG_BATCH_HEADER 61
@@ -59,7 +58,7 @@ void rn_klog_close(rn_klog *l);
 /* Append the records field of a Produce request (one or more RecordBatch v2).
  * Every batch is validated (bounds, batchLength >= 49, magic 2, CRC-32C,
  * lastOffsetDelta >= 0) before anything is written; on failure returns
- * RN_KLOG_CORRUPT and err names the batch's byte offset in the request.
+ * RN_ECORRUPT and err names the batch's byte offset in the request.
  * Offsets are written into `batches` in place; *base_offset gets the first one.
  * now_ms is the append time: it starts a segment's age for roll by age and
  * dates segments whose batches carry no timestamp (-1) for retention.
@@ -78,22 +77,23 @@ int64_t rn_klog_end(const rn_klog *l);          /* next offset to assign (= high
 /* Whole batches from one segment for a Fetch: fd and byte range, starting at
  * the batch holding `offset`, up to max_bytes but always at least one whole
  * batch. Never spans two segments. offset == end: len 0. offset < start or
- * > end: RN_KLOG_OUT_OF_RANGE. The fd belongs to the log and stays valid until
+ * > end: RN_ERANGE. The fd belongs to the log and stays valid until
  * rn_klog_maintain() deletes the segment or rn_klog_close(). */
 typedef struct rn_klog_slice { int fd; uint64_t pos; size_t len; } rn_klog_slice;
 int rn_klog_read(rn_klog *l, int64_t offset, size_t max_bytes, rn_klog_slice *out, char *err);
 
 /* ListOffsets by time: the first offset of the first batch whose max timestamp
  * is >= ts_ms, or end when there is none. Kafka's sentinels work too: -1
- * (latest) gives end, -2 (earliest) gives start. -1 for any other ts_ms
- * means an I/O error (a segment could not be read). */
+ * (latest) gives end, -2 (earliest) gives start. RN_ERR (-1) for any other
+ * ts_ms means an I/O error (a segment could not be read). */
 int64_t rn_klog_offset_for_time(rn_klog *l, int64_t ts_ms);
 
 /* Roll by age (never an empty segment), then apply retention to closed
  * segments, oldest first, stopping at the first one kept: by time (newest
  * batch timestamp, else last append time), by bytes (as Kafka: a segment goes
  * only if what remains is still >= retention_bytes), and segments wholly
- * below the log start offset. Returns how many segments were deleted, or -1. */
+ * below the log start offset. Returns how many segments were deleted, or
+ * RN_ERR (a roll failed). */
 int rn_klog_maintain(rn_klog *l, int64_t now_ns, char *err);
 
 /* Bytes of .log files (what retention_bytes measures). */
@@ -110,8 +110,9 @@ const char *rn_klog_recovery_note(const rn_klog *l);
 uint64_t rn_klog_recovery_truncated(const rn_klog *l);
 
 /* DeleteRecords: move the log start offset forward to `offset` (<= end) and
- * persist it; reads below it become OUT_OF_RANGE and the next maintain deletes
- * segments wholly below it. */
+ * persist it; reads below it become RN_ERANGE and the next maintain deletes
+ * segments wholly below it. RN_ERANGE when offset is negative or beyond the
+ * end, RN_ERR when the state file could not be written. */
 int rn_klog_advance_start(rn_klog *l, int64_t offset, char *err);
 
 /* Number of segments (closed + active). */

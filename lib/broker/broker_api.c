@@ -173,7 +173,7 @@ static int produce_pass(kreq *q, int act)
                 /* The frame is ours: klog assigns offsets in place. */
                 unsigned char *recs = q->frame + ((const unsigned char *)rec.p - q->frame);
                 int rr = rn_klog_append(t->logs[p], recs, rec.n, now, &base, err);
-                if (rr == RN_KLOG_CORRUPT) {
+                if (rr == RN_ECORRUPT) {
                     e = RN_KERR_CORRUPT_MESSAGE;
                     rn__blog(b, "%s: produce to %s-%d: %s", q->c->peer, t->name, p, err);
                 } else if (rr < 0) {
@@ -275,7 +275,7 @@ static long fetch_build(kreq *q, int32_t *max_wait, int32_t *min_bytes, int *err
                     e = RN_KERR_OFFSET_OUT_OF_RANGE;
                 } else if (off < hw && want > 0) {
                     int rr = rn_klog_read(l, off, want, &sl, err);
-                    if (rr == RN_KLOG_OUT_OF_RANGE) {
+                    if (rr == RN_ERANGE) {
                         e = RN_KERR_OFFSET_OUT_OF_RANGE;
                     } else if (rr < 0) {
                         e = RN_KERR_KAFKA_STORAGE_ERROR;

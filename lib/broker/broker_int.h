@@ -209,6 +209,8 @@ struct kconn {
     kreq *cur;
     size_t part;
     uint64_t off;
+    rn_buf *sink;               /* no socket (rn__conn_fake): answers go here */
+    int *closed;                /* set when the connection is closed */
 };
 
 typedef struct kwlist {
@@ -258,10 +260,25 @@ void rn__req_done(kreq *q);
 void rn__req_begin(kreq *q);    /* start the response: size hole, correlation id */
 /* Append len bytes of fd from pos to the response, to be sent by sendfile(2)
  * (or read now when that is cheaper, or when fd cannot be duplicated).
- * Returns the bytes added (len unless a pread came up short), -1 out of memory. */
+ * Returns the bytes added (len unless a pread came up short), or RN_ENOMEM. */
 long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len);
 void rn__req_drop_files(kreq *q);   /* forget the slices (the answer is rebuilt) */
 void rn__conn_fail(kconn *c, const char *why, const kreq *q);
+/* Bytes from the peer, in any pieces: whole requests are cut out and run. */
+void rn__conn_input(kconn *c, const void *p, size_t n);
+/* A connection without a socket, so that tests can hand the broker requests
+ * and read its answers: bytes go in with rn__conn_input exactly as they
+ * would come from the socket (size-prefixed requests), and the answers,
+ * size prefix included, are appended to *out in the order the socket would
+ * carry them (record bytes read from the segments, not sendfile'd). A request
+ * that waits is answered as on a socket: when another request wakes it (a
+ * Produce for a long-polling Fetch, the last JoinGroup of a rebalance), or
+ * when the loop runs its timer or fsync (session and rebalance timeouts only
+ * tick after rn_broker_start). *closed is set when the broker closes the
+ * connection (a malformed request, ...); c is freed when the loop runs after
+ * that. NULL when out of memory. */
+kconn *rn__conn_fake(rn_broker *b, rn_buf *out, int *closed);
+void rn__conn_fake_close(kconn *c);
 void rn__wait(kwlist *l, kreq *q, int kind);
 void rn__unwait(kreq *q);
 kwlist *rn__wlist(rn_broker *b, int kind);

@@ -853,9 +853,9 @@ int rn_klog_append(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
     size_t p = 0;
     int64_t count = 0;
     if (len == 0)
-        return rn_seterr(err, "empty record set"), RN_KLOG_CORRUPT;
+        return rn_seterr(err, "empty record set"), RN_ECORRUPT;
     if (len > INT32_MAX)   /* keeps every position within 4-byte index entries */
-        return rn_seterr(err, "record set of %zu bytes is too large", len), RN_KLOG_CORRUPT;
+        return rn_seterr(err, "record set of %zu bytes is too large", len), RN_ECORRUPT;
     /* Pass 1: validate everything, so that a bad batch writes nothing. */
     while (p < len) {
         bhdr h;
@@ -863,19 +863,19 @@ int rn_klog_append(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
         if (len - p < HDR) {
             rn_seterr(err, "batch at byte %zu: %zu bytes left, a batch header needs %d",
                       p, len - p, HDR);
-            return RN_KLOG_CORRUPT;
+            return RN_ECORRUPT;
         }
         parse_hdr(b + p, &h);
         if ((why = check_hdr(&h, len - p)) != NULL) {
             rn_seterr(err, "batch at byte %zu: %s (length %" PRId32 ", magic %d)",
                       p, why, h.len, h.magic);
-            return RN_KLOG_CORRUPT;
+            return RN_ECORRUPT;
         }
         uint32_t crc = rn_crc32c(0, b + p + 21, (size_t)h.len - 9);
         if (crc != h.crc) {
             rn_seterr(err, "batch at byte %zu: CRC mismatch (stored %08" PRIx32
                       ", computed %08" PRIx32 ")", p, h.crc, crc);
-            return RN_KLOG_CORRUPT;
+            return RN_ECORRUPT;
         }
         count += (int64_t)h.delta + 1;
         p += 12 + (size_t)h.len;
@@ -883,7 +883,7 @@ int rn_klog_append(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
     if (count > INT32_MAX || l->end > INT64_MAX - count) {
         /* Relative offsets in the index are 4 bytes. */
         rn_seterr(err, "%" PRId64 " offsets in one request is too many", count);
-        return RN_KLOG_CORRUPT;
+        return RN_ECORRUPT;
     }
     pthread_mutex_lock(&l->mu);
     int r = append_locked(l, b, len, now_ms, count, base_offset, err);
@@ -998,7 +998,7 @@ int rn_klog_read(rn_klog *l, int64_t offset, size_t max_bytes, rn_klog_slice *ou
     if (offset < l->start || offset > l->end) {
         rn_seterr(err, "offset %" PRId64 " outside [%" PRId64 ", %" PRId64 "]",
                   offset, l->start, l->end);
-        return RN_KLOG_OUT_OF_RANGE;
+        return RN_ERANGE;
     }
     for (size_t i = seg_find(l, offset); i < l->n; i++) {
         seg *g = &l->s[i];
@@ -1119,7 +1119,7 @@ int rn_klog_advance_start(rn_klog *l, int64_t offset, char *err)
 {
     if (offset > l->end || offset < 0) {
         rn_seterr(err, "log start %" PRId64 " beyond the end %" PRId64, offset, l->end);
-        return RN_KLOG_OUT_OF_RANGE;
+        return RN_ERANGE;
     }
     int r = 0;
     pthread_mutex_lock(&l->state_mu);

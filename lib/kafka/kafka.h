@@ -1,5 +1,5 @@
 /* kafka.h -- the Kafka client side, on librdkafka: the consumer that
- * consume(1) runs. */
+ * consume(1) runs, and the topic administration of brokerd topics. */
 #ifndef RN_KAFKA_KAFKA_H
 #define RN_KAFKA_KAFKA_H
 
@@ -58,5 +58,60 @@ void rn_kcons_assignment(const rn_kcons *c, char *out, size_t outlen);
 /* Commit what was stored, leave the group, free. -1 with err when the
  * commit failed (everything is freed all the same). */
 int rn_kcons_close(rn_kcons *c, char *err);
+
+/* admin.c -- topic administration over the Kafka protocol with librdkafka,
+ * so that it works against brokerd and against any Kafka cluster alike:
+ * list and describe read Metadata for all topics (asking for one topic by
+ * name would auto-create it on brokers that do); create and delete use the
+ * admin API and wait for the controller's answer. Every call blocks for at
+ * most the client's timeout (plus a margin for the connect). Errors name the
+ * brokers and what failed; when nobody answered in time they say "broker
+ * unreachable?". */
+
+typedef struct rn_kadmin rn_kadmin;
+
+/* A client for brokers (comma-separated HOST:PORT), with timeout_ms for
+ * every request; it connects when first asked. 0 and *out, or RN_ERR with
+ * err: *bad_setting is then 1 when librdkafka rejected brokers or timeout_ms
+ * (for a tool, a usage error), 0 when the client would not start. */
+int rn_kadmin_new(const char *brokers, int timeout_ms, rn_kadmin **out, int *bad_setting,
+                  char *err);
+void rn_kadmin_free(rn_kadmin *a);   /* NULL is a no-op */
+
+typedef struct rn_kadmin_part {
+    int32_t id, leader;
+    const int32_t *replicas;
+    int nreplicas;
+    const int32_t *isrs;
+    int nisrs;
+} rn_kadmin_part;
+
+typedef struct rn_kadmin_topic {
+    const char *name;
+    const char *error;              /* NULL, or the broker's error for the topic */
+    int unknown;                    /* that error is "unknown topic or partition" */
+    const rn_kadmin_part *parts;    /* sorted by id */
+    int nparts;
+} rn_kadmin_topic;
+
+typedef struct rn_kadmin_meta {
+    const rn_kadmin_topic *topics;  /* sorted by name */
+    size_t ntopics;
+    void *md;                       /* librdkafka's metadata, which they point into */
+} rn_kadmin_meta;
+
+/* Every topic the brokers know, into *out (free it with rn_kadmin_meta_free).
+ * RN_ERR or RN_ENOMEM with err. */
+int rn_kadmin_metadata(rn_kadmin *a, rn_kadmin_meta *out, char *err);
+/* The topic named name, or NULL. */
+const rn_kadmin_topic *rn_kadmin_meta_find(const rn_kadmin_meta *m, const char *name);
+void rn_kadmin_meta_free(rn_kadmin_meta *m);
+
+/* Create a topic (partitions and replication -1: the broker's defaults), or
+ * delete one. RN_ERR with err ("T: topic already exists", "T: unknown
+ * topic", ...). */
+int rn_kadmin_create(rn_kadmin *a, const char *topic, int partitions, int replication,
+                     char *err);
+int rn_kadmin_delete(rn_kadmin *a, const char *topic, char *err);
 
 #endif
