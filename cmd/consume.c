@@ -61,8 +61,10 @@ int main(int argc, char **argv)
 
     rn_cli_init("consume");
     /* First, so that a SIGUSR1 or SIGTERM sent right after the start is
-     * handled rather than fatal. */
-    if (rn_sig_install(err) < 0)
+     * handled rather than fatal, and before librdkafka starts its threads,
+     * which inherit the block. */
+    rn_input in;
+    if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);
     while ((c = getopt_long(argc, argv, "b:t:p:G:ec:o:hV", longopts, NULL)) != -1) {
         switch (c) {
@@ -110,12 +112,13 @@ int main(int argc, char **argv)
         rn_die("%s", err);
 
     /* Events go out in batches; only once a batch is flushed are its offsets
-     * stored for commit. */
+     * stored for commit. A signal that came while connecting is seen first. */
     int status = 0, quiet = 0;
     uint64_t n = 0, pending = 0;
     rn_event ev;
+    rn_input_signals(&in);
     while (!rn_sig_stop && (!count || n < count)) {
-        int r = rn_kcons_next(k, pending ? 0 : 100, &ev, err);
+        int r = rn_kcons_next(k, &ev, err);
         if (r == 1) {
             int w = rn_writer_put(out, &ev, err);
             if (w < 0) {
@@ -155,6 +158,14 @@ int main(int argc, char **argv)
         }
         if (r == RN_KCONS_END)
             break;
+        if (r == 1) {
+            rn_input_signals(&in);      /* busy: no wait, signals all the same */
+        } else if (rn_input_wait(&in, rn_kcons_fd(k),
+                                 rn_mono_ns() + RN_KCONS_IDLE_MS * 1000000LL) == RN_ERR) {
+            rn_warn("poll: %s", strerror(errno));
+            status = 1;
+            break;
+        }
     }
     if (!quiet && rn_writer_flush(out, err) == 0)
         rn_kcons_written(k);

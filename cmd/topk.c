@@ -4,8 +4,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +64,7 @@ typedef struct app {
     size_t n;
     rn_ss_item *items;
     int64_t every_ns, next_report;
+    int64_t last_input;     /* rn_mono_ns of the last bytes read */
     int match_warned;
     /* counters */
     rn_counters cs;
@@ -226,30 +225,19 @@ static int end_of_file(app *a)
     return events_drain(a);
 }
 
-/* How long poll may wait: until the pause makes windows due, or until the
- * next report; -1 for ever. */
-static int poll_timeout(app *a, int64_t last_input)
+/* When the loop should wake without input: once the pause makes windows
+ * due, or at the next report; -1 for never. */
+static int64_t next_deadline(void *data)
 {
-    int64_t deadline;
-    if (a->topn) {
-        if (!rn_topn_ready(a->topn))
-            return -1;
-        deadline = last_input + PAUSE_NS;
-    } else {
-        if (!a->every_ns)
-            return -1;
-        deadline = a->next_report;
-    }
-    int64_t left = deadline - rn_mono_ns();
-    if (left <= 0)
-        return 0;
-    if (left > (int64_t)1000000000 * 1000000)   /* poll's int of ms; it wakes again */
-        left = (int64_t)1000000000 * 1000000;
-    return (int)((left + 999999) / 1000000);
+    app *a = data;
+    if (a->topn)
+        return rn_topn_ready(a->topn) ? a->last_input + PAUSE_NS : -1;
+    return a->every_ns ? a->next_report : -1;
 }
 
-static void on_timeout(app *a)
+static int on_deadline(void *data)
 {
+    app *a = data;
     if (a->topn) {
         flush_windows(a, 0);
     } else if (a->every_ns) {
@@ -260,69 +248,54 @@ static void on_timeout(app *a)
                 a->next_report += a->every_ns;
         }
     }
+    return a->out_gone;
 }
 
-/* Read one input to its end (or a stop); 0, or -1 to stop reading inputs. */
-static int read_input(app *a, int fd, const char *name, const sigset_t *waitmask)
+static int on_bytes(void *data, const char *buf, size_t n)
 {
-    static char buf[1 << 16];
-    int64_t last_input = rn_mono_ns();
+    app *a = data;
+    a->last_input = rn_mono_ns();
+    if (feed(a, buf, n) < 0)
+        return -1;      /* malformed: the rest of this input is skipped */
+    if (!a->topn && a->every_ns && a->last_input >= a->next_report)
+        return on_deadline(a);      /* a busy input still gets its reports */
+    return 0;
+}
+
+static void on_usr1(void *data) { print_counters(data); }
+
+static const rn_input_ops input_ops = {
+    .on_bytes = on_bytes,
+    .deadline = next_deadline,
+    .on_deadline = on_deadline,
+    .on_usr1 = on_usr1,
+};
+
+/* Read one input to its end (or a stop); 0, or -1 to stop reading inputs. */
+static int read_input(app *a, const rn_input *in, int fd, const char *name)
+{
+    char err[RN_ERRLEN];
 
     a->name = name;
+    a->last_input = rn_mono_ns();
     if (a->topn) {
         if (!(a->rows = rn_rowreader_new(name)))
             rn_die("out of memory");
     } else if (!(a->dec = rn_decoder_new(RN_FMT_AUTO, 0))) {
         rn_die("out of memory");
     }
-    int stop = 0;
-    for (;;) {
-        if (rn_sig_stop || a->out_gone) {
-            stop = 1;
-            break;
-        }
-        if (rn_sig_usr1) {
-            rn_sig_usr1 = 0;
-            print_counters(a);
-        }
-        int ms = poll_timeout(a, last_input);
-        struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        /* Signals are blocked but here: none slips in between the check of
-         * the flags above and the wait. */
-        int r = ppoll(&p, 1, ms < 0 ? NULL : &ts, waitmask);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            rn_die("poll: %s", strerror(errno));
-        }
-        if (r == 0) {
-            on_timeout(a);
-            continue;
-        }
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            rn_warn("%s: %s", name, strerror(errno));
-            a->status = 1;
-            break;
-        }
-        if (n == 0) {
-            end_of_file(a);
-            break;
-        }
-        last_input = rn_mono_ns();
-        if (feed(a, buf, (size_t)n) < 0)
-            break;      /* malformed: the rest of this input is skipped */
-        if (!a->topn && a->every_ns && last_input >= a->next_report)
-            on_timeout(a);      /* a busy input still gets its reports */
+    int r = rn_input_run(in, fd, name, &input_ops, a, err);
+    if (r == RN_INPUT_END) {
+        end_of_file(a);
+    } else if (r == RN_ERR) {
+        rn_warn("%s", err);
+        a->status = 1;
     }
     rn_rowreader_free(a->rows);
     a->rows = NULL;
     rn_decoder_free(a->dec);
     a->dec = NULL;
-    return stop ? -1 : 0;
+    return r == RN_EINTR || a->out_gone ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -432,18 +405,9 @@ int main(int argc, char **argv)
         a.c_dropped = rn_counter_add(&a.cs, "dropped");
     }
 
-    /* Signals stay blocked except inside ppoll: see read_input. */
-    sigset_t block, waitmask;
-    if (rn_sig_install(err) < 0)
+    rn_input in;
+    if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &block, &waitmask);
-    sigdelset(&waitmask, SIGINT);
-    sigdelset(&waitmask, SIGTERM);
-    sigdelset(&waitmask, SIGUSR1);
 
     int nfiles = argc - optind;
     for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
@@ -454,7 +418,7 @@ int main(int argc, char **argv)
             a.status = 1;
             continue;
         }
-        int r = read_input(&a, fd, strcmp(path, "-") == 0 ? "stdin" : path, &waitmask);
+        int r = read_input(&a, &in, fd, strcmp(path, "-") == 0 ? "stdin" : path);
         if (fd != STDIN_FILENO)
             close(fd);
         if (r < 0)

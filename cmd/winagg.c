@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +57,14 @@ typedef struct app {
     int out_failed, status;
     const char *state_path;
     char optsig[4096];
+    /* the input being read */
+    rn_decoder *dec;
+    const char *name;
+    int64_t next_tick, next_save;      /* rn_mono_ns */
 } app;
+
+#define TICK_NS 100000000LL        /* idle input: the clock is looked at this often */
+#define SAVE_NS 5000000000LL        /* --state is written this often */
 
 static int emit(void *data, const rn_row *row)
 {
@@ -126,77 +132,104 @@ static void write_late(app *a, const rn_event *ev)
     }
 }
 
-/* Read one input to its end (or a stop signal). 0, or -1 after an error. */
-static int run_input(app *a, int fd, const char *name)
+/* Events decoded so far into the windows. 0, or -1 when the input is
+ * corrupt (reported: the exit status is 1). */
+static int drain(app *a)
 {
-    char err[RN_ERRLEN], buf[64 * 1024];
-    rn_decoder *d = rn_decoder_new(RN_FMT_AUTO, RN_DEFAULT_MAX_EVENT);
+    char err[RN_ERRLEN];
     rn_event ev;
-    int64_t next_save = rn_mono_ns() + 5000000000LL;
-    int rc = 0, eof = 0;
-
-    if (!d)
-        rn_die("out of memory");
-    while (!eof && !rn_sig_stop && !a->out_failed) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        int n = poll(&p, 1, 0);
-        if (n == 0) {           /* nothing waiting: what is out goes out now */
-            flush_out(a);
-            n = poll(&p, 1, 100);
-        }
-        if (rn_sig_usr1) {
-            rn_sig_usr1 = 0;
-            report(a, 1);
-        }
-        if (n > 0) {
-            ssize_t got = read(fd, buf, sizeof buf);
-            if (got < 0 && errno != EINTR && errno != EAGAIN) {
-                rn_warn("%s: read: %s", name, strerror(errno));
-                rc = -1;
-                break;
-            }
-            if (got == 0) {
-                rn_decoder_eof(d);
-                eof = 1;
-            } else if (got > 0 && rn_decoder_feed(d, buf, (size_t)got, err) < 0) {
-                rn_die("%s", err);
-            }
-            int64_t now = rn_now_ns();
-            int r;
-            while ((r = rn_decoder_next(d, &ev, err)) == 1) {
-                int k = rn_wagg_event(a->agg, &ev, now, err);
-                if (k < 0)
-                    rn_die("%s", err);
-                if (k == RN_WAGG_LATE)
-                    write_late(a, &ev);
-                /* The watermark moves with every event, so what is late does
-                 * not depend on how the input was cut into reads. */
-                if (rn_wagg_tick(a->agg, now, emit, a) < 0 && !a->out_failed)
-                    rn_die("out of memory");
-            }
-            if (r == RN_ERR) {
-                rn_warn("%s: %s", name, err);
-                rc = -1;
-                break;
-            }
-        } else if (n < 0 && errno != EINTR) {
-            rn_warn("%s: poll: %s", name, strerror(errno));
-            rc = -1;
-            break;
-        }
-        if (rn_wagg_tick(a->agg, rn_now_ns(), emit, a) < 0 && !a->out_failed)
+    int64_t now = rn_now_ns();
+    int r;
+    while ((r = rn_decoder_next(a->dec, &ev, err)) == 1) {
+        int k = rn_wagg_event(a->agg, &ev, now, err);
+        if (k < 0)
+            rn_die("%s", err);
+        if (k == RN_WAGG_LATE)
+            write_late(a, &ev);
+        /* The watermark moves with every event, so what is late does
+         * not depend on how the input was cut into reads. */
+        if (rn_wagg_tick(a->agg, now, emit, a) < 0 && !a->out_failed)
             rn_die("out of memory");
-        if (a->state_path && rn_mono_ns() >= next_save) {
-            save_state(a);
-            next_save = rn_mono_ns() + 5000000000LL;
-        }
     }
-    uint64_t cut = rn_decoder_cut(d);
+    if (r == RN_ERR) {
+        rn_warn("%s: %s", a->name, err);
+        a->status = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* After every read, and every TICK_NS while the input is idle: emit the windows the
+ * clock has closed, and save the state when it is due. */
+static int tick(void *data)
+{
+    app *a = data;
+    if (rn_wagg_tick(a->agg, rn_now_ns(), emit, a) < 0 && !a->out_failed)
+        rn_die("out of memory");
+    a->next_tick = rn_mono_ns() + TICK_NS;
+    if (a->state_path && rn_mono_ns() >= a->next_save) {
+        save_state(a);
+        a->next_save = rn_mono_ns() + SAVE_NS;
+    }
+    return a->out_failed;
+}
+
+static int on_bytes(void *data, const char *buf, size_t n)
+{
+    app *a = data;
+    char err[RN_ERRLEN];
+    if (rn_decoder_feed(a->dec, buf, n, err) < 0)
+        rn_die("%s", err);
+    if (drain(a) < 0)
+        return -1;
+    return tick(a);
+}
+
+static int64_t next_tick(void *data) { return ((app *)data)->next_tick; }
+
+static int on_idle(void *data)          /* nothing waiting: what is out goes out now */
+{
+    app *a = data;
+    flush_out(a);
+    return a->out_failed;
+}
+
+static void on_usr1(void *data) { report(data, 1); }
+
+static const rn_input_ops input_ops = {
+    .on_bytes = on_bytes,
+    .deadline = next_tick,
+    .on_deadline = tick,
+    .on_idle = on_idle,
+    .on_usr1 = on_usr1,
+};
+
+/* Read one input to its end (or a stop signal); a failure is reported and
+ * makes the exit status 1. */
+static void run_input(app *a, const rn_input *in, int fd, const char *name)
+{
+    char err[RN_ERRLEN];
+
+    if (!(a->dec = rn_decoder_new(RN_FMT_AUTO, RN_DEFAULT_MAX_EVENT)))
+        rn_die("out of memory");
+    a->name = name;
+    a->next_tick = rn_mono_ns() + TICK_NS;
+    a->next_save = rn_mono_ns() + SAVE_NS;
+    int r = rn_input_run(in, fd, name, &input_ops, a, err);
+    if (r == RN_INPUT_END) {
+        rn_decoder_eof(a->dec);
+        if (drain(a) == 0)
+            tick(a);
+    } else if (r == RN_ERR) {
+        rn_warn("%s", err);
+        a->status = 1;
+    }
+    uint64_t cut = rn_decoder_cut(a->dec);
     if (cut)
         rn_warn("%s: %" PRIu64 " lines longer than %u bytes cut", name, cut,
                 RN_DEFAULT_MAX_EVENT);
-    rn_decoder_free(d);
-    return rc;
+    rn_decoder_free(a->dec);
+    a->dec = NULL;
 }
 
 int main(int argc, char **argv)
@@ -354,7 +387,8 @@ int main(int argc, char **argv)
     a.out = rn_rowwriter_new(STDOUT_FILENO, ofmt);
     if (!a.out)
         rn_die("out of memory");
-    if (rn_sig_install(err) < 0)
+    rn_input in;
+    if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);
 
     int nin = argc - optind;
@@ -366,8 +400,7 @@ int main(int argc, char **argv)
             a.status = 1;
             continue;
         }
-        if (run_input(&a, fd, strcmp(name, "-") == 0 ? "stdin" : name) < 0)
-            a.status = 1;
+        run_input(&a, &in, fd, strcmp(name, "-") == 0 ? "stdin" : name);
         if (fd != STDIN_FILENO)
             close(fd);
     }

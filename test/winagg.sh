@@ -94,6 +94,34 @@ wait_until 3 test -s "$T/arr" || fail "no window emitted while the input was idl
 expect_eq "idle window" "$(cut -f 3,4 "$T/arr")" "$(printf 'k\t3')"
 wait
 
+# Signals while the input is idle: SIGUSR1 prints the counters and winagg
+# goes on; SIGTERM emits the open window and exits 0 at once.
+mkfifo "$T/idle"
+bg sh -c 'exec >"$1"; printf "k\nk\n"; exec sleep 60' sh "$T/idle"
+writer=$!
+"$WINAGG" -F 1 -w 1d <"$T/idle" >"$T/term" 2>"$T/term.err" &
+wpid=$!
+# SIGUSR1 kills a process that has no handler for it yet.
+catches_usr1() { [ $((0x$(awk '/^SigCgt:/ { print $2 }' "/proc/$wpid/status") & 0x200)) -ne 0 ]; }
+wait_until 10 catches_usr1 || fail "winagg has no SIGUSR1 handler"
+i=0
+until [ "$(counter "$wpid" "$T/term.err" events)" = 2 ]; do
+    i=$((i + 1))
+    [ $i -lt 50 ] || fail "SIGUSR1 while idle: $(cat "$T/term.err")"
+    sleep 0.1
+done
+[ ! -s "$T/term" ] || fail "a window of a day emitted early: $(cat "$T/term")"
+bg sh -c "sleep 10; kill -9 $wpid 2>/dev/null"     # a hang fails, not waits
+t0=$(date +%s%N)
+kill -TERM "$wpid"
+st=0
+wait "$wpid" || st=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_eq "status after SIGTERM while idle" $st 0
+[ $ms -lt 2000 ] || fail "winagg took $ms ms to exit after SIGTERM"
+expect_eq "rows after SIGTERM while idle" "$(cut -f 3,4 "$T/term")" "$(printf 'k\t2')"
+kill "$writer"
+
 # --state: two runs over two halves equal one run over the whole, taking the
 # last row written for each window and key (rows are upserts).
 head -n 20000 "$T/log" >"$T/h1"

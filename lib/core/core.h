@@ -1,6 +1,7 @@
 /* core.h -- runnel's core, which every subsystem and tool shares: errors,
  * clocks, durations and sizes, buffers, events, JSON, the three stream
- * formats, counters, signals and CRC-32C. One section per module (util.c,
+ * formats, counters, signals, the input wait, the key hash, CRC-32C, durable
+ * files and the event batch. One section per module (util.c,
  * event.c, ...), each opening with what the module is. */
 #ifndef RN_CORE_CORE_H
 #define RN_CORE_CORE_H
@@ -260,6 +261,71 @@ extern volatile sig_atomic_t rn_sig_usr1;   /* set on SIGUSR1; the tool clears i
 
 int rn_sig_install(char *err);
 int rn_sig_ignore_pipe(char *err);
+
+/* input.c -- the input loop of the tools that read a stream (winagg, topk;
+ * consume waits the same way on its consumer's descriptor): read what comes,
+ * wake at a deadline, and see a signal at once.
+ *
+ * A tool checks rn_sig_stop and rn_sig_usr1, then sleeps until its input is
+ * readable or a deadline passes. A signal that lands between the check and
+ * the sleep must not wait for the deadline (or for ever): so SIGINT, SIGTERM
+ * and SIGUSR1 stay blocked everywhere except inside ppoll(2), which unblocks
+ * them together with the sleep. One that came after the check is delivered
+ * as the wait begins, and the wait returns at once. */
+
+typedef struct rn_input {
+    sigset_t waitmask;      /* the thread's signal mask inside the wait */
+} rn_input;
+
+/* Install the handlers (rn_sig_install) and block the three signals in the
+ * calling thread. Threads created later inherit the block, so the signals
+ * go to the thread that waits: call it before creating any (librdkafka's). */
+int rn_input_init(rn_input *in, char *err);
+
+enum { RN_INPUT_TIMEOUT = 0, RN_INPUT_READY = 1 };
+
+/* Wait until fd is readable, deadline (on rn_mono_ns's clock; -1: none)
+ * has passed, or a signal's handler has run. RN_INPUT_READY: a read will
+ * not block (data, the end, a hang-up or an error to read); RN_INPUT_TIMEOUT;
+ * RN_EINTR: a handler ran (look at the flags), fd may be readable as well;
+ * RN_ERR with errno: ppoll failed, or fd is not open (EBADF). A deadline
+ * that has passed (0) makes it a look that does not sleep; fd -1 waits for
+ * the deadline or a signal alone. A signal that was pending is delivered
+ * even when fd is ready at once. */
+int rn_input_wait(const rn_input *in, int fd, int64_t deadline);
+
+/* Deliver the signals that came since the last wait, without waiting: for
+ * a loop kept busy, which may go long without a wait. 1 when a handler ran. */
+int rn_input_signals(const rn_input *in);
+
+/* ---- the loop over one input ---------------------------------------------
+ *
+ * Every turn: rn_sig_stop ends it; SIGUSR1 calls on_usr1; then it waits for
+ * fd or the owner's deadline and reads what came, RN_INPUT_READ bytes at a
+ * time. Callbacks that return int return 0 to go on, anything else to stop
+ * reading this input (rn_input_run returns RN_INPUT_STOPPED). */
+
+#define RN_INPUT_READ (64 * 1024)
+
+typedef struct rn_input_ops {
+    int (*on_bytes)(void *data, const char *buf, size_t n);   /* n > 0 bytes read */
+    /* When to call on_deadline next, on rn_mono_ns's clock; -1: not now.
+     * Asked before every wait. NULL: never. */
+    int64_t (*deadline)(void *data);
+    int (*on_deadline)(void *data);
+    /* Nothing is waiting to be read and the loop is about to sleep: write
+     * out what is buffered. NULL: no such look (it costs a ppoll a turn). */
+    int (*on_idle)(void *data);
+    void (*on_usr1)(void *data);    /* NULL: rn_sig_usr1 is left set */
+} rn_input_ops;
+
+enum { RN_INPUT_END = 0, RN_INPUT_STOPPED = 1 };
+
+/* Read fd to its end: RN_INPUT_END (the owner finishes its decoding),
+ * RN_INPUT_STOPPED, RN_EINTR when rn_sig_stop was set, or RN_ERR with err
+ * "NAME: reason" when reading failed. */
+int rn_input_run(const rn_input *in, int fd, const char *name, const rn_input_ops *ops,
+                 void *data, char *err);
 
 /* hash.c -- the one hash of keys, wyhash-style (after Wang Yi's wyhash,
  * final version): two 64x64->128 multiplications for keys up to 16 bytes, 48

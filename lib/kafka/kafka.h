@@ -44,10 +44,21 @@ typedef struct rn_kcons rn_kcons;
  * otherwise. */
 rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err);
 
-/* 1: *ev is the next event (valid until the next call; headers topic,
- * partition, offset, key when present, ts, then the record's own headers;
- * body the value); 0: none within timeout_ms; RN_KCONS_END; -1: err. */
-int rn_kcons_next(rn_kcons *c, int timeout_ms, rn_event *ev, char *err);
+/* Never waits. 1: *ev is the next event (valid until the next call; headers
+ * topic, partition, offset, key when present, ts, then the record's own
+ * headers; body the value); 0: nothing is waiting now, wait for
+ * rn_kcons_fd; RN_KCONS_END; RN_ERR: err. */
+int rn_kcons_next(rn_kcons *c, rn_event *ev, char *err);
+
+/* A descriptor that becomes readable when librdkafka has something for
+ * rn_kcons_next (records, a partition's end, a rebalance, an error): what
+ * to wait for (rn_input_wait) after rn_kcons_next returned 0. Only
+ * rn_kcons_next reads it. Wait at most RN_KCONS_IDLE_MS at a time even so:
+ * librdkafka takes a consumer that does not ask within max.poll.interval.ms
+ * (5 minutes) for dead, and gives its partitions to others. */
+int rn_kcons_fd(const rn_kcons *c);
+
+#define RN_KCONS_IDLE_MS 1000
 
 /* Every event returned so far has been written out: store its offset. */
 void rn_kcons_written(rn_kcons *c);

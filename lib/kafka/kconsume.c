@@ -1,16 +1,21 @@
 /* kconsume.c -- a topic as events, on librdkafka's consumer. */
 #include "kafka/kafka.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
 struct rn_kcons {
     rn_kcons_opts o;
     rd_kafka_t *rk;
+    rd_kafka_queue_t *q;        /* the consumer's queue, which everything is forwarded to */
+    int wake[2];                /* a pipe librdkafka writes to when q gets something */
     int32_t nparts;
     char *assigned, *eof;       /* per partition */
     int64_t *next, *stored;     /* offset to commit (after what was returned,
@@ -114,6 +119,33 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* librdkafka stops writing to the pipe; before the consumer is closed,
+ * which forwards the queue elsewhere. */
+static void stop_wake(rn_kcons *c)
+{
+    if (c->q) {
+        rd_kafka_queue_io_event_enable(c->q, -1, NULL, 0);
+        rd_kafka_queue_destroy(c->q);
+        c->q = NULL;
+    }
+}
+
+/* Once librdkafka is gone. */
+static void close_wake(rn_kcons *c)
+{
+    for (int i = 0; i < 2; i++)
+        if (c->wake[i] >= 0)
+            close(c->wake[i]);
+}
+
+/* Read what librdkafka wrote to the pipe. */
+static void drain_wake(rn_kcons *c)
+{
+    char buf[64];
+    while (read(c->wake[0], buf, sizeof buf) > 0)
+        ;
+}
+
 rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
 {
     char e[512], ms[32];
@@ -156,12 +188,21 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
         set(conf, "group.id", "runnel-consume");   /* never joined: assign() only */
     }
     rd_kafka_conf_set_opaque(conf, c);
+    c->wake[0] = c->wake[1] = -1;
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e))) {
         free(c);
         rn_seterr(err, "%s", e);
         return NULL;
     }
     rd_kafka_poll_set_consumer(c->rk);
+    /* librdkafka writes a byte when the queue gets an element while empty
+     * (once until it is polled again), so the caller can sleep in ppoll. */
+    if (pipe2(c->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
+        rn_seterr(err, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    c->q = rd_kafka_queue_get_consumer(c->rk);
+    rd_kafka_queue_io_event_enable(c->q, c->wake[1], "!", 1);
 
     /* The topic must exist: metadata within the timeout says so. All
      * topics are asked for: a topic handle would make librdkafka keep a
@@ -221,7 +262,9 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
 fail:
     if (md)
         rd_kafka_metadata_destroy(md);
+    stop_wake(c);
     rd_kafka_destroy(c->rk);
+    close_wake(c);
     free(c->assigned);
     free(c->eof);
     free(c->next);
@@ -248,21 +291,40 @@ static size_t num(char *out, int64_t v)
     return (size_t)snprintf(out, 24, "%lld", (long long)v);
 }
 
-int rn_kcons_next(rn_kcons *c, int timeout_ms, rn_event *ev, char *err)
+int rn_kcons_fd(const rn_kcons *c) { return c->wake[0]; }
+
+/* The next message (a record, an end, an error) without waiting, or NULL
+ * when the queue is empty. The pipe is emptied before librdkafka is asked
+ * a last time, so that whatever comes after that writes to it again. */
+static rd_kafka_message_t *poll_now(rn_kcons *c)
 {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 0);
+    if (!m) {
+        drain_wake(c);
+        m = rd_kafka_consumer_poll(c->rk, 0);
+    }
+    return m;
+}
+
+int rn_kcons_next(rn_kcons *c, rn_event *ev, char *err)
+{
+    rd_kafka_message_t *m;
+    int32_t p;
+
     if (c->cur) {
         rd_kafka_message_destroy(c->cur);
         c->cur = NULL;
     }
-    if (c->o.exit_at_end && at_end(c))
-        return RN_KCONS_END;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
-    if (!m)
-        return 0;
-    int32_t p = m->partition;
-    if (m->err) {
+    for (;;) {
+        if (c->o.exit_at_end && at_end(c))
+            return RN_KCONS_END;
+        if (!(m = poll_now(c)))
+            return 0;
+        if (!m->err)
+            break;
         rd_kafka_resp_err_t e = m->err;
         int64_t at = m->offset;
+        p = m->partition;
         rd_kafka_message_destroy(m);
         if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             if (p >= 0 && p < c->nparts) {
@@ -273,13 +335,14 @@ int rn_kcons_next(rn_kcons *c, int timeout_ms, rn_event *ev, char *err)
                 if (at > c->next[p])
                     c->next[p] = at;
             }
-            return c->o.exit_at_end && at_end(c) ? RN_KCONS_END : 0;
-        }
-        if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
-            || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR__FATAL)
+        } else if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                   || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+                   || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR__FATAL) {
             return rn_seterr(err, "%s: %s", c->o.topic, rd_kafka_err2str(e));
-        return 0;   /* transient (a broker went away): librdkafka retries */
+        }
+        /* else transient (a broker went away): librdkafka retries */
     }
+    p = m->partition;
     if (p >= 0 && p < c->nparts) {
         c->eof[p] = 0;
         c->next[p] = m->offset + 1;
@@ -373,8 +436,10 @@ int rn_kcons_close(rn_kcons *c, char *err)
         if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
             rc = rn_seterr(err, "commit: %s", rd_kafka_err2str(r));
     }
+    stop_wake(c);
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
+    close_wake(c);
     free(c->assigned);
     free(c->eof);
     free(c->next);

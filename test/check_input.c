@@ -1,0 +1,390 @@
+/* check_input.c -- unit tests for lib/core/input.c: the wait (readable,
+ * deadline, signals, the end of the input) and the loop over one input. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+#define MS 1000000LL
+#define PROMPT_MS 1000      /* "at once", with room for a loaded machine and ASan */
+
+static rn_input in;
+static sigset_t saved;
+static int fds[2];
+
+static void setup(void)
+{
+    char err[RN_ERRLEN];
+    pthread_sigmask(SIG_SETMASK, NULL, &saved);
+    ck_assert_msg(rn_input_init(&in, err) == 0, "%s", err);
+    rn_sig_stop = 0;
+    rn_sig_usr1 = 0;
+    ck_assert_int_eq(pipe(fds), 0);
+}
+
+static void teardown(void)
+{
+    close(fds[0]);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
+static int64_t since_ms(int64_t t0) { return (rn_mono_ns() - t0) / MS; }
+
+/* ---- a thread that acts later ---------------------------------------- */
+
+typedef struct later {
+    pthread_t t;
+    int ms;
+    int sig;                /* raised at the process, as kill(1) does */
+    const char *bytes;      /* written to fds[1] */
+    int close_writer;
+} later;
+
+static void *later_main(void *p)
+{
+    later *l = p;
+    usleep((useconds_t)l->ms * 1000);
+    if (l->bytes && write(fds[1], l->bytes, strlen(l->bytes)) != (ssize_t)strlen(l->bytes))
+        return "write";     /* no ck_assert off the test's thread */
+    if (l->close_writer) {
+        close(fds[1]);
+        fds[1] = -1;
+    }
+    if (l->sig)
+        kill(getpid(), l->sig);
+    return NULL;
+}
+
+static void later_start(later *l) { ck_assert_int_eq(pthread_create(&l->t, NULL, later_main, l), 0); }
+static void later_join(later *l)
+{
+    void *r;
+    pthread_join(l->t, &r);
+    ck_assert_msg(r == NULL, "the helper thread's %s failed", (const char *)r);
+}
+
+/* ---- the wait ---------------------------------------------------------- */
+
+START_TEST(readable)
+{
+    int64_t t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], rn_mono_ns() + 50 * MS), RN_INPUT_TIMEOUT);
+    ck_assert_int_eq(write(fds[1], "x", 1), 1);
+    t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], rn_mono_ns() + 10000 * MS), RN_INPUT_READY);
+    ck_assert_int_lt(since_ms(t0), PROMPT_MS);
+    /* Readable from another thread while waiting. */
+    char c;
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    later l = { .ms = 100, .bytes = "y" };
+    later_start(&l);
+    t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], -1), RN_INPUT_READY);
+    ck_assert_int_ge(since_ms(t0), 90);
+    ck_assert_int_lt(since_ms(t0), PROMPT_MS);
+    later_join(&l);
+}
+END_TEST
+
+START_TEST(deadline)
+{
+    int64_t t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], t0 + 200 * MS), RN_INPUT_TIMEOUT);
+    int64_t took = since_ms(t0);
+    ck_assert_int_ge(took, 200);
+    ck_assert_int_lt(took, 200 + 500);
+    /* A deadline that has passed: a look that does not sleep. */
+    t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], 0), RN_INPUT_TIMEOUT);
+    ck_assert_int_lt(since_ms(t0), 50);
+    /* No descriptor: the deadline alone. */
+    t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_wait(&in, -1, t0 + 100 * MS), RN_INPUT_TIMEOUT);
+    ck_assert_int_ge(since_ms(t0), 100);
+}
+END_TEST
+
+START_TEST(signal_from_thread)
+{
+    later l = { .ms = 100, .sig = SIGTERM };
+    later_start(&l);
+    int64_t t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], t0 + 10000 * MS), RN_EINTR);
+    ck_assert_int_lt(since_ms(t0), PROMPT_MS);
+    ck_assert_int_eq(rn_sig_stop, SIGTERM);
+    later_join(&l);
+}
+END_TEST
+
+START_TEST(signal_from_timer)
+{
+    timer_t tm;
+    struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1 };
+    struct itimerspec its = { .it_value = { 0, 100 * MS } };
+    ck_assert_int_eq(timer_create(CLOCK_MONOTONIC, &sev, &tm), 0);
+    ck_assert_int_eq(timer_settime(tm, 0, &its, NULL), 0);
+    int64_t t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], t0 + 10000 * MS), RN_EINTR);
+    ck_assert_int_lt(since_ms(t0), PROMPT_MS);
+    ck_assert_int_eq(rn_sig_usr1, 1);
+    ck_assert_int_eq(rn_sig_stop, 0);
+    timer_delete(tm);
+}
+END_TEST
+
+/* The race: the flags were checked, a signal comes, then the wait begins.
+ * Blocked, the signal waits for the wait, which returns at once. */
+START_TEST(signal_before_wait)
+{
+    raise(SIGUSR1);
+    ck_assert_int_eq(rn_sig_usr1, 0);      /* blocked: not yet handled */
+    int64_t t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], t0 + 10000 * MS), RN_EINTR);
+    ck_assert_int_lt(since_ms(t0), PROMPT_MS);
+    ck_assert_int_eq(rn_sig_usr1, 1);
+    /* Taken once: the next wait sleeps to its deadline. */
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], rn_mono_ns() + 50 * MS), RN_INPUT_TIMEOUT);
+}
+END_TEST
+
+/* ppoll lets a ready descriptor win over a pending signal and leaves the
+ * signal pending: behind an input that is always readable it would never
+ * be handled. */
+START_TEST(signal_before_wait_busy)
+{
+    ck_assert_int_eq(write(fds[1], "x", 1), 1);
+    raise(SIGTERM);
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], -1), RN_EINTR);
+    ck_assert_int_eq(rn_sig_stop, SIGTERM);
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], -1), RN_INPUT_READY);
+}
+END_TEST
+
+START_TEST(signals_without_wait)
+{
+    ck_assert_int_eq(rn_input_signals(&in), 0);
+    raise(SIGUSR1);
+    ck_assert_int_eq(rn_sig_usr1, 0);
+    ck_assert_int_eq(rn_input_signals(&in), 1);
+    ck_assert_int_eq(rn_sig_usr1, 1);
+    ck_assert_int_eq(rn_input_signals(&in), 0);
+}
+END_TEST
+
+START_TEST(end_and_hangup)
+{
+    char buf[8];
+    ck_assert_int_eq(write(fds[1], "ab", 2), 2);
+    close(fds[1]);
+    fds[1] = -1;
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], -1), RN_INPUT_READY);
+    ck_assert_int_eq(read(fds[0], buf, sizeof buf), 2);
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], -1), RN_INPUT_READY);
+    ck_assert_int_eq(read(fds[0], buf, sizeof buf), 0);
+    /* The writer going away while the reader waits wakes it. */
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    close(fds[0]);
+    fds[0] = p[0];
+    fds[1] = p[1];
+    later l = { .ms = 100, .close_writer = 1 };
+    later_start(&l);
+    int64_t t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_wait(&in, fds[0], t0 + 10000 * MS), RN_INPUT_READY);
+    ck_assert_int_lt(since_ms(t0), PROMPT_MS);
+    ck_assert_int_eq(read(fds[0], buf, sizeof buf), 0);
+    later_join(&l);
+}
+END_TEST
+
+START_TEST(bad_descriptor)
+{
+    int fd = dup(fds[0]);
+    close(fd);
+    errno = 0;
+    ck_assert_int_eq(rn_input_wait(&in, fd, -1), RN_ERR);
+    ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+/* ---- the loop ----------------------------------------------------------- */
+
+typedef struct owner {
+    rn_buf got;
+    int64_t start, due;         /* due: -1 none */
+    int deadlines, idles, usr1s;
+    size_t got_at_first_idle;
+    int64_t deadline_at_ms;
+    int stop_on_bytes;
+} owner;
+
+static int o_bytes(void *data, const char *buf, size_t n)
+{
+    owner *o = data;
+    ck_assert_int_eq(rn_buf_append(&o->got, buf, n), 0);
+    return o->stop_on_bytes;
+}
+
+static int64_t o_deadline(void *data) { return ((owner *)data)->due; }
+
+static int o_on_deadline(void *data)
+{
+    owner *o = data;
+    o->deadlines++;
+    o->deadline_at_ms = since_ms(o->start);
+    o->due = -1;
+    return 0;
+}
+
+static int o_idle(void *data)
+{
+    owner *o = data;
+    if (!o->idles++)
+        o->got_at_first_idle = o->got.len;
+    return 0;
+}
+
+static void o_usr1(void *data) { ((owner *)data)->usr1s++; }
+
+static const rn_input_ops ops = {
+    .on_bytes = o_bytes,
+    .deadline = o_deadline,
+    .on_deadline = o_on_deadline,
+    .on_idle = o_idle,
+    .on_usr1 = o_usr1,
+};
+
+static owner owner_new(void)
+{
+    owner o = { .start = rn_mono_ns(), .due = -1 };
+    return o;
+}
+
+START_TEST(run_to_end)
+{
+    char err[RN_ERRLEN];
+    owner o = owner_new();
+    ck_assert_int_eq(write(fds[1], "abc", 3), 3);
+    later l = { .ms = 100, .bytes = "defgh", .close_writer = 1 };
+    later_start(&l);
+    ck_assert_int_eq(rn_input_run(&in, fds[0], "pipe", &ops, &o, err), RN_INPUT_END);
+    later_join(&l);
+    ck_assert_int_eq(o.got.len, 8);
+    ck_assert_int_eq(memcmp(o.got.p, "abcdefgh", 8), 0);
+    /* Idle only once nothing was waiting: after the bytes written first. */
+    ck_assert_int_ge(o.idles, 1);
+    ck_assert_int_eq(o.got_at_first_idle, 3);
+    ck_assert_int_eq(o.deadlines, 0);
+    rn_buf_free(&o.got);
+}
+END_TEST
+
+START_TEST(run_deadline_while_idle)
+{
+    char err[RN_ERRLEN];
+    owner o = owner_new();
+    o.due = o.start + 100 * MS;
+    later l = { .ms = 400, .close_writer = 1 };
+    later_start(&l);
+    ck_assert_int_eq(rn_input_run(&in, fds[0], "pipe", &ops, &o, err), RN_INPUT_END);
+    later_join(&l);
+    ck_assert_int_eq(o.deadlines, 1);
+    ck_assert_int_ge(o.deadline_at_ms, 100);
+    ck_assert_int_lt(o.deadline_at_ms, 400);
+}
+END_TEST
+
+START_TEST(run_signals)
+{
+    char err[RN_ERRLEN];
+    owner o = owner_new();
+    later l1 = { .ms = 100, .sig = SIGUSR1 };
+    later l2 = { .ms = 300, .sig = SIGTERM };
+    later_start(&l1);
+    later_start(&l2);
+    ck_assert_int_eq(rn_input_run(&in, fds[0], "pipe", &ops, &o, err), RN_EINTR);
+    int64_t took = since_ms(o.start);
+    later_join(&l1);
+    later_join(&l2);
+    ck_assert_int_eq(o.usr1s, 1);
+    ck_assert_int_eq(rn_sig_usr1, 0);
+    ck_assert_int_eq(rn_sig_stop, SIGTERM);
+    ck_assert_int_ge(took, 290);
+    ck_assert_int_lt(took, 300 + PROMPT_MS);
+}
+END_TEST
+
+START_TEST(run_stop_pending)
+{
+    char err[RN_ERRLEN];
+    owner o = owner_new();
+    ck_assert_int_eq(write(fds[1], "abc", 3), 3);
+    raise(SIGTERM);
+    ck_assert_int_eq(rn_input_run(&in, fds[0], "pipe", &ops, &o, err), RN_EINTR);
+    ck_assert_int_eq(rn_sig_stop, SIGTERM);
+}
+END_TEST
+
+START_TEST(run_stopped_by_owner)
+{
+    char err[RN_ERRLEN];
+    owner o = owner_new();
+    o.stop_on_bytes = 7;
+    ck_assert_int_eq(write(fds[1], "abc", 3), 3);
+    ck_assert_int_eq(rn_input_run(&in, fds[0], "pipe", &ops, &o, err), RN_INPUT_STOPPED);
+    ck_assert_int_eq(o.got.len, 3);
+    rn_buf_free(&o.got);
+}
+END_TEST
+
+START_TEST(run_read_error)
+{
+    char err[RN_ERRLEN] = "";
+    owner o = owner_new();
+    int fd = open(".", O_RDONLY | O_DIRECTORY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(rn_input_run(&in, fd, "here", &ops, &o, err), RN_ERR);
+    ck_assert_str_eq(err, "here: Is a directory");
+    close(fd);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("input");
+    TCase *wait = tcase_create("wait");
+    tcase_add_checked_fixture(wait, setup, teardown);
+    tcase_add_test(wait, readable);
+    tcase_add_test(wait, deadline);
+    tcase_add_test(wait, signal_from_thread);
+    tcase_add_test(wait, signal_from_timer);
+    tcase_add_test(wait, signal_before_wait);
+    tcase_add_test(wait, signal_before_wait_busy);
+    tcase_add_test(wait, signals_without_wait);
+    tcase_add_test(wait, end_and_hangup);
+    tcase_add_test(wait, bad_descriptor);
+    suite_add_tcase(s, wait);
+    TCase *run = tcase_create("run");
+    tcase_add_checked_fixture(run, setup, teardown);
+    tcase_add_test(run, run_to_end);
+    tcase_add_test(run, run_deadline_while_idle);
+    tcase_add_test(run, run_signals);
+    tcase_add_test(run, run_stop_pending);
+    tcase_add_test(run, run_stopped_by_owner);
+    tcase_add_test(run, run_read_error);
+    suite_add_tcase(s, run);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
