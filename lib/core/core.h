@@ -357,29 +357,6 @@ static inline void rn_hash__mul128(uint64_t *a, uint64_t *b)
     c += lo < t;
     *a = lo;
     *b = rh + (rm0 >> 32) + (rm1 >> 32) + c;
-/* batch.c -- the event batch: what logtail sends over a hop, the channel
- * stores and the sinks deliver. count events, each a u32 BE length and a
- * msgpack [ts, headers, body]: the frames encoding without its stream
- * header. Checked where it enters (the hop receiver), walked where it is
- * read. Zero-initialise ({0}) before use. */
-typedef struct rn_batch {
-    rn_buf buf;         /* the events */
-    uint32_t count;
-} rn_batch;
-
-/* Append ev as a frame. 0, or RN_ENOMEM. */
-int rn_batch_add(rn_batch *b, const rn_event *ev);
-void rn_batch_reset(rn_batch *b);   /* empty it, keeping its memory */
-void rn_batch_free(rn_batch *b);
-
-/* Walk the count events in p[0..len): fn(arg, ev) for each, decoded (ev
- * points into p; fn may be NULL to only check). The events must be valid
- * and add up to exactly len and count: else RN_ECORRUPT, err says which
- * event and what ("event 3 of 10: length 0") and *bad (if not NULL) is its
- * byte offset in p. fn returning < 0 stops the walk with that value. */
-int rn_batch_each(const char *p, size_t len, uint32_t count,
-                  int (*fn)(void *arg, const rn_event *ev), void *arg, size_t *bad, char *err);
-
 #endif
 }
 
