@@ -7,7 +7,8 @@
  * its bucket, the bucket itself takes the new count): O(1). An unmonitored
  * key takes over a counter of the first (smallest) bucket, inheriting its
  * count as the error bound, when all CAPACITY counters are in use: O(1).
- * A hash table (linear probing, at most half full) finds a key's counter;
+ * A hash table (linear probing, at most half full; core's seeded hash, a
+ * random seed per rn_ss) finds a key's counter;
  * an evicted key leaves it by backward-shift deletion, so no tombstones pile
  * up however long the stream.
  *
@@ -63,6 +64,7 @@ struct rn_ss {
     size_t mask;
     uint64_t total, evictions;
     arena *keys;            /* long keys' bytes (exact mode) */
+    uint64_t seed;          /* of the key hash: random per rn_ss */
 };
 
 static size_t pow2_at_least(size_t n)
@@ -81,6 +83,7 @@ rn_ss *rn_ss_new(size_t capacity)
     if (!s)
         return NULL;
     s->capacity = capacity;
+    s->seed = rn_hash_seed();
     s->bmin = s->bmax = s->bfree = NIL;
     size_t n = capacity ? capacity : 64;
     s->capc = s->capb = n;
@@ -357,7 +360,7 @@ int rn_ss_add(rn_ss *s, const char *key, size_t n)
 {
     if (n > UINT32_MAX)
         n = UINT32_MAX;     /* keys are bounded long before this */
-    uint32_t h = (uint32_t)rn_topn__hash(key, n);
+    uint32_t h = (uint32_t)(rn_hash(key, n, s->seed) >> 32);
     int found;
     size_t j = probe(s, h, key, n, &found);
 
@@ -415,7 +418,7 @@ int rn_ss_add(rn_ss *s, const char *key, size_t n)
 int rn_ss_get(const rn_ss *s, const char *key, size_t n, uint64_t *count, uint64_t *error)
 {
     int found;
-    size_t j = probe(s, (uint32_t)rn_topn__hash(key, n), key, n, &found);
+    size_t j = probe(s, (uint32_t)(rn_hash(key, n, s->seed) >> 32), key, n, &found);
     if (!found)
         return 0;
     const ctr *c = &s->c[(uint32_t)s->slots[j] - 1];

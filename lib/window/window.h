@@ -6,7 +6,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "core/core.h"
 
@@ -488,56 +487,5 @@ uint64_t rn_ss_evictions(const rn_ss *s);   /* keys that replaced another */
  * events: every event read (counted or not). */
 int rn_ss_format(rn_buf *b, const rn_ss *s, const rn_ss_item *it, size_t n,
                  int64_t now_ns, uint64_t events);
-
-/* ---- internal: shared by topn*.c ----------------------------------------- */
-
-/* A 64-bit hash of bytes: 8 bytes a step, multiply and fold, then a final
- * mix; inline because Space-Saving calls it on every update. The last bytes
- * are read with loads that overlap rather than copied into a word one by
- * one: that copy, read back at once, stalled the store-to-load forwarding
- * and took a quarter of an update's time. */
-static inline uint64_t rn_topn__load64(const unsigned char *s)
-{
-    uint64_t v;
-    memcpy(&v, s, 8);
-    return v;
-}
-
-static inline uint64_t rn_topn__load32(const unsigned char *s)
-{
-    uint32_t v;
-    memcpy(&v, s, 4);
-    return v;
-}
-
-static inline uint64_t rn_topn__hash(const void *p, size_t n)
-{
-    const uint64_t m = 0xbf58476d1ce4e5b9ULL;
-    const unsigned char *s = p;
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL), v;
-    if (n <= 8) {
-        if (n >= 4)
-            v = rn_topn__load32(s) << 32 | rn_topn__load32(s + n - 4);
-        else if (n)
-            v = (uint64_t)s[0] << 16 | (uint64_t)s[n >> 1] << 8 | s[n - 1];
-        else
-            v = 0;
-        h = (h ^ v) * m;
-    } else {
-        for (; n > 8; s += 8, n -= 8) {
-            h = (h ^ rn_topn__load64(s)) * m;
-            h ^= h >> 31;
-        }
-        h = (h ^ rn_topn__load64(s + n - 8)) * m;   /* overlaps: n > 8 in all */
-    }
-    h ^= h >> 29;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 32;
-    return h;
-}
-
-/* Append s escaped for a person's table: \t \n \r \\ as in tsv, other
- * control bytes as \xHH. Returns -1 when out of memory. */
-int rn_topn__table_key(rn_buf *b, const char *s, size_t n);
 
 #endif
