@@ -2,7 +2,6 @@
  * a running window table kept by adding the slice that enters and
  * subtracting the one that leaves; emission and late events. See window.h
  * for the semantics. */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,7 +391,7 @@ int rn_window_add(rn_window *w, int64_t t, const char *key, size_t klen, rn_valu
             }
             s = rn_window__find_slice(w, n, 1, &nomem);
             if (!s)
-                return -ENOMEM;
+                return RN_ENOMEM;
         }
         w->cur = s;
         w->cur_lo = n * w->S;
@@ -418,7 +417,7 @@ int rn_window_add(rn_window *w, int64_t t, const char *key, size_t klen, rn_valu
 nomem:
     if (s->t.n == 0)
         drop_pending(w, s);     /* a slice is never empty */
-    return -ENOMEM;
+    return RN_ENOMEM;
 }
 
 /* Add a slice's accumulators into the running table. */
@@ -430,12 +429,12 @@ static int run_add(rn_window *w, rn_wslice *s)
         const char *k = s->t.key + e->koff;
         size_t pos, j;
         if (rn_wtab__reserve(r) < 0)
-            return -ENOMEM;
+            return RN_ENOMEM;
         j = rn_wtab__lookup(r, e->hash, k, e->klen, &pos);
         if (j == RN_WTAB_NONE) {
             j = rn_wtab__insert(r, pos, e->hash, k, e->klen);
             if (j == RN_WTAB_NONE)
-                return -ENOMEM;
+                return RN_ENOMEM;
             rn_window__run_ent(rn_wtab__ent(r, j))->stamp = INT64_MIN;
         }
         acc_merge(w->agg, &rn_window__run_ent(rn_wtab__ent(r, j))->a, rn_window__slice_acc(e), 1);
@@ -549,7 +548,7 @@ static int emit_window(rn_window *w, int64_t e, rn_window_emit_fn fn, void *data
         size_t cap = r->n + r->n / 2;
         outrow *o = realloc(w->out, cap * sizeof *o);
         if (!o)
-            return -ENOMEM;
+            return RN_ENOMEM;
         w->out = o;
         w->outcap = cap;
     }
@@ -620,14 +619,14 @@ static int advance_to(rn_window *w, int64_t T, rn_window_emit_fn fn, void *data)
             drop_front(w, nret);
             if (in) {
                 if (run_add(w, in) < 0)
-                    return -ENOMEM;
+                    return RN_ENOMEM;
                 w->nin++;
             }
         } else {
             /* Add first, so that a key in both keeps its emit_changed memory. */
             if (in) {
                 if (run_add(w, in) < 0)
-                    return -ENOMEM;
+                    return RN_ENOMEM;
                 w->nin++;
             }
             for (size_t i = 0; i < nret; i++)

@@ -65,7 +65,8 @@ typedef struct rn_rowwriter rn_rowwriter;
 
 rn_rowwriter *rn_rowwriter_new(int fd, rn_rowfmt fmt);
 void rn_rowwriter_free(rn_rowwriter *w);
-int rn_rowwriter_put(rn_rowwriter *w, const rn_row *row, char *err);   /* 0 or -errno */
+/* 0; RN_EPIPE when the reader went away; RN_ERR with err. */
+int rn_rowwriter_put(rn_rowwriter *w, const rn_row *row, char *err);
 int rn_rowwriter_flush(rn_rowwriter *w, char *err);
 
 /* ---- reading -------------------------------------------------------------- */
@@ -206,7 +207,7 @@ typedef struct rn_window_opts {
     size_t max_keys;    /* bound on (slice, key) entries held; 0 = none */
 } rn_window_opts;
 
-/* What rn_window_add returns besides 0 (tracked) and -ENOMEM. The window
+/* What rn_window_add returns besides 0 (tracked) and RN_ENOMEM. The window
  * counts each of them too (rn_window_stats). */
 #define RN_WIN_LATE 1       /* its windows have (partly) been passed already */
 #define RN_WIN_EVICTED 2    /* new key for its slice while max_keys are held */
@@ -237,14 +238,14 @@ rn_window *rn_window_new(const rn_window_opts *o, char *err);
 void rn_window_free(rn_window *w);
 
 /* Account one event. key is copied. Returns 0, RN_WIN_LATE, RN_WIN_EVICTED,
- * RN_WIN_INVALID, or -ENOMEM (nothing was changed). */
+ * RN_WIN_INVALID, or RN_ENOMEM: out of memory (nothing was changed). */
 int rn_window_add(rn_window *w, int64_t t, const char *key, size_t klen,
                   rn_value v);
 
 /* Pass every window whose end is <= watermark (see above); a watermark that
  * does not move forward does nothing. Returns 0, fn's negative return (the
  * window it failed in counts as passed; its remaining rows are not emitted),
- * or -ENOMEM (the state is then undefined: free the window). */
+ * or RN_ENOMEM (the state is then undefined: free the window). */
 int rn_window_advance(rn_window *w, int64_t watermark, rn_window_emit_fn fn,
                       void *data);
 
@@ -258,16 +259,17 @@ int rn_window_flush(rn_window *w, rn_window_emit_fn fn, void *data);
 
 void rn_window_stats_get(const rn_window *w, rn_window_stats *st);
 
-/* Write the state atomically (temporary file in the same directory, fsync,
- * rename, fsync of the directory). optsig is the caller's description of
- * every option that affects the state's meaning (key regex, agg, W, S, time
- * mode...); load refuses a file written with another. 0 or -1 with err. */
+/* Write the state by core's durable replace (temporary file in the same
+ * directory, fsync, rename, fsync of the directory). optsig is the caller's
+ * description of every option that affects the state's meaning (key regex,
+ * agg, W, S, time mode...); load refuses a file written with another. 0, or
+ * RN_ERR with err. */
 int rn_window_save(const rn_window *w, const char *path, const char *optsig,
                    char *err);
 
 /* Restore a state into w, which must be fresh (nothing added or passed) and
  * made with the same options. Returns 0, RN_WIN_FRESH when path does not
- * exist, or -1 with err: "state file PATH was written with different
+ * exist, or RN_ERR with err: "state file PATH was written with different
  * options: ..." or, for a damaged file, a message naming the byte offset.
  * On error w is left fresh. */
 int rn_window_load(rn_window *w, const char *path, const char *optsig,
@@ -315,7 +317,7 @@ void rn_wagg_free(rn_wagg *a);
 int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err);
 
 /* Emit the windows the watermark at wall time now has passed. Returns 0 or
- * the callback's negative return (or -ENOMEM). */
+ * the callback's negative return (or RN_ENOMEM). */
 int rn_wagg_tick(rn_wagg *a, int64_t now, rn_window_emit_fn fn, void *data);
 
 /* End of input: emit every window that holds data. */
