@@ -119,9 +119,9 @@ int rn_timex_parse(rn_timex *x, const char *s, size_t n, int64_t *ns);
 /* ASCII lower case of s into b (replacing its content). */
 int rn_lower(rn_buf *b, const char *s, size_t n);
 
-/* window.c -- winagg's state: per-key aggregates over tumbling or sliding
- * time windows, kept incrementally (Spark Streaming's reduceByKeyAndWindow
- * with the inverse function).
+/* window.c, table.c, state.c -- winagg's state: per-key aggregates over
+ * tumbling or sliding time windows, kept incrementally (Spark Streaming's
+ * reduceByKeyAndWindow with the inverse function).
  *
  * Windows. Slide S and length W (ns), W a multiple of S, k = W/S slices
  * (k = 1 is tumbling). Slice n covers [n*S, (n+1)*S), aligned to the epoch
@@ -175,7 +175,7 @@ int rn_lower(rn_buf *b, const char *s, size_t n);
  * its slice when the bound is reached is not counted and is reported as
  * EVICTED (it is dropped, not some other key).
  *
- * State file (rn_window_save/load), little-endian binary:
+ * State file (state.c: rn_window_save/load), little-endian binary:
  *   "runnel-window\n" u32:version(1)
  *   u32:len caller's option signature, u32:len window's own signature
  *   i64:last window end slice passed, u8:passed-any
