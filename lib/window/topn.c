@@ -141,6 +141,7 @@ struct rn_topn {
     int64_t latest_end, latest_start;   /* the latest window handed out */
     int any_printed, any_rows, any_freed;
     rn_topn_entry *top;     /* room for n */
+    uint64_t seed;          /* of the key hash: random per rn_topn */
 };
 
 rn_topn *rn_topn_new(size_t n, size_t keep)
@@ -152,6 +153,7 @@ rn_topn *rn_topn_new(size_t n, size_t keep)
         return NULL;
     t->n = n;
     t->keep = keep ? keep : RN_TOPN_KEEP;
+    t->seed = rn_hash_seed();
     t->top = malloc(n * sizeof *t->top);
     if (!t->top) {
         free(t);
@@ -272,9 +274,9 @@ static int grow_slots(window *w)
 }
 
 /* Add value to key in w. 0, or -1 when out of memory. */
-static int window_add(window *w, const char *key, size_t klen, rn_value v)
+static int window_add(window *w, uint64_t seed, const char *key, size_t klen, rn_value v)
 {
-    uint32_t h = (uint32_t)rn_topn__hash(key, klen);
+    uint32_t h = (uint32_t)(rn_hash(key, klen, seed) >> 32);
     /* Keep the table at most half full, so probes stay short; grown before
      * probing so that a failure leaves everything as it was. */
     if ((w->n + 1) * 2 > w->mask + 1 && grow_slots(w) < 0)
@@ -336,7 +338,7 @@ int rn_topn_add(rn_topn *t, const rn_row *row, char *err)
         }
         t->last = w;
     }
-    if (window_add(w, row->key.p, row->key.n, row->value) < 0)
+    if (window_add(w, t->seed, row->key.p, row->key.n, row->value) < 0)
         return rn_seterr(err, "out of memory");
     w->dirty = 1;
     if (!t->any_rows || row->end > t->max_end)

@@ -22,7 +22,9 @@ int rn_topn_out_parse(const char *s, rn_topn_out *out, char *err)
 static int put(rn_buf *b, const char *s, size_t n) { return rn_buf_append(b, s, n); }
 static int puts_(rn_buf *b, const char *s) { return rn_buf_append(b, s, strlen(s)); }
 
-int rn_topn__table_key(rn_buf *b, const char *s, size_t n)
+/* s escaped for a person's table: \t \n \r \\ as in tsv, other control
+ * bytes as \xHH. -1 when out of memory. */
+static int table_key(rn_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     if (rn_buf_reserve(b, 4 * n) < 0)
@@ -110,7 +112,7 @@ static int tbl_cell(table *t, const char *s, size_t n)
 static int tbl_key(table *t, rn_str key)
 {
     size_t off = t->text.len;
-    if (rn_topn__table_key(&t->text, key.p, key.n) < 0)
+    if (table_key(&t->text, key.p, key.n) < 0)
         return -1;
     return tbl_end_cell(t, off);
 }

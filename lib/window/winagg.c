@@ -1,7 +1,7 @@
 /* winagg.c -- key, value and time of each event into the window state. */
 #include "window/window.h"
 
-#include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,8 +128,12 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
     case RN_WIN_INVALID:
         a->st.badtime++;
         return 0;
-    default:
-        return rn_seterr(err, "out of memory");
+    default: {   /* RN_ENOMEM */
+        rn_window_stats ws;
+        rn_window_stats_get(a->w, &ws);
+        return rn_seterr(err, "out of memory in the window state (%" PRIu64 " keys in %"
+                         PRIu64 " slices held)", ws.entries, ws.slices);
+    }
     }
 }
 

@@ -6,7 +6,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "core/core.h"
 
@@ -66,7 +65,8 @@ typedef struct rn_rowwriter rn_rowwriter;
 
 rn_rowwriter *rn_rowwriter_new(int fd, rn_rowfmt fmt);
 void rn_rowwriter_free(rn_rowwriter *w);
-int rn_rowwriter_put(rn_rowwriter *w, const rn_row *row, char *err);   /* 0 or -errno */
+/* 0; RN_EPIPE when the reader went away; RN_ERR with err. */
+int rn_rowwriter_put(rn_rowwriter *w, const rn_row *row, char *err);
 int rn_rowwriter_flush(rn_rowwriter *w, char *err);
 
 /* ---- reading -------------------------------------------------------------- */
@@ -119,9 +119,9 @@ int rn_timex_parse(rn_timex *x, const char *s, size_t n, int64_t *ns);
 /* ASCII lower case of s into b (replacing its content). */
 int rn_lower(rn_buf *b, const char *s, size_t n);
 
-/* window.c -- winagg's state: per-key aggregates over tumbling or sliding
- * time windows, kept incrementally (Spark Streaming's reduceByKeyAndWindow
- * with the inverse function).
+/* window.c, table.c, state.c -- winagg's state: per-key aggregates over
+ * tumbling or sliding time windows, kept incrementally (Spark Streaming's
+ * reduceByKeyAndWindow with the inverse function).
  *
  * Windows. Slide S and length W (ns), W a multiple of S, k = W/S slices
  * (k = 1 is tumbling). Slice n covers [n*S, (n+1)*S), aligned to the epoch
@@ -175,7 +175,7 @@ int rn_lower(rn_buf *b, const char *s, size_t n);
  * its slice when the bound is reached is not counted and is reported as
  * EVICTED (it is dropped, not some other key).
  *
- * State file (rn_window_save/load), little-endian binary:
+ * State file (state.c: rn_window_save/load), little-endian binary:
  *   "runnel-window\n" u32:version(1)
  *   u32:len caller's option signature, u32:len window's own signature
  *   i64:last window end slice passed, u8:passed-any
@@ -207,7 +207,7 @@ typedef struct rn_window_opts {
     size_t max_keys;    /* bound on (slice, key) entries held; 0 = none */
 } rn_window_opts;
 
-/* What rn_window_add returns besides 0 (tracked) and -ENOMEM. The window
+/* What rn_window_add returns besides 0 (tracked) and RN_ENOMEM. The window
  * counts each of them too (rn_window_stats). */
 #define RN_WIN_LATE 1       /* its windows have (partly) been passed already */
 #define RN_WIN_EVICTED 2    /* new key for its slice while max_keys are held */
@@ -238,14 +238,14 @@ rn_window *rn_window_new(const rn_window_opts *o, char *err);
 void rn_window_free(rn_window *w);
 
 /* Account one event. key is copied. Returns 0, RN_WIN_LATE, RN_WIN_EVICTED,
- * RN_WIN_INVALID, or -ENOMEM (nothing was changed). */
+ * RN_WIN_INVALID, or RN_ENOMEM: out of memory (nothing was changed). */
 int rn_window_add(rn_window *w, int64_t t, const char *key, size_t klen,
                   rn_value v);
 
 /* Pass every window whose end is <= watermark (see above); a watermark that
  * does not move forward does nothing. Returns 0, fn's negative return (the
  * window it failed in counts as passed; its remaining rows are not emitted),
- * or -ENOMEM (the state is then undefined: free the window). */
+ * or RN_ENOMEM (the state is then undefined: free the window). */
 int rn_window_advance(rn_window *w, int64_t watermark, rn_window_emit_fn fn,
                       void *data);
 
@@ -259,16 +259,17 @@ int rn_window_flush(rn_window *w, rn_window_emit_fn fn, void *data);
 
 void rn_window_stats_get(const rn_window *w, rn_window_stats *st);
 
-/* Write the state atomically (temporary file in the same directory, fsync,
- * rename, fsync of the directory). optsig is the caller's description of
- * every option that affects the state's meaning (key regex, agg, W, S, time
- * mode...); load refuses a file written with another. 0 or -1 with err. */
+/* Write the state by core's durable replace (temporary file in the same
+ * directory, fsync, rename, fsync of the directory). optsig is the caller's
+ * description of every option that affects the state's meaning (key regex,
+ * agg, W, S, time mode...); load refuses a file written with another. 0, or
+ * RN_ERR with err. */
 int rn_window_save(const rn_window *w, const char *path, const char *optsig,
                    char *err);
 
 /* Restore a state into w, which must be fresh (nothing added or passed) and
  * made with the same options. Returns 0, RN_WIN_FRESH when path does not
- * exist, or -1 with err: "state file PATH was written with different
+ * exist, or RN_ERR with err: "state file PATH was written with different
  * options: ..." or, for a damaged file, a message naming the byte offset.
  * On error w is left fresh. */
 int rn_window_load(rn_window *w, const char *path, const char *optsig,
@@ -316,7 +317,7 @@ void rn_wagg_free(rn_wagg *a);
 int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err);
 
 /* Emit the windows the watermark at wall time now has passed. Returns 0 or
- * the callback's negative return (or -ENOMEM). */
+ * the callback's negative return (or RN_ENOMEM). */
 int rn_wagg_tick(rn_wagg *a, int64_t now, rn_window_emit_fn fn, void *data);
 
 /* End of input: emit every window that holds data. */
@@ -488,56 +489,5 @@ uint64_t rn_ss_evictions(const rn_ss *s);   /* keys that replaced another */
  * events: every event read (counted or not). */
 int rn_ss_format(rn_buf *b, const rn_ss *s, const rn_ss_item *it, size_t n,
                  int64_t now_ns, uint64_t events);
-
-/* ---- internal: shared by topn*.c ----------------------------------------- */
-
-/* A 64-bit hash of bytes: 8 bytes a step, multiply and fold, then a final
- * mix; inline because Space-Saving calls it on every update. The last bytes
- * are read with loads that overlap rather than copied into a word one by
- * one: that copy, read back at once, stalled the store-to-load forwarding
- * and took a quarter of an update's time. */
-static inline uint64_t rn_topn__load64(const unsigned char *s)
-{
-    uint64_t v;
-    memcpy(&v, s, 8);
-    return v;
-}
-
-static inline uint64_t rn_topn__load32(const unsigned char *s)
-{
-    uint32_t v;
-    memcpy(&v, s, 4);
-    return v;
-}
-
-static inline uint64_t rn_topn__hash(const void *p, size_t n)
-{
-    const uint64_t m = 0xbf58476d1ce4e5b9ULL;
-    const unsigned char *s = p;
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL), v;
-    if (n <= 8) {
-        if (n >= 4)
-            v = rn_topn__load32(s) << 32 | rn_topn__load32(s + n - 4);
-        else if (n)
-            v = (uint64_t)s[0] << 16 | (uint64_t)s[n >> 1] << 8 | s[n - 1];
-        else
-            v = 0;
-        h = (h ^ v) * m;
-    } else {
-        for (; n > 8; s += 8, n -= 8) {
-            h = (h ^ rn_topn__load64(s)) * m;
-            h ^= h >> 31;
-        }
-        h = (h ^ rn_topn__load64(s + n - 8)) * m;   /* overlaps: n > 8 in all */
-    }
-    h ^= h >> 29;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 32;
-    return h;
-}
-
-/* Append s escaped for a person's table: \t \n \r \\ as in tsv, other
- * control bytes as \xHH. Returns -1 when out of memory. */
-int rn_topn__table_key(rn_buf *b, const char *s, size_t n);
 
 #endif
