@@ -362,10 +362,7 @@ static int grow_exact(rn_ss *s)
     return 0;
 }
 
-/* flatten: rn_hash is inline but large, and with two callers in this file
- * gcc would call it; the call cost an update 5-10%. flatten inlines every
- * call here (the rare growth paths too: a little more code). */
-__attribute__((flatten)) int rn_ss_add(rn_ss *s, const char *key, size_t n)
+int rn_ss_add(rn_ss *s, const char *key, size_t n)
 {
     if (n > UINT32_MAX)
         n = UINT32_MAX;     /* keys are bounded long before this */
