@@ -665,7 +665,7 @@ START_TEST(stdout_writes)
 }
 END_TEST
 
-/* The reader went away: the sink stops for good, quietly, status -EPIPE, and
+/* The reader went away: the sink stops for good, quietly, status RN_EPIPE, and
  * the batch stays pending. */
 START_TEST(stdout_closed)
 {
@@ -679,7 +679,7 @@ START_TEST(stdout_closed)
     start("stdout", RN_FMT_LINES);
     ck_assert(ck_wait_for(failed_once, NULL, 3000));
     rn_sink_join(sinks[0]);         /* it ended by itself */
-    ck_assert_int_eq(fail_status, -EPIPE);
+    ck_assert_int_eq(fail_status, RN_EPIPE);
     ck_assert_int_eq(nfail, 1);
     ck_assert_int_eq(ck_nwarns(), 0);
     ck_assert_uint_eq(rn_sink_out(sinks[0]), 0);

@@ -229,7 +229,7 @@ void ck_events_text(const char *p, size_t len, uint32_t count, int with_headers,
 {
     char err[RN_ERRLEN];
     text_arg a = { out, cap, with_headers };
-    ck_assert_msg(rn_hop_events_each(p, len, count, text_one, &a, err) == 0, "%s", err);
+    ck_assert_msg(rn_batch_each(p, len, count, text_one, &a, NULL, err) == 0, "%s", err);
 }
 
 /* ---- a script on the test's loop ---------------------------------------------------- */
