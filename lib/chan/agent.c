@@ -141,6 +141,8 @@ static void ack_synced(rn_agent *a)
     size_t i = 0;
     for (; i < a->nacks && a->acks[i].ticket <= a->synced; i++)
         rn_hop_server_ack(a->server, a->acks[i].conn, a->acks[i].serial, a->acks[i].status);
+    if (i == 0)
+        return;     /* (acks may be NULL: memmove must not see it) */
     memmove(a->acks, a->acks + i, (a->nacks - i) * sizeof *a->acks);
     a->nacks -= i;
 }

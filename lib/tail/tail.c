@@ -627,6 +627,8 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int stat
         schedule_read(t);
         return;
     }
+    if (t->paused)
+        return;     /* rn_tail_pause(t, 0) reads every file */
     int r = read_file(t, f, READ_BUDGET);
     if (r < 0)
         rn_tail_stop(t);

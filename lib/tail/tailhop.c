@@ -26,6 +26,7 @@ struct rn_tailhop {
     hb *first, *last;           /* batches sent and not acknowledged, in order */
     rn_posfile *acked;          /* positions of the newest acknowledged snapshot */
     int dirty, paused, finishing, closed, unfinished;
+    int put_in_turn;            /* events were put since the last turn */
     int64_t deadline;           /* 0: wait as long as it takes */
     uv_timer_t commit_timer, drain_timer;
 };
@@ -104,6 +105,7 @@ static int send_part(rn_tailhop *h, rn_posfile *snap)
 
 int rn_tailhop_put(rn_tailhop *h, const rn_event *ev)
 {
+    h->put_in_turn = 1;
     if (rn_batch_add(&h->cur, ev) < 0)
         return RN_ERR;          /* out of memory, as tail.h says */
     if (h->cur.count >= h->o.batch || h->cur.buf.len >= PART_BYTES)
@@ -114,8 +116,9 @@ int rn_tailhop_put(rn_tailhop *h, const rn_event *ev)
 void rn_tailhop_turn(rn_tailhop *h)
 {
     char err[RN_ERRLEN];
-    if (h->closed || (!h->cur.count && !h->last))
+    if (h->closed || (!h->cur.count && !h->last && !h->put_in_turn))
         return;
+    h->put_in_turn = 0;
     rn_posfile *snap = NULL;
     if (h->o.pos_path) {
         snap = calloc(1, sizeof *snap);
@@ -134,6 +137,13 @@ void rn_tailhop_turn(rn_tailhop *h)
          * positions. */
         free_snap(h->last->snap);
         h->last->snap = snap;
+    } else if (snap) {
+        /* Every batch of the turn went out full and was acknowledged before
+         * the turn ended (a sender can read an ack in the same poll): all
+         * the turn read is delivered. */
+        free_snap(h->acked);
+        h->acked = snap;
+        h->dirty = 1;
     }
     if (!h->paused && (rn_hop_sender_unacked(h->snd) >= HIGH_BATCHES
                        || rn_hop_sender_unacked_bytes(h->snd) >= HIGH_BYTES)) {
