@@ -146,6 +146,17 @@ static void drain_wake(rn_kcons *c)
         ;
 }
 
+/* What is left once the client is destroyed. */
+static void free_consumer(rn_kcons *c)
+{
+    close_wake(c);
+    free(c->assigned);
+    free(c->eof);
+    free(c->next);
+    free(c->stored);
+    free(c);
+}
+
 rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
 {
     char e[512], ms[32];
@@ -264,12 +275,7 @@ fail:
         rd_kafka_metadata_destroy(md);
     stop_wake(c);
     rd_kafka_destroy(c->rk);
-    close_wake(c);
-    free(c->assigned);
-    free(c->eof);
-    free(c->next);
-    free(c->stored);
-    free(c);
+    free_consumer(c);
     return NULL;
 }
 
@@ -439,11 +445,6 @@ int rn_kcons_close(rn_kcons *c, char *err)
     stop_wake(c);
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
-    close_wake(c);
-    free(c->assigned);
-    free(c->eof);
-    free(c->next);
-    free(c->stored);
-    free(c);
+    free_consumer(c);
     return rc;
 }
