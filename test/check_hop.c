@@ -1,4 +1,4 @@
-/* check_hop.c -- the specification of lib/hop.c (man/chanbuf-hop.5), as tests. */
+/* check_hop.c -- the specification of lib/hop/ (man/chanbuf-hop.5), as tests. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>

@@ -1,7 +1,6 @@
 /* fuzz_decoder.c -- libFuzzer target for the stream decoder; not built by make.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib lib/util.c \
- *       lib/event.c lib/json.c lib/stream.c test/fuzz_decoder.c -o fuzz_decoder
+ *   scripts/fuzz builds and runs it
  *   mkdir -p corpus && ./fuzz_decoder -max_total_time=60 corpus
  *
  * The first input byte picks the format and seeds the sizes of the pieces

@@ -1,5 +1,5 @@
 /* agent.c -- chanbuf's agent: sources into the channel, acknowledgements
- * after the channel commit, the sinks, and the stop (see agent.h).
+ * after the channel commit, the sinks, and the stop (see chan.h).
  *
  * Threads: the event loop (the hop server, timers, acknowledgements), one
  * thread reading standard input when there is no listener, one thread per

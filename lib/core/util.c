@@ -1,4 +1,4 @@
-/* util.c -- errors, clocks, duration and size parsing, byte buffers, whole writes. */
+/* util.c -- errors, warnings, clocks, duration and size parsing, byte buffers. */
 #include "core/core.h"
 
 #include <errno.h>

@@ -329,7 +329,7 @@ void rn_wagg_stats_get(const rn_wagg *a, rn_wagg_stats *st);
 /* topn.c -- the N largest keys: of each window of winagg rows (merged across
  * inputs), and of an unbounded stream of keys (Space-Saving).
  *
- * Windows (topn.c). Rows (lib/rows.h) with the same window (start, end) and
+ * Windows (topn.c). Rows (rows.c) with the same window (start, end) and
  * key are summed, whichever input they came from, so `cat a b | topk` merges
  * the output of two winagg processes. A window is handed out for printing by
  * rn_topn_flush: with all = 0 only windows that the input has moved past (a

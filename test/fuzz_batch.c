@@ -1,4 +1,4 @@
-/* fuzz_hop.c -- libFuzzer target for a hop batch body (rn_batch_each);
+/* fuzz_batch.c -- libFuzzer target for an event batch body (rn_batch_each);
  * not built by make (scripts/fuzz builds it).
  *
  * The first 4 input bytes are the batch's event count, the rest its body.
@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hop/hop.h"
 #include "core/core.h"
 
 static int again(void *arg, const rn_event *ev)
