@@ -319,6 +319,34 @@ START_TEST(format_tsv_json_table)
 }
 END_TEST
 
+/* Wide characters take two columns, combining marks none: the value column
+ * ends at the same place on the screen for every row. */
+START_TEST(format_table_wide_keys)
+{
+    static const rn_topn_entry wide[] = {
+        { { "\xe6\x89\x8b\xe6\x9c\xba", 6 }, { 0, 30, 0 } },          /* 手机, 4 columns */
+        { { "abc", 3 }, { 0, 20, 0 } },
+        { { "\xef\xbc\xa1\xef\xbc\xa2x", 7 }, { 0, 10, 0 } },       /* ＡＢx, 5 */
+        { { "e\xcc\x81t\xc3\xa9", 6 }, { 0, 5, 0 } },                /* e+combining, t, é: 3 */
+    };
+    rn_buf b = { 0 };
+    rn_topn_fmt f = { RN_TOPN_TABLE, NULL, 0 };
+    rn_topn_window w = { T0, T0 + 30 * SEC, 4, 4, wide, 0, 1 };
+    ck_assert_int_eq(rn_topn_format(&b, &f, &w), 0);
+    char *s = cstr(&b);
+    ck_assert_str_eq(s,
+        "2026-11-23T07:40:00Z .. 2026-11-23T07:40:30Z  top 4 of 4 keys\n"
+        "rank  key    value\n"
+        "   1  \xe6\x89\x8b\xe6\x9c\xba      30\n"
+        "   2  abc       20\n"
+        "   3  \xef\xbc\xa1\xef\xbc\xa2x     10\n"
+        "   4  e\xcc\x81t\xc3\xa9        5\n"
+        "\n");
+    free(s);
+    rn_buf_free(&b);
+}
+END_TEST
+
 /* A RESP bulk string, for building expected output. */
 static void bulk(rn_buf *b, const char *s, size_t n)
 {
@@ -730,6 +758,7 @@ static Suite *topn_suite(void)
 
     tc = tcase_create("output");
     tcase_add_test(tc, format_tsv_json_table);
+    tcase_add_test(tc, format_table_wide_keys);
     tcase_add_test(tc, format_redis);
     tcase_add_test(tc, out_parse);
     suite_add_tcase(s, tc);

@@ -51,10 +51,10 @@ static int table_key(rn_buf *b, const char *s, size_t n)
 /* ---- aligned tables ------------------------------------------------------
  *
  * Cells are collected first (their text in one buffer), then written with
- * every column as wide as its widest cell, two spaces apart. Width counts
- * UTF-8 characters (bytes that do not continue one), which is what a
- * terminal shows for most text; wide CJK characters make a row look one
- * column short per character, a limit we accept. */
+ * every column as wide as its widest cell, two spaces apart. Width is what
+ * a terminal shows: one column a character, two for East Asian wide and
+ * full-width characters (CJK, Hangul, kana, full-width forms, most emoji),
+ * none for combining marks. Bytes that are not UTF-8 count one each. */
 
 #define TBL_MAXCOL 5
 
@@ -71,11 +71,54 @@ typedef struct table {
     size_t width[TBL_MAXCOL];
 } table;
 
+/* Columns of code point u (after Unicode's East_Asian_Width W and F, and
+ * the common combining ranges; not every corner of wcwidth). */
+static size_t cp_width(uint32_t u)
+{
+    static const uint32_t zero[][2] = {
+        { 0x0300, 0x036f }, { 0x0483, 0x0489 }, { 0x0591, 0x05bd }, { 0x0610, 0x061a },
+        { 0x064b, 0x065f }, { 0x200b, 0x200f }, { 0x20d0, 0x20ff }, { 0xfe00, 0xfe0f },
+        { 0xfe20, 0xfe2f },
+    };
+    static const uint32_t wide[][2] = {
+        { 0x1100, 0x115f }, { 0x231a, 0x231b }, { 0x2329, 0x232a }, { 0x23e9, 0x23ec },
+        { 0x25fd, 0x25fe }, { 0x2614, 0x2615 }, { 0x2e80, 0x303e }, { 0x3041, 0x33ff },
+        { 0x3400, 0x4dbf }, { 0x4e00, 0x9fff }, { 0xa000, 0xa4cf }, { 0xa960, 0xa97f },
+        { 0xac00, 0xd7a3 }, { 0xf900, 0xfaff }, { 0xfe10, 0xfe19 }, { 0xfe30, 0xfe6f },
+        { 0xff00, 0xff60 }, { 0xffe0, 0xffe6 }, { 0x1f300, 0x1f64f }, { 0x1f900, 0x1f9ff },
+        { 0x20000, 0x2fffd }, { 0x30000, 0x3fffd },
+    };
+    for (size_t i = 0; i < sizeof zero / sizeof *zero; i++)
+        if (u >= zero[i][0] && u <= zero[i][1])
+            return 0;
+    if (u < 0x1100)
+        return 1;
+    for (size_t i = 0; i < sizeof wide / sizeof *wide; i++)
+        if (u >= wide[i][0] && u <= wide[i][1])
+            return 2;
+    return 1;
+}
+
 static size_t text_width(const char *s, size_t n)
 {
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++)
-        w += ((unsigned char)s[i] & 0xc0) != 0x80;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t w = 0, i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4 : 0;
+        uint32_t u = len == 1 ? c : len == 2 ? c & 0x1fu : len == 3 ? c & 0x0fu : c & 0x07u;
+        size_t k = 1;
+        for (; len > 1 && k < len && i + k < n && (p[i + k] & 0xc0) == 0x80; k++)
+            u = u << 6 | (p[i + k] & 0x3fu);
+        if (len == 0 || k != len) {     /* not UTF-8: a column a byte */
+            w++;
+            i++;
+            continue;
+        }
+        w += cp_width(u);
+        i += len;
+    }
     return w;
 }
 
