@@ -22,8 +22,10 @@ static void usage(void)
     fputs(usage_text, stdout);
     fputs("\nThe N largest keys of each window of winagg's rows (tsv, json or frames;\n"
           "rows of the same window and key are summed, across inputs), printed once the\n"
-          "input has moved past the window and paused for 200 ms, or at the end.\n"
-          "With -k: the N most frequent keys of raw events (Space-Saving).\n"
+          "watermark of every input has passed the window's end (an input without\n"
+          "watermarks: once it has moved past the window and paused for 200 ms), or at\n"
+          "the end. The FILEs are read at once, each holding back what it has not passed.\n"
+          "With -k: the N most frequent keys of raw events (Space-Saving), FILEs in turn.\n"
           "With no FILE, or when FILE is -, read standard input.\n\n"
           "  -n, --top N             keys per window or report (default 10)\n"
           "  -o, --output FORMAT     table (default), tsv, json, or redis (commands for\n"
@@ -45,6 +47,17 @@ static void usage(void)
 #define PAUSE_NS 200000000LL    /* input quiet this long: the moved-past windows are due */
 #define OUT_CHUNK (1u << 20)    /* write out whenever this much output is pending */
 
+/* One input. */
+typedef struct source {
+    const char *name;
+    rn_rowreader *rows;     /* rows form */
+    rn_decoder *dec;        /* -k form */
+    int open;               /* still being read */
+    int has_wm;             /* a watermark came: wm is its highest */
+    int64_t wm;
+    int64_t last_input;     /* rn_mono_ns of the last bytes read */
+} source;
+
 typedef struct app {
     /* output */
     rn_buf out;
@@ -53,19 +66,18 @@ typedef struct app {
     /* rows form */
     rn_topn *topn;
     rn_topn_fmt fmt;
-    rn_rowreader *rows;
     /* -k form */
     rn_ss *ss;
     rn_fieldx *kx;
     int lower;
     rn_buf folded;
-    rn_decoder *dec;
-    const char *name;       /* of the input being read */
     size_t n;
     rn_ss_item *items;
     int64_t every_ns, next_report;
-    int64_t last_input;     /* rn_mono_ns of the last bytes read */
     int match_warned;
+    /* the inputs being read */
+    source *src;
+    size_t nsrc;
     /* counters */
     rn_counters cs;
     uint64_t *c_rows, *c_pending, *c_printed, *c_late, *c_dropped;
@@ -104,13 +116,14 @@ static int print_window(void *data, const rn_topn_window *w)
     return 0;
 }
 
-/* Print the windows that are due (all of them at the end). */
-static void flush_windows(app *a, int all)
+/* Print the windows with rows not yet printed that end by upto (INT64_MAX:
+ * all of them, at the end). */
+static void flush_windows(app *a, int64_t upto)
 {
     char err[RN_ERRLEN];
     if (a->out_gone)
         return;
-    long r = rn_topn_flush(a->topn, all, print_window, a, err);
+    long r = rn_topn_flush_to(a->topn, upto, print_window, a, err);
     if (r < 0 && !a->out_gone)
         rn_die("%s", err);
     if (a->out.len)
@@ -144,13 +157,21 @@ static void print_counters(app *a)
 
 /* ---- the two forms' input ------------------------------------------------ */
 
-/* Rows: merge; 0, or -1 when the input is malformed (reported). */
-static int rows_drain(app *a)
+/* Rows: merge, and note the watermarks; 0, or -1 when the input is
+ * malformed (reported). */
+static int rows_drain(app *a, source *s)
 {
     char err[RN_ERRLEN];
     rn_row row;
+    int64_t wm;
     int r;
-    while ((r = rn_rowreader_next(a->rows, &row, err)) == 1) {
+    while ((r = rn_rowreader_next(s->rows, &row, &wm, err)) > 0) {
+        if (r == RN_ROWS_WATERMARK) {
+            if (!s->has_wm || wm > s->wm)
+                s->wm = wm;
+            s->has_wm = 1;
+            continue;
+        }
         (*a->c_rows)++;
         switch (rn_topn_add(a->topn, &row, err)) {
         case RN_TOPN_ADDED: break;
@@ -168,17 +189,17 @@ static int rows_drain(app *a)
 }
 
 /* Events: count keys; 0, or -1 when the input is corrupt (reported). */
-static int events_drain(app *a)
+static int events_drain(app *a, source *s)
 {
     char err[RN_ERRLEN];
     rn_event ev;
     rn_str key;
     int r;
-    while ((r = rn_decoder_next(a->dec, &ev, err)) == 1) {
+    while ((r = rn_decoder_next(s->dec, &ev, err)) == 1) {
         (*a->c_events)++;
         int m = rn_fieldx_get(a->kx, ev.body.p, ev.body.n, &key, err);
         if (m < 0 && !a->match_warned++) {
-            rn_warn("%s: %s (further failures are only counted)", a->name, err);
+            rn_warn("%s: %s (further failures are only counted)", s->name, err);
             a->status = 1;
         }
         if (m != 1) {
@@ -195,51 +216,95 @@ static int events_drain(app *a)
         (*a->c_keyed)++;
     }
     if (r == RN_ERR) {
-        rn_warn("%s: %s", a->name, err);
+        rn_warn("%s: %s", s->name, err);
         a->status = 1;
         return -1;
     }
     return 0;
 }
 
-static int feed(app *a, const char *buf, size_t n)
+static int feed(app *a, source *s, const char *buf, size_t n)
 {
     char err[RN_ERRLEN];
     if (a->topn) {
-        if (rn_rowreader_feed(a->rows, buf, n, err) < 0)
+        if (rn_rowreader_feed(s->rows, buf, n, err) < 0)
             rn_die("%s", err);
-        return rows_drain(a);
+        return rows_drain(a, s);
     }
-    if (rn_decoder_feed(a->dec, buf, n, err) < 0)
+    if (rn_decoder_feed(s->dec, buf, n, err) < 0)
         rn_die("%s", err);
-    return events_drain(a);
+    return events_drain(a, s);
 }
 
-static int end_of_file(app *a)
+/* The input is done with (its end, a failure, or malformed input). */
+static void source_close(source *s)
 {
-    if (a->topn) {
-        rn_rowreader_eof(a->rows);
-        return rows_drain(a);
-    }
-    rn_decoder_eof(a->dec);
-    return events_drain(a);
+    s->open = 0;
+    rn_rowreader_free(s->rows);
+    s->rows = NULL;
+    rn_decoder_free(s->dec);
+    s->dec = NULL;
 }
 
-/* When the loop should wake without input: once the pause makes windows
- * due, or at the next report; -1 for never. */
+/* Whether any input has carried a watermark. */
+static int any_watermark(const app *a)
+{
+    for (size_t i = 0; i < a->nsrc; i++)
+        if (a->src[i].has_wm)
+            return 1;
+    return 0;
+}
+
+/* The windows that every input still being read is done with: those ending
+ * by the least of their watermarks. An input that has carried none yet is
+ * done with nothing while another one carries watermarks (it may be a winagg
+ * that has seen no event yet); where none does (rows written by hand, an
+ * older winagg), with the windows the rows have moved past once it has
+ * paused for PAUSE_NS. With every input at its end, all of them. */
+static int64_t done_upto(const app *a, int64_t now)
+{
+    int64_t upto = INT64_MAX, max_end = rn_topn_max_end(a->topn);
+    int legacy = !any_watermark(a);
+    for (size_t i = 0; i < a->nsrc; i++) {
+        const source *s = &a->src[i];
+        int64_t u = INT64_MIN;
+        if (!s->open)
+            continue;
+        if (s->has_wm)
+            u = s->wm;
+        else if (legacy && now - s->last_input >= PAUSE_NS && max_end != INT64_MIN)
+            u = max_end - 1;
+        if (u < upto)
+            upto = u;
+    }
+    return upto;
+}
+
+/* When the loop should wake without input: once the pause of an input
+ * without watermarks makes windows due, or at the next report; -1 for
+ * never. */
 static int64_t next_deadline(void *data)
 {
     app *a = data;
-    if (a->topn)
-        return rn_topn_ready(a->topn) ? a->last_input + PAUSE_NS : -1;
-    return a->every_ns ? a->next_report : -1;
+    if (!a->topn)
+        return a->every_ns ? a->next_report : -1;
+    if (!rn_topn_ready(a->topn) || any_watermark(a))
+        return -1;
+    int64_t now = rn_mono_ns(), when = -1;
+    for (size_t i = 0; i < a->nsrc; i++) {
+        const source *s = &a->src[i];
+        int64_t t = s->last_input + PAUSE_NS;
+        if (s->open && !s->has_wm && t > now && (when < 0 || t < when))
+            when = t;
+    }
+    return when;
 }
 
 static int on_deadline(void *data)
 {
     app *a = data;
     if (a->topn) {
-        flush_windows(a, 0);
+        flush_windows(a, done_upto(a, rn_mono_ns()));
     } else if (a->every_ns) {
         int64_t now = rn_mono_ns();
         if (now >= a->next_report) {
@@ -251,51 +316,101 @@ static int on_deadline(void *data)
     return a->out_gone;
 }
 
-static int on_bytes(void *data, const char *buf, size_t n)
+static int on_bytes(void *data, size_t i, const char *buf, size_t n)
 {
     app *a = data;
-    a->last_input = rn_mono_ns();
-    if (feed(a, buf, n) < 0)
-        return -1;      /* malformed: the rest of this input is skipped */
-    if (!a->topn && a->every_ns && a->last_input >= a->next_report)
+    source *s = &a->src[i];
+    s->last_input = rn_mono_ns();
+    if (feed(a, s, buf, n) < 0) {
+        source_close(s);    /* malformed: the rest of this input is skipped */
+        if (a->topn)
+            flush_windows(a, done_upto(a, s->last_input));
+        return a->out_gone ? 1 : RN_INPUT_CLOSE;
+    }
+    if (a->topn)
+        flush_windows(a, done_upto(a, s->last_input));
+    else if (a->every_ns && s->last_input >= a->next_report)
         return on_deadline(a);      /* a busy input still gets its reports */
-    return 0;
+    return a->out_gone;
+}
+
+static int on_end(void *data, size_t i, const char *err)
+{
+    app *a = data;
+    source *s = &a->src[i];
+    if (err) {
+        rn_warn("%s", err);
+        a->status = 1;
+    } else if (a->topn) {
+        rn_rowreader_eof(s->rows);
+        rows_drain(a, s);
+    } else {
+        rn_decoder_eof(s->dec);
+        events_drain(a, s);
+    }
+    source_close(s);
+    if (a->topn)   /* it no longer holds windows back */
+        flush_windows(a, done_upto(a, rn_mono_ns()));
+    return a->out_gone;
 }
 
 static void on_usr1(void *data) { print_counters(data); }
 
 static const rn_input_ops input_ops = {
-    .on_bytes = on_bytes,
     .deadline = next_deadline,
     .on_deadline = on_deadline,
     .on_usr1 = on_usr1,
 };
 
-/* Read one input to its end (or a stop); 0, or -1 to stop reading inputs. */
-static int read_input(app *a, const rn_input *in, int fd, const char *name)
+static const rn_inputv_ops inputv_ops = { on_bytes, on_end };
+
+/* Read inputs path[0..n) side by side to their ends (or a stop); 0, or -1
+ * to stop reading inputs. */
+static int read_inputs(app *a, const rn_input *in, char **path, size_t n)
 {
     char err[RN_ERRLEN];
+    int *fd = calloc(n, sizeof *fd);
+    const char **name = calloc(n, sizeof *name);
+    size_t k = 0;
 
-    a->name = name;
-    a->last_input = rn_mono_ns();
-    if (a->topn) {
-        if (!(a->rows = rn_rowreader_new(name)))
-            rn_die("out of memory");
-    } else if (!(a->dec = rn_decoder_new(RN_FMT_AUTO, 0))) {
+    if (!fd || !name || !(a->src = calloc(n, sizeof *a->src)))
         rn_die("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *p = path[i];
+        int stdin_ = strcmp(p, "-") == 0;
+        int f = stdin_ ? STDIN_FILENO : open(p, O_RDONLY | O_CLOEXEC);
+        if (f < 0) {
+            rn_warn("%s: %s", p, strerror(errno));
+            a->status = 1;
+            continue;
+        }
+        source *s = &a->src[k];
+        s->name = stdin_ ? "stdin" : p;
+        s->open = 1;
+        s->last_input = rn_mono_ns();
+        if (a->topn ? !(s->rows = rn_rowreader_new(s->name))
+                    : !(s->dec = rn_decoder_new(RN_FMT_AUTO, 0)))
+            rn_die("out of memory");
+        fd[k] = f;
+        name[k++] = s->name;
     }
-    int r = rn_input_run(in, fd, name, &input_ops, a, err);
-    if (r == RN_INPUT_END) {
-        end_of_file(a);
-    } else if (r == RN_ERR) {
+    a->nsrc = k;
+    int r = rn_input_runv(in, fd, name, k, &input_ops, &inputv_ops, a, err);
+    if (r == RN_ERR) {
         rn_warn("%s", err);
         a->status = 1;
     }
-    rn_rowreader_free(a->rows);
-    a->rows = NULL;
-    rn_decoder_free(a->dec);
-    a->dec = NULL;
-    return r == RN_EINTR || a->out_gone ? -1 : 0;
+    for (size_t i = 0; i < k; i++) {
+        source_close(&a->src[i]);
+        if (fd[i] != STDIN_FILENO)
+            close(fd[i]);
+    }
+    free(a->src);
+    a->src = NULL;
+    a->nsrc = 0;
+    free(fd);
+    free(name);
+    return r == RN_EINTR || r == RN_ERR || a->out_gone ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -409,25 +524,20 @@ int main(int argc, char **argv)
     if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);
 
-    int nfiles = argc - optind;
-    for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
-        const char *path = nfiles ? argv[optind + i] : "-";
-        int fd = STDIN_FILENO;
-        if (strcmp(path, "-") != 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-            rn_warn("%s: %s", path, strerror(errno));
-            a.status = 1;
-            continue;
-        }
-        int r = read_input(&a, &in, fd, strcmp(path, "-") == 0 ? "stdin" : path);
-        if (fd != STDIN_FILENO)
-            close(fd);
-        if (r < 0)
-            break;
-    }
+    /* Rows are read from every input at once, each holding back the windows
+     * it has not passed; events one input after the other. */
+    static char *dash[] = { "-" };
+    char **paths = argc > optind ? argv + optind : dash;
+    size_t npaths = argc > optind ? (size_t)(argc - optind) : 1;
+    if (a.topn)
+        read_inputs(&a, &in, paths, npaths);
+    else
+        for (size_t i = 0; i < npaths && read_inputs(&a, &in, paths + i, 1) == 0; i++)
+            ;
 
     /* The end, or a stop: print what is pending. */
     if (a.topn) {
-        flush_windows(&a, 1);
+        flush_windows(&a, INT64_MAX);
         if (*a.c_late)
             rn_warn("%" PRIu64 " late row%s added to windows already printed, which were "
                     "printed again", *a.c_late, *a.c_late == 1 ? "" : "s");

@@ -16,7 +16,7 @@ static const char usage_text[] =
     "usage: winagg (-k REGEX | -F N [-d DELIM] | --json-key PATH) [--lower]\n"
     "              [-a count|sum|min|max|avg] [-v REGEX | -V N]\n"
     "              -w DURATION [-s DURATION] [--time arrival|header|REGEX] [--time-format FMT]\n"
-    "              [--lateness DURATION] [--late-out FILE] [--emit all|changed]\n"
+    "              [--lateness DURATION] [--late-out FILE] [--emit all|changed|final]\n"
     "              [--state FILE] [--max-keys N] [-o tsv|json|frames] [FILE ...]\n";
 
 static void usage(void)
@@ -41,7 +41,8 @@ static void usage(void)
           "                         epoch_ns, iso8601\n"
           "      --lateness DUR     how far event time may run behind (default 0)\n"
           "      --late-out FILE    append late events to FILE\n"
-          "      --emit WHICH       all keys of a window (default) or changed ones\n"
+          "      --emit WHICH       all keys of a window (default), changed ones, or\n"
+          "                         final: each window once, when it is closed\n"
           "      --state FILE       keep the window state in FILE across restarts\n"
           "      --max-keys N       bound the keys held; new keys beyond are dropped\n"
           "  -o, --output FORMAT    tsv (default), json or frames\n"
@@ -55,6 +56,7 @@ typedef struct app {
     rn_rowwriter *out;
     int late_fd;
     int out_failed, status;
+    int64_t wm_out;             /* the last watermark written; INT64_MIN: none */
     const char *state_path;
     char optsig[4096];
     /* the input being read */
@@ -82,6 +84,26 @@ static int emit(void *data, const rn_row *row)
         return -1;
     }
     return 0;
+}
+
+/* After the rows of a close: the watermark, when it moved (the end of the
+ * last window passed: no row of a window ending by then will follow). */
+static void put_watermark(app *a)
+{
+    char err[RN_ERRLEN];
+    rn_window_stats st;
+    rn_window_stats_get(rn_wagg_window(a->agg), &st);
+    if (a->out_failed || st.closed == INT64_MIN || st.closed <= a->wm_out)
+        return;
+    a->wm_out = st.closed;
+    int r = rn_rowwriter_watermark(a->out, st.closed, err);
+    if (r < 0) {
+        a->out_failed = 1;
+        if (r != RN_EPIPE) {
+            rn_warn("stdout: %s", err);
+            a->status = 1;
+        }
+    }
 }
 
 static void flush_out(app *a)
@@ -150,6 +172,7 @@ static int drain(app *a)
          * not depend on how the input was cut into reads. */
         if (rn_wagg_tick(a->agg, now, emit, a) < 0 && !a->out_failed)
             rn_die("out of memory");
+        put_watermark(a);
     }
     if (r == RN_ERR) {
         rn_warn("%s: %s", a->name, err);
@@ -166,6 +189,7 @@ static int tick(void *data)
     app *a = data;
     if (rn_wagg_tick(a->agg, rn_now_ns(), emit, a) < 0 && !a->out_failed)
         rn_die("out of memory");
+    put_watermark(a);
     a->next_tick = rn_mono_ns() + TICK_NS;
     if (a->state_path && rn_mono_ns() >= a->next_save) {
         save_state(a);
@@ -264,7 +288,7 @@ int main(int argc, char **argv)
     const char *width_arg = NULL, *slide_arg = NULL;
     unsigned key_field = 0, value_field = 0;
     int64_t width = 0, slide = 0, lateness = 0;
-    int lateness_set = 0, c;
+    int lateness_set = 0, emit_final = 0, c;
     rn_rowfmt ofmt = RN_ROW_TSV;
     rn_wagg_opts o;
     char err[RN_ERRLEN];
@@ -273,6 +297,7 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     memset(&a, 0, sizeof a);
     a.late_fd = -1;
+    a.wm_out = INT64_MIN;
     o.win.agg = RN_AGG_COUNT;
     rn_cli_init("winagg");
     while ((c = getopt_long(argc, argv, "k:F:d:a:v:V:w:s:o:h", longopts, NULL)) != -1) {
@@ -298,9 +323,11 @@ int main(int argc, char **argv)
             break;
         case OPT_LATEOUT: late_path = optarg; break;
         case OPT_EMIT:
-            if (strcmp(optarg, "all") != 0 && strcmp(optarg, "changed") != 0)
-                rn_usage_error("--emit: '%s' is neither 'all' nor 'changed'", optarg);
+            if (strcmp(optarg, "all") != 0 && strcmp(optarg, "changed") != 0
+                && strcmp(optarg, "final") != 0)
+                rn_usage_error("--emit: '%s' is not 'all', 'changed' or 'final'", optarg);
             o.win.emit_changed = strcmp(optarg, "changed") == 0;
+            emit_final = strcmp(optarg, "final") == 0;
             break;
         case OPT_STATE: a.state_path = optarg; break;
         case OPT_MAXKEYS: o.win.max_keys = (size_t)rn_opt_uint("--max-keys", optarg, SIZE_MAX); break;
@@ -406,9 +433,11 @@ int main(int argc, char **argv)
     }
 
     /* With a state file a stop keeps the open windows for the next run;
-     * at the end of the input they are emitted as they are as well. */
+     * at the end of the input they are emitted as they are as well, except
+     * with --emit final: the run that closes them emits them. Without a
+     * state file nothing else will: the end makes every window final. */
     save_state(&a);
-    if (!rn_sig_stop || !a.state_path)
+    if (!a.state_path || (!rn_sig_stop && !emit_final))
         if (rn_wagg_finish(a.agg, emit, &a) < 0 && !a.out_failed)
             rn_die("out of memory");
     flush_out(&a);

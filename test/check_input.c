@@ -1,11 +1,13 @@
 /* check_input.c -- unit tests for lib/core/input.c: the wait (readable,
- * deadline, signals, the end of the input) and the loop over one input. */
+ * deadline, signals, the end of the input) on one descriptor and on
+ * several, and the loop over one input and over several at once. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,6 +218,81 @@ START_TEST(bad_descriptor)
 }
 END_TEST
 
+/* ---- the wait over several descriptors ----------------------------------- */
+
+START_TEST(several_readable)
+{
+    int q[2];
+    ck_assert_int_eq(pipe(q), 0);
+    int fd[3] = { fds[0], -1, q[0] }, ready[3] = { 7, 7, 7 };
+    ck_assert_int_eq(rn_input_waitv(&in, fd, ready, 3, rn_mono_ns() + 50 * MS), RN_INPUT_TIMEOUT);
+    ck_assert(ready[0] == 0 && ready[1] == 0 && ready[2] == 0);
+    /* The second pipe becomes readable from another thread. */
+    ck_assert_int_eq(write(q[1], "x", 1), 1);
+    int64_t t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_waitv(&in, fd, ready, 3, -1), RN_INPUT_READY);
+    ck_assert_int_lt(since_ms(t0), PROMPT_MS);
+    ck_assert(ready[0] == 0 && ready[1] == 0 && ready[2] == 1);
+    later l = { .ms = 100, .bytes = "y" };
+    later_start(&l);
+    char c;
+    ck_assert_int_eq(read(q[0], &c, 1), 1);
+    t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_waitv(&in, fd, ready, 3, t0 + 10000 * MS), RN_INPUT_READY);
+    ck_assert_int_ge(since_ms(t0), 90);
+    ck_assert(ready[0] == 1 && ready[2] == 0);
+    later_join(&l);
+    /* Both at once; the end of one counts as ready. */
+    close(q[1]);
+    ck_assert_int_eq(rn_input_waitv(&in, fd, ready, 3, -1), RN_INPUT_READY);
+    ck_assert(ready[0] == 1 && ready[1] == 0 && ready[2] == 1);
+    /* All negative: the deadline alone. */
+    int none[2] = { -1, -1 };
+    t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_waitv(&in, none, ready, 2, t0 + 100 * MS), RN_INPUT_TIMEOUT);
+    ck_assert_int_ge(since_ms(t0), 100);
+    /* One closed descriptor among open ones. */
+    int bad = dup(q[0]);
+    close(bad);
+    int withbad[2] = { fds[0], bad };
+    errno = 0;
+    ck_assert_int_eq(rn_input_waitv(&in, withbad, ready, 2, -1), RN_ERR);
+    ck_assert_int_eq(errno, EBADF);
+    close(q[0]);
+}
+END_TEST
+
+/* The signal guarantees hold over several descriptors: one that came
+ * before the wait, and one behind a descriptor that is always ready. */
+START_TEST(several_signals)
+{
+    int q[2];
+    ck_assert_int_eq(pipe(q), 0);
+    int fd[2] = { fds[0], q[0] }, ready[2];
+    raise(SIGUSR1);
+    int64_t t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_waitv(&in, fd, ready, 2, t0 + 10000 * MS), RN_EINTR);
+    ck_assert_int_lt(since_ms(t0), PROMPT_MS);
+    ck_assert_int_eq(rn_sig_usr1, 1);
+    ck_assert_int_eq(write(q[1], "x", 1), 1);
+    raise(SIGTERM);
+    ck_assert_int_eq(rn_input_waitv(&in, fd, ready, 2, -1), RN_EINTR);
+    ck_assert_int_eq(rn_sig_stop, SIGTERM);
+    ck_assert_int_eq(rn_input_waitv(&in, fd, ready, 2, -1), RN_INPUT_READY);
+    ck_assert(ready[0] == 0 && ready[1] == 1);
+    later l = { .ms = 100, .sig = SIGTERM };
+    later_start(&l);
+    char c;
+    ck_assert_int_eq(read(q[0], &c, 1), 1);
+    t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_waitv(&in, fd, ready, 2, t0 + 10000 * MS), RN_EINTR);
+    ck_assert_int_lt(since_ms(t0), PROMPT_MS);
+    later_join(&l);
+    close(q[0]);
+    close(q[1]);
+}
+END_TEST
+
 /* ---- the loop ----------------------------------------------------------- */
 
 typedef struct owner {
@@ -358,6 +435,127 @@ START_TEST(run_read_error)
 }
 END_TEST
 
+/* ---- the loop over several inputs ---------------------------------------- */
+
+typedef struct many {
+    rn_buf got[3];
+    int ended[3];           /* 1: at its end; 2: failed */
+    char why[RN_ERRLEN];
+    size_t close_at;        /* input closed by its owner after its bytes; 3: none */
+    int order;              /* bumped per end */
+    int end_order[3];
+} many;
+
+static int m_bytes(void *data, size_t i, const char *buf, size_t n)
+{
+    many *m = data;
+    ck_assert_uint_lt(i, 3);
+    ck_assert_int_eq(m->ended[i], 0);
+    ck_assert_int_eq(rn_buf_append(&m->got[i], buf, n), 0);
+    return i == m->close_at ? RN_INPUT_CLOSE : 0;
+}
+
+static int m_end(void *data, size_t i, const char *err)
+{
+    many *m = data;
+    ck_assert_int_eq(m->ended[i], 0);
+    m->ended[i] = err ? 2 : 1;
+    m->end_order[i] = ++m->order;
+    if (err)
+        snprintf(m->why, sizeof m->why, "%s", err);
+    return 0;
+}
+
+static const rn_inputv_ops mops = { m_bytes, m_end };
+static const rn_input_ops no_ops = { 0 };
+
+/* Three inputs read side by side: the second ends first, the first only
+ * after the third has sent more; each one's bytes in order, each end told
+ * once, then the loop ends. */
+START_TEST(runv_side_by_side)
+{
+    char err[RN_ERRLEN];
+    int q[2], r[2];
+    ck_assert_int_eq(pipe(q), 0);
+    ck_assert_int_eq(pipe(r), 0);
+    many m = { .close_at = 3 };
+    ck_assert_int_eq(write(fds[1], "a1", 2), 2);
+    ck_assert_int_eq(write(r[1], "c1", 2), 2);
+    close(q[1]);
+    later l = { .ms = 100, .bytes = "a2", .close_writer = 1 };
+    later_start(&l);
+    ck_assert_int_eq(write(r[1], "c2", 2), 2);
+    close(r[1]);
+    int fd[3] = { fds[0], q[0], r[0] };
+    const char *name[3] = { "a", "b", "c" };
+    ck_assert_int_eq(rn_input_runv(&in, fd, name, 3, &no_ops, &mops, &m, err), RN_INPUT_END);
+    later_join(&l);
+    ck_assert_int_eq(m.got[0].len, 4);
+    ck_assert(memcmp(m.got[0].p, "a1a2", 4) == 0);
+    ck_assert_int_eq(m.got[1].len, 0);
+    ck_assert_int_eq(m.got[2].len, 4);
+    ck_assert(memcmp(m.got[2].p, "c1c2", 4) == 0);
+    ck_assert(m.ended[0] == 1 && m.ended[1] == 1 && m.ended[2] == 1);
+    /* a ended last: the others were not held up behind it. */
+    ck_assert_int_eq(m.end_order[0], 3);
+    for (int i = 0; i < 3; i++)
+        rn_buf_free(&m.got[i]);
+    close(q[0]);
+    close(r[0]);
+}
+END_TEST
+
+/* An input its owner closes, and one that fails, leave the others alone. */
+START_TEST(runv_close_and_fail)
+{
+    char err[RN_ERRLEN];
+    many m = { .close_at = 0 };
+    int dir = open(".", O_RDONLY | O_DIRECTORY), q[2];
+    ck_assert_int_ge(dir, 0);
+    ck_assert_int_eq(pipe(q), 0);
+    ck_assert_int_eq(write(fds[1], "a", 1), 1);
+    later l = { .ms = 100, .bytes = "more" };
+    later_start(&l);
+    ck_assert_int_eq(write(q[1], "c", 1), 1);
+    close(q[1]);
+    int fd[3] = { fds[0], dir, q[0] };
+    const char *name[3] = { "a", "here", "c" };
+    ck_assert_int_eq(rn_input_runv(&in, fd, name, 3, &no_ops, &mops, &m, err), RN_INPUT_END);
+    later_join(&l);
+    ck_assert_int_eq(m.got[0].len, 1);      /* closed after its first bytes */
+    ck_assert_int_eq(m.ended[0], 0);
+    ck_assert_int_eq(m.ended[1], 2);
+    ck_assert_str_eq(m.why, "here: Is a directory");
+    ck_assert_int_eq(m.ended[2], 1);
+    ck_assert_int_eq(m.got[2].len, 1);
+    for (int i = 0; i < 3; i++)
+        rn_buf_free(&m.got[i]);
+    close(dir);
+    close(q[0]);
+}
+END_TEST
+
+/* A stop signal ends the loop over inputs that never end. */
+START_TEST(runv_stop)
+{
+    char err[RN_ERRLEN];
+    many m = { .close_at = 3 };
+    int q[2];
+    ck_assert_int_eq(pipe(q), 0);
+    later l = { .ms = 100, .sig = SIGINT };
+    later_start(&l);
+    int fd[2] = { fds[0], q[0] };
+    const char *name[2] = { "a", "b" };
+    int64_t t0 = rn_mono_ns();
+    ck_assert_int_eq(rn_input_runv(&in, fd, name, 2, &no_ops, &mops, &m, err), RN_EINTR);
+    ck_assert_int_lt(since_ms(t0), PROMPT_MS);
+    ck_assert_int_eq(rn_sig_stop, SIGINT);
+    later_join(&l);
+    close(q[0]);
+    close(q[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("input");
@@ -372,6 +570,8 @@ int main(void)
     tcase_add_test(wait, signals_without_wait);
     tcase_add_test(wait, end_and_hangup);
     tcase_add_test(wait, bad_descriptor);
+    tcase_add_test(wait, several_readable);
+    tcase_add_test(wait, several_signals);
     suite_add_tcase(s, wait);
     TCase *run = tcase_create("run");
     tcase_add_checked_fixture(run, setup, teardown);
@@ -381,6 +581,9 @@ int main(void)
     tcase_add_test(run, run_stop_pending);
     tcase_add_test(run, run_stopped_by_owner);
     tcase_add_test(run, run_read_error);
+    tcase_add_test(run, runv_side_by_side);
+    tcase_add_test(run, runv_close_and_fail);
+    tcase_add_test(run, runv_stop);
     suite_add_tcase(s, run);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

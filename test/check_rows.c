@@ -1,5 +1,6 @@
-/* check_rows.c -- unit tests for lib/rows: values, times, and rows written
- * and read back in tsv, json and frames; malformed rows named by line. */
+/* check_rows.c -- unit tests for lib/rows: values, times, and rows and
+ * watermarks written and read back in tsv, json and frames; malformed rows
+ * named by line. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,13 +73,19 @@ START_TEST(times)
 }
 END_TEST
 
-static rn_buf write_rows(rn_rowfmt fmt, const rn_row *r, size_t n)
+/* Rows written in fmt; with wm, the watermark wm[i] (when >= 0) before row
+ * i, and wm[n] after the last. */
+static rn_buf write_rows(rn_rowfmt fmt, const rn_row *r, size_t n, const int64_t *wm)
 {
     FILE *f = tmpfile();
     char err[RN_ERRLEN];
     rn_rowwriter *w = rn_rowwriter_new(fileno(f), fmt);
-    for (size_t i = 0; i < n; i++)
-        ck_assert_int_eq(rn_rowwriter_put(w, &r[i], err), 0);
+    for (size_t i = 0; i <= n; i++) {
+        if (wm && wm[i] >= 0)
+            ck_assert_int_eq(rn_rowwriter_watermark(w, wm[i], err), 0);
+        if (i < n)
+            ck_assert_int_eq(rn_rowwriter_put(w, &r[i], err), 0);
+    }
     ck_assert_int_eq(rn_rowwriter_flush(w, err), 0);
     rn_rowwriter_free(w);
     rn_buf b = { 0 };
@@ -90,21 +97,31 @@ static rn_buf write_rows(rn_rowfmt fmt, const rn_row *r, size_t n)
     return b;
 }
 
-/* Read rows fed in pieces of `piece` bytes; returns how many matched want. */
-static size_t read_rows(const rn_buf *b, size_t piece, const rn_row *want, size_t n)
+/* Read rows fed in pieces of `piece` bytes, each watermark of wm (as in
+ * write_rows) in its place; returns how many rows matched want. */
+static size_t read_rows(const rn_buf *b, size_t piece, const rn_row *want, size_t n,
+                        const int64_t *wm)
 {
     rn_rowreader *r = rn_rowreader_new("test");
     char err[RN_ERRLEN];
     rn_row row;
+    int64_t got_wm;
     size_t got = 0, off = 0;
-    int k;
+    int wm_due = wm && wm[0] >= 0, k;
     do {
         size_t len = piece && piece < b->len - off ? piece : b->len - off;
         ck_assert_int_eq(rn_rowreader_feed(r, b->p + off, len, err), 0);
         off += len;
         if (off == b->len)
             rn_rowreader_eof(r);
-        while ((k = rn_rowreader_next(r, &row, err)) == 1) {
+        while ((k = rn_rowreader_next(r, &row, &got_wm, err)) > 0) {
+            if (wm_due) {
+                ck_assert_int_eq(k, RN_ROWS_WATERMARK);
+                ck_assert_int_eq(got_wm, wm[got]);
+                wm_due = 0;
+                continue;
+            }
+            ck_assert_int_eq(k, RN_ROWS_ROW);
             ck_assert_uint_lt(got, n);
             const rn_row *w = &want[got++];
             ck_assert_int_eq(row.start, w->start);
@@ -116,23 +133,32 @@ static size_t read_rows(const rn_buf *b, size_t piece, const rn_row *want, size_
                 ck_assert(row.value.f == w->value.f);
             else
                 ck_assert_int_eq(row.value.i, w->value.i);
+            wm_due = wm && wm[got] >= 0;
         }
         ck_assert_msg(k == 0, "%s", err);
     } while (off < b->len);
+    ck_assert_int_eq(wm_due, 0);
     rn_rowreader_free(r);
     return got;
 }
 
+/* Watermarks between the sample rows, as write_rows takes them. */
+static const int64_t WM[] = { -1, 1700000030000000000LL, -1, 1700000040000000000LL,
+                              1700000040500000000LL, 1700003600000000000LL };
+
+/* Rows alone, and rows with watermarks between them, in every format. */
 START_TEST(round_trips)
 {
     size_t n;
     const rn_row *r = samples(&n);
     rn_rowfmt fmts[] = { RN_ROW_TSV, RN_ROW_JSON, RN_ROW_FRAMES };
-    for (size_t f = 0; f < 3; f++) {
-        rn_buf b = write_rows(fmts[f], r, n);
-        ck_assert_uint_eq(read_rows(&b, 0, r, n), n);
-        ck_assert_uint_eq(read_rows(&b, 1, r, n), n);
-        ck_assert_uint_eq(read_rows(&b, 7, r, n), n);
+    const int64_t *wms[] = { NULL, WM };
+    for (size_t f = 0; f < 6; f++) {
+        const int64_t *wm = wms[f % 2];
+        rn_buf b = write_rows(fmts[f / 2], r, n, wm);
+        ck_assert_uint_eq(read_rows(&b, 0, r, n, wm), n);
+        ck_assert_uint_eq(read_rows(&b, 1, r, n, wm), n);
+        ck_assert_uint_eq(read_rows(&b, 7, r, n, wm), n);
         rn_buf_free(&b);
     }
 }
@@ -142,13 +168,13 @@ START_TEST(tsv_and_json_shapes)
 {
     size_t n;
     const rn_row *r = samples(&n);
-    rn_buf b = write_rows(RN_ROW_TSV, r, 2);
+    rn_buf b = write_rows(RN_ROW_TSV, r, 2, NULL);
     const char *want = "2023-11-14T22:13:20Z\t2023-11-14T22:13:50Z\talpha\t42\n"
                        "2023-11-14T22:13:30Z\t2023-11-14T22:14:00Z\ttab\\there\\nnl\\\\bs\t-7\n";
     ck_assert_uint_eq(b.len, strlen(want));
     ck_assert(memcmp(b.p, want, b.len) == 0);
     rn_buf_free(&b);
-    b = write_rows(RN_ROW_JSON, r, 1);
+    b = write_rows(RN_ROW_JSON, r, 1, NULL);
     want = "{\"start\":\"2023-11-14T22:13:20Z\",\"end\":\"2023-11-14T22:13:50Z\","
            "\"key\":\"alpha\",\"value\":42}\n";
     ck_assert_uint_eq(b.len, strlen(want));
@@ -162,10 +188,11 @@ static void expect_bad(const char *in, const char *msg)
     rn_rowreader *r = rn_rowreader_new("rows.tsv");
     char err[RN_ERRLEN] = "";
     rn_row row;
+    int64_t wm;
     int k;
     ck_assert_int_eq(rn_rowreader_feed(r, in, strlen(in), err), 0);
     rn_rowreader_eof(r);
-    while ((k = rn_rowreader_next(r, &row, err)) == 1)
+    while ((k = rn_rowreader_next(r, &row, &wm, err)) > 0)
         ;
     ck_assert_int_eq(k, RN_ERR);
     ck_assert_msg(strstr(err, msg), "'%s' gave '%s'", in, err);
@@ -190,6 +217,75 @@ START_TEST(malformed)
 }
 END_TEST
 
+/* ---- watermarks ------------------------------------------------------------ */
+
+START_TEST(watermark_shapes)
+{
+    size_t n;
+    const rn_row *r = samples(&n);
+    rn_buf b = write_rows(RN_ROW_TSV, r, 2, WM);
+    const char *want = "2023-11-14T22:13:20Z\t2023-11-14T22:13:50Z\talpha\t42\n"
+                       "# watermark 2023-11-14T22:13:50Z\n"
+                       "2023-11-14T22:13:30Z\t2023-11-14T22:14:00Z\ttab\\there\\nnl\\\\bs\t-7\n";
+    ck_assert_uint_eq(b.len, strlen(want));
+    ck_assert(memcmp(b.p, want, b.len) == 0);
+    rn_buf_free(&b);
+
+    b = write_rows(RN_ROW_JSON, r, 1, WM);
+    want = "{\"start\":\"2023-11-14T22:13:20Z\",\"end\":\"2023-11-14T22:13:50Z\","
+           "\"key\":\"alpha\",\"value\":42}\n"
+           "{\"watermark\":\"2023-11-14T22:13:50Z\"}\n";
+    ck_assert_uint_eq(b.len, strlen(want));
+    ck_assert(memcmp(b.p, want, b.len) == 0);
+    rn_buf_free(&b);
+
+    /* frames: an event with the watermark header alone, ts = W, and the
+     * tsv comment as body. */
+    b = write_rows(RN_ROW_FRAMES, r, 1, WM);
+    rn_decoder *d = rn_decoder_new(RN_FMT_AUTO, RN_DEFAULT_MAX_EVENT);
+    char err[RN_ERRLEN];
+    rn_event ev;
+    ck_assert_int_eq(rn_decoder_feed(d, b.p, b.len, err), 0);
+    rn_decoder_eof(d);
+    ck_assert_int_eq(rn_decoder_next(d, &ev, err), 1);
+    ck_assert_ptr_nonnull(rn_event_header(&ev, "key"));
+    ck_assert_int_eq(rn_decoder_next(d, &ev, err), 1);
+    ck_assert_int_eq(ev.ts, 1700000030000000000LL);
+    ck_assert_ptr_null(rn_event_header(&ev, "key"));
+    const rn_str *h = rn_event_header(&ev, "watermark");
+    ck_assert_ptr_nonnull(h);
+    ck_assert_uint_eq(h->n, 20);
+    ck_assert(memcmp(h->p, "2023-11-14T22:13:50Z", 20) == 0);
+    ck_assert_uint_eq(ev.body.n, 32);
+    ck_assert(memcmp(ev.body.p, "# watermark 2023-11-14T22:13:50Z", 32) == 0);
+    ck_assert_int_eq(rn_decoder_next(d, &ev, err), 0);
+    rn_decoder_free(d);
+    rn_buf_free(&b);
+}
+END_TEST
+
+/* Comments that only look like a watermark stay comments; a json record
+ * with a bad watermark is an error. */
+START_TEST(watermark_lookalikes)
+{
+    const char *in = "# watermark soon\n# watermark 2023-11-14T22:13:20Z junk\n"
+                     "#watermark 2023-11-14T22:13:20Z\n"
+                     "2023-11-14T22:13:20Z\t2023-11-14T22:13:50Z\ta\t1\n";
+    rn_rowreader *r = rn_rowreader_new("rows.tsv");
+    char err[RN_ERRLEN];
+    rn_row row;
+    int64_t wm;
+    ck_assert_int_eq(rn_rowreader_feed(r, in, strlen(in), err), 0);
+    rn_rowreader_eof(r);
+    ck_assert_int_eq(rn_rowreader_next(r, &row, &wm, err), RN_ROWS_ROW);
+    ck_assert_int_eq(rn_rowreader_next(r, &row, &wm, err), 0);
+    rn_rowreader_free(r);
+    expect_bad("{\"watermark\":\"later\"}\n", "line 1: \"watermark\" is not an ISO 8601");
+    expect_bad("{\"watermark\":\"2023-11-14T22:13:20Z\",\"key\":\"a\"}\n",
+               "line 1: a watermark record has no other member");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rows");
@@ -199,6 +295,8 @@ int main(void)
     tcase_add_test(tc, round_trips);
     tcase_add_test(tc, tsv_and_json_shapes);
     tcase_add_test(tc, malformed);
+    tcase_add_test(tc, watermark_shapes);
+    tcase_add_test(tc, watermark_lookalikes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

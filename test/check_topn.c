@@ -252,6 +252,36 @@ START_TEST(windows_due_late_dropped)
 }
 END_TEST
 
+/* By a watermark: the windows ending at or before it, whatever the rows of
+ * later windows; a late row makes its window due again at once. */
+START_TEST(windows_due_by_watermark)
+{
+    char err[RN_ERRLEN];
+    capture c = { 0 };
+    rn_topn *t = rn_topn_new(2, 0);
+    int64_t w1 = T0, w2 = T0 + 10 * SEC, w3 = T0 + 20 * SEC;
+
+    ck_assert_int_eq(rn_topn_max_end(t), INT64_MIN);
+    add(t, w1, w2, S("a"), I(1), RN_TOPN_ADDED);
+    add(t, w2, w3, S("b"), I(1), RN_TOPN_ADDED);
+    add(t, w1, w2, S("c"), I(3), RN_TOPN_ADDED);
+    ck_assert_int_eq(rn_topn_max_end(t), w3);
+    ck_assert_int_eq(rn_topn_flush_to(t, w2 - 1, capture_fn, &c, err), 0);
+    ck_assert_int_eq(rn_topn_flush_to(t, w2, capture_fn, &c, err), 1);
+    ck_assert_int_eq(c.last_end, w2);
+    ck_assert_int_eq(rn_topn_flush_to(t, w3 - 1, capture_fn, &c, err), 0);
+    add(t, w1, w2, S("a"), I(5), RN_TOPN_LATE);
+    ck_assert_int_eq(rn_topn_flush_to(t, w3 - 1, capture_fn, &c, err), 1);
+    ck_assert_uint_eq(c.reprints, 1);
+    /* A window with nothing new is not handed out again. */
+    ck_assert_int_eq(rn_topn_flush_to(t, INT64_MAX, capture_fn, &c, err), 1);
+    ck_assert_int_eq(c.last_end, w3);
+    ck_assert_int_eq(rn_topn_flush_to(t, INT64_MAX, capture_fn, &c, err), 0);
+    rn_buf_free(&c.text);
+    rn_topn_free(t);
+}
+END_TEST
+
 static int refuse(void *data, const rn_topn_window *w)
 {
     (void)data;
@@ -753,6 +783,7 @@ static Suite *topn_suite(void)
     tc = tcase_create("windows");
     tcase_add_test(tc, merge_partial_rows);
     tcase_add_test(tc, windows_due_late_dropped);
+    tcase_add_test(tc, windows_due_by_watermark);
     tcase_add_test(tc, flush_refused_stays_due);
     suite_add_tcase(s, tc);
 

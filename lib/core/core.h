@@ -294,6 +294,14 @@ enum { RN_INPUT_TIMEOUT = 0, RN_INPUT_READY = 1 };
  * even when fd is ready at once. */
 int rn_input_wait(const rn_input *in, int fd, int64_t deadline);
 
+/* The same over n descriptors: RN_INPUT_READY when at least one is, with
+ * ready[i] set to 1 for each fd[i] a read will not block on and to 0 for the
+ * others; a negative fd[i] is not waited on (ready[i] 0), so n descriptors
+ * all negative wait for the deadline or a signal alone. RN_ERR with errno
+ * EBADF when one of them is not open. The signal guarantees are those of
+ * rn_input_wait. */
+int rn_input_waitv(const rn_input *in, const int *fd, int *ready, size_t n, int64_t deadline);
+
 /* Deliver the signals that came since the last wait, without waiting: for
  * a loop kept busy, which may go long without a wait. 1 when a handler ran. */
 int rn_input_signals(const rn_input *in);
@@ -326,6 +334,33 @@ enum { RN_INPUT_END = 0, RN_INPUT_STOPPED = 1 };
  * "NAME: reason" when reading failed. */
 int rn_input_run(const rn_input *in, int fd, const char *name, const rn_input_ops *ops,
                  void *data, char *err);
+
+/* ---- the loop over several inputs at once ---------------------------------
+ *
+ * The same turns over n inputs read side by side (topk merging the rows of
+ * several winagg processes): each turn waits for any of them, then reads
+ * each one that is ready once, so a busy input does not starve the others.
+ * ops->on_bytes is not used; instead: */
+
+typedef struct rn_inputv_ops {
+    /* n > 0 bytes read from input i: 0 to go on, RN_INPUT_CLOSE to stop
+     * reading input i (the others go on; on_end is not called for it),
+     * anything else to stop the loop (RN_INPUT_STOPPED). */
+    int (*on_bytes)(void *data, size_t i, const char *buf, size_t n);
+    /* Input i reached its end (err NULL) or reading it failed (err is
+     * "NAME: reason"); it is not read again. 0 to go on with the others,
+     * anything else to stop the loop (RN_INPUT_STOPPED). */
+    int (*on_end)(void *data, size_t i, const char *err);
+} rn_inputv_ops;
+
+#define RN_INPUT_CLOSE 2
+
+/* Read fd[0..n) (names name[i]) until every one has ended or been closed:
+ * RN_INPUT_END, RN_INPUT_STOPPED, RN_EINTR when rn_sig_stop was set, or
+ * RN_ERR with err when waiting failed or memory ran out. The descriptors
+ * stay open (the caller closes them). */
+int rn_input_runv(const rn_input *in, const int *fd, const char *const *name, size_t n,
+                  const rn_input_ops *ops, const rn_inputv_ops *vops, void *data, char *err);
 
 /* hash.c -- the one hash of keys, wyhash-style (after Wang Yi's wyhash,
  * final version): two 64x64->128 multiplications for keys up to 16 bytes, 48

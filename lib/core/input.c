@@ -1,10 +1,13 @@
 /* input.c -- the input loop of the tools that read a stream: wait for a
- * descriptor, a deadline or a signal, with signals blocked but in ppoll. */
+ * descriptor (or several), a deadline or a signal, with signals blocked but
+ * in ppoll. */
 #include "core/core.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,11 +46,17 @@ int rn_input_signals(const rn_input *in)
     return 1;
 }
 
-int rn_input_wait(const rn_input *in, int fd, int64_t deadline)
+int rn_input_waitv(const rn_input *in, const int *fd, int *ready, size_t n, int64_t deadline)
 {
     struct timespec ts, *tp = NULL;
-    struct pollfd p = { .fd = fd, .events = POLLIN };
+    struct pollfd one, *p = &one;
 
+    if (n > 1 && !(p = calloc(n, sizeof *p))) {
+        errno = ENOMEM;
+        return RN_ERR;
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = (struct pollfd){ .fd = fd[i], .events = POLLIN };
     if (deadline >= 0) {
         int64_t left = deadline - rn_mono_ns();
         if (left < 0)
@@ -56,31 +65,58 @@ int rn_input_wait(const rn_input *in, int fd, int64_t deadline)
         ts.tv_nsec = (long)(left % 1000000000);
         tp = &ts;
     }
-    int r = ppoll(&p, 1, tp, &in->waitmask);
-    if (r < 0)
-        return errno == EINTR ? RN_EINTR : RN_ERR;
+    int r = ppoll(p, (nfds_t)n, tp, &in->waitmask), e = errno;
+    for (size_t i = 0; i < n; i++) {
+        ready[i] = r > 0 && p[i].fd >= 0 && p[i].revents != 0;
+        if (r > 0 && (p[i].revents & POLLNVAL))
+            r = -2;
+    }
+    if (p != &one)
+        free(p);
+    if (r == -1) {
+        errno = e;
+        return e == EINTR ? RN_EINTR : RN_ERR;
+    }
     /* A descriptor that is ready wins over a pending signal in ppoll, which
      * then returns with the signal still pending: behind a busy input it
      * would wait for ever. */
     if (rn_input_signals(in))
         return RN_EINTR;
-    if (r == 0)
-        return RN_INPUT_TIMEOUT;
-    if (p.revents & POLLNVAL) {
+    if (r == -2) {
         errno = EBADF;
         return RN_ERR;
     }
-    return RN_INPUT_READY;
+    return r == 0 ? RN_INPUT_TIMEOUT : RN_INPUT_READY;
 }
 
-int rn_input_run(const rn_input *in, int fd, const char *name, const rn_input_ops *ops,
-                 void *data, char *err)
+int rn_input_wait(const rn_input *in, int fd, int64_t deadline)
 {
-    char buf[RN_INPUT_READ];
+    int ready;
+    return rn_input_waitv(in, &fd, &ready, 1, deadline);
+}
 
+int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, size_t n,
+                  const rn_input_ops *ops, const rn_inputv_ops *vops, void *data, char *err)
+{
+    char buf[RN_INPUT_READ], why[RN_ERRLEN];
+    int *fd = malloc((n ? n : 1) * sizeof *fd), *ready = malloc((n ? n : 1) * sizeof *ready);
+    size_t open = n;
+    int ret;
+
+    if (!fd || !ready) {
+        ret = rn_seterr(err, "out of memory");
+        goto out;
+    }
+    memcpy(fd, fds, n * sizeof *fd);
     for (;;) {
-        if (rn_sig_stop)
-            return RN_EINTR;
+        if (!open) {
+            ret = RN_INPUT_END;
+            goto out;
+        }
+        if (rn_sig_stop) {
+            ret = RN_EINTR;
+            goto out;
+        }
         if (rn_sig_usr1 && ops->on_usr1) {
             rn_sig_usr1 = 0;
             ops->on_usr1(data);
@@ -90,30 +126,122 @@ int rn_input_run(const rn_input *in, int fd, const char *name, const rn_input_op
         if (ops->on_idle) {
             /* A look without sleeping first: only an input with nothing
              * waiting is idle. */
-            r = rn_input_wait(in, fd, 0);
-            if (r == RN_INPUT_TIMEOUT && ops->on_idle(data) != 0)
-                return RN_INPUT_STOPPED;
+            r = rn_input_waitv(in, fd, ready, n, 0);
+            if (r == RN_INPUT_TIMEOUT && ops->on_idle(data) != 0) {
+                ret = RN_INPUT_STOPPED;
+                goto out;
+            }
         }
         if (r == RN_INPUT_TIMEOUT)
-            r = rn_input_wait(in, fd, deadline);
+            r = rn_input_waitv(in, fd, ready, n, deadline);
         if (r == RN_EINTR)
             continue;
-        if (r == RN_ERR)
-            return rn_seterr(err, "%s: poll: %s", name, strerror(errno));
+        if (r == RN_ERR) {
+            ret = rn_seterr(err, "%s: poll: %s", n == 1 ? name[0] : "inputs", strerror(errno));
+            goto out;
+        }
         if (r == RN_INPUT_TIMEOUT) {
-            if (ops->on_deadline && ops->on_deadline(data) != 0)
-                return RN_INPUT_STOPPED;
+            if (ops->on_deadline && ops->on_deadline(data) != 0) {
+                ret = RN_INPUT_STOPPED;
+                goto out;
+            }
             continue;
         }
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
+        for (size_t i = 0; i < n; i++) {
+            if (!ready[i])
                 continue;
-            return rn_seterr(err, "%s: %s", name, strerror(errno));
+            ssize_t got = read(fd[i], buf, sizeof buf);
+            int v;
+            if (got < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (got > 0) {
+                v = vops->on_bytes(data, i, buf, (size_t)got);
+                if (v == RN_INPUT_CLOSE) {
+                    fd[i] = -1;
+                    open--;
+                    continue;
+                }
+            } else {
+                if (got < 0)
+                    snprintf(why, sizeof why, "%s: %s", name[i], strerror(errno));
+                fd[i] = -1;
+                open--;
+                v = vops->on_end(data, i, got < 0 ? why : NULL);
+            }
+            if (v != 0) {
+                ret = RN_INPUT_STOPPED;
+                goto out;
+            }
         }
-        if (n == 0)
-            return RN_INPUT_END;
-        if (ops->on_bytes(data, buf, (size_t)n) != 0)
-            return RN_INPUT_STOPPED;
     }
+out:
+    free(fd);
+    free(ready);
+    return ret;
+}
+
+/* rn_input_run is the loop over one input: its owner's on_bytes, and a
+ * read error is the loop's. */
+typedef struct one_input {
+    const rn_input_ops *ops;
+    void *data;
+    char *err;
+    int failed;
+} one_input;
+
+static int one_bytes(void *data, size_t i, const char *buf, size_t n)
+{
+    one_input *o = data;
+    (void)i;
+    return o->ops->on_bytes(o->data, buf, n) != 0;
+}
+
+static int one_end(void *data, size_t i, const char *err)
+{
+    one_input *o = data;
+    (void)i;
+    if (!err)
+        return 0;
+    o->failed = 1;
+    snprintf(o->err, RN_ERRLEN, "%s", err);
+    return 1;
+}
+
+static int64_t one_deadline(void *data)
+{
+    one_input *o = data;
+    return o->ops->deadline ? o->ops->deadline(o->data) : -1;
+}
+
+static int one_on_deadline(void *data)
+{
+    one_input *o = data;
+    return o->ops->on_deadline ? o->ops->on_deadline(o->data) : 0;
+}
+
+static int one_idle(void *data)
+{
+    one_input *o = data;
+    return o->ops->on_idle(o->data);
+}
+
+static void one_usr1(void *data)
+{
+    one_input *o = data;
+    o->ops->on_usr1(o->data);
+}
+
+int rn_input_run(const rn_input *in, int fd, const char *name, const rn_input_ops *ops,
+                 void *data, char *err)
+{
+    one_input o = { ops, data, err, 0 };
+    const rn_input_ops wrap = {
+        .deadline = one_deadline,
+        .on_deadline = one_on_deadline,
+        .on_idle = ops->on_idle ? one_idle : NULL,
+        .on_usr1 = ops->on_usr1 ? one_usr1 : NULL,
+    };
+    static const rn_inputv_ops vops = { one_bytes, one_end };
+    int r = rn_input_runv(in, &fd, &name, 1, &wrap, &vops, &o, err);
+    return o.failed ? RN_ERR : r;
 }

@@ -266,6 +266,40 @@ nomem:
     return RN_ENOMEM;
 }
 
+#define WM_PREFIX "# watermark "
+#define WM_PREFIX_LEN (sizeof WM_PREFIX - 1)
+
+int rn_rowwriter_watermark(rn_rowwriter *w, int64_t wm, char *err)
+{
+    char t[32];
+    size_t tn = rn_time_format(wm, t);
+    rn_buf *b = w->fmt == RN_ROW_FRAMES ? &w->line : &w->out;
+
+    if (w->fmt == RN_ROW_FRAMES)
+        b->len = 0;
+    if (w->fmt == RN_ROW_JSON) {
+        if (rn_buf_append(b, "{\"watermark\":\"", 14) < 0 || rn_buf_append(b, t, tn) < 0
+            || rn_buf_append(b, "\"}\n", 3) < 0)
+            goto nomem;
+    } else if (rn_buf_append(b, WM_PREFIX, WM_PREFIX_LEN) < 0 || rn_buf_append(b, t, tn) < 0
+               || (w->fmt == RN_ROW_TSV && rn_buf_append(b, "\n", 1) < 0)) {
+        goto nomem;
+    }
+    if (w->fmt == RN_ROW_FRAMES) {
+        rn_event ev;
+        rn_event_clear(&ev);
+        ev.ts = wm;
+        rn_event_add_header(&ev, "watermark", 9, t, tn);
+        ev.body.p = b->p;
+        ev.body.n = b->len;
+        return rn_writer_put(w->frames, &ev, err);
+    }
+    return w->out.len >= WRITE_SIZE ? rn_rowwriter_flush(w, err) : 0;
+nomem:
+    rn_seterr(err, "out of memory");
+    return RN_ENOMEM;
+}
+
 /* ---- decoding ------------------------------------------------------------- */
 
 struct rn_rowreader {
@@ -357,8 +391,9 @@ static const char *parse_tsv(rn_rowreader *r, const char *p, size_t n, rn_row *r
     return NULL;
 }
 
+/* A json line: a row (*is_wm 0) or a watermark record (*is_wm 1, *wm). */
 static const char *parse_json_row(rn_rowreader *r, const char *p, size_t n, rn_row *row,
-                                  char *jerr)
+                                  int64_t *wm, int *is_wm, char *jerr)
 {
     rn_json j;
     rn_buf k = { 0 }, s = { 0 };
@@ -399,24 +434,43 @@ static const char *parse_json_row(rn_rowreader *r, const char *p, size_t n, rn_r
                 goto out;
             }
             seen |= 8;
+        } else if (k.len == 9 && memcmp(k.p, "watermark", 9) == 0 && !(seen & 16)) {
+            s.len = 0;
+            if (rn_json_get_str(&j, &s, jerr) < 0 || rn_time_parse(s.p, s.len, wm) < 0) {
+                why = "\"watermark\" is not an ISO 8601 UTC time";
+                goto out;
+            }
+            seen |= 16;
         } else if (rn_json_skip_value(&j, jerr) < 0) {
             why = jerr;
             goto out;
         }
         k.len = 0;
     }
+    *is_wm = seen == 16;
     if (m < 0)
         why = jerr;
-    else if (seen != 15)
-        why = "a row needs \"start\", \"end\", \"key\" and \"value\"";
+    else if (seen != 15 && seen != 16)
+        why = seen & 16 ? "a watermark record has no other member"
+                        : "a row needs \"start\", \"end\", \"key\" and \"value\"";
 out:
     rn_buf_free(&k);
     rn_buf_free(&s);
     return why;
 }
 
-static const char *row_from_frame(rn_rowreader *r, const rn_event *ev, rn_row *row)
+/* A frame: a row (*is_wm 0) or a watermark record (*is_wm 1, *wm). */
+static const char *row_from_frame(rn_rowreader *r, const rn_event *ev, rn_row *row,
+                                  int64_t *wm, int *is_wm)
 {
+    const rn_str *w = rn_event_header(ev, "watermark");
+    if ((*is_wm = w != NULL)) {
+        if (rn_event_header(ev, "key"))
+            return "an event with both the watermark and the key header";
+        if (rn_time_parse(w->p, w->n, wm) < 0)
+            return "the watermark is not an ISO 8601 UTC time";
+        return NULL;
+    }
     const rn_str *s = rn_event_header(ev, "start"), *e = rn_event_header(ev, "end"),
                  *k = rn_event_header(ev, "key"), *v = rn_event_header(ev, "value");
     if (!s || !e || !k || !v)
@@ -431,7 +485,14 @@ static const char *row_from_frame(rn_rowreader *r, const rn_event *ev, rn_row *r
     return NULL;
 }
 
-int rn_rowreader_next(rn_rowreader *r, rn_row *row, char *err)
+/* "# watermark TIME": 1 with *wm; 0 for any other comment. */
+static int tsv_watermark(const char *p, size_t n, int64_t *wm)
+{
+    return n > WM_PREFIX_LEN && memcmp(p, WM_PREFIX, WM_PREFIX_LEN) == 0
+           && rn_time_parse(p + WM_PREFIX_LEN, n - WM_PREFIX_LEN, wm) == 0;
+}
+
+int rn_rowreader_next(rn_rowreader *r, rn_row *row, int64_t *wm, char *err)
 {
     rn_event ev;
     char derr[RN_ERRLEN];
@@ -450,8 +511,9 @@ int rn_rowreader_next(rn_rowreader *r, rn_row *row, char *err)
         const char *why;
         char jerr[RN_ERRLEN] = "";
         int evfmt = rn_decoder_format(r->d) != RN_FMT_LINES;   /* rows in headers */
+        int is_wm = 0;
         if (evfmt) {
-            if ((why = row_from_frame(r, &ev, row))) {
+            if ((why = row_from_frame(r, &ev, row, wm, &is_wm))) {
                 r->failed = 1;
                 return rn_seterr(err, "%s: byte offset %llu: %s", r->name,
                                  (unsigned long long)off, why);
@@ -462,15 +524,20 @@ int rn_rowreader_next(rn_rowreader *r, rn_row *row, char *err)
             size_t len = ev.body.n;
             if (len && p[len - 1] == '\r')
                 len--;
+            if (len && p[0] == '#' && tsv_watermark(p, len, wm))
+                return RN_ROWS_WATERMARK;
             if (len == 0 || p[0] == '#')
                 continue;
-            why = p[0] == '{' ? parse_json_row(r, p, len, row, jerr) : parse_tsv(r, p, len, row);
+            why = p[0] == '{' ? parse_json_row(r, p, len, row, wm, &is_wm, jerr)
+                              : parse_tsv(r, p, len, row);
             if (why) {
                 r->failed = 1;
                 return rn_seterr(err, "%s: line %llu: %s", r->name,
                                  (unsigned long long)r->line, why);
             }
         }
+        if (is_wm)
+            return RN_ROWS_WATERMARK;
         if (row->end <= row->start) {
             r->failed = 1;
             return rn_seterr(err, "%s: %s %llu: the window ends before it starts", r->name,
@@ -479,6 +546,6 @@ int rn_rowreader_next(rn_rowreader *r, rn_row *row, char *err)
         }
         row->key.p = r->key.p ? r->key.p : "";
         row->key.n = r->key.len;
-        return 1;
+        return RN_ROWS_ROW;
     }
 }

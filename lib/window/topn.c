@@ -347,11 +347,6 @@ int rn_topn_add(rn_topn *t, const rn_row *row, char *err)
     return w->printed ? RN_TOPN_LATE : RN_TOPN_ADDED;
 }
 
-static int due(const rn_topn *t, const window *w, int all)
-{
-    return w->dirty && (all || w->end < t->max_end);
-}
-
 int rn_topn_ready(const rn_topn *t)
 {
     for (size_t i = 0; i < t->nw && t->w[i]->end < t->max_end; i++)
@@ -359,6 +354,8 @@ int rn_topn_ready(const rn_topn *t)
             return 1;
     return 0;
 }
+
+int64_t rn_topn_max_end(const rn_topn *t) { return t->any_rows ? t->max_end : INT64_MIN; }
 
 size_t rn_topn_pending(const rn_topn *t)
 {
@@ -395,12 +392,18 @@ static void forget(rn_topn *t)
 
 long rn_topn_flush(rn_topn *t, int all, rn_topn_print_fn fn, void *data, char *err)
 {
+    int64_t upto = all ? INT64_MAX : t->any_rows ? t->max_end - 1 : INT64_MIN;
+    return rn_topn_flush_to(t, upto, fn, data, err);
+}
+
+long rn_topn_flush_to(rn_topn *t, int64_t upto, rn_topn_print_fn fn, void *data, char *err)
+{
     long done = 0;
     for (size_t i = 0; i < t->nw; i++) {
         window *w = t->w[i];
-        if (!all && w->end >= t->max_end)
+        if (w->end > upto)
             break;
-        if (!due(t, w, all))
+        if (!w->dirty)
             continue;
         long k = rn_topn_select(w->e, w->n, t->n, t->top);
         if (k < 0)

@@ -25,9 +25,22 @@
  * written as an integer when it is one, else with the fewest digits that
  * read back to the same double.
  *
+ * Watermarks. Between the rows a writer may put a watermark record: W
+ * promises that no row of a window with end <= W follows in this stream
+ * (winagg writes one after the rows of every close, and whenever its
+ * watermark moves while the input is idle). So a reader knows a window is
+ * complete without waiting for more input. Formats:
+ *   tsv     "# watermark TIME\n": a comment line, with no tab, so that readers
+ *           that skip '#' lines or keep lines of four fields (cut -s,
+ *           awk 'NF==4') pass it by;
+ *   json    {"watermark":"TIME"}\n
+ *   frames  an event with ts = W, the one header watermark (TIME), and the
+ *           tsv line as body.
+ * TIME as in rows.
+ *
  * The reader detects the format (frames magic; '{' for json; else tsv),
- * skips blank lines and lines starting with '#', and names the line (or
- * frame offset) of anything malformed. */
+ * skips blank lines and other lines starting with '#', and names the line
+ * (or frame offset) of anything malformed. */
 
 typedef struct rn_value {
     int is_float;
@@ -67,6 +80,8 @@ rn_rowwriter *rn_rowwriter_new(int fd, rn_rowfmt fmt);
 void rn_rowwriter_free(rn_rowwriter *w);
 /* 0; RN_EPIPE when the reader went away; RN_ERR with err. */
 int rn_rowwriter_put(rn_rowwriter *w, const rn_row *row, char *err);
+/* A watermark record (see above); returns as rn_rowwriter_put. */
+int rn_rowwriter_watermark(rn_rowwriter *w, int64_t wm, char *err);
 int rn_rowwriter_flush(rn_rowwriter *w, char *err);
 
 /* ---- reading -------------------------------------------------------------- */
@@ -78,10 +93,13 @@ rn_rowreader *rn_rowreader_new(const char *name);
 void rn_rowreader_free(rn_rowreader *r);
 int rn_rowreader_feed(rn_rowreader *r, const void *buf, size_t len, char *err);
 void rn_rowreader_eof(rn_rowreader *r);
-/* 1: *row is the next row (valid until the next call); 0: needs more input
- * (or the end, after eof); RN_ERR: err says "NAME: line N: what" (or "byte
- * offset N" for frames). */
-int rn_rowreader_next(rn_rowreader *r, rn_row *row, char *err);
+/* RN_ROWS_ROW: *row is the next row (valid until the next call);
+ * RN_ROWS_WATERMARK: the next record is a watermark, *wm; 0: needs more
+ * input (or the end, after eof); RN_ERR: err says "NAME: line N: what" (or
+ * "byte offset N" for frames). Watermarks are returned as they come, even
+ * one lower than an earlier one (`cat a b` of two streams). */
+enum { RN_ROWS_ROW = 1, RN_ROWS_WATERMARK = 2 };
+int rn_rowreader_next(rn_rowreader *r, rn_row *row, int64_t *wm, char *err);
 
 /* extract.c -- pulling a key, a value or a time out of an event's body.
  *
@@ -332,12 +350,15 @@ void rn_wagg_stats_get(const rn_wagg *a, rn_wagg_stats *st);
  * Windows (topn.c). Rows (rows.c) with the same window (start, end) and
  * key are summed, whichever input they came from, so `cat a b | topk` merges
  * the output of two winagg processes. A window is handed out for printing by
- * rn_topn_flush: with all = 0 only windows that the input has moved past (a
- * row of a window ending later was added), with all = 1 every window with
- * rows not yet printed (EOF). The caller decides when (topk: after 200 ms
- * without input). Rows for a window already printed are added to it and the
- * window is handed out again; the last `keep` printed windows are held for
- * that, older ones are freed and rows for them dropped (and counted).
+ * rn_topn_flush_to: every window with rows not yet printed whose end is <=
+ * a bound, the least watermark of the inputs (topk). rn_topn_flush is the
+ * same for inputs without watermarks: with all = 0 only windows that the
+ * input has moved past (a row of a window ending later was added), with
+ * all = 1 every window with rows not yet printed (EOF); the caller decides
+ * when (topk: after 200 ms without input). Rows for a window already
+ * printed are added to it and the window is handed out again; the last
+ * `keep` printed windows are held for that, older ones are freed and rows
+ * for them dropped (and counted).
  *
  * Order: value descending, then key bytes ascending (memcmp, a prefix
  * first), so ties come out the same way on every run and every machine.
@@ -409,6 +430,8 @@ int rn_topn_add(rn_topn *t, const rn_row *row, char *err);
 
 /* 1 when rn_topn_flush(t, 0, ...) would hand out a window. */
 int rn_topn_ready(const rn_topn *t);
+/* The latest window end of any row added; INT64_MIN before the first. */
+int64_t rn_topn_max_end(const rn_topn *t);
 /* Windows holding rows not yet printed. */
 size_t rn_topn_pending(const rn_topn *t);
 
@@ -417,6 +440,8 @@ size_t rn_topn_pending(const rn_topn *t);
  * out, or -1: out of memory (err says so) or fn returned -1 (err untouched),
  * in which case the window fn refused stays due. */
 long rn_topn_flush(rn_topn *t, int all, rn_topn_print_fn fn, void *data, char *err);
+/* The same for the windows whose end is <= upto. */
+long rn_topn_flush_to(rn_topn *t, int64_t upto, rn_topn_print_fn fn, void *data, char *err);
 
 /* ---- output -------------------------------------------------------------- */
 
