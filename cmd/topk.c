@@ -66,6 +66,8 @@ typedef struct app {
     /* rows form */
     rn_topn *topn;
     rn_topn_fmt fmt;
+    rn_topn_ranks *ranks;   /* table on a terminal: rank moves */
+    int *moves;
     /* -k form */
     rn_ss *ss;
     rn_fieldx *kx;
@@ -108,6 +110,8 @@ static int write_out(app *a)
 static int print_window(void *data, const rn_topn_window *w)
 {
     app *a = data;
+    if (a->ranks && rn_topn_ranks_moves(a->ranks, w, a->moves) < 0)
+        rn_die("out of memory");
     if (rn_topn_format(&a->out, &a->fmt, w) < 0)
         rn_die("out of memory");
     (*a->c_printed)++;
@@ -513,6 +517,13 @@ int main(int argc, char **argv)
             rn_die("out of memory");
         a.fmt.prefix = prefix;
         a.fmt.ttl = (int64_t)ttl;
+        /* A person watching: each window replaces the last, with moves. */
+        if (a.fmt.out == RN_TOPN_TABLE && isatty(STDOUT_FILENO)) {
+            if (!(a.ranks = rn_topn_ranks_new()) || !(a.moves = calloc((size_t)n, sizeof(int))))
+                rn_die("out of memory");
+            a.fmt.screen = 1;
+            a.fmt.moves = a.moves;
+        }
         a.c_rows = rn_counter_add(&a.cs, "rows");
         a.c_printed = rn_counter_add(&a.cs, "printed");
         a.c_pending = rn_counter_add(&a.cs, "pending");
@@ -551,6 +562,8 @@ int main(int argc, char **argv)
         print_counters(&a);
 
     rn_topn_free(a.topn);
+    rn_topn_ranks_free(a.ranks);
+    free(a.moves);
     rn_ss_free(a.ss);
     rn_fieldx_free(a.kx);
     free(a.items);

@@ -377,6 +377,32 @@ START_TEST(format_table_wide_keys)
 }
 END_TEST
 
+START_TEST(rank_moves)
+{
+    static const rn_topn_entry w1[] = {
+        { { "a", 1 }, { 0, 9, 0 } }, { { "b", 1 }, { 0, 8, 0 } }, { { "c", 1 }, { 0, 7, 0 } },
+    };
+    static const rn_topn_entry w2[] = {
+        { { "c", 1 }, { 0, 9, 0 } }, { { "a", 1 }, { 0, 8, 0 } }, { { "ab", 2 }, { 0, 1, 0 } },
+    };
+    rn_topn_window a = { T0, T0 + SEC, 3, 3, w1, 0, 1 };
+    rn_topn_window b = { T0 + SEC, T0 + 2 * SEC, 3, 3, w2, 0, 1 };
+    int m[3];
+    rn_topn_ranks *r = rn_topn_ranks_new();
+    ck_assert_int_eq(rn_topn_ranks_moves(r, &a, m), 0);
+    ck_assert_int_eq(m[0], RN_TOPN_NEW);
+    ck_assert_int_eq(m[2], RN_TOPN_NEW);
+    ck_assert_int_eq(rn_topn_ranks_moves(r, &b, m), 0);
+    ck_assert_int_eq(m[0], 2);              /* c: third to first */
+    ck_assert_int_eq(m[1], -1);             /* a: first to second */
+    ck_assert_int_eq(m[2], RN_TOPN_NEW);    /* ab is not a */
+    ck_assert_int_eq(rn_topn_ranks_moves(r, &b, m), 0);
+    ck_assert_int_eq(m[0], 0);
+    ck_assert_int_eq(m[2], 0);
+    rn_topn_ranks_free(r);
+}
+END_TEST
+
 /* A RESP bulk string, for building expected output. */
 static void bulk(rn_buf *b, const char *s, size_t n)
 {
@@ -790,6 +816,7 @@ static Suite *topn_suite(void)
     tc = tcase_create("output");
     tcase_add_test(tc, format_tsv_json_table);
     tcase_add_test(tc, format_table_wide_keys);
+    tcase_add_test(tc, rank_moves);
     tcase_add_test(tc, format_redis);
     tcase_add_test(tc, out_parse);
     suite_add_tcase(s, tc);

@@ -222,12 +222,29 @@ static int put_u64(rn_buf *b, uint64_t v)
     return put(b, d, rn_u64_dec(v, d));
 }
 
-static int fmt_table(rn_buf *b, const rn_topn_window *w)
+/* "+2" up, "-1" down, "new", "=" for a rank move. */
+static int tbl_move(table *t, int m)
+{
+    char c[16];
+    if (m == RN_TOPN_NEW)
+        return tbl_cell(t, "new", 3);
+    if (m == 0)
+        return tbl_cell(t, "=", 1);
+    int n = snprintf(c, sizeof c, "%+d", m);
+    return tbl_cell(t, c, (size_t)n);
+}
+
+static int fmt_table(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
 {
     char head[128];
-    table t = { .ncol = 3, .align = "rlr" };
+    const int *mv = f->screen ? f->moves : NULL;
+    table t = { .ncol = mv ? 4 : 3, .align = mv ? "rlrr" : "rlr" };
     int r = -1;
 
+    /* On a terminal each window replaces the last, as top(1) does: cursor
+     * home, clear the screen. */
+    if (f->screen && puts_(b, "\033[H\033[2J") < 0)
+        return -1;
     if (put_time(b, w->start) < 0 || puts_(b, " .. ") < 0 || put_time(b, w->end) < 0)
         return -1;
     snprintf(head, sizeof head, "  top %zu of %zu key%s%s\n", w->n, w->nkeys,
@@ -235,12 +252,13 @@ static int fmt_table(rn_buf *b, const rn_topn_window *w)
     if (puts_(b, head) < 0)
         return -1;
     if (tbl_cell(&t, "rank", 4) < 0 || tbl_cell(&t, "key", 3) < 0
-        || tbl_cell(&t, "value", 5) < 0)
+        || tbl_cell(&t, "value", 5) < 0 || (mv && tbl_cell(&t, "move", 4) < 0))
         goto err;
     for (size_t i = 0; i < w->n; i++) {
         char v[40];
         if (tbl_u64(&t, i + 1) < 0 || tbl_key(&t, w->top[i].key) < 0
-            || tbl_cell(&t, v, rn_value_format(w->top[i].value, v)) < 0)
+            || tbl_cell(&t, v, rn_value_format(w->top[i].value, v)) < 0
+            || (mv && tbl_move(&t, mv[i]) < 0))
             goto err;
     }
     if (tbl_write(&t, b) < 0 || put(b, "\n", 1) < 0)
@@ -249,6 +267,62 @@ static int fmt_table(rn_buf *b, const rn_topn_window *w)
 err:
     tbl_free(&t);
     return r;
+}
+
+/* ---- rank moves ------------------------------------------------------------ */
+
+struct rn_topn_ranks {
+    rn_buf keys;            /* the previous window's top keys, back to back */
+    size_t *off, *len, n, cap;
+};
+
+rn_topn_ranks *rn_topn_ranks_new(void)
+{
+    return calloc(1, sizeof(rn_topn_ranks));
+}
+
+void rn_topn_ranks_free(rn_topn_ranks *r)
+{
+    if (!r)
+        return;
+    rn_buf_free(&r->keys);
+    free(r->off);
+    free(r->len);
+    free(r);
+}
+
+/* O(n * previous n): tops are short (a person reads them). */
+int rn_topn_ranks_moves(rn_topn_ranks *r, const rn_topn_window *w, int *moves)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        moves[i] = RN_TOPN_NEW;
+        for (size_t j = 0; j < r->n; j++)
+            if (r->len[j] == w->top[i].key.n
+                && memcmp(r->keys.p + r->off[j], w->top[i].key.p, r->len[j]) == 0) {
+                moves[i] = (int)j - (int)i;
+                break;
+            }
+    }
+    if (w->n > r->cap) {
+        size_t *o = realloc(r->off, w->n * sizeof *o);
+        if (o)
+            r->off = o;
+        size_t *l = o ? realloc(r->len, w->n * sizeof *l) : NULL;
+        if (!l)
+            return RN_ENOMEM;
+        r->len = l;
+        r->cap = w->n;
+    }
+    r->keys.len = 0;
+    r->n = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        r->off[i] = r->keys.len;
+        r->len[i] = w->top[i].key.n;
+        if (rn_buf_append(&r->keys, w->top[i].key.p, w->top[i].key.n) < 0)
+            return RN_ENOMEM;
+        r->n = i + 1;
+    }
+    return 0;
 }
 
 static int fmt_tsv(rn_buf *b, const rn_topn_window *w)
@@ -368,7 +442,7 @@ err:
 int rn_topn_format(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
 {
     switch (f->out) {
-    case RN_TOPN_TABLE: return fmt_table(b, w);
+    case RN_TOPN_TABLE: return fmt_table(b, f, w);
     case RN_TOPN_TSV: return fmt_tsv(b, w);
     case RN_TOPN_JSON: return fmt_json(b, w);
     case RN_TOPN_REDIS: return fmt_redis(b, f, w);

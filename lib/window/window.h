@@ -4,6 +4,7 @@
 #ifndef RN_WINDOW_WINDOW_H
 #define RN_WINDOW_WINDOW_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -458,11 +459,24 @@ typedef struct rn_topn_fmt {
     rn_topn_out out;
     const char *prefix;     /* redis key prefix; NULL means "topk" */
     int64_t ttl;            /* redis: EXPIRE seconds on the window key; 0 none */
+    int screen;             /* table on a terminal: clear it first, show moves */
+    const int *moves;       /* with screen: each entry's rank move, or NULL */
 } rn_topn_fmt;
+
+/* Rank moves for the table on a terminal: how each key of a window moved
+ * since the window handed to the call before. moves[i] (room for w->n) is
+ * the previous rank minus the new one (2: up two places), or RN_TOPN_NEW
+ * when the key was not in that top. 0, or RN_ENOMEM. */
+#define RN_TOPN_NEW INT_MIN
+typedef struct rn_topn_ranks rn_topn_ranks;
+rn_topn_ranks *rn_topn_ranks_new(void);
+void rn_topn_ranks_free(rn_topn_ranks *r);
+int rn_topn_ranks_moves(rn_topn_ranks *r, const rn_topn_window *w, int *moves);
 
 /* Append the text of one window to b. -1 when out of memory.
  *   table  "START .. END  (top N of K keys)" (", again" on a re-print), a
- *          "rank key value" heading, the aligned rows, a blank line;
+ *          "rank key value" heading, the aligned rows, a blank line; with
+ *          screen, after a clear-screen sequence and with a "move" column;
  *   tsv    START\tEND\tRANK\tKEY\tVALUE\n per entry, key escaped as in rows;
  *   json   {"start":"..","end":"..","top":[{"rank":1,"key":"..","value":V},..]}\n
  *   redis  DEL K, ZADD K value key ..., [EXPIRE K ttl], [SET PREFIX:latest K]
