@@ -4,7 +4,7 @@
 # and wide keys aligned; the same rows into a pipe give the plain table.
 . "$(dirname "$0")/lib.sh"
 TOPK=$top_builddir/topk
-command -v script >/dev/null || fail "script(1) is missing (util-linux: scripts/bootstrap)"
+command -v script >/dev/null || fail "script(1) is missing (Debian package bsdutils)"
 
 W1='2026-11-23T07:40:00Z	2026-11-23T07:40:10Z'
 W2='2026-11-23T07:40:10Z	2026-11-23T07:40:20Z'
