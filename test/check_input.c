@@ -47,7 +47,8 @@ typedef struct later {
     pthread_t t;
     int ms;
     int sig;                /* raised at the process, as kill(1) does */
-    const char *bytes;      /* written to fds[1] */
+    const char *bytes;      /* written to fd, or to fds[1] when fd is 0 */
+    int fd;
     int close_writer;
 } later;
 
@@ -55,7 +56,8 @@ static void *later_main(void *p)
 {
     later *l = p;
     usleep((useconds_t)l->ms * 1000);
-    if (l->bytes && write(fds[1], l->bytes, strlen(l->bytes)) != (ssize_t)strlen(l->bytes))
+    int w = l->fd ? l->fd : fds[1];
+    if (l->bytes && write(w, l->bytes, strlen(l->bytes)) != (ssize_t)strlen(l->bytes))
         return "write";     /* no ck_assert off the test's thread */
     if (l->close_writer) {
         close(fds[1]);
@@ -556,6 +558,66 @@ START_TEST(runv_stop)
 }
 END_TEST
 
+/* A side source: its descriptor wakes the loop (not read as an input), and
+ * on_side runs after every wait; the input's end still ends the loop. */
+typedef struct side { int fd, calls, woke; int64_t t0, woke_ms; } side;
+
+static int side_fd(void *data) { return ((side *)data)->fd; }
+
+static void on_side(void *data)
+{
+    side *s = data;
+    char c;
+    s->calls++;
+    if (read(s->fd, &c, 1) == 1 && !s->woke++) {
+        s->woke_ms = since_ms(s->t0);
+        ck_assert_int_eq(write(fds[1], "x", 1), 1);
+        close(fds[1]);
+        fds[1] = -1;
+    }
+}
+
+static int side_bytes(void *data, size_t i, const char *buf, size_t n)
+{
+    (void)data;
+    ck_assert_uint_eq(i, 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(buf[0], 'x');     /* the side's byte was not read as input */
+    return 0;
+}
+
+static int side_end(void *data, size_t i, const char *err)
+{
+    (void)data;
+    (void)i;
+    ck_assert_ptr_null(err);
+    return 0;
+}
+
+START_TEST(runv_side_source)
+{
+    char err[RN_ERRLEN];
+    int q[2];
+    ck_assert_int_eq(pipe(q), 0);
+    ck_assert_int_eq(fcntl(q[0], F_SETFL, O_NONBLOCK), 0);
+    side s = { .fd = q[0], .t0 = rn_mono_ns() };
+    later l = { .ms = 100, .fd = q[1], .bytes = "s" };
+    later_start(&l);
+    static const rn_input_ops ops = { .side_fd = side_fd, .on_side = on_side };
+    static const rn_inputv_ops vops = { side_bytes, side_end };
+    int fd[1] = { fds[0] };
+    const char *name[1] = { "a" };
+    ck_assert_int_eq(rn_input_runv(&in, fd, name, 1, &ops, &vops, &s, err), RN_INPUT_END);
+    later_join(&l);
+    ck_assert_int_eq(s.woke, 1);
+    ck_assert_int_ge(s.woke_ms, 90);
+    ck_assert_int_lt(s.woke_ms, PROMPT_MS);
+    ck_assert_int_ge(s.calls, 2);
+    close(q[0]);
+    close(q[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("input");
@@ -584,6 +646,7 @@ int main(void)
     tcase_add_test(run, runv_side_by_side);
     tcase_add_test(run, runv_close_and_fail);
     tcase_add_test(run, runv_stop);
+    tcase_add_test(run, runv_side_source);
     suite_add_tcase(s, run);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

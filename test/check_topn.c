@@ -314,7 +314,7 @@ static const rn_topn_entry odd[] = {
 static char *format(rn_topn_out out, const char *prefix, int64_t ttl, int reprint, int latest)
 {
     rn_buf b = { 0 };
-    rn_topn_fmt f = { out, prefix, ttl };
+    rn_topn_fmt f = { .out = out, .prefix = prefix, .ttl = ttl };
     rn_topn_window w = { T0, T0 + 30 * SEC, 7, 3, odd, reprint, latest };
     ck_assert_int_eq(rn_topn_format(&b, &f, &w), 0);
     char *s = cstr(&b);
@@ -360,7 +360,7 @@ START_TEST(format_table_wide_keys)
         { { "e\xcc\x81t\xc3\xa9", 6 }, { 0, 5, 0 } },                /* e+combining, t, é: 3 */
     };
     rn_buf b = { 0 };
-    rn_topn_fmt f = { RN_TOPN_TABLE, NULL, 0 };
+    rn_topn_fmt f = { .out = RN_TOPN_TABLE };
     rn_topn_window w = { T0, T0 + 30 * SEC, 4, 4, wide, 0, 1 };
     ck_assert_int_eq(rn_topn_format(&b, &f, &w), 0);
     char *s = cstr(&b);

@@ -325,6 +325,13 @@ typedef struct rn_input_ops {
      * out what is buffered. NULL: no such look (it costs a ppoll a turn). */
     int (*on_idle)(void *data);
     void (*on_usr1)(void *data);    /* NULL: rn_sig_usr1 is left set */
+    /* A second source of events run beside the input (topk's Redis writer
+     * and dashboard, on a libuv loop): the descriptor side_fd gives (-1:
+     * none) is waited on with the inputs, and on_side is called after every
+     * wait, whatever ended it, to run that source without blocking. Its
+     * timers bound the wait through deadline. NULL: none. */
+    int (*side_fd)(void *data);
+    void (*on_side)(void *data);
 } rn_input_ops;
 
 enum { RN_INPUT_END = 0, RN_INPUT_STOPPED = 1 };

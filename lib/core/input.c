@@ -99,7 +99,8 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
                   const rn_input_ops *ops, const rn_inputv_ops *vops, void *data, char *err)
 {
     char buf[RN_INPUT_READ], why[RN_ERRLEN];
-    int *fd = malloc((n ? n : 1) * sizeof *fd), *ready = malloc((n ? n : 1) * sizeof *ready);
+    /* fd[n]: the side source's descriptor, or -1. */
+    int *fd = malloc((n + 1) * sizeof *fd), *ready = malloc((n + 1) * sizeof *ready);
     size_t open = n;
     int ret;
 
@@ -108,6 +109,7 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
         goto out;
     }
     memcpy(fd, fds, n * sizeof *fd);
+    fd[n] = -1;
     for (;;) {
         if (!open) {
             ret = RN_INPUT_END;
@@ -123,6 +125,9 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
         }
         int64_t deadline = ops->deadline ? ops->deadline(data) : -1;
         int r = RN_INPUT_TIMEOUT;
+        size_t nw = n;
+        if (ops->side_fd && (fd[n] = ops->side_fd(data)) >= 0)
+            nw = n + 1;
         if (ops->on_idle) {
             /* A look without sleeping first: only an input with nothing
              * waiting is idle. */
@@ -133,7 +138,9 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
             }
         }
         if (r == RN_INPUT_TIMEOUT)
-            r = rn_input_waitv(in, fd, ready, n, deadline);
+            r = rn_input_waitv(in, fd, ready, nw, deadline);
+        if (ops->on_side && r != RN_ERR)
+            ops->on_side(data);
         if (r == RN_EINTR)
             continue;
         if (r == RN_ERR) {
