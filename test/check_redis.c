@@ -591,6 +591,30 @@ START_TEST(one_warning_per_outage)
 }
 END_TEST
 
+START_TEST(stalled_redis_is_an_outage)
+{
+    server_start();
+    W = writer(url("", ""), 0, 0);
+    put_nth(0);
+    ck_assert(run_until(nothing_pending, 3000));
+
+    /* A server that takes the connection and never answers: after 5 s
+     * without a reply the connection counts as lost. */
+    kill(server, SIGSTOP);
+    put_nth(1);
+    run_for(5600);
+    ck_assert_int_eq(nwarns, 1);
+    ck_assert_msg(strstr(warns, ": unreachable (no answer in 5 s)"), "%s", warns);
+    ck_assert_int_eq(rn_redisw_pending(W), 1);
+
+    kill(server, SIGCONT);
+    ck_assert(run_until(nothing_pending, 8000));
+    ck_assert_int_eq(qint(0, "EXISTS %s", nth_key(1)), 1);
+    ck_assert_str_eq(q(0, "GET hot:latest"), nth_key(1));
+    close_all(1000);
+}
+END_TEST
+
 /* ---- AUTH and SELECT ---------------------------------------------------------------- */
 
 START_TEST(password_and_database)
@@ -706,6 +730,7 @@ int main(void)
     tcase_add_test(tc, redis_restarted_mid_stream);
     tcase_add_test(tc, bound_drops_the_oldest);
     tcase_add_test(tc, one_warning_per_outage);
+    tcase_add_test(tc, stalled_redis_is_an_outage);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("auth");

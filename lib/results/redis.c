@@ -96,8 +96,8 @@ static void connect_start(rn_redisw *w);
 static void pump(rn_redisw *w);
 static void finish(rn_redisw *w);
 
-static void warn(rn_redisw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn(rn_redisw *w, const char *fmt, ...)
+static void rwarn(rn_redisw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rwarn(rn_redisw *w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -268,9 +268,9 @@ static void check_back(rn_redisw *w)
     w->recovering = 0;
     w->outage = 0;
     uint64_t written = *w->c_written - w->outage_written;
-    warn(w, ": reachable again after %.1fs: %" PRIu64 " window%s written, %" PRIu64 " dropped",
-         (double)(rn_mono_ns() - w->outage_start) / 1e9, written, written == 1 ? "" : "s",
-         *w->c_dropped - w->outage_dropped);
+    rwarn(w, ": reachable again after %.1fs: %" PRIu64 " window%s written, %" PRIu64 " dropped",
+          (double)(rn_mono_ns() - w->outage_start) / 1e9, written, written == 1 ? "" : "s",
+          *w->c_dropped - w->outage_dropped);
 }
 
 /* Drop the oldest waiting windows until at most max_pending wait. */
@@ -373,8 +373,8 @@ static void fail(rn_redisw *w, const char *reason)
         w->outage_start = rn_mono_ns();
         w->outage_written = *w->c_written;
         w->outage_dropped = *w->c_dropped;
-        warn(w, ": unreachable (%s); keeping up to %zu window%s", reason, w->max_pending,
-             w->max_pending == 1 ? "" : "s");
+        rwarn(w, ": unreachable (%s); keeping up to %zu window%s", reason, w->max_pending,
+              w->max_pending == 1 ? "" : "s");
     }
     uv_timer_start(&w->timer, on_timer, w->backoff_ms, 0);
     w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
@@ -575,11 +575,12 @@ static void connect_start(rn_redisw *w)
  * that starts at p. */
 static const char *resp_end(const char *p)
 {
-    long n = strtol(p + 1, (char **)&p, 10);
-    p += 2;
+    char *e;
+    long n = strtol(p + 1, &e, 10);         /* "*N\r\n" */
+    p = e + 2;
     while (n-- > 0) {
-        long len = strtol(p + 1, (char **)&p, 10);
-        p += 2 + len + 2;
+        long len = strtol(p + 1, &e, 10);   /* "$LEN\r\n" BYTES "\r\n" */
+        p = e + 2 + len + 2;
     }
     return p;
 }
@@ -602,7 +603,7 @@ static void on_exec(redisAsyncContext *ac, void *r, void *privdata)
     for (size_t i = 0; i < reply->elements && !w->warned_exec; i++)
         if (reply->element[i]->type == REDIS_REPLY_ERROR) {
             w->warned_exec = 1;
-            warn(w, ": a window's command failed: %s", reply->element[i]->str);
+            rwarn(w, ": a window's command failed: %s", reply->element[i]->str);
         }
     if (it != w->head) {        /* cannot happen: Redis answers in order */
         lost(w, "reply out of order");
@@ -802,8 +803,8 @@ static void finish(rn_redisw *w)
     w->finished = 1;
     w->state = S_CLOSED;
     if (w->nitems) {
-        warn(w, ": closing with %zu window%s not written", w->nitems,
-             w->nitems == 1 ? "" : "s");
+        rwarn(w, ": closing with %zu window%s not written", w->nitems,
+              w->nitems == 1 ? "" : "s");
         *w->c_dropped += w->nitems;
     }
     redisAsyncContext *ac = w->ac;
