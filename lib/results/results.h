@@ -1,0 +1,107 @@
+/* results.h -- where results go: Redis, written directly (redis.c), and the
+ * live dashboard (http.c). One section per module, each opening with what
+ * the module is. Both take topk's windows (window/window.h, rn_topn_window)
+ * and run on the caller's libuv loop. */
+#ifndef RN_RESULTS_RESULTS_H
+#define RN_RESULTS_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/core.h"
+#include "window/window.h"
+
+/* redis.c -- each window's top N into Redis, through hiredis' async API on
+ * the caller's libuv loop (rn_redisw, the writer).
+ *
+ * Keys, per window, as `topk -o redis` writes them (K = PREFIX:START, START
+ * as in rows: "2026-11-23T07:40:00Z"):
+ *   K                 a sorted set: member the key, score its value (DEL
+ *                     first, so a window handed over again replaces its set);
+ *                     EXPIRE TTL when there is one
+ *   PREFIX:latest     a string: the K of the latest window (set only for a
+ *                     window with `latest`); no expiry
+ *   PREFIX:windows    the index, a sorted set: member K, score the window's
+ *                     end in ms since the epoch; with a TTL, members whose end
+ *                     is more than TTL before the end of the window being
+ *                     written are removed, and the index expires with it. A
+ *                     reader finds the last hour with
+ *                     ZRANGEBYSCORE PREFIX:windows NOW_MS-3600000 +inf
+ *                     (a member whose key expired meanwhile may be listed).
+ * A window's commands go in one MULTI/EXEC, so a reader sees the old set or
+ * the new one, never half of one.
+ *
+ * Redis down, restarted or refusing (AUTH): the writer goes on taking
+ * windows and keeps those not yet written, at most max_pending of them (the
+ * oldest is dropped, and counted, to make room; a window handed over again
+ * while an earlier copy is still waiting replaces that copy). It reconnects
+ * with a backoff (100 ms, doubling to 5 s) and writes what it kept, in the
+ * order it was handed over. It warns once when an outage begins ("redis
+ * HOST:PORT: unreachable (REASON); keeping up to N windows") and once when
+ * what it kept is written ("redis HOST:PORT: reachable again after 2.5s: 7
+ * windows written, 3 dropped"), never per window. A connection that makes no
+ * progress for 5 s (connect, or a reply) counts as lost.
+ *
+ * Delivery is at-least-once: a window whose EXEC reply was lost with the
+ * connection is written again, which changes nothing, since every write of
+ * a window replaces it. Names are resolved with uv_getaddrinfo, off the loop. */
+
+/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: HOST a name, an IPv4 address
+ * or an IPv6 one in brackets; PORT 6379 when left out; USER and PASSWORD
+ * %-decoded (AUTH PASSWORD, or AUTH USER PASSWORD); DB 0..2^31-1 (SELECT).
+ * Errors name the part that is wrong, and never repeat a password. */
+typedef struct rn_redis_url {
+    char host[256];             /* without brackets */
+    int port;
+    char user[128];             /* "" when none */
+    char password[256];         /* "" when none (see has_password) */
+    int has_password;
+    int db;                     /* -1 when not given */
+} rn_redis_url;
+
+int rn_redis_url_parse(const char *s, rn_redis_url *u, char *err);
+
+typedef struct rn_redisw rn_redisw;
+
+/* The default bound on windows kept while Redis cannot take them. */
+#define RN_REDISW_KEEP 1024
+
+typedef struct rn_redisw_opts {
+    const char *url;            /* see rn_redis_url_parse */
+    const char *prefix;         /* NULL: "topk" (as -o redis) */
+    int64_t ttl_ns;             /* 0: no expiry; else in whole seconds, rounded up */
+    size_t max_pending;         /* windows kept; 0: RN_REDISW_KEEP */
+    rn_warn_fn *on_warn;
+    void *data;                 /* for on_warn and close's on_closed */
+} rn_redisw_opts;
+
+/* Parse the URL and start connecting. NULL with err on a bad URL or
+ * option, or when out of memory; Redis not answering is no error here. */
+rn_redisw *rn_redisw_new(uv_loop_t *loop, const rn_redisw_opts *o, char *err);
+
+/* Hand over one window: it is copied (w is not used after the call) and
+ * written as soon as the connection allows. 0; RN_ENOMEM; RN_ERR after
+ * close. */
+int rn_redisw_put(rn_redisw *w, const rn_topn_window *win, char *err);
+
+/* Windows handed over and not written yet (held, or on the wire). */
+size_t rn_redisw_pending(const rn_redisw *w);
+
+/* "redis HOST:PORT", as warnings name it. */
+const char *rn_redisw_name(const rn_redisw *w);
+
+/* Take no more windows; write those pending for at most wait_ns (going on
+ * reconnecting, if need be), then count what is left as dropped (with a
+ * warning) and close the connection and every handle. on_closed(data) is
+ * called once all of it is closed (NULL: not told); run the loop until then,
+ * or to its end, then rn_redisw_free. */
+void rn_redisw_close(rn_redisw *w, int64_t wait_ns, void (*on_closed)(void *data));
+void rn_redisw_free(rn_redisw *w);
+
+/* written (windows Redis has taken), dropped (windows never written: the
+ * bound, or left at close), reconnects (connections made after one was
+ * lost or failed), pending (as rn_redisw_pending). */
+const rn_counters *rn_redisw_counters(const rn_redisw *w);
+
+#endif
