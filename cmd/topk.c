@@ -12,9 +12,11 @@
 #include "cli.h"
 #include "core/core.h"
 #include "window/window.h"
+#include "results/results.h"
 
 static const char usage_text[] =
-    "usage: topk [-n N] [-o table|tsv|json|redis] [--redis-prefix P] [--redis-ttl SECS] [FILE ...]\n"
+    "usage: topk [-n N] [-o table|tsv|json|redis] [--redis URL] [--redis-prefix P]\n"
+    "            [--redis-ttl DURATION] [FILE ...]\n"
     "       topk -k REGEX [--lower] [-n N] [-m CAPACITY] [--every DURATION] [FILE ...]\n";
 
 static void usage(void)
@@ -30,8 +32,11 @@ static void usage(void)
           "  -n, --top N             keys per window or report (default 10)\n"
           "  -o, --output FORMAT     table (default), tsv, json, or redis (commands for\n"
           "                          redis-cli --pipe)\n"
-          "      --redis-prefix P    redis key prefix (default topk): P:START, P:latest\n"
-          "      --redis-ttl SECS    expire each window's sorted set after SECS seconds\n"
+          "      --redis URL         also write each window into Redis directly:\n"
+          "                          redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]\n"
+          "      --redis-prefix P    redis key prefix (default topk): P:START, P:latest,\n"
+          "                          P:windows\n"
+          "      --redis-ttl DURATION  expire each window's sorted set after DURATION\n"
           "\n"
           "  -k, --key REGEX         count the first capture group of REGEX (the whole\n"
           "                          match without a group) in each event\n"
@@ -68,6 +73,10 @@ typedef struct app {
     rn_topn_fmt fmt;
     rn_topn_ranks *ranks;   /* table on a terminal: rank moves */
     int *moves;
+    /* results beside stdout, on a libuv loop run between reads */
+    uv_loop_t loop;
+    int loop_on;
+    rn_redisw *redis;
     /* -k form */
     rn_ss *ss;
     rn_fieldx *kx;
@@ -114,6 +123,9 @@ static int print_window(void *data, const rn_topn_window *w)
         rn_die("out of memory");
     if (rn_topn_format(&a->out, &a->fmt, w) < 0)
         rn_die("out of memory");
+    char err[RN_ERRLEN];
+    if (a->redis && rn_redisw_put(a->redis, w, err) < 0)
+        rn_die("%s", err);
     (*a->c_printed)++;
     if (a->out.len >= OUT_CHUNK)
         return write_out(a);
@@ -155,7 +167,11 @@ static void print_counters(app *a)
         *a->c_keys = rn_ss_size(a->ss);
         *a->c_evictions = rn_ss_evictions(a->ss);
     }
-    rn_counters_format(&a->cs, buf, sizeof buf);
+    size_t k = rn_counters_format(&a->cs, buf, sizeof buf);
+    if (a->redis && k + 8 < sizeof buf) {
+        memcpy(buf + k, " redis: ", 8);
+        rn_counters_format(rn_redisw_counters(a->redis), buf + k + 8, sizeof buf - k - 8);
+    }
     rn_warn("%s", buf);
 }
 
@@ -287,9 +303,38 @@ static int64_t done_upto(const app *a, int64_t now)
 /* When the loop should wake without input: once the pause of an input
  * without watermarks makes windows due, or at the next report; -1 for
  * never. */
+static int64_t windows_deadline(app *a);
+
+/* The loop's next timer (Redis reconnects, the dashboard's keep-alives)
+ * bounds the wait too. */
 static int64_t next_deadline(void *data)
 {
     app *a = data;
+    int64_t when = windows_deadline(a);
+    if (a->loop_on) {
+        int ms = uv_backend_timeout(&a->loop);
+        int64_t t = ms < 0 ? -1 : rn_mono_ns() + (int64_t)ms * 1000000;
+        if (t >= 0 && (when < 0 || t < when))
+            when = t;
+    }
+    return when;
+}
+
+static int side_fd(void *data)
+{
+    app *a = data;
+    return a->loop_on ? uv_backend_fd(&a->loop) : -1;
+}
+
+static void on_side(void *data)
+{
+    app *a = data;
+    if (a->loop_on)
+        uv_run(&a->loop, UV_RUN_NOWAIT);
+}
+
+static int64_t windows_deadline(app *a)
+{
     if (!a->topn)
         return a->every_ns ? a->next_report : -1;
     if (!rn_topn_ready(a->topn) || any_watermark(a))
@@ -364,6 +409,8 @@ static const rn_input_ops input_ops = {
     .deadline = next_deadline,
     .on_deadline = on_deadline,
     .on_usr1 = on_usr1,
+    .side_fd = side_fd,
+    .on_side = on_side,
 };
 
 static const rn_inputv_ops inputv_ops = { on_bytes, on_end };
@@ -417,14 +464,60 @@ static int read_inputs(app *a, const rn_input *in, char **path, size_t n)
     return r == RN_EINTR || r == RN_ERR || a->out_gone ? -1 : 0;
 }
 
+/* ---- results beside stdout -------------------------------------------------- */
+
+static void results_warn(void *data, const char *msg)
+{
+    (void)data;
+    rn_warn("%s", msg);
+}
+
+static void results_start(app *a, const char *redis_url, const char *prefix, int64_t ttl)
+{
+    char err[RN_ERRLEN];
+    if (uv_loop_init(&a->loop) < 0)
+        rn_die("cannot start an event loop");
+    a->loop_on = 1;
+    rn_redisw_opts ro = { .url = redis_url, .prefix = prefix, .ttl_ns = ttl,
+                          .on_warn = results_warn, .data = a };
+    if (!(a->redis = rn_redisw_new(&a->loop, &ro, err)))
+        rn_usage_error("--redis: %s", err);
+}
+
+static void redis_closed(void *data)
+{
+    (void)data;
+}
+
+/* What Redis has not taken yet gets up to REDIS_DRAIN_NS; then every handle
+ * closes. */
+#define REDIS_DRAIN_NS 5000000000LL
+
+static void results_stop(app *a)
+{
+    if (!a->loop_on)
+        return;
+    if (a->redis)
+        rn_redisw_close(a->redis, REDIS_DRAIN_NS, redis_closed);
+    uv_run(&a->loop, UV_RUN_DEFAULT);
+    if (a->redis) {
+        rn_redisw_free(a->redis);
+        a->redis = NULL;
+    }
+    if (uv_loop_close(&a->loop) < 0)
+        rn_warn("event loop: handles left open at exit");
+    a->loop_on = 0;
+}
+
 int main(int argc, char **argv)
 {
-    enum { OPT_PREFIX = 256, OPT_TTL, OPT_LOWER, OPT_EVERY };
+    enum { OPT_PREFIX = 256, OPT_TTL, OPT_LOWER, OPT_EVERY, OPT_REDIS };
     static const struct option longopts[] = {
         { "top", required_argument, NULL, 'n' },
         { "output", required_argument, NULL, 'o' },
         { "redis-prefix", required_argument, NULL, OPT_PREFIX },
         { "redis-ttl", required_argument, NULL, OPT_TTL },
+        { "redis", required_argument, NULL, OPT_REDIS },
         { "key", required_argument, NULL, 'k' },
         { "lower", no_argument, NULL, OPT_LOWER },
         { "capacity", required_argument, NULL, 'm' },
@@ -433,8 +526,9 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    const char *regex = NULL, *prefix = NULL, *out_opt = NULL;
-    uint64_t n = 10, capacity = 0, ttl = 0;
+    const char *regex = NULL, *prefix = NULL, *out_opt = NULL, *redis_url = NULL;
+    uint64_t n = 10, capacity = 0;
+    int64_t ttl = 0;
     int64_t every = 0;
     int lower = 0, have_m = 0, have_every = 0, c;
     char err[RN_ERRLEN];
@@ -457,10 +551,11 @@ int main(int argc, char **argv)
             break;
         case OPT_PREFIX: prefix = optarg; break;
         case OPT_TTL:
-            ttl = rn_opt_uint("--redis-ttl", optarg, INT32_MAX);
-            if (ttl == 0)
-                rn_usage_error("--redis-ttl: must be at least 1 second");
+            ttl = rn_opt_duration("--redis-ttl", optarg);
+            if (ttl < 1000000000LL || ttl > (int64_t)INT32_MAX * 1000000000LL)
+                rn_usage_error("--redis-ttl: must be from 1s to %" PRId32 "s", INT32_MAX);
             break;
+        case OPT_REDIS: redis_url = optarg; break;
         case 'k': regex = optarg; break;
         case OPT_LOWER: lower = 1; break;
         case 'm':
@@ -483,15 +578,15 @@ int main(int argc, char **argv)
     if (regex) {
         if (out_opt)
             rn_usage_error("cannot use -o with -k");
-        if (prefix || ttl)
-            rn_usage_error("cannot use --redis-prefix or --redis-ttl with -k");
+        if (prefix || ttl || redis_url)
+            rn_usage_error("cannot use --redis, --redis-prefix or --redis-ttl with -k");
         if (have_m && capacity < n)
             rn_usage_error("-m: CAPACITY must be at least N (-n %" PRIu64 ")", n);
     } else {
         if (lower || have_m || have_every)
             rn_usage_error("--lower, -m and --every need -k");
-        if ((prefix || ttl) && a.fmt.out != RN_TOPN_REDIS)
-            rn_usage_error("--redis-prefix and --redis-ttl need -o redis");
+        if ((prefix || ttl) && a.fmt.out != RN_TOPN_REDIS && !redis_url)
+            rn_usage_error("--redis-prefix and --redis-ttl need --redis or -o redis");
     }
     if (prefix && !*prefix)
         rn_usage_error("--redis-prefix: empty");
@@ -516,7 +611,7 @@ int main(int argc, char **argv)
         if (!(a.topn = rn_topn_new((size_t)n, RN_TOPN_KEEP)))
             rn_die("out of memory");
         a.fmt.prefix = prefix;
-        a.fmt.ttl = (int64_t)ttl;
+        a.fmt.ttl = (ttl + 999999999) / 1000000000;     /* EXPIRE takes seconds */
         /* A person watching: each window replaces the last, with moves. */
         if (a.fmt.out == RN_TOPN_TABLE && isatty(STDOUT_FILENO)) {
             if (!(a.ranks = rn_topn_ranks_new()) || !(a.moves = calloc((size_t)n, sizeof(int))))
@@ -534,6 +629,8 @@ int main(int argc, char **argv)
     rn_input in;
     if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);
+    if (redis_url)
+        results_start(&a, redis_url, prefix, ttl);
 
     /* Rows are read from every input at once, each holding back the windows
      * it has not passed; events one input after the other. */
@@ -560,6 +657,7 @@ int main(int argc, char **argv)
     }
     if (rn_sig_usr1)
         print_counters(&a);
+    results_stop(&a);
 
     rn_topn_free(a.topn);
     rn_topn_ranks_free(a.ranks);

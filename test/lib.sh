@@ -98,3 +98,29 @@ counter() {
     done
     grep -o "$_name=[0-9]*" "$_log" | tail -n 1 | cut -d= -f2
 }
+
+# start_redis: a private redis-server on a free port (tries ports from a
+# random base until one starts); sets port and rpid, and rcli to talk to it.
+# start_redis_on PORT: again on the port of before (after a kill).
+start_redis_on() {
+    bg redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize no --dir "$T" >>"$T/redis.log" 2>&1
+    rpid=$!
+    wait_until 5 sh -c "redis-cli -p $1 ping 2>/dev/null | grep -q PONG || ! kill -0 $rpid 2>/dev/null" &&
+        kill -0 "$rpid" 2>/dev/null
+}
+start_redis() {
+    command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+        fail "redis-server or redis-cli is missing (scripts/bootstrap installs them)"
+    port=
+    base=$(( $(od -An -N2 -tu2 /dev/urandom) % 20000 + 20000 ))
+    for k in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do
+        p=$((base + k * 7))     # (wait_until uses i)
+        if start_redis_on "$p"; then
+            port=$p
+            break
+        fi
+    done
+    [ -n "$port" ] || fail "no redis-server would start: $(cat "$T/redis.log")"
+}
+rcli() { redis-cli -p "$port" "$@"; }
