@@ -479,6 +479,52 @@ START_TEST(resent_window_replaces_its_set)
 }
 END_TEST
 
+/* What Redis ran, as MONITOR saw it: every window is one transaction, so a
+ * reader sees the old window or the new one, never half of one. */
+START_TEST(one_transaction_per_window)
+{
+    server_start();
+    W = writer(url("", ""), 3600 * SEC, 0);
+    put_nth(0);
+    ck_assert(run_until(nothing_pending, 3000));    /* connected, AUTH and SELECT done */
+
+    redisContext *mon = db_open(0);
+    ck_assert_ptr_nonnull(mon);
+    redisReply *r = redisCommand(mon, "MONITOR");
+    ck_assert_msg(r && r->type == REDIS_REPLY_STATUS, "MONITOR refused");
+    freeReplyObject(r);
+    put_nth(1);
+    put_nth(2);
+    ck_assert(run_until(nothing_pending, 3000));
+
+    /* Each line: TIME [DB ADDR] "COMMAND" "ARG" ...; the command names, in
+     * order, up to the second EXEC. */
+    char names[1024] = "";
+    struct timeval tv = { 2, 0 };
+    redisSetTimeout(mon, tv);
+    for (int execs = 0; execs < 2;) {
+        void *v;
+        ck_assert_msg(redisGetReply(mon, &v) == REDIS_OK, "MONITOR: %s; saw %s", mon->errstr,
+                      names);
+        r = v;
+        const char *c = strchr(r->str, '"');
+        ck_assert_ptr_nonnull(c);
+        size_t n = strcspn(c + 1, "\"");
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%.*s ", (int)n, c + 1);
+        execs += n == 4 && memcmp(c + 1, "exec", 4) == 0;
+        execs += n == 4 && memcmp(c + 1, "EXEC", 4) == 0;
+        freeReplyObject(r);
+    }
+    redisFree(mon);
+    for (char *c = names; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    ck_assert_str_eq(names, "MULTI DEL ZADD EXPIRE SET ZADD ZREMRANGEBYSCORE EXPIRE EXEC "
+                            "MULTI DEL ZADD EXPIRE SET ZADD ZREMRANGEBYSCORE EXPIRE EXEC ");
+    close_all(1000);
+}
+END_TEST
+
 /* ---- outages ----------------------------------------------------------------------- */
 
 START_TEST(redis_restarted_mid_stream)
@@ -722,6 +768,7 @@ int main(void)
     tcase_add_test(tc, window_layout);
     tcase_add_test(tc, no_ttl);
     tcase_add_test(tc, resent_window_replaces_its_set);
+    tcase_add_test(tc, one_transaction_per_window);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("outages");

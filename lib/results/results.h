@@ -80,7 +80,7 @@ typedef struct rn_redisw_opts {
  * option, or when out of memory; Redis not answering is no error here. */
 rn_redisw *rn_redisw_new(uv_loop_t *loop, const rn_redisw_opts *o, char *err);
 
-/* Hand over one window: it is copied (w is not used after the call) and
+/* Hand over one window: it is copied (win is not used after the call) and
  * written as soon as the connection allows. 0; RN_ENOMEM; RN_ERR after
  * close. */
 int rn_redisw_put(rn_redisw *w, const rn_topn_window *win, char *err);
