@@ -6,28 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 TOPK=$top_builddir/topk
 
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-    note "skipping: redis-server or redis-cli is not installed"
-    exit 77
-fi
-
-# A private server on a free port: try ports from a random base until one
-# starts (a port in use makes redis-server exit at once).
-port=
-base=$(( $(od -An -N2 -tu2 /dev/urandom) % 20000 + 20000 ))
-for i in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do
-    p=$((base + i * 7))
-    bg redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
-        --daemonize no --dir "$T" >"$T/redis.log" 2>&1
-    rpid=$!
-    if wait_until 5 sh -c "redis-cli -p $p ping 2>/dev/null | grep -q PONG || ! kill -0 $rpid 2>/dev/null" &&
-        kill -0 "$rpid" 2>/dev/null; then
-        port=$p
-        break
-    fi
-done
-[ -n "$port" ] || fail "no redis-server would start: $(cat "$T/redis.log")"
-rcli() { redis-cli -p "$port" "$@"; }
+start_redis
 
 # Rows: three windows with ties; in window 0 also keys with a space, a
 # newline, a tab and bytes that are not UTF-8 (tsv escapes newline and tab).
