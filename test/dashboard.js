@@ -73,6 +73,10 @@ async function evaluate(session, expr) {
     return r.result.value;
 }
 
+// While a page loads, a look may fail (no body yet, the context replaced):
+// a poll takes that as "not yet".
+const look = (session, expr) => evaluate(session, expr).catch(() => '');
+
 const BARS = `JSON.stringify([...document.querySelectorAll('#bars .bar')].map(
     (e) => [e.dataset.key, e.dataset.value, e.dataset.move]))`;
 
@@ -91,7 +95,7 @@ async function main() {
             const want = JSON.stringify(JSON.parse(arg));
             let got = '';
             const t0 = Date.now();
-            while ((got = await evaluate(s, BARS)) !== want) {
+            while ((got = await look(s, BARS)) !== want) {
                 if (Date.now() - t0 > 10000)
                     die('the bars are\n  ' + got + '\nexpected\n  ' + want);
                 await sleep(5);
@@ -117,13 +121,21 @@ async function main() {
         } else if (name === 'windows') {
             const t0 = Date.now();
             let n;
-            while ((n = await evaluate(s, `document.body.dataset.windows || '0'`)) !== arg) {
+            while ((n = await look(s, `(document.body && document.body.dataset.windows) || '0'`)) !== arg) {
                 if (Date.now() - t0 > 10000)
                     die('the page holds ' + n + ' windows, expected ' + arg);
                 await sleep(5);
             }
             console.log('ok windows ' + n);
         } else if (name === 'reload') {
+            // By way of a blank page, so that no look sees the old document.
+            await send('Page.navigate', { url: 'about:blank' }, s);
+            const t0 = Date.now();
+            while ((await look(s, 'location.href')) !== 'about:blank') {
+                if (Date.now() - t0 > 10000)
+                    die('the blank page did not load');
+                await sleep(5);
+            }
             await send('Page.navigate', { url }, s);
             since = Date.now();
             console.log('ok reload');

@@ -612,6 +612,7 @@ static void get_events(conn *c, int body)
     c->sse = 1;
     (*d->c_streams)++;
     uv_timer_stop(&c->timer);
+    rn_buf_free(&c->url);       /* a stream reads no more requests */
 }
 
 static int path_is(const char *p, size_t n, const char *s)
