@@ -7,14 +7,13 @@
  * that sends it and by the list of windows held; so 200 event streams cost
  * 200 write requests a window, not 200 copies. */
 #include <http_parser.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "hop/hop.h"
+#include "hop/hop.h"        /* addresses: parsing, resolving, naming */
 #include "results/results_int.h"
 
 #define READ_BUF (64 * 1024)
@@ -138,23 +137,11 @@ static void peer_name(conn *c, char *out, size_t n)
 {
     struct sockaddr_storage ss;
     int sl = sizeof ss;
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
 
-    snprintf(out, n, "?");
-    if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &sl) != 0)
-        return;
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-        uv_ip6_name(a, ip, sizeof ip);
-        port = ntohs(a->sin6_port);
-        snprintf(out, n, "[%s]:%d", ip, port);
-    } else {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-        uv_ip4_name(a, ip, sizeof ip);
-        port = ntohs(a->sin_port);
-        snprintf(out, n, "%s:%d", ip, port);
-    }
+    if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &sl) == 0)
+        rn_hop_sockaddr_name((struct sockaddr *)&ss, out, n);
+    else
+        snprintf(out, n, "?");
 }
 
 /* "dashboard: client PEER: what" the first time a cause happens; the
@@ -866,21 +853,6 @@ static void ping_streams(uv_timer_t *t)
             conn_send(c, msg_ref(d->ping), NULL);
 }
 
-static void sockaddr_name(const struct sockaddr *sa, char *out, size_t n)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-        uv_ip6_name(a, ip, sizeof ip);
-        snprintf(out, n, "[%s]:%d", ip, ntohs(a->sin6_port));
-    } else {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-        uv_ip4_name(a, ip, sizeof ip);
-        snprintf(out, n, "%s:%d", ip, ntohs(a->sin_port));
-    }
-}
-
 int rn_dash_listen(rn_dash *d, const char *addr, char *err)
 {
     struct sockaddr_storage ss;
@@ -890,25 +862,8 @@ int rn_dash_listen(rn_dash *d, const char *addr, char *err)
     if (d->listen_tried || d->closed)
         return rn_seterr(err, "dashboard: listen was called before");
     d->listen_tried = 1;
-    if (rn_hop_addr_parse(addr, &t, err) < 0)
+    if (rn_hop_addr_parse(addr, &t, err) < 0 || rn_hop_listen_addr(d->loop, &t, &ss, err) < 0)
         return RN_ERR;
-    memset(&ss, 0, sizeof ss);
-    if (uv_ip4_addr(t.host, t.port, (struct sockaddr_in *)&ss) != 0
-        && uv_ip6_addr(t.host, t.port, (struct sockaddr_in6 *)&ss) != 0) {
-        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                                  .ai_flags = AI_PASSIVE };
-        uv_getaddrinfo_t req;
-        char port[8];
-        snprintf(port, sizeof port, "%d", t.port);
-        if ((r = uv_getaddrinfo(d->loop, &req, NULL, t.host, port, &hints)) < 0)
-            return rn_seterr(err, "dashboard: %s: %s", t.host, uv_strerror(r));
-        if (!req.addrinfo || req.addrinfo->ai_addrlen > sizeof ss) {
-            uv_freeaddrinfo(req.addrinfo);
-            return rn_seterr(err, "dashboard: %s: no address", t.host);
-        }
-        memcpy(&ss, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
-        uv_freeaddrinfo(req.addrinfo);
-    }
     if ((r = uv_tcp_init(d->loop, &d->listener)) < 0)
         return rn_seterr(err, "dashboard: listen on %s: %s", addr, uv_strerror(r));
     d->listener.data = d;
@@ -920,7 +875,7 @@ int rn_dash_listen(rn_dash *d, const char *addr, char *err)
         return rn_seterr(err, "dashboard: listen on %s: %s", addr, uv_strerror(r));
     }
     if (uv_tcp_getsockname(&d->listener, (struct sockaddr *)&ss, &sl) == 0)
-        sockaddr_name((struct sockaddr *)&ss, d->address, sizeof d->address);
+        rn_hop_sockaddr_name((struct sockaddr *)&ss, d->address, sizeof d->address);
     uv_timer_init(d->loop, &d->ka);
     d->ka.data = d;
     d->ka_open = 1;
