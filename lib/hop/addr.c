@@ -161,7 +161,7 @@ int rn_hop_url_parse(const char *url, rn_hop_url *u, char *err)
 }
 
 /* "1.2.3.4:5" or "[::1]:5" of a socket address. */
-void rn_hop__sockaddr_name(const struct sockaddr *sa, char *out, size_t n)
+void rn_hop_sockaddr_name(const struct sockaddr *sa, char *out, size_t n)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
 
@@ -197,8 +197,8 @@ int rn_hop__ip_literal(const rn_hop_target *t, struct sockaddr_storage *ss)
 
 /* The listener's address: an IP literal, or a name resolved here, once, at
  * start-up (blocking is harmless then). */
-int rn_hop__listen_addr(uv_loop_t *loop, const rn_hop_target *t,
-                        struct sockaddr_storage *ss, char *err)
+int rn_hop_listen_addr(uv_loop_t *loop, const rn_hop_target *t,
+                       struct sockaddr_storage *ss, char *err)
 {
     struct addrinfo hints, *ai;
     uv_getaddrinfo_t req;

@@ -62,6 +62,15 @@ int rn_hop_url_parse(const char *url, rn_hop_url *u, char *err);
 /* "HOST:PORT" (port 0: any free port), for a listener. */
 int rn_hop_addr_parse(const char *s, rn_hop_target *t, char *err);
 
+/* A listener's address: an IP literal, or a name resolved at once (at
+ * start-up, where blocking is harmless). Any TCP server of runnel listens
+ * this way (the hop receiver, the dashboard). */
+int rn_hop_listen_addr(uv_loop_t *loop, const rn_hop_target *t,
+                       struct sockaddr_storage *ss, char *err);
+
+/* "1.2.3.4:5" or "[::1]:5" of a socket address, for messages. */
+void rn_hop_sockaddr_name(const struct sockaddr *sa, char *out, size_t n);
+
 /* ---- receiver ------------------------------------------------------------ */
 
 typedef struct rn_hop_server rn_hop_server;

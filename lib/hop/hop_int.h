@@ -52,19 +52,12 @@ static inline const char *rn_hop__type_name(unsigned char t, char *buf, size_t n
     return buf;
 }
 
-/* addr.c -- names of addresses, for warnings, and a listener's address. */
-
-/* "1.2.3.4:5" or "[::1]:5" of a socket address. */
-void rn_hop__sockaddr_name(const struct sockaddr *sa, char *out, size_t n);
+/* addr.c -- names of addresses, for warnings (see also hop.h). */
 
 /* "host:port", or "[v6]:port". */
 void rn_hop__target_name(const rn_hop_target *t, char *out, size_t n);
 
 /* An IP literal straight into ss: 1; 0 when the host is a name. */
 int rn_hop__ip_literal(const rn_hop_target *t, struct sockaddr_storage *ss);
-
-/* The listener's address: an IP literal, or a name resolved at once. */
-int rn_hop__listen_addr(uv_loop_t *loop, const rn_hop_target *t,
-                        struct sockaddr_storage *ss, char *err);
 
 #endif

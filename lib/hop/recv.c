@@ -474,7 +474,7 @@ static void on_connection(uv_stream_t *ls, int status)
     uv_tcp_keepalive(&c->h, 1, KEEPALIVE_S);
     strcpy(c->peer, "?");
     if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &sl) == 0)
-        rn_hop__sockaddr_name((struct sockaddr *)&ss, c->peer, sizeof c->peer);
+        rn_hop_sockaddr_name((struct sockaddr *)&ss, c->peer, sizeof c->peer);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -495,7 +495,7 @@ int rn_hop_server_listen(rn_hop_server *s, const char *addr, char *err)
 
     if (s->listen_tried || s->input_stopped)
         return rn_seterr(err, "hop server: listen was called before");
-    if (rn_hop_addr_parse(addr, &t, err) < 0 || rn_hop__listen_addr(s->loop, &t, &ss, err) < 0)
+    if (rn_hop_addr_parse(addr, &t, err) < 0 || rn_hop_listen_addr(s->loop, &t, &ss, err) < 0)
         return RN_ERR;
     if ((r = uv_tcp_init(s->loop, &s->listener)) < 0)
         return rn_seterr(err, "listen on %s: %s", addr, uv_strerror(r));
@@ -509,7 +509,7 @@ int rn_hop_server_listen(rn_hop_server *s, const char *addr, char *err)
         return rn_seterr(err, "listen on %s: %s", addr, uv_strerror(r));
     }
     if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &sl) == 0)
-        rn_hop__sockaddr_name((struct sockaddr *)&ss, s->address, sizeof s->address);
+        rn_hop_sockaddr_name((struct sockaddr *)&ss, s->address, sizeof s->address);
     return 0;
 }
 
