@@ -77,7 +77,10 @@ static void one_line(feed *f, const char *p, size_t n)
         fail(f, err);
         return;
     }
-    while ((r = rn_rowreader_next(f->rows, &row, err)) == 1) {
+    int64_t wm;
+    while ((r = rn_rowreader_next(f->rows, &row, &wm, err)) > 0) {
+        if (r == RN_ROWS_WATERMARK)
+            continue;       /* a blank line publishes, not the watermark */
         if (rn_topn_add(f->topn, &row, err) < 0) {
             fail(f, err);
             return;
