@@ -16,7 +16,7 @@
 
 static const char usage_text[] =
     "usage: topk [-n N] [-o table|tsv|json|redis] [--redis URL] [--redis-prefix P]\n"
-    "            [--redis-ttl DURATION] [FILE ...]\n"
+    "            [--redis-ttl DURATION] [--http ADDR] [FILE ...]\n"
     "       topk -k REGEX [--lower] [-n N] [-m CAPACITY] [--every DURATION] [FILE ...]\n";
 
 static void usage(void)
@@ -37,6 +37,8 @@ static void usage(void)
           "      --redis-prefix P    redis key prefix (default topk): P:START, P:latest,\n"
           "                          P:windows\n"
           "      --redis-ttl DURATION  expire each window's sorted set after DURATION\n"
+          "      --http ADDR         serve a live dashboard on HOST:PORT (port 0: any);\n"
+          "                          after the input ends, until stopped\n"
           "\n"
           "  -k, --key REGEX         count the first capture group of REGEX (the whole\n"
           "                          match without a group) in each event\n"
@@ -77,6 +79,7 @@ typedef struct app {
     uv_loop_t loop;
     int loop_on;
     rn_redisw *redis;
+    rn_dash *dash;
     /* -k form */
     rn_ss *ss;
     rn_fieldx *kx;
@@ -126,6 +129,8 @@ static int print_window(void *data, const rn_topn_window *w)
     char err[RN_ERRLEN];
     if (a->redis && rn_redisw_put(a->redis, w, err) < 0)
         rn_die("%s", err);
+    if (a->dash && rn_dash_publish(a->dash, w, err) < 0)
+        rn_die("%s", err);
     (*a->c_printed)++;
     if (a->out.len >= OUT_CHUNK)
         return write_out(a);
@@ -170,7 +175,12 @@ static void print_counters(app *a)
     size_t k = rn_counters_format(&a->cs, buf, sizeof buf);
     if (a->redis && k + 8 < sizeof buf) {
         memcpy(buf + k, " redis: ", 8);
-        rn_counters_format(rn_redisw_counters(a->redis), buf + k + 8, sizeof buf - k - 8);
+        k += 8 + rn_counters_format(rn_redisw_counters(a->redis), buf + k + 8,
+                                    sizeof buf - k - 8);
+    }
+    if (a->dash && k + 7 < sizeof buf) {
+        memcpy(buf + k, " http: ", 7);
+        rn_counters_format(rn_dash_counters(a->dash), buf + k + 7, sizeof buf - k - 7);
     }
     rn_warn("%s", buf);
 }
@@ -472,7 +482,8 @@ static void results_warn(void *data, const char *msg)
     rn_warn("%s", msg);
 }
 
-static void results_start(app *a, const char *redis_url, const char *prefix, int64_t ttl)
+static void results_start(app *a, const char *redis_url, const char *prefix, int64_t ttl,
+                          const char *http)
 {
     char err[RN_ERRLEN];
     if (uv_loop_init(&a->loop) < 0)
@@ -480,8 +491,37 @@ static void results_start(app *a, const char *redis_url, const char *prefix, int
     a->loop_on = 1;
     rn_redisw_opts ro = { .url = redis_url, .prefix = prefix, .ttl_ns = ttl,
                           .on_warn = results_warn, .data = a };
-    if (!(a->redis = rn_redisw_new(&a->loop, &ro, err)))
+    if (redis_url && !(a->redis = rn_redisw_new(&a->loop, &ro, err)))
         rn_usage_error("--redis: %s", err);
+    rn_dash_opts dopt = { .on_warn = results_warn, .data = a };
+    if (http) {
+        if (!(a->dash = rn_dash_new(&a->loop, &dopt, err)))
+            rn_die("%s", err);
+        if (rn_dash_listen(a->dash, http, err) < 0)
+            rn_die("--http: %s", err);
+        rn_warn("dashboard on http://%s/", rn_dash_address(a->dash));
+    }
+}
+
+/* The input has ended: a dashboard goes on showing the last windows until
+ * the user stops topk. */
+static void results_serve(app *a, const rn_input *in)
+{
+    if (!a->dash || rn_sig_stop)
+        return;
+    rn_warn("input ended; serving the dashboard on http://%s/ until stopped",
+            rn_dash_address(a->dash));
+    while (!rn_sig_stop) {
+        if (rn_sig_usr1) {
+            rn_sig_usr1 = 0;
+            print_counters(a);
+        }
+        int64_t deadline = next_deadline(a);
+        int fd = uv_backend_fd(&a->loop);
+        if (rn_input_wait(in, fd, deadline) == RN_ERR)
+            rn_die("poll: %s", strerror(errno));
+        uv_run(&a->loop, UV_RUN_NOWAIT);
+    }
 }
 
 static void redis_closed(void *data)
@@ -499,10 +539,16 @@ static void results_stop(app *a)
         return;
     if (a->redis)
         rn_redisw_close(a->redis, REDIS_DRAIN_NS, redis_closed);
+    if (a->dash)
+        rn_dash_close(a->dash);
     uv_run(&a->loop, UV_RUN_DEFAULT);
     if (a->redis) {
         rn_redisw_free(a->redis);
         a->redis = NULL;
+    }
+    if (a->dash) {
+        rn_dash_free(a->dash);
+        a->dash = NULL;
     }
     if (uv_loop_close(&a->loop) < 0)
         rn_warn("event loop: handles left open at exit");
@@ -511,13 +557,14 @@ static void results_stop(app *a)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_PREFIX = 256, OPT_TTL, OPT_LOWER, OPT_EVERY, OPT_REDIS };
+    enum { OPT_PREFIX = 256, OPT_TTL, OPT_LOWER, OPT_EVERY, OPT_REDIS, OPT_HTTP };
     static const struct option longopts[] = {
         { "top", required_argument, NULL, 'n' },
         { "output", required_argument, NULL, 'o' },
         { "redis-prefix", required_argument, NULL, OPT_PREFIX },
         { "redis-ttl", required_argument, NULL, OPT_TTL },
         { "redis", required_argument, NULL, OPT_REDIS },
+        { "http", required_argument, NULL, OPT_HTTP },
         { "key", required_argument, NULL, 'k' },
         { "lower", no_argument, NULL, OPT_LOWER },
         { "capacity", required_argument, NULL, 'm' },
@@ -526,7 +573,8 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    const char *regex = NULL, *prefix = NULL, *out_opt = NULL, *redis_url = NULL;
+    const char *regex = NULL, *prefix = NULL, *out_opt = NULL, *redis_url = NULL,
+               *http = NULL;
     uint64_t n = 10, capacity = 0;
     int64_t ttl = 0;
     int64_t every = 0;
@@ -556,6 +604,7 @@ int main(int argc, char **argv)
                 rn_usage_error("--redis-ttl: must be from 1s to %" PRId32 "s", INT32_MAX);
             break;
         case OPT_REDIS: redis_url = optarg; break;
+        case OPT_HTTP: http = optarg; break;
         case 'k': regex = optarg; break;
         case OPT_LOWER: lower = 1; break;
         case 'm':
@@ -578,8 +627,8 @@ int main(int argc, char **argv)
     if (regex) {
         if (out_opt)
             rn_usage_error("cannot use -o with -k");
-        if (prefix || ttl || redis_url)
-            rn_usage_error("cannot use --redis, --redis-prefix or --redis-ttl with -k");
+        if (prefix || ttl || redis_url || http)
+            rn_usage_error("cannot use --redis, --redis-prefix, --redis-ttl or --http with -k");
         if (have_m && capacity < n)
             rn_usage_error("-m: CAPACITY must be at least N (-n %" PRIu64 ")", n);
     } else {
@@ -629,8 +678,8 @@ int main(int argc, char **argv)
     rn_input in;
     if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);
-    if (redis_url)
-        results_start(&a, redis_url, prefix, ttl);
+    if (redis_url || http)
+        results_start(&a, redis_url, prefix, ttl, http);
 
     /* Rows are read from every input at once, each holding back the windows
      * it has not passed; events one input after the other. */
@@ -655,6 +704,7 @@ int main(int argc, char **argv)
     } else {
         report(&a);
     }
+    results_serve(&a, &in);
     if (rn_sig_usr1)
         print_counters(&a);
     results_stop(&a);
