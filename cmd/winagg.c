@@ -13,7 +13,7 @@
 #include "core/core.h"
 
 static const char usage_text[] =
-    "usage: winagg (-k REGEX | -F N [-d DELIM] | --json-key PATH) [--lower]\n"
+    "usage: winagg (-k REGEX | -F N [-d DELIM] | --json-key PATH) [--urldecode] [--lower]\n"
     "              [-a count|sum|min|max|avg] [-v REGEX | -V N]\n"
     "              -w DURATION [-s DURATION] [--time arrival|header|REGEX] [--time-format FMT]\n"
     "              [--lateness DURATION] [--late-out FILE] [--emit all|changed|final]\n"
@@ -28,6 +28,7 @@ static void usage(void)
           "  -F, --field N          key: field N, split on -d (default: runs of blanks)\n"
           "  -d, --delimiter DELIM  field delimiter for -F and -V\n"
           "      --json-key PATH    key: a member of a JSON body (dotted path)\n"
+          "      --urldecode        URL-decode the key (%XX, + as a space)\n"
           "      --lower            fold the key to lower case\n"
           "  -a, --agg AGG          count (default), sum, min, max or avg\n"
           "  -v, --value REGEX      value: the first capture group of REGEX\n"
@@ -63,6 +64,8 @@ typedef struct app {
     rn_decoder *dec;
     const char *name;
     int64_t next_tick, next_save;      /* rn_mono_ns */
+    int nokey_warned;
+    char key_desc[256];                 /* the key option, for messages */
 } app;
 
 #define TICK_NS 100000000LL        /* idle input: the clock is looked at this often */
@@ -156,6 +159,24 @@ static void write_late(app *a, const rn_event *ev)
 
 /* Events decoded so far into the windows. 0, or -1 when the input is
  * corrupt (reported: the exit status is 1). */
+/* Events without a key are normal (most lines of an access log have no
+ * search term), but when none has one the key is wrong (a regex in the
+ * wrong case): said once, early, after NOKEY_EARLY events, or at the end. */
+#define NOKEY_EARLY 10000
+
+static void check_keys(app *a, int at_end)
+{
+    rn_wagg_stats st;
+    if (a->nokey_warned)
+        return;
+    rn_wagg_stats_get(a->agg, &st);
+    if (st.events && st.nokey == st.events && (at_end || st.events >= NOKEY_EARLY)) {
+        rn_warn("%s%" PRIu64 " events and none had a key: does the key (%s) match them?",
+                at_end ? "" : "the first ", st.events, a->key_desc);
+        a->nokey_warned = 1;
+    }
+}
+
 static int drain(app *a)
 {
     char err[RN_ERRLEN];
@@ -174,6 +195,7 @@ static int drain(app *a)
             rn_die("out of memory");
         put_watermark(a);
     }
+    check_keys(a, 0);
     if (r == RN_ERR) {
         rn_warn("%s: %s", a->name, err);
         a->status = 1;
@@ -258,7 +280,7 @@ static void run_input(app *a, const rn_input *in, int fd, const char *name)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_JSONKEY = 256, OPT_LOWER, OPT_TIME, OPT_TFMT, OPT_LATENESS, OPT_LATEOUT,
+    enum { OPT_JSONKEY = 256, OPT_LOWER, OPT_URLDECODE, OPT_TIME, OPT_TFMT, OPT_LATENESS, OPT_LATEOUT,
            OPT_EMIT, OPT_STATE, OPT_MAXKEYS };
     static const struct option longopts[] = {
         { "key", required_argument, NULL, 'k' },
@@ -266,6 +288,7 @@ int main(int argc, char **argv)
         { "delimiter", required_argument, NULL, 'd' },
         { "json-key", required_argument, NULL, OPT_JSONKEY },
         { "lower", no_argument, NULL, OPT_LOWER },
+        { "urldecode", no_argument, NULL, OPT_URLDECODE },
         { "agg", required_argument, NULL, 'a' },
         { "value", required_argument, NULL, 'v' },
         { "value-field", required_argument, NULL, 'V' },
@@ -307,6 +330,7 @@ int main(int argc, char **argv)
         case 'd': delim = optarg; break;
         case OPT_JSONKEY: json_key = optarg; break;
         case OPT_LOWER: o.lower = 1; break;
+        case OPT_URLDECODE: o.urldecode = 1; break;
         case 'a':
             if (rn_agg_parse(optarg, &o.win.agg, err) < 0)
                 rn_usage_error("-a: %s", err);
@@ -380,6 +404,12 @@ int main(int argc, char **argv)
 
     if (key_re && !(o.key = rn_fieldx_regex(key_re, err)))
         rn_usage_error("-k: %s", err);
+    if (key_re)
+        snprintf(a.key_desc, sizeof a.key_desc, "-k '%s'", key_re);
+    else if (key_field)
+        snprintf(a.key_desc, sizeof a.key_desc, "-F %u", key_field);
+    else
+        snprintf(a.key_desc, sizeof a.key_desc, "--json-key %s", json_key);
     if (key_field && !(o.key = rn_fieldx_field(key_field, delim, err)))
         rn_usage_error("-F: %s", err);
     if (json_key && !(o.key = rn_fieldx_json(json_key, err)))
@@ -393,10 +423,11 @@ int main(int argc, char **argv)
      * options must not read it as its own. */
     snprintf(a.optsig, sizeof a.optsig,
              "key=%s|%u|%s lower=%d delim=%s agg=%s value=%s|%u w=%" PRId64 " s=%" PRId64
-             " time=%s tfmt=%s lateness=%" PRId64,
+             " time=%s tfmt=%s lateness=%" PRId64 "%s",
              key_re ? key_re : "", key_field, json_key ? json_key : "", o.lower,
              delim ? delim : "", rn_agg_name(o.win.agg), value_re ? value_re : "", value_field,
-             width, slide, time_spec, tfmt ? tfmt : "", lateness);
+             width, slide, time_spec, tfmt ? tfmt : "", lateness,
+             o.urldecode ? " urldecode=1" : "");   /* absent: old state files still match */
 
     a.agg = rn_wagg_new(&o, err);
     if (!a.agg)
@@ -441,6 +472,7 @@ int main(int argc, char **argv)
         if (rn_wagg_finish(a.agg, emit, &a) < 0 && !a.out_failed)
             rn_die("out of memory");
     flush_out(&a);
+    check_keys(&a, 1);
     report(&a, 0);
     if (a.late_fd >= 0)
         close(a.late_fd);

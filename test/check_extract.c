@@ -171,6 +171,33 @@ START_TEST(lower)
 }
 END_TEST
 
+static void dec(const char *in, const char *want)
+{
+    rn_buf b = { 0 };
+    ck_assert_int_eq(rn_urldecode(&b, in, strlen(in)), 0);
+    ck_assert_msg(b.len == strlen(want) && memcmp(b.p, want, b.len) == 0,
+                  "'%s' gave '%.*s', want '%s'", in, (int)b.len, b.p, want);
+    rn_buf_free(&b);
+}
+
+START_TEST(urldecode)
+{
+    dec("%E6%89%8B%e6%9c%ba", "\xe6\x89\x8b\xe6\x9c\xba");
+    dec("a+b%20c", "a b c");
+    dec("%", "%");
+    dec("50%", "50%");
+    dec("%4", "%4");
+    dec("%4g%41", "%4gA");
+    dec("%%41", "%A");
+    dec("", "");
+    rn_buf b = { 0 };       /* a NUL byte decodes like any other */
+    ck_assert_int_eq(rn_urldecode(&b, "%00x", 4), 0);
+    ck_assert_uint_eq(b.len, 2);
+    ck_assert(memcmp(b.p, "\0x", 2) == 0);
+    rn_buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("extract");
@@ -181,6 +208,7 @@ int main(void)
     tcase_add_test(tc, json_path);
     tcase_add_test(tc, times);
     tcase_add_test(tc, lower);
+    tcase_add_test(tc, urldecode);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

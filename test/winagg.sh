@@ -156,4 +156,35 @@ for args in "-k x -w 10s -s 3s" "-w 10s" "-k x" "-k x -F 1 -w 1s" "-k x -w 1s -a
 done
 "$WINAGG" -k x -w 10s -s 3s </dev/null 2>&1 | grep -q 'not a multiple of the slide (-s 3s)' ||
     fail "multiple message"
+# --urldecode: a term sent encoded and as it is counts as one key; '+' is a
+# space; a '%' that starts no valid escape stays. Against a python3
+# reference (urllib's unquote_plus keeps invalid escapes too).
+printf 'GET /s?Input=%%E6%%89%%8B%%E6%%9C%%BA x\nGET /s?Input=手机 x\nGET /s?Input=a+b x\nGET /s?Input=a%%20b x\nGET /s?Input=%%zz x\nGET /s?Input=50%% x\nGET /s?Input=%%E6%%89 x\n' >"$T/enc"
+"$WINAGG" -k 'Input=([^ &]*)' --urldecode -w 1d --time header <"$T/enc" |
+    awk -F '\t' 'NF == 4 { print $3 "\t" $4 }' | sort >"$T/dec"
+python3 -c '
+import sys, urllib.parse, collections, re
+c = collections.Counter()
+for line in open(sys.argv[1], "rb"):
+    m = re.search(rb"Input=([^ &\n]*)", line)
+    c[urllib.parse.unquote_to_bytes(m.group(1).replace(b"+", b" "))] += 1
+out = sorted(k + b"\t" + str(v).encode() for k, v in c.items())
+sys.stdout.buffer.write(b"".join(l + b"\n" for l in out))
+' "$T/enc" | LC_ALL=C sort >"$T/dec.want"
+LC_ALL=C sort "$T/dec" >"$T/dec.sorted"
+expect_file "$T/dec.sorted" "$T/dec.want"
+grep -q "^手机	2$" "$T/dec" || fail "encoded and plain 手机 not merged: $(cat "$T/dec")"
+
+# A key that matches no event is said, once: early (after 10,000 events)
+# and at the end; events without a key among events with one are normal.
+"$WINAGG" -k 'input=([^ &]*)' -w 1d <"$T/log" >"$T/nokey.out" 2>"$T/nokey.err"
+expect_eq "rows of a key that never matches" "$(grep -vc '^#' "$T/nokey.out" || true)" 0
+expect_eq "warnings" "$(grep -c 'none had a key' "$T/nokey.err")" 1
+grep -q "^winagg: the first [0-9]* events and none had a key: does the key (-k 'input=(\[^ &\]\*)') match them?$" \
+    "$T/nokey.err" || fail "early warning: $(cat "$T/nokey.err")"
+printf 'a\nb\n' | "$WINAGG" -k 'x=(.)' -w 1d 2>&1 >/dev/null |
+    grep -qx "winagg: 2 events and none had a key: does the key (-k 'x=(.)') match them?" ||
+    fail "no warning at the end"
+"$WINAGG" -k 'Input=([^ &]*)' -w 1d <"$T/log" >/dev/null 2>"$T/some.err"
+[ ! -s "$T/some.err" ] || fail "winagg spoke with keys found: $(cat "$T/some.err")"
 note "winagg: ok"

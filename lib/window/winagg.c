@@ -9,7 +9,7 @@
 struct rn_wagg {
     rn_wagg_opts o;
     rn_window *w;
-    rn_buf lower;
+    rn_buf lower, decoded;
     int64_t max_t;          /* largest event time seen (event time) */
     int64_t last_arrival;   /* wall time of the last event */
     int seen;
@@ -41,6 +41,7 @@ void rn_wagg_free(rn_wagg *a)
     rn_fieldx_free(a->o.time_field);
     rn_timex_free(a->o.time_parse);
     rn_buf_free(&a->lower);
+    rn_buf_free(&a->decoded);
     free(a);
 }
 
@@ -105,6 +106,12 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
             return -1;
         a->st.badtime++;
         return 0;
+    }
+    if (a->o.urldecode) {
+        if (rn_urldecode(&a->decoded, key.p, key.n) < 0)
+            return rn_seterr(err, "out of memory");
+        key.p = a->decoded.p;
+        key.n = a->decoded.len;
     }
     if (a->o.lower) {
         if (rn_lower(&a->lower, key.p, key.n) < 0)

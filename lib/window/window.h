@@ -138,6 +138,12 @@ int rn_timex_parse(rn_timex *x, const char *s, size_t n, int64_t *ns);
 /* ASCII lower case of s into b (replacing its content). */
 int rn_lower(rn_buf *b, const char *s, size_t n);
 
+/* s URL-decoded into b (replacing its content): %XX (either case) is the
+ * byte XX, '+' a space (a query string's form); a '%' that does not start
+ * a valid escape is kept as it is. So "%E6%89%8B%E6%9C%BA" and "手机" give
+ * the same key. 0, or RN_ENOMEM. */
+int rn_urldecode(rn_buf *b, const char *s, size_t n);
+
 /* window.c, table.c, state.c -- winagg's state: per-key aggregates over
  * tumbling or sliding time windows, kept incrementally (Spark Streaming's
  * reduceByKeyAndWindow with the inverse function).
@@ -296,7 +302,8 @@ int rn_window_load(rn_window *w, const char *path, const char *optsig,
 
 /* winagg.c -- one winagg job: events in, window rows out.
  *
- * For each event: the key (a field extractor, optionally lower-cased), the
+ * For each event: the key (a field extractor, optionally URL-decoded and
+ * lower-cased), the
  * value (count: 1; else a field parsed as a number), and the time: arrival
  * (the wall clock when it was read), header (the event's "ts" header in ns,
  * else its timestamp), or a field parsed by a time extractor. Events without
@@ -316,6 +323,7 @@ typedef struct rn_wagg_opts {
     rn_fieldx *time_field;      /* RN_TIME_FIELD */
     rn_timex *time_parse;       /* RN_TIME_FIELD */
     int lower;
+    int urldecode;              /* before lower */
     rn_timemode time;
     int64_t lateness_ns;
     rn_window_opts win;
