@@ -63,4 +63,23 @@ done
 seq 1 200000 >"$T/big.log"
 "$LOGTAIL" --once --start beginning "$T/big.log" 2>"$T/err" | head -n 1 >/dev/null
 [ ! -s "$T/err" ] || fail "noise on a closed pipe: $(cat "$T/err")"
+# A file that does not exist yet is said once, as tail -F does, and read
+# when it appears; a rotation of a file already found says nothing.
+bg "$LOGTAIL" "$T/later.log" >"$T/later.out" 2>"$T/later.err"
+lpid=$!
+wait_until 10 grep -q 'later.log: no such file yet; waiting for it$' "$T/later.err" ||
+    fail "no word about the missing file: $(cat "$T/later.err")"
+sleep 0.3
+echo first >"$T/later.log"
+wait_lines "$T/later.out" 1
+mv "$T/later.log" "$T/later.log.1"
+sleep 0.2
+echo second >"$T/later.log"
+wait_lines "$T/later.out" 2
+stop "$lpid"
+expect_eq "said once" "$(grep -c 'no such file' "$T/later.err")" 1
+expect_eq "lines" "$(tr '\n' ' ' <"$T/later.out")" "first second "
+"$LOGTAIL" --once "$T/nope.log" "$T/nope*.gz" 2>"$T/nope.err" || true
+grep -qx "logtail: $T/nope.log: no such file" "$T/nope.err" || fail "--once missing: $(cat "$T/nope.err")"
+grep -qx "logtail: $T/nope\*.gz: no file matches" "$T/nope.err" || fail "--once glob: $(cat "$T/nope.err")"
 note "errors: ok"

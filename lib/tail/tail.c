@@ -44,6 +44,8 @@ typedef struct pattern {
     struct pattern *next;
     char *pat;
     int is_glob;
+    int found;          /* it named or matched a file once */
+    int warned;         /* said that it names nothing (yet) */
 } pattern;
 
 typedef struct watch {
@@ -468,14 +470,39 @@ static int consider(rn_tail *t, const char *path, int initial)
     return open_file(t, path, &st, initial);
 }
 
+/* A pattern that has named no file since the start is said once, as
+ * tail -F does; it is not an error (the file may come), and a file that
+ * goes away in a rotation, having been found, is not said at all. */
+static void missing(rn_tail *t, pattern *p)
+{
+    if (p->found || p->warned)
+        return;
+    p->warned = 1;
+    if (t->o.once)
+        warnf(t, "%s: %s", p->pat, p->is_glob ? "no file matches" : "no such file");
+    else
+        warnf(t, "%s: %s; waiting for it", p->pat,
+              p->is_glob ? "no file matches yet" : "no such file yet");
+}
+
 static int expand(rn_tail *t, pattern *p, int initial)
 {
-    if (!p->is_glob)
+    if (!p->is_glob) {
+        struct stat st;
+        if (stat(p->pat, &st) < 0 && errno == ENOENT) {
+            missing(t, p);
+            return 0;
+        }
+        p->found = 1;
         return consider(t, p->pat, initial);
+    }
     glob_t g;
     int r = glob(p->pat, 0, NULL, &g);
-    if (r == GLOB_NOMATCH)
+    if (r == GLOB_NOMATCH) {
+        missing(t, p);
         return 0;
+    }
+    p->found = 1;
     if (r != 0) {
         bad_path(t, p->pat, "cannot expand the pattern");
         return 0;
