@@ -76,8 +76,7 @@ typedef struct app {
     rn_topn_ranks *ranks;   /* table on a terminal: rank moves */
     int *moves;
     /* results beside stdout, on a libuv loop run between reads */
-    uv_loop_t loop;
-    int loop_on;
+    uv_loop_t loop;         /* initialised when redis or dash is */
     rn_redisw *redis;
     rn_dash *dash;
     /* -k form */
@@ -163,6 +162,17 @@ static void report(app *a)
     write_out(a);
 }
 
+/* buf holds k bytes: append label and cs's line; the new length. */
+static size_t append_counters(char *buf, size_t cap, size_t k, const char *label,
+                              const rn_counters *cs)
+{
+    int n = k < cap ? snprintf(buf + k, cap - k, "%s", label) : 0;
+    if (n < 0 || k + (size_t)n >= cap)
+        return k;
+    k += (size_t)n;
+    return k + rn_counters_format(cs, buf + k, cap - k);
+}
+
 static void print_counters(app *a)
 {
     char buf[512];
@@ -173,15 +183,10 @@ static void print_counters(app *a)
         *a->c_evictions = rn_ss_evictions(a->ss);
     }
     size_t k = rn_counters_format(&a->cs, buf, sizeof buf);
-    if (a->redis && k + 8 < sizeof buf) {
-        memcpy(buf + k, " redis: ", 8);
-        k += 8 + rn_counters_format(rn_redisw_counters(a->redis), buf + k + 8,
-                                    sizeof buf - k - 8);
-    }
-    if (a->dash && k + 7 < sizeof buf) {
-        memcpy(buf + k, " http: ", 7);
-        rn_counters_format(rn_dash_counters(a->dash), buf + k + 7, sizeof buf - k - 7);
-    }
+    if (a->redis)
+        k = append_counters(buf, sizeof buf, k, " redis: ", rn_redisw_counters(a->redis));
+    if (a->dash)
+        append_counters(buf, sizeof buf, k, " http: ", rn_dash_counters(a->dash));
     rn_warn("%s", buf);
 }
 
@@ -313,36 +318,6 @@ static int64_t done_upto(const app *a, int64_t now)
 /* When the loop should wake without input: once the pause of an input
  * without watermarks makes windows due, or at the next report; -1 for
  * never. */
-static int64_t windows_deadline(app *a);
-
-/* The loop's next timer (Redis reconnects, the dashboard's keep-alives)
- * bounds the wait too. */
-static int64_t next_deadline(void *data)
-{
-    app *a = data;
-    int64_t when = windows_deadline(a);
-    if (a->loop_on) {
-        int ms = uv_backend_timeout(&a->loop);
-        int64_t t = ms < 0 ? -1 : rn_mono_ns() + (int64_t)ms * 1000000;
-        if (t >= 0 && (when < 0 || t < when))
-            when = t;
-    }
-    return when;
-}
-
-static int side_fd(void *data)
-{
-    app *a = data;
-    return a->loop_on ? uv_backend_fd(&a->loop) : -1;
-}
-
-static void on_side(void *data)
-{
-    app *a = data;
-    if (a->loop_on)
-        uv_run(&a->loop, UV_RUN_NOWAIT);
-}
-
 static int64_t windows_deadline(app *a)
 {
     if (!a->topn)
@@ -357,6 +332,35 @@ static int64_t windows_deadline(app *a)
             when = t;
     }
     return when;
+}
+
+
+/* The loop's next timer (Redis reconnects, the dashboard's keep-alives)
+ * bounds the wait too. */
+static int64_t next_deadline(void *data)
+{
+    app *a = data;
+    int64_t when = windows_deadline(a);
+    if (a->redis || a->dash) {
+        int ms = uv_backend_timeout(&a->loop);
+        int64_t t = ms < 0 ? -1 : rn_mono_ns() + (int64_t)ms * 1000000;
+        if (t >= 0 && (when < 0 || t < when))
+            when = t;
+    }
+    return when;
+}
+
+static int side_fd(void *data)
+{
+    app *a = data;
+    return a->redis || a->dash ? uv_backend_fd(&a->loop) : -1;
+}
+
+static void on_side(void *data)
+{
+    app *a = data;
+    if (a->redis || a->dash)
+        uv_run(&a->loop, UV_RUN_NOWAIT);
 }
 
 static int on_deadline(void *data)
@@ -488,7 +492,6 @@ static void results_start(app *a, const char *redis_url, const char *prefix, int
     char err[RN_ERRLEN];
     if (uv_loop_init(&a->loop) < 0)
         rn_die("cannot start an event loop");
-    a->loop_on = 1;
     rn_redisw_opts ro = { .url = redis_url, .prefix = prefix, .ttl_ns = ttl,
                           .on_warn = results_warn, .data = a };
     if (redis_url && !(a->redis = rn_redisw_new(&a->loop, &ro, err)))
@@ -535,7 +538,7 @@ static void redis_closed(void *data)
 
 static void results_stop(app *a)
 {
-    if (!a->loop_on)
+    if (!a->redis && !a->dash)
         return;
     if (a->redis)
         rn_redisw_close(a->redis, REDIS_DRAIN_NS, redis_closed);
@@ -552,7 +555,6 @@ static void results_stop(app *a)
     }
     if (uv_loop_close(&a->loop) < 0)
         rn_warn("event loop: handles left open at exit");
-    a->loop_on = 0;
 }
 
 int main(int argc, char **argv)

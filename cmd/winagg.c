@@ -64,12 +64,24 @@ typedef struct app {
     rn_decoder *dec;
     const char *name;
     int64_t next_tick, next_save;      /* rn_mono_ns */
-    int nokey_warned;
+    int nokey_warned;           /* said, or no longer to be said */
     char key_desc[256];                 /* the key option, for messages */
 } app;
 
 #define TICK_NS 100000000LL        /* idle input: the clock is looked at this often */
 #define SAVE_NS 5000000000LL        /* --state is written this often */
+
+/* A write to stdout failed with r: no more output; a reader that went away
+ * is no error. Returns -1. */
+static int stdout_failed(app *a, int r, const char *err)
+{
+    a->out_failed = 1;
+    if (r != RN_EPIPE) {
+        rn_warn("stdout: %s", err);
+        a->status = 1;
+    }
+    return -1;
+}
 
 static int emit(void *data, const rn_row *row)
 {
@@ -78,15 +90,7 @@ static int emit(void *data, const rn_row *row)
     if (a->out_failed)
         return -1;
     int r = rn_rowwriter_put(a->out, row, err);
-    if (r < 0) {
-        a->out_failed = 1;
-        if (r != RN_EPIPE) {
-            rn_warn("stdout: %s", err);
-            a->status = 1;
-        }
-        return -1;
-    }
-    return 0;
+    return r < 0 ? stdout_failed(a, r, err) : 0;
 }
 
 /* After the rows of a close: the watermark, when it moved (the end of the
@@ -100,13 +104,8 @@ static void put_watermark(app *a)
         return;
     a->wm_out = st.closed;
     int r = rn_rowwriter_watermark(a->out, st.closed, err);
-    if (r < 0) {
-        a->out_failed = 1;
-        if (r != RN_EPIPE) {
-            rn_warn("stdout: %s", err);
-            a->status = 1;
-        }
-    }
+    if (r < 0)
+        stdout_failed(a, r, err);
 }
 
 static void flush_out(app *a)
@@ -115,13 +114,8 @@ static void flush_out(app *a)
     if (a->out_failed)
         return;
     int r = rn_rowwriter_flush(a->out, err);
-    if (r < 0) {
-        a->out_failed = 1;
-        if (r != RN_EPIPE) {
-            rn_warn("stdout: %s", err);
-            a->status = 1;
-        }
-    }
+    if (r < 0)
+        stdout_failed(a, r, err);
 }
 
 static void save_state(app *a)
@@ -170,7 +164,11 @@ static void check_keys(app *a, int at_end)
     if (a->nokey_warned)
         return;
     rn_wagg_stats_get(a->agg, &st);
-    if (st.events && st.nokey == st.events && (at_end || st.events >= NOKEY_EARLY)) {
+    if (st.nokey != st.events) {
+        a->nokey_warned = 1;    /* keys match: nothing to say, now or later */
+        return;
+    }
+    if (st.events && (at_end || st.events >= NOKEY_EARLY)) {
         rn_warn("%s%" PRIu64 " events and none had a key: does the key (%s) match them?",
                 at_end ? "" : "the first ", st.events, a->key_desc);
         a->nokey_warned = 1;
@@ -193,7 +191,7 @@ static int drain(app *a)
          * not depend on how the input was cut into reads. */
         if (rn_wagg_tick(a->agg, now, emit, a) < 0 && !a->out_failed)
             rn_die("out of memory");
-        put_watermark(a);
+        put_watermark(a);   /* after the rows of each close (a few loads) */
     }
     check_keys(a, 0);
     if (r == RN_ERR) {

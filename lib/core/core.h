@@ -107,6 +107,15 @@ static inline void rn_put_be64(void *p, uint64_t x)
     rn_put_be32((unsigned char *)p + 4, (uint32_t)x);
 }
 
+/* The value of hex digit c (either case), or -1. */
+static inline int rn_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /* Decimal digits of v into out (at least 20 bytes, not NUL-terminated);
  * returns how many. For hot paths where snprintf costs too much. */
 size_t rn_u64_dec(uint64_t v, char *out);
@@ -347,7 +356,7 @@ int rn_input_run(const rn_input *in, int fd, const char *name, const rn_input_op
  * The same turns over n inputs read side by side (topk merging the rows of
  * several winagg processes): each turn waits for any of them, then reads
  * each one that is ready once, so a busy input does not starve the others.
- * ops->on_bytes is not used; instead: */
+ * With vops, ops->on_bytes is not used; instead: */
 
 typedef struct rn_inputv_ops {
     /* n > 0 bytes read from input i: 0 to go on, RN_INPUT_CLOSE to stop
@@ -362,7 +371,9 @@ typedef struct rn_inputv_ops {
 
 #define RN_INPUT_CLOSE 2
 
-/* Read fd[0..n) (names name[i]) until every one has ended or been closed:
+/* Read fd[0..n) (names name[i]) until every one has ended or been closed
+ * (vops NULL: as rn_input_run does, ops->on_bytes for every input and a
+ * read error the loop's):
  * RN_INPUT_END, RN_INPUT_STOPPED, RN_EINTR when rn_sig_stop was set, or
  * RN_ERR with err when waiting failed or memory ran out. The descriptors
  * stay open (the caller closes them). */

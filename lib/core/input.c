@@ -161,7 +161,9 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
             int v;
             if (got < 0 && (errno == EINTR || errno == EAGAIN))
                 continue;
-            if (got > 0) {
+            if (got > 0 && !vops) {
+                v = ops->on_bytes(data, buf, (size_t)got) != 0;
+            } else if (got > 0) {
                 v = vops->on_bytes(data, i, buf, (size_t)got);
                 if (v == RN_INPUT_CLOSE) {
                     fd[i] = -1;
@@ -173,7 +175,11 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
                     snprintf(why, sizeof why, "%s: %s", name[i], strerror(errno));
                 fd[i] = -1;
                 open--;
-                v = vops->on_end(data, i, got < 0 ? why : NULL);
+                if (!vops && got < 0) {         /* one input: its failure is the loop's */
+                    ret = rn_seterr(err, "%s", why);
+                    goto out;
+                }
+                v = vops ? vops->on_end(data, i, got < 0 ? why : NULL) : 0;
             }
             if (v != 0) {
                 ret = RN_INPUT_STOPPED;
@@ -187,68 +193,8 @@ out:
     return ret;
 }
 
-/* rn_input_run is the loop over one input: its owner's on_bytes, and a
- * read error is the loop's. */
-typedef struct one_input {
-    const rn_input_ops *ops;
-    void *data;
-    char *err;
-    int failed;
-} one_input;
-
-static int one_bytes(void *data, size_t i, const char *buf, size_t n)
-{
-    one_input *o = data;
-    (void)i;
-    return o->ops->on_bytes(o->data, buf, n) != 0;
-}
-
-static int one_end(void *data, size_t i, const char *err)
-{
-    one_input *o = data;
-    (void)i;
-    if (!err)
-        return 0;
-    o->failed = 1;
-    snprintf(o->err, RN_ERRLEN, "%s", err);
-    return 1;
-}
-
-static int64_t one_deadline(void *data)
-{
-    one_input *o = data;
-    return o->ops->deadline ? o->ops->deadline(o->data) : -1;
-}
-
-static int one_on_deadline(void *data)
-{
-    one_input *o = data;
-    return o->ops->on_deadline ? o->ops->on_deadline(o->data) : 0;
-}
-
-static int one_idle(void *data)
-{
-    one_input *o = data;
-    return o->ops->on_idle(o->data);
-}
-
-static void one_usr1(void *data)
-{
-    one_input *o = data;
-    o->ops->on_usr1(o->data);
-}
-
 int rn_input_run(const rn_input *in, int fd, const char *name, const rn_input_ops *ops,
                  void *data, char *err)
 {
-    one_input o = { ops, data, err, 0 };
-    const rn_input_ops wrap = {
-        .deadline = one_deadline,
-        .on_deadline = one_on_deadline,
-        .on_idle = ops->on_idle ? one_idle : NULL,
-        .on_usr1 = ops->on_usr1 ? one_usr1 : NULL,
-    };
-    static const rn_inputv_ops vops = { one_bytes, one_end };
-    int r = rn_input_runv(in, &fd, &name, 1, &wrap, &vops, &o, err);
-    return o.failed ? RN_ERR : r;
+    return rn_input_runv(in, &fd, &name, 1, ops, NULL, data, err);
 }

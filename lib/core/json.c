@@ -124,14 +124,6 @@ int rn_json_put_string(rn_buf *b, const char *s, size_t n)
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* The four hex digits at p[0..4) (p within end), or -1. */
 static long hex4(const char *p, const char *end)
 {
@@ -139,7 +131,7 @@ static long hex4(const char *p, const char *end)
     if (end - p < 4)
         return -1;
     for (int i = 0; i < 4; i++) {
-        int h = hexval((unsigned char)p[i]);
+        int h = rn_hexval((unsigned char)p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

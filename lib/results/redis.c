@@ -107,17 +107,6 @@ static void rwarn(rn_redisw *w, const char *fmt, ...)
 
 /* ---- the URL ------------------------------------------------------------ */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* s[0..n) %-decoded into out (cap bytes with the NUL). */
 static int decode(const char *s, size_t n, char *out, size_t cap, const char *what, char *err)
 {
@@ -125,8 +114,8 @@ static int decode(const char *s, size_t n, char *out, size_t cap, const char *wh
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i];
         if (c == '%') {
-            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = hi < 0 ? -1 : hexval((unsigned char)s[i + 2]);
+            int hi = i + 2 < n ? rn_hexval((unsigned char)s[i + 1]) : -1;
+            int lo = hi < 0 ? -1 : rn_hexval((unsigned char)s[i + 2]);
             if (lo < 0 || hi * 16 + lo == 0)
                 return rn_seterr(err, "redis URL: bad %%-escape in the %s", what);
             c = hi * 16 + lo;

@@ -431,12 +431,15 @@ static int open_file(rn_tail *t, const char *path, const struct stat *st0, int i
     return 0;
 }
 
+/* Follow path if it is a file not followed yet. 0; 1 when there is no
+ * such file; -1 when the engine must stop. */
 static int consider(rn_tail *t, const char *path, int initial)
 {
     struct stat st;
     if (stat(path, &st) < 0) {
-        if (errno != ENOENT)
-            bad_path(t, path, strerror(errno));
+        if (errno == ENOENT)
+            return 1;
+        bad_path(t, path, strerror(errno));
         return 0;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -488,13 +491,13 @@ static void missing(rn_tail *t, pattern *p)
 static int expand(rn_tail *t, pattern *p, int initial)
 {
     if (!p->is_glob) {
-        struct stat st;
-        if (stat(p->pat, &st) < 0 && errno == ENOENT) {
+        int r = consider(t, p->pat, initial);
+        if (r == 1) {
             missing(t, p);
             return 0;
         }
         p->found = 1;
-        return consider(t, p->pat, initial);
+        return r;
     }
     glob_t g;
     int r = glob(p->pat, 0, NULL, &g);
@@ -502,14 +505,15 @@ static int expand(rn_tail *t, pattern *p, int initial)
         missing(t, p);
         return 0;
     }
-    p->found = 1;
     if (r != 0) {
         bad_path(t, p->pat, "cannot expand the pattern");
         return 0;
     }
+    p->found = 1;
     int rc = 0;
     for (size_t i = 0; i < g.gl_pathc && rc == 0; i++)
-        rc = consider(t, g.gl_pathv[i], initial);
+        if ((rc = consider(t, g.gl_pathv[i], initial)) == 1)
+            rc = 0;     /* gone since the glob */
     globfree(&g);
     return rc;
 }

@@ -405,12 +405,6 @@ int rn_lower(rn_buf *b, const char *s, size_t n)
     return 0;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 int rn_urldecode(rn_buf *b, const char *s, size_t n)
 {
     b->len = 0;
@@ -419,8 +413,8 @@ int rn_urldecode(rn_buf *b, const char *s, size_t n)
     char *o = b->p;
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0
-            && (lo = hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < n && (hi = rn_hexval((unsigned char)s[i + 1])) >= 0
+            && (lo = rn_hexval((unsigned char)s[i + 2])) >= 0) {
             *o++ = (char)(hi << 4 | lo);
             i += 2;
         } else {
