@@ -16,7 +16,8 @@ static const char usage_text[] =
     "usage: winagg (-k REGEX | -F N [-d DELIM] | --json-key PATH) [--urldecode] [--lower]\n"
     "              [-a count|sum|min|max|avg] [-v REGEX | -V N]\n"
     "              -w DURATION [-s DURATION] [--time arrival|header|REGEX] [--time-format FMT]\n"
-    "              [--lateness DURATION] [--late-out FILE] [--emit all|changed|final]\n"
+    "              [--until REGEX] [--lateness DURATION] [--late-out FILE]\n"
+    "              [--emit all|changed|final] [--fill] [--fill-key KEY ...]\n"
     "              [--state FILE] [--max-keys N] [-o tsv|json|frames] [FILE ...]\n";
 
 static void usage(void)
@@ -40,10 +41,15 @@ static void usage(void)
           "      --time-format FMT  strptime format of that time (default: nginx's\n"
           "                         %d/%b/%Y:%H:%M:%S %z), or epoch, epoch_ms,\n"
           "                         epoch_ns, iso8601\n"
+          "      --until REGEX      the event's end time (as --time REGEX): it counts\n"
+          "                         in every slice from its time to its end\n"
           "      --lateness DUR     how far event time may run behind (default 0)\n"
           "      --late-out FILE    append late events to FILE\n"
           "      --emit WHICH       all keys of a window (default), changed ones, or\n"
           "                         final: each window once, when it is closed\n"
+          "      --fill             a 0 row for each key of the last window with data\n"
+          "                         that a window lacks, so charts have no holes\n"
+          "      --fill-key KEY     a row for KEY in every window, 0 when absent\n"
           "      --state FILE       keep the window state in FILE across restarts\n"
           "      --max-keys N       bound the keys held; new keys beyond are dropped\n"
           "  -o, --output FORMAT    tsv (default), json or frames\n"
@@ -65,6 +71,7 @@ typedef struct app {
     const char *name;
     int64_t next_tick, next_save;      /* rn_mono_ns */
     int nokey_warned;           /* said, or no longer to be said */
+    int fill_cut_said;
     char key_desc[256];                 /* the key option, for messages */
 } app;
 
@@ -100,6 +107,11 @@ static void put_watermark(app *a)
     char err[RN_ERRLEN];
     rn_window_stats st;
     rn_window_stats_get(rn_wagg_window(a->agg), &st);
+    if (st.fill_cut && !a->fill_cut_said) {
+        rn_warn("--fill: more than %d empty windows in a row; only the first %d were "
+                "filled", RN_WIN_FILL_MAX, RN_WIN_FILL_MAX);
+        a->fill_cut_said = 1;
+    }
     if (a->out_failed || st.closed == INT64_MIN || st.closed <= a->wm_out)
         return;
     a->wm_out = st.closed;
@@ -279,7 +291,7 @@ static void run_input(app *a, const rn_input *in, int fd, const char *name)
 int main(int argc, char **argv)
 {
     enum { OPT_JSONKEY = 256, OPT_LOWER, OPT_URLDECODE, OPT_TIME, OPT_TFMT, OPT_LATENESS, OPT_LATEOUT,
-           OPT_EMIT, OPT_STATE, OPT_MAXKEYS };
+           OPT_EMIT, OPT_STATE, OPT_MAXKEYS, OPT_UNTIL, OPT_FILL, OPT_FILLKEY };
     static const struct option longopts[] = {
         { "key", required_argument, NULL, 'k' },
         { "field", required_argument, NULL, 'F' },
@@ -294,6 +306,9 @@ int main(int argc, char **argv)
         { "slide", required_argument, NULL, 's' },
         { "time", required_argument, NULL, OPT_TIME },
         { "time-format", required_argument, NULL, OPT_TFMT },
+        { "until", required_argument, NULL, OPT_UNTIL },
+        { "fill", no_argument, NULL, OPT_FILL },
+        { "fill-key", required_argument, NULL, OPT_FILLKEY },
         { "lateness", required_argument, NULL, OPT_LATENESS },
         { "late-out", required_argument, NULL, OPT_LATEOUT },
         { "emit", required_argument, NULL, OPT_EMIT },
@@ -305,7 +320,8 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *key_re = NULL, *json_key = NULL, *delim = NULL, *value_re = NULL;
-    const char *time_spec = "arrival", *tfmt = NULL, *late_path = NULL;
+    const char *time_spec = "arrival", *tfmt = NULL, *late_path = NULL, *until_re = NULL;
+    rn_str *fill_keys = NULL;
     const char *width_arg = NULL, *slide_arg = NULL;
     unsigned key_field = 0, value_field = 0;
     int64_t width = 0, slide = 0, lateness = 0;
@@ -339,6 +355,14 @@ int main(int argc, char **argv)
         case 's': slide = rn_opt_duration("-s", slide_arg = optarg); break;
         case OPT_TIME: time_spec = optarg; break;
         case OPT_TFMT: tfmt = optarg; break;
+        case OPT_UNTIL: until_re = optarg; break;
+        case OPT_FILL: o.win.fill = 1; break;
+        case OPT_FILLKEY:
+            if (!(fill_keys = realloc(fill_keys, (o.win.nfill_keys + 1) * sizeof *fill_keys)))
+                rn_die("out of memory");
+            fill_keys[o.win.nfill_keys].p = optarg;
+            fill_keys[o.win.nfill_keys++].n = strlen(optarg);
+            break;
         case OPT_LATENESS:
             lateness = rn_opt_duration("--lateness", optarg);
             lateness_set = 1;
@@ -394,6 +418,11 @@ int main(int argc, char **argv)
     }
     if (tfmt && o.time != RN_TIME_FIELD)
         rn_usage_error("--time-format needs --time REGEX");
+    if (until_re && o.time != RN_TIME_FIELD)
+        rn_usage_error("--until needs --time REGEX");
+    if (until_re && !(o.until = rn_fieldx_regex(until_re, err)))
+        rn_usage_error("--until: %s", err);
+    o.win.fill_keys = fill_keys;
     if (lateness_set && o.time == RN_TIME_ARRIVAL)
         rn_usage_error("--lateness needs event time: --time header or --time REGEX");
     o.lateness_ns = lateness;
@@ -421,11 +450,12 @@ int main(int argc, char **argv)
      * options must not read it as its own. */
     snprintf(a.optsig, sizeof a.optsig,
              "key=%s|%u|%s lower=%d delim=%s agg=%s value=%s|%u w=%" PRId64 " s=%" PRId64
-             " time=%s tfmt=%s lateness=%" PRId64 "%s",
+             " time=%s tfmt=%s lateness=%" PRId64 "%s%s%s",
              key_re ? key_re : "", key_field, json_key ? json_key : "", o.lower,
              delim ? delim : "", rn_agg_name(o.win.agg), value_re ? value_re : "", value_field,
              width, slide, time_spec, tfmt ? tfmt : "", lateness,
-             o.urldecode ? " urldecode=1" : "");   /* absent: old state files still match */
+             o.urldecode ? " urldecode=1" : "",    /* absent: old state files still match */
+             until_re ? " until=" : "", until_re ? until_re : "");
 
     a.agg = rn_wagg_new(&o, err);
     if (!a.agg)
@@ -476,5 +506,6 @@ int main(int argc, char **argv)
         close(a.late_fd);
     rn_rowwriter_free(a.out);
     rn_wagg_free(a.agg);
+    free(fill_keys);
     return a.status;
 }

@@ -1,6 +1,7 @@
 /* check_window.c -- unit tests for lib/window: tumbling and sliding windows
  * against a brute-force reference, lateness, idle gaps, exact sums, min and
- * max over mixed values, max_keys, state save and load.
+ * max over mixed values, fill of empty windows, max_keys, state save and
+ * load.
  *
  * `check_window bench` runs a micro-benchmark of rn_window_add instead. */
 #include <check.h>
@@ -150,7 +151,8 @@ static rn_window *mkwin(int64_t width, int64_t slide, rn_agg agg, int changed,
                         size_t max_keys)
 {
     char err[RN_ERRLEN] = "";
-    rn_window_opts o = { width, slide, agg, changed, max_keys };
+    rn_window_opts o = { .width_ns = width, .slide_ns = slide, .agg = agg,
+                         .emit_changed = changed, .max_keys = max_keys };
     rn_window *w = rn_window_new(&o, err);
     ck_assert_msg(w != NULL, "%s", err);
     return w;
@@ -837,6 +839,139 @@ START_TEST(emit_changed_tumbling)
 }
 END_TEST
 
+/* ---- fill ----------------------------------------------------------------- */
+
+static rn_window *mkfill(int64_t width, int64_t slide, rn_agg agg, int changed, int fill,
+                         const char *named)
+{
+    char err[RN_ERRLEN] = "";
+    rn_str k = { named, named ? strlen(named) : 0 };
+    rn_window_opts o = { .width_ns = width, .slide_ns = slide, .agg = agg,
+                         .emit_changed = changed, .fill = fill,
+                         .fill_keys = named ? &k : NULL, .nfill_keys = !!named };
+    rn_window *w = rn_window_new(&o, err);
+    ck_assert_msg(w != NULL, "%s", err);
+    return w;
+}
+
+START_TEST(fill_last_keys)
+{
+    rowset got = { 0 }, exp = { 0 };
+    rn_window *w = mkfill(10, 10, RN_AGG_COUNT, 0, 1, NULL);
+    ck_assert_int_eq(advance(w, 5, &got), 0);
+    ck_assert_int_eq(add(w, 31, "a", ival(0)), 0);
+    ck_assert_int_eq(add(w, 32, "b", ival(0)), 0);
+    ck_assert_int_eq(add(w, 42, "b", ival(0)), 0);
+    ck_assert_int_eq(add(w, 85, "a", ival(0)), 0);
+    ck_assert_int_eq(advance(w, 60, &got), 0);
+    ck_assert_int_eq(flush(w, &got), 0);
+    /* Nothing before the first window with data; a leaves: one 0 row; the
+     * quiet spell repeats b; after the last window with data, nothing. */
+    push(&exp, 30, 40, "a", ival(1));
+    push(&exp, 30, 40, "b", ival(1));
+    push(&exp, 40, 50, "a", ival(0));
+    push(&exp, 40, 50, "b", ival(1));
+    push(&exp, 50, 60, "b", ival(0));
+    push(&exp, 60, 70, "b", ival(0));
+    push(&exp, 70, 80, "b", ival(0));
+    push(&exp, 80, 90, "a", ival(1));
+    push(&exp, 80, 90, "b", ival(0));
+    expect_rows_equal(&got, &exp, "fill");
+    ck_assert_uint_eq(stats(w).windows, 6);
+    ck_assert_uint_eq(stats(w).fill_cut, 0);
+    rn_window_free(w);
+    rowset_free(&got);
+    rowset_free(&exp);
+}
+END_TEST
+
+START_TEST(fill_named_key)
+{
+    rowset got = { 0 }, exp = { 0 };
+    /* A named key alone (no fill of the last keys); min of nothing is 0. */
+    rn_window *w = mkfill(10, 10, RN_AGG_MIN, 0, 0, "z");
+    ck_assert_int_eq(add(w, 11, "a", ival(5)), 0);
+    ck_assert_int_eq(add(w, 12, "z", ival(-3)), 0);
+    ck_assert_int_eq(add(w, 41, "a", ival(7)), 0);
+    ck_assert_int_eq(flush(w, &got), 0);
+    push(&exp, 10, 20, "a", ival(5));
+    push(&exp, 10, 20, "z", ival(-3));
+    push(&exp, 20, 30, "z", ival(0));
+    push(&exp, 30, 40, "z", ival(0));
+    push(&exp, 40, 50, "a", ival(7));
+    push(&exp, 40, 50, "z", ival(0));
+    expect_rows_equal(&got, &exp, "named");
+    rn_window_free(w);
+    rowset_free(&got);
+    rowset_free(&exp);
+}
+END_TEST
+
+START_TEST(fill_sliding)
+{
+    rowset got = { 0 }, exp = { 0 };
+    rn_window *w = mkfill(20, 10, RN_AGG_SUM, 0, 1, NULL);
+    ck_assert_int_eq(add(w, 5, "a", ival(4)), 0);
+    ck_assert_int_eq(advance(w, 60, &got), 0);
+    push(&exp, -10, 10, "a", ival(4));
+    push(&exp, 0, 20, "a", ival(4));
+    push(&exp, 10, 30, "a", ival(0));
+    push(&exp, 20, 40, "a", ival(0));
+    push(&exp, 30, 50, "a", ival(0));
+    push(&exp, 40, 60, "a", ival(0));
+    expect_rows_equal(&got, &exp, "sliding fill");
+    rn_window_free(w);
+    rowset_free(&got);
+    rowset_free(&exp);
+}
+END_TEST
+
+START_TEST(fill_emit_changed)
+{
+    rowset got = { 0 }, exp = { 0 };
+    rn_window *w = mkfill(10, 10, RN_AGG_COUNT, 1, 1, "z");
+    ck_assert_int_eq(add(w, 1, "a", ival(0)), 0);
+    ck_assert_int_eq(add(w, 11, "a", ival(0)), 0);     /* 1 again: not emitted */
+    ck_assert_int_eq(add(w, 45, "a", ival(0)), 0);
+    ck_assert_int_eq(add(w, 46, "z", ival(0)), 0);
+    ck_assert_int_eq(add(w, 55, "a", ival(0)), 0);
+    ck_assert_int_eq(flush(w, &got), 0);
+    push(&exp, 0, 10, "a", ival(1));
+    push(&exp, 0, 10, "z", ival(0));
+    push(&exp, 20, 30, "a", ival(0));                  /* then 0 again: not emitted */
+    push(&exp, 40, 50, "a", ival(1));
+    push(&exp, 40, 50, "z", ival(1));
+    push(&exp, 50, 60, "z", ival(0));
+    expect_rows_equal(&got, &exp, "fill, changed only");
+    rn_window_free(w);
+    rowset_free(&got);
+    rowset_free(&exp);
+}
+END_TEST
+
+START_TEST(fill_bounded)
+{
+    rowset got = { 0 };
+    const int64_t M = RN_WIN_FILL_MAX;
+    rn_window *w = mkfill(1, 1, RN_AGG_COUNT, 0, 1, NULL);
+    ck_assert_int_eq(add(w, 0, "a", ival(0)), 0);
+    ck_assert_int_eq(advance(w, M + 1, &got), 0);       /* a gap of exactly M */
+    ck_assert_uint_eq(got.n, 1 + M);
+    ck_assert_uint_eq(stats(w).fill_cut, 0);
+    ck_assert_int_eq(advance(w, 3 * M, &got), 0);       /* one of 2M - 1: cut */
+    ck_assert_uint_eq(got.n, 1 + 2 * M);
+    ck_assert_int_eq(got.r[got.n - 1].end, 2 * M + 1);
+    ck_assert_uint_eq(stats(w).fill_cut, 1);
+    ck_assert_int_eq(stats(w).closed, 3 * M);
+    ck_assert_int_eq(add(w, 3 * M + 2, "b", ival(0)), 0);
+    ck_assert_int_eq(flush(w, &got), 0);
+    ck_assert_uint_eq(got.n, 1 + 2 * M + 4);    /* a 0 at 3M and 3M+1; a 0, b 1 */
+    ck_assert_str_eq(got.r[got.n - 1].key, "b");
+    rn_window_free(w);
+    rowset_free(&got);
+}
+END_TEST
+
 /* ---- limits -------------------------------------------------------------- */
 
 START_TEST(max_keys_evicts)
@@ -881,7 +1016,7 @@ END_TEST
 START_TEST(options)
 {
     char err[RN_ERRLEN] = "";
-    rn_window_opts o = { 10, 0, RN_AGG_COUNT, 0, 0 };
+    rn_window_opts o = { .width_ns = 10, .slide_ns = 0, .agg = RN_AGG_COUNT };
     ck_assert_ptr_null(rn_window_new(&o, err));
     ck_assert_msg(strstr(err, "slide"), "%s", err);
     o.slide_ns = 3;
@@ -1128,7 +1263,7 @@ static void bench_adds(const char *name, rn_agg agg, int nkeys, long n, int64_t 
 {
     char (*keys)[32] = malloc((size_t)nkeys * sizeof *keys);
     size_t *klen = malloc((size_t)nkeys * sizeof *klen);
-    rn_window_opts o = { width, 1000000000, agg, 0, 0 };
+    rn_window_opts o = { .width_ns = width, .slide_ns = 1000000000, .agg = agg };
     rn_window *w = rn_window_new(&o, NULL);     /* no ck_assert outside tests */
     uint64_t rows = 0;
     for (int i = 0; i < nkeys; i++)
@@ -1198,6 +1333,14 @@ int main(int argc, char **argv)
     tcase_add_test(val, minmax_mixed);
     tcase_add_test(val, emit_changed_tumbling);
     suite_add_tcase(s, val);
+    TCase *fill = tcase_create("fill");
+    tcase_set_timeout(fill, 60);
+    tcase_add_test(fill, fill_last_keys);
+    tcase_add_test(fill, fill_named_key);
+    tcase_add_test(fill, fill_sliding);
+    tcase_add_test(fill, fill_emit_changed);
+    tcase_add_test(fill, fill_bounded);
+    suite_add_tcase(s, fill);
     TCase *lim = tcase_create("limits");
     tcase_add_test(lim, max_keys_evicts);
     tcase_add_test(lim, invalid_events);

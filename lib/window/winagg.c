@@ -39,6 +39,7 @@ void rn_wagg_free(rn_wagg *a)
     rn_fieldx_free(a->o.key);
     rn_fieldx_free(a->o.value);
     rn_fieldx_free(a->o.time_field);
+    rn_fieldx_free(a->o.until);
     rn_timex_free(a->o.time_parse);
     rn_buf_free(&a->lower);
     rn_buf_free(&a->decoded);
@@ -78,11 +79,62 @@ static int event_time(rn_wagg *a, const rn_event *ev, int64_t now, int64_t *t, c
     }
 }
 
+/* An interval event's end u (>= its time t); 1 when it has none that
+ * parses or it is before t, -1 on a matching error. */
+static int event_end(rn_wagg *a, const rn_event *ev, int64_t t, int64_t *u, char *err)
+{
+    rn_str s;
+    int r = rn_fieldx_get(a->o.until, ev->body.p, ev->body.n, &s, err);
+    if (r < 0)
+        return -1;
+    if (r == 0 || rn_timex_parse(a->o.time_parse, s.p, s.n, u) < 0 || *u < t)
+        return 1;
+    return 0;
+}
+
+/* An interval event into every slice from the one of t to the one of u.
+ * t and u are the times the window works on (a mapping of event times
+ * applies to both before): the loop steps through slice starts, never adds
+ * durations to event times. Returns as rn_window_add, with RN_WIN_LATE when
+ * some slices were closed (the others are counted) and RN_WIN_INVALID,
+ * nothing counted, for an end out of range or more than RN_WAGG_SPAN_MAX
+ * slices. */
+static int add_span(rn_wagg *a, int64_t t, int64_t u, const char *key, size_t klen, rn_value v)
+{
+    rn_window *w = a->w;
+    rn_window_stats ws;
+    int late = 0, evicted = 0;
+
+    if (!rn_window_time_ok(w, t) || !rn_window_time_ok(w, u)
+        || rn_window_slice(w, u) - rn_window_slice(w, t) >= RN_WAGG_SPAN_MAX)
+        return RN_WIN_INVALID;
+    rn_window_stats_get(w, &ws);
+    if (t < ws.closed) {
+        if (u < ws.closed)
+            return rn_window_add(w, t, key, klen, v);      /* wholly late */
+        t = ws.closed;
+        late = 1;
+    }
+    for (int64_t n = rn_window_slice(w, t), last = rn_window_slice(w, u);; ) {
+        int r = rn_window_add(w, t, key, klen, v);
+        if (r == RN_WIN_EVICTED)
+            evicted = 1;
+        else if (r != 0)
+            return r;       /* RN_ENOMEM */
+        if (n == last)
+            break;
+        t = ++n * a->o.win.slide_ns;
+    }
+    if (late && evicted)
+        a->st.evicted++;
+    return late ? RN_WIN_LATE : evicted ? RN_WIN_EVICTED : 0;
+}
+
 int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
 {
     rn_str key, vs;
     rn_value v = { 0, 1, 0 };
-    int64_t t;
+    int64_t t, end;
     int r;
 
     a->st.events++;
@@ -107,6 +159,13 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
         a->st.badtime++;
         return 0;
     }
+    end = t;
+    if (a->o.until && (r = event_end(a, ev, t, &end, err)) != 0) {
+        if (r < 0)
+            return -1;
+        a->st.badtime++;
+        return 0;
+    }
     if (a->o.urldecode) {
         if (rn_urldecode(&a->decoded, key.p, key.n) < 0)
             return rn_seterr(err, "out of memory");
@@ -118,11 +177,12 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
             return rn_seterr(err, "out of memory");
         key.p = a->lower.p;
     }
-    if (a->o.time != RN_TIME_ARRIVAL && (!a->seen || t > a->max_t)) {
-        a->max_t = t;
+    /* An interval event arrives when it ended: its end moves the watermark. */
+    if (a->o.time != RN_TIME_ARRIVAL && (!a->seen || end > a->max_t)) {
+        a->max_t = end;
         a->seen = 1;
     }
-    r = rn_window_add(a->w, t, key.p, key.n, v);
+    r = a->o.until ? add_span(a, t, end, key.p, key.n, v) : rn_window_add(a->w, t, key.p, key.n, v);
     switch (r) {
     case 0:
         return 0;

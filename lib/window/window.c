@@ -221,6 +221,28 @@ int rn_agg_parse(const char *s, rn_agg *agg, char *err)
     return rn_seterr(err, "unknown aggregate '%s' (count, sum, min, max, avg)", s);
 }
 
+/* The fill table, with the named keys in it. */
+static int fill_init(rn_window *w, const rn_window_opts *o)
+{
+    rn_wtab *f = &w->filltab;
+    w->fill_any = 1;
+    w->fill_last = o->fill != 0;
+    if (rn_wtab__init(f, sizeof(rn_wtab_ent) + sizeof(rn_wfill), o->nfill_keys, 0) < 0)
+        return -1;
+    for (size_t i = 0; i < o->nfill_keys; i++) {
+        const rn_str *k = &o->fill_keys[i];
+        uint32_t h = rn_window__hash(w, k->p, k->n);
+        size_t pos, j;
+        if (k->n > RN_WIN_KEY_MAX || rn_wtab__reserve(f) < 0)
+            return -1;
+        j = rn_wtab__lookup(f, h, k->p, k->n, &pos);
+        if (j == RN_WTAB_NONE && (j = rn_wtab__insert(f, pos, h, k->p, k->n)) == RN_WTAB_NONE)
+            return -1;
+        rn_window__fill_ent(rn_wtab__ent(f, j))->named = 1;
+    }
+    return 0;
+}
+
 rn_window *rn_window_new(const rn_window_opts *o, char *err)
 {
     if (o->slide_ns <= 0)
@@ -257,6 +279,10 @@ rn_window *rn_window_new(const rn_window_opts *o, char *err)
     w->seed = rn_hash_seed();
     if (rn_wtab__init(&w->run, sizeof(rn_wtab_ent) + sizeof(rn_wrent), 0, 0) < 0) {
         free(w);
+        return rn_seterr(err, "out of memory"), NULL;
+    }
+    if ((o->fill || o->nfill_keys) && fill_init(w, o) < 0) {
+        rn_window_free(w);
         return rn_seterr(err, "out of memory"), NULL;
     }
     return w;
@@ -306,6 +332,7 @@ void rn_window_free(rn_window *w)
         slice_free(w->sl[i]);
     free(w->sl);
     rn_wtab__free(&w->run);
+    rn_wtab__free(&w->filltab);
     free(w->out);
     free(w);
 }
@@ -520,7 +547,74 @@ static int outrow_cmp(const void *pa, const void *pb)
     return (a->klen > b->klen) - (a->klen < b->klen);
 }
 
-/* Emit window e, whose slices are sl[0..nin), summed in run. */
+static inline int num_zero(rn_wnum v)
+{
+    return v.is_float ? v.u.f == 0 : v.u.i == 0;
+}
+
+/* Fill: a 0 row into w->out from nout on for each fill key absent from the
+ * window (run); returns the new count. */
+static size_t fill_rows(rn_window *w, size_t nout)
+{
+    const rn_wtab *f = &w->filltab;
+    for (size_t i = 0; i < f->n; i++) {
+        rn_wtab_ent *fe = rn_wtab__ent(f, i);
+        const char *k = f->key + fe->koff;
+        if (rn_wtab__lookup(&w->run, fe->hash, k, fe->klen, NULL) != RN_WTAB_NONE)
+            continue;
+        if (w->emit_changed && rn_window__fill_ent(fe)->zero_prev)
+            continue;
+        outrow *o = &w->out[nout++];
+        o->key = k;
+        o->klen = fe->klen;
+        o->pfx = key_prefix(k, fe->klen);
+        o->v.is_float = 0;
+        o->v.u.i = 0;
+    }
+    return nout;
+}
+
+/* After a window: what the next one fills. A window with data makes its
+ * keys the last ones; every key absent from it was 0. */
+static int fill_update(rn_window *w)
+{
+    rn_wtab *f = &w->filltab, *r = &w->run;
+    for (size_t i = 0; i < f->n; i++) {
+        rn_wfill *x = rn_window__fill_ent(rn_wtab__ent(f, i));
+        x->zero_prev = 1;
+        if (r->n)
+            x->in_last = 0;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        rn_wtab_ent *re = rn_wtab__ent(r, i);
+        const char *k = r->key + re->koff;
+        size_t pos, j;
+        if (rn_wtab__reserve(f) < 0)
+            return RN_ENOMEM;
+        j = rn_wtab__lookup(f, re->hash, k, re->klen, &pos);
+        if (j == RN_WTAB_NONE) {
+            if (!w->fill_last)
+                continue;
+            if ((j = rn_wtab__insert(f, pos, re->hash, k, re->klen)) == RN_WTAB_NONE)
+                return RN_ENOMEM;
+        }
+        rn_wfill *x = rn_window__fill_ent(rn_wtab__ent(f, j));
+        x->in_last = w->fill_last;
+        x->zero_prev = num_zero(window_value(w, re));
+    }
+    if (!r->n)
+        return 0;
+    for (size_t i = f->n; i-- > 0;) {   /* the last entry moves into i: seen */
+        rn_wfill *x = rn_window__fill_ent(rn_wtab__ent(f, i));
+        if (!x->named && !x->in_last)
+            rn_wtab__delete(f, i);
+    }
+    rn_wtab__compact_keys(f);
+    return 0;
+}
+
+/* Emit window e, whose slices are sl[0..nin), summed in run; with fill, the
+ * 0 rows of the keys absent from it. */
 static int emit_window(rn_window *w, int64_t e, rn_window_emit_fn fn, void *data)
 {
     rn_wtab *r = &w->run;
@@ -544,8 +638,11 @@ static int emit_window(rn_window *w, int64_t e, rn_window_emit_fn fn, void *data
             }
         }
     }
-    if (r->n > w->outcap) {
-        size_t cap = r->n + r->n / 2;
+    if (w->fill_any && r->n)
+        w->filling = 1;
+    size_t need = r->n + (w->filling ? w->filltab.n : 0);
+    if (need > w->outcap) {
+        size_t cap = need + need / 2;
         outrow *o = realloc(w->out, cap * sizeof *o);
         if (!o)
             return RN_ENOMEM;
@@ -569,19 +666,43 @@ static int emit_window(rn_window *w, int64_t e, rn_window_emit_fn fn, void *data
         o->pfx = key_prefix(o->key, o->klen);
         o->v = v;
     }
-    if (!nout)
+    if (w->filling)
+        nout = fill_rows(w, nout);
+    int rc = 0;
+    if (nout) {
+        qsort(w->out, nout, sizeof *w->out, outrow_cmp);
+        w->windows++;
+        rn_row row;
+        row.start = (e - w->k + 1) * w->S;
+        row.end = (e + 1) * w->S;
+        for (size_t i = 0; i < nout && rc >= 0; i++) {
+            row.key.p = w->out[i].key;
+            row.key.n = w->out[i].klen;
+            row.value = to_value(w->out[i].v);
+            w->rows++;
+            rc = fn(data, &row);
+        }
+    }
+    /* After the rows: their keys may point into the fill table. */
+    if (w->filling && fill_update(w) < 0)
+        return RN_ENOMEM;
+    return rc < 0 ? rc : 0;
+}
+
+/* Fill: windows from..to hold no data (nothing is summed in run); emit
+ * their 0 rows, for at most RN_WIN_FILL_MAX of them. */
+static int fill_gap(rn_window *w, int64_t from, int64_t to, rn_window_emit_fn fn, void *data)
+{
+    if (!w->filling || from > to)
         return 0;
-    qsort(w->out, nout, sizeof *w->out, outrow_cmp);
-    w->windows++;
-    rn_row row;
-    row.start = (e - w->k + 1) * w->S;
-    row.end = (e + 1) * w->S;
-    for (size_t i = 0; i < nout; i++) {
-        row.key.p = w->out[i].key;
-        row.key.n = w->out[i].klen;
-        row.value = to_value(w->out[i].v);
-        w->rows++;
-        int rc = fn(data, &row);
+    if ((uint64_t)to - (uint64_t)from >= RN_WIN_FILL_MAX) {
+        to = from + RN_WIN_FILL_MAX - 1;
+        w->fill_cut++;
+    }
+    for (int64_t m = from; m <= to; m++) {
+        w->C = m;
+        w->passed = 1;
+        int rc = emit_window(w, m, fn, data);
         if (rc < 0)
             return rc;
     }
@@ -617,6 +738,9 @@ static int advance_to(rn_window *w, int64_t T, rn_window_emit_fn fn, void *data)
             /* Everything leaves and nothing need be remembered: start over. */
             rn_wtab__reset(&w->run);
             drop_front(w, nret);
+            int rc = fill_gap(w, C + 1, e - 1, fn, data);
+            if (rc < 0)
+                return rc;
             if (in) {
                 if (run_add(w, in) < 0)
                     return RN_ENOMEM;
@@ -644,6 +768,9 @@ static int advance_to(rn_window *w, int64_t T, rn_window_emit_fn fn, void *data)
         /* Windows C+1..T are empty: everything summed has left. */
         rn_wtab__reset(&w->run);
         drop_front(w, w->nin);
+        int rc = fill_gap(w, w->C + 1, T, fn, data);
+        if (rc < 0)
+            return rc;
         w->C = T;
         w->passed = 1;
     }
@@ -676,5 +803,17 @@ void rn_window_stats_get(const rn_window *w, rn_window_stats *st)
     st->keys = w->run.n;
     st->entries = w->entries;
     st->slices = w->nsl;
+    st->fill_cut = w->fill_cut;
     st->closed = w->passed ? (w->C + 1) * w->S : INT64_MIN;
+}
+
+int64_t rn_window_slice(const rn_window *w, int64_t t)
+{
+    return floor_div(t, w->S);
+}
+
+int rn_window_time_ok(const rn_window *w, int64_t t)
+{
+    int64_t n = floor_div(t, w->S);
+    return n >= w->smin && n <= w->smax;
 }

@@ -193,6 +193,22 @@ int rn_urldecode(rn_buf *b, const char *s, size_t n);
  * had in the previous window (window e-1); a key new to the window counts as
  * changed, a key that left is not emitted.
  *
+ * Fill (for charts without holes). With fill, once a window with data has
+ * been emitted, every window passed after it gets rows: its own keys, plus a
+ * 0 row for each key of the last window before it that held data and is
+ * absent (a key that leaves gets one 0 row in the next window; a quiet spell
+ * repeats the last keys with 0). fill_keys, with or without fill, get a row
+ * in every window from the first with data on, 0 when absent. Of a run of
+ * empty windows passed by one advance, at most the first RN_WIN_FILL_MAX are
+ * filled (a run cut short is counted in fill_cut). rn_window_flush passes no
+ * window after the last with data, so nothing is filled after it. A 0 row's
+ * value is the integer 0, whatever the aggregate. With emit_changed, a 0 row
+ * is left out when the key's value in the previous window was 0 already (a
+ * key new to the window still counts as changed, a key that left gets its 0
+ * row). What is filled is not in the state file: after a load, filling
+ * starts again at the first window with data. Without fill or fill_keys,
+ * empty windows cost O(1) per run as above.
+ *
  * Bounded memory. max_keys (0 = unbounded) bounds the (slice, key) entries
  * held: the sum over held slices of the distinct keys in each. The running
  * table holds a subset of those keys, so memory is bounded by roughly
@@ -230,6 +246,9 @@ typedef struct rn_window_opts {
     rn_agg agg;
     int emit_changed;   /* emit only keys whose value changed (see above) */
     size_t max_keys;    /* bound on (slice, key) entries held; 0 = none */
+    int fill;           /* 0 rows for the keys of the last window with data */
+    const rn_str *fill_keys;    /* keys with a row in every window (copied) */
+    size_t nfill_keys;
 } rn_window_opts;
 
 /* What rn_window_add returns besides 0 (tracked) and RN_ENOMEM. The window
@@ -239,6 +258,9 @@ typedef struct rn_window_opts {
 #define RN_WIN_INVALID 3    /* time outside the windows int64 ns can express,
                                or key longer than RN_WIN_KEY_MAX */
 #define RN_WIN_KEY_MAX ((size_t)1 << 24)
+
+/* Empty windows filled in a row, at most (see Fill above). */
+#define RN_WIN_FILL_MAX 100000
 
 /* rn_window_load's return when the file does not exist (a fresh start). */
 #define RN_WIN_FRESH 1
@@ -254,6 +276,7 @@ typedef struct rn_window_stats {
     uint64_t keys;                     /* keys in the running window table */
     uint64_t entries;                  /* (slice, key) entries: what max_keys bounds */
     uint64_t slices;                   /* slices held */
+    uint64_t fill_cut;                 /* runs of empty windows not all filled */
     int64_t closed;                    /* events with t < closed are late;
                                           INT64_MIN before anything was passed */
 } rn_window_stats;
@@ -266,6 +289,11 @@ void rn_window_free(rn_window *w);
  * RN_WIN_INVALID, or RN_ENOMEM: out of memory (nothing was changed). */
 int rn_window_add(rn_window *w, int64_t t, const char *key, size_t klen,
                   rn_value v);
+
+/* The slice of time t, floor(t / S); and 1 when rn_window_add takes t (does
+ * not return RN_WIN_INVALID for its time), else 0. */
+int64_t rn_window_slice(const rn_window *w, int64_t t);
+int rn_window_time_ok(const rn_window *w, int64_t t);
 
 /* Pass every window whose end is <= watermark (see above); a watermark that
  * does not move forward does nothing. Returns 0, fn's negative return (the
@@ -309,8 +337,16 @@ int rn_window_load(rn_window *w, const char *path, const char *optsig,
  * else its timestamp), or a field parsed by a time extractor. Events without
  * a key, with a value or time that does not parse, are counted and skipped.
  *
+ * Interval events (until, with a time field): a second field, parsed by the
+ * same time extractor, is the event's end; the event then counts in every
+ * slice from the one of its time to the one of its end, both included (a
+ * task counts in every second it ran). An end before the time, or more than
+ * RN_WAGG_SPAN_MAX slices, is a bad time. Slices already closed are not
+ * counted, the rest are, and the event is late (RN_WAGG_LATE).
+ *
  * The watermark: with arrival time, the wall clock. With event time, the
- * largest event time seen minus the lateness; and while no event arrives it
+ * largest event time seen (of an interval event: its end, when it arrives)
+ * minus the lateness; and while no event arrives it
  * moves on with the wall clock (by the time since the last event), so that
  * windows close when the input is idle. Events behind it are late: counted,
  * and returned as RN_WAGG_LATE for the caller to keep. */
@@ -322,6 +358,7 @@ typedef struct rn_wagg_opts {
     rn_fieldx *value;           /* NULL: each event counts 1 */
     rn_fieldx *time_field;      /* RN_TIME_FIELD */
     rn_timex *time_parse;       /* RN_TIME_FIELD */
+    rn_fieldx *until;           /* RN_TIME_FIELD: the end time, or NULL */
     int lower;
     int urldecode;              /* before lower */
     rn_timemode time;
@@ -334,6 +371,7 @@ typedef struct rn_wagg_stats {
 } rn_wagg_stats;
 
 #define RN_WAGG_LATE 1
+#define RN_WAGG_SPAN_MAX 1000000   /* slices one interval event may cover */
 
 typedef struct rn_wagg rn_wagg;
 

@@ -150,6 +150,13 @@ static inline int rn_window__minmax(rn_agg agg)
     return agg == RN_AGG_MIN ? -1 : agg == RN_AGG_MAX ? 1 : 0;
 }
 
+/* Fill table payload (--fill): a key that gets a 0 row when absent. */
+typedef struct rn_wfill {
+    int named;                  /* a fill key: a row in every window */
+    int in_last;                /* a key of the last window that held data */
+    int zero_prev;              /* its value in the previous window was 0 */
+} rn_wfill;
+
 typedef struct rn_wslice {
     int64_t n;
     rn_wtab t;
@@ -178,6 +185,14 @@ struct rn_window {
     int64_t cur_lo, cur_hi;
     size_t hint_n, hint_k;  /* size of the last retired slice */
 
+    /* --fill: the named keys and those of the last window that held data;
+     * filling once a window with data was emitted. */
+    int fill_last;          /* fill the keys of the last window with data */
+    int fill_any;           /* fill_last, or named keys: filltab in use */
+    int filling;
+    rn_wtab filltab;
+    uint64_t fill_cut;      /* gaps whose filling was cut at RN_WIN_FILL_MAX */
+
     struct rn_woutrow *out; /* rows of the window being emitted (window.c) */
     size_t outcap;
     uint64_t late, evicted, invalid, windows, rows;
@@ -191,6 +206,11 @@ static inline rn_wacc *rn_window__slice_acc(rn_wtab_ent *e)
 static inline rn_wrent *rn_window__run_ent(rn_wtab_ent *e)
 {
     return (rn_wrent *)(e + 1);
+}
+
+static inline rn_wfill *rn_window__fill_ent(rn_wtab_ent *e)
+{
+    return (rn_wfill *)(e + 1);
 }
 
 /* The tag and probe start of key in w's tables: the upper half of core's
