@@ -80,14 +80,17 @@ static int event_time(rn_wagg *a, const rn_event *ev, int64_t now, int64_t *t, c
 }
 
 /* An interval event's end u (>= its time t); 1 when it has none that
- * parses or it is before t, -1 on a matching error. */
+ * parses, it is before t or more than RN_WAGG_SPAN_MAX slices after it (a
+ * bad time, which moves no watermark), -1 on a matching error. */
 static int event_end(rn_wagg *a, const rn_event *ev, int64_t t, int64_t *u, char *err)
 {
     rn_str s;
     int r = rn_fieldx_get(a->o.until, ev->body.p, ev->body.n, &s, err);
     if (r < 0)
         return -1;
-    if (r == 0 || rn_timex_parse(a->o.time_parse, s.p, s.n, u) < 0 || *u < t)
+    if (r == 0 || rn_timex_parse(a->o.time_parse, s.p, s.n, u) < 0 || *u < t
+        || (uint64_t)rn_window_slice(a->w, *u) - (uint64_t)rn_window_slice(a->w, t)
+           >= RN_WAGG_SPAN_MAX)
         return 1;
     return 0;
 }
@@ -97,16 +100,14 @@ static int event_end(rn_wagg *a, const rn_event *ev, int64_t t, int64_t *u, char
  * applies to both before): the loop steps through slice starts, never adds
  * durations to event times. Returns as rn_window_add, with RN_WIN_LATE when
  * some slices were closed (the others are counted) and RN_WIN_INVALID,
- * nothing counted, for an end out of range or more than RN_WAGG_SPAN_MAX
- * slices. */
+ * nothing counted, for an end out of the window's range. */
 static int add_span(rn_wagg *a, int64_t t, int64_t u, const char *key, size_t klen, rn_value v)
 {
     rn_window *w = a->w;
     rn_window_stats ws;
     int late = 0, evicted = 0;
 
-    if (!rn_window_time_ok(w, t) || !rn_window_time_ok(w, u)
-        || rn_window_slice(w, u) - rn_window_slice(w, t) >= RN_WAGG_SPAN_MAX)
+    if (!rn_window_time_ok(w, t) || !rn_window_time_ok(w, u))
         return RN_WIN_INVALID;
     rn_window_stats_get(w, &ws);
     if (t < ws.closed) {
