@@ -227,7 +227,8 @@ static int fill_init(rn_window *w, const rn_window_opts *o)
     rn_wtab *f = &w->filltab;
     w->fill_any = 1;
     w->fill_last = o->fill != 0;
-    if (rn_wtab__init(f, sizeof(rn_wtab_ent) + sizeof(rn_wfill), o->nfill_keys, 0) < 0)
+    size_t esz = (sizeof(rn_wtab_ent) + sizeof(rn_wfill) + 7) & ~(size_t)7;   /* aligned */
+    if (rn_wtab__init(f, esz, o->nfill_keys, 0) < 0)
         return -1;
     for (size_t i = 0; i < o->nfill_keys; i++) {
         const rn_str *k = &o->fill_keys[i];
