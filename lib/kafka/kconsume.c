@@ -112,8 +112,8 @@ static void open_queues(rn_kcons *c, const rd_kafka_topic_partition_list_t *l)
     }
 }
 
-/* A partition goes (l NULL: all of them): its held record is dropped, not
- * handed on, so its offset is never stored; the next owner reads it. */
+/* A partition goes: its held record is dropped, not handed on, so its
+ * offset is never stored; the next owner reads it. */
 static void close_queue(rn_kcons *c, int32_t p)
 {
     if (c->head && c->head[p]) {
@@ -127,6 +127,7 @@ static void close_queue(rn_kcons *c, int32_t p)
     }
 }
 
+/* The partitions of l go (l NULL: all of them). */
 static void close_queues(rn_kcons *c, const rd_kafka_topic_partition_list_t *l)
 {
     if (!l) {
@@ -519,7 +520,8 @@ static int next_as_fetched(rn_kcons *c, rn_event *ev, char *err)
 
 /* Take what is ready without waiting: rebalances and errors from the
  * consumer's queue, and a record to hold from each partition that has none
- * held. 1 with *m: a record came through the consumer's queue (a partition
+ * held. Note that this and pick are O(partitions) per record: fine for the
+ * tens of partitions a topic has, not for thousands. 1 with *m: a record came through the consumer's queue (a partition
  * that has no queue of its own: added to the topic since the start), to be
  * handed on as it is; 0; RN_ERR. */
 static int fill(rn_kcons *c, rd_kafka_message_t **m, char *err)
