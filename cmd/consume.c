@@ -13,7 +13,8 @@
 static const char usage_text[] =
     "usage: consume -b BROKERS -t TOPIC [-p PARTITION] [-G GROUP]\n"
     "               [--offset beginning|end|N|-N|@EPOCH_MS] [-e] [-c COUNT]\n"
-    "               [-o lines|json|frames] [--timeout DURATION]\n";
+    "               [-o lines|json|frames] [--order-wait DURATION]\n"
+    "               [--timeout DURATION]\n";
 
 static void usage(void)
 {
@@ -30,15 +31,26 @@ static void usage(void)
           "  -e, --exit-at-end      exit 0 once every assigned partition is read\n"
           "  -c, --count COUNT      exit after COUNT events\n"
           "  -o, --output FORMAT    lines (default: the value), json or frames\n"
-          "      --timeout DURATION bound on reaching the brokers (default 10s)\n"
+          "      --order-wait DURATION\n"
+          "                         several partitions: oldest record first, waiting\n"
+          "                         at most this long for a partition with more to\n"
+          "                         fetch (default 500ms; 0: as fetched)\n"
+          "      --timeout DURATION bound on reaching the brokers, and with -e on\n"
+          "                         waiting for the topic to exist (default 10s)\n"
           "  -h, --help             show this help\n"
           "  -V, --version          show the version\n", stdout);
     exit(0);
 }
 
+static void on_warn(void *data, const char *msg)
+{
+    (void)data;
+    rn_warn("%s", msg);
+}
+
 int main(int argc, char **argv)
 {
-    enum { OPT_OFFSET = 256, OPT_TIMEOUT };
+    enum { OPT_OFFSET = 256, OPT_TIMEOUT, OPT_ORDER_WAIT };
     static const struct option longopts[] = {
         { "brokers", required_argument, NULL, 'b' },
         { "topic", required_argument, NULL, 't' },
@@ -48,12 +60,14 @@ int main(int argc, char **argv)
         { "exit-at-end", no_argument, NULL, 'e' },
         { "count", required_argument, NULL, 'c' },
         { "output", required_argument, NULL, 'o' },
+        { "order-wait", required_argument, NULL, OPT_ORDER_WAIT },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    rn_kcons_opts o = { .partition = -1, .offset_kind = RN_OFF_END, .timeout_ms = 10000 };
+    rn_kcons_opts o = { .partition = -1, .offset_kind = RN_OFF_END, .timeout_ms = 10000,
+                        .order_wait_ms = 500, .on_warn = on_warn };
     rn_format fmt = RN_FMT_LINES;
     uint64_t count = 0;
     char err[RN_ERRLEN];
@@ -85,6 +99,9 @@ int main(int argc, char **argv)
         case 'o':
             if (rn_format_parse(optarg, &fmt, err) < 0)
                 rn_usage_error("-o: %s", err);
+            break;
+        case OPT_ORDER_WAIT:
+            o.order_wait_ms = rn_opt_duration("--order-wait", optarg) / 1000000;
             break;
         case OPT_TIMEOUT:
             o.timeout_ms = rn_opt_duration("--timeout", optarg) / 1000000;
@@ -160,8 +177,10 @@ int main(int argc, char **argv)
             break;
         if (r == 1) {
             rn_input_signals(&in);      /* busy: no wait, signals all the same */
-        } else if (rn_input_wait(&in, rn_kcons_fd(k),
-                                 rn_mono_ns() + RN_KCONS_IDLE_MS * 1000000LL) == RN_ERR) {
+            continue;
+        }
+        int64_t until = rn_mono_ns() + RN_KCONS_IDLE_MS * 1000000LL, d = rn_kcons_deadline(k);
+        if (rn_input_wait(&in, rn_kcons_fd(k), d >= 0 && d < until ? d : until) == RN_ERR) {
             rn_warn("poll: %s", strerror(errno));
             status = 1;
             break;

@@ -92,7 +92,9 @@ set +e
 "$CONSUME" -b "$B" -t cron -G g -p 0 2>/dev/null; st5=$?
 "$CONSUME" -b "$B" -t cron --offset middle 2>/dev/null; st6=$?
 set -e
-expect_eq "unknown topic" "$st1:$(cat "$T/e1")" "1:consume: unknown topic 'nosuch' on $B"
+# (a topic that does not exist yet is waited for: with -e for --timeout)
+expect_eq "unknown topic" "$st1:$(cat "$T/e1")" "1:consume: waiting for topic 'nosuch' on $B to exist
+consume: unknown topic 'nosuch' on $B: it did not appear within 3000 ms"
 expect_eq "unreachable status" $st2 1
 grep -q "^consume: cannot reach 127.0.0.1:1 within 1000 ms" "$T/e2" || fail "message: $(cat "$T/e2")"
 expect_eq "no such partition" "$st3" 1

@@ -30,6 +30,12 @@ typedef struct rn_kcons_opts {
     int body_only;              /* events need no headers or timestamp (lines
                                    output): librdkafka's timestamp accessor
                                    costs more than everything else together */
+    int64_t order_wait_ms;      /* several partitions: hand records on oldest
+                                   first, a partition that may still have an
+                                   older one holding the others back at most
+                                   this long; 0: as fetched */
+    rn_warn_fn *on_warn;        /* what the consumer waits for, said once */
+    void *data;
 } rn_kcons_opts;
 
 /* Parse "beginning", "end", "N", "-N", "@EPOCH_MS" into kind and value. */
@@ -39,16 +45,37 @@ int rn_kcons_parse_offset(const char *s, int *kind, int64_t *val, char *err);
 
 typedef struct rn_kcons rn_kcons;
 
-/* Connects and checks that the topic (and partition) exist within
- * timeout_ms: NULL with err ("cannot reach ...", "unknown topic ...")
- * otherwise. */
+/* Connects and reads the topic's metadata within timeout_ms: NULL with err
+ * ("cannot reach ...") otherwise. A topic that does not exist yet is waited
+ * for, as Kafka's console consumer does: on_warn says so once, and
+ * rn_kcons_next looks again every 500 ms (with exit_at_end for timeout_ms at
+ * most, then it fails with "unknown topic ..."). A partition the topic does
+ * not have is an error of rn_kcons_new, or of rn_kcons_next once the topic
+ * has appeared.
+ *
+ * Order. Reading several partitions (alone or in a group) with
+ * order_wait_ms > 0, records are handed on in timestamp order across them
+ * (Kafka Streams' rule): of the partitions with a record ready, the one
+ * whose record is oldest (ties: the lowest partition). A partition with
+ * nothing ready holds the others back while librdkafka's high watermark
+ * says it has more to fetch (or nothing is known of it yet), for at most
+ * order_wait_ms from when it began to; one at its end or caught up holds
+ * nothing back. Each partition has a queue of its own (librdkafka's
+ * prefetch bounds it) and at most one record held out of it; a record held
+ * when its partition is taken away is dropped, neither handed on nor
+ * committed. */
 rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err);
 
 /* Never waits. 1: *ev is the next event (valid until the next call; headers
  * topic, partition, offset, key when present, ts, then the record's own
  * headers; body the value); 0: nothing is waiting now, wait for
- * rn_kcons_fd; RN_KCONS_END; RN_ERR: err. */
+ * rn_kcons_fd until rn_kcons_deadline; RN_KCONS_END; RN_ERR: err. */
 int rn_kcons_next(rn_kcons *c, rn_event *ev, char *err);
+
+/* After rn_kcons_next returned 0: when to call it again even if rn_kcons_fd
+ * stays quiet, on rn_mono_ns's clock (a partition's hold runs out, a look
+ * for the topic is due); -1: no such time. */
+int64_t rn_kcons_deadline(const rn_kcons *c);
 
 /* A descriptor that becomes readable when librdkafka has something for
  * rn_kcons_next (records, a partition's end, a rebalance, an error): what

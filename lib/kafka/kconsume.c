@@ -23,7 +23,23 @@ struct rn_kcons {
     rd_kafka_message_t *cur;    /* the message the last event points into */
     char num[4][24];            /* partition, offset, ts as text */
     char err[RN_ERRLEN];        /* a failure inside a librdkafka callback */
+
+    /* Timestamp order across partitions (order_wait_ms > 0, several
+     * partitions), per partition: */
+    int ordered;
+    rd_kafka_queue_t **pq;      /* its own queue, taken off the consumer's; NULL unassigned */
+    rd_kafka_message_t **head;  /* the record held out of it, or NULL */
+    int64_t *head_ts;           /* that record's timestamp (ms) */
+    int64_t *fetched;           /* offset after the last record or end taken from pq; -1 none */
+    int64_t *hold_since;        /* when it began to hold the others back (mono ns); 0 not */
+    int64_t deadline;           /* the earliest hold's end, or -1 */
+
+    /* A topic that does not exist yet. */
+    int waiting;
+    int64_t wait_start, next_look;   /* mono ns */
 };
+
+#define LOOK_EVERY_NS 500000000LL   /* how often to look for a topic that does not exist yet */
 
 int rn_kcons_parse_offset(const char *s, int *kind, int64_t *val, char *err)
 {
@@ -77,6 +93,53 @@ static void initial_offsets(rn_kcons *c, rd_kafka_topic_partition_list_t *l)
     }
 }
 
+/* Give each partition of l a queue of its own, before it is assigned: a
+ * queue forwarded by rd_kafka_queue_forward (to NULL here) is never
+ * forwarded to the consumer's queue when fetching starts. It wakes the same
+ * pipe. */
+static void open_queues(rn_kcons *c, const rd_kafka_topic_partition_list_t *l)
+{
+    for (int i = 0; c->ordered && i < l->cnt; i++) {
+        int32_t p = l->elems[i].partition;
+        if (p < 0 || p >= c->nparts || c->pq[p])
+            continue;
+        if (!(c->pq[p] = rd_kafka_queue_get_partition(c->rk, c->o.topic, p)))
+            continue;   /* then its records come through the consumer's queue */
+        rd_kafka_queue_forward(c->pq[p], NULL);
+        rd_kafka_queue_io_event_enable(c->pq[p], c->wake[1], "!", 1);
+        c->fetched[p] = -1;
+        c->hold_since[p] = 0;
+    }
+}
+
+/* A partition goes: its held record is dropped, not handed on, so its
+ * offset is never stored; the next owner reads it. */
+static void close_queue(rn_kcons *c, int32_t p)
+{
+    if (c->head && c->head[p]) {
+        rd_kafka_message_destroy(c->head[p]);
+        c->head[p] = NULL;
+    }
+    if (c->pq && c->pq[p]) {
+        rd_kafka_queue_io_event_enable(c->pq[p], -1, NULL, 0);
+        rd_kafka_queue_destroy(c->pq[p]);
+        c->pq[p] = NULL;
+    }
+}
+
+/* The partitions of l go (l NULL: all of them). */
+static void close_queues(rn_kcons *c, const rd_kafka_topic_partition_list_t *l)
+{
+    if (!l) {
+        for (int32_t p = 0; p < c->nparts; p++)
+            close_queue(c, p);
+        return;
+    }
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].partition >= 0 && l->elems[i].partition < c->nparts)
+            close_queue(c, l->elems[i].partition);
+}
+
 static void mark(rn_kcons *c, const rd_kafka_topic_partition_list_t *l, int on)
 {
     for (int i = 0; l && i < l->cnt; i++) {
@@ -109,10 +172,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 fresh->elems[i].offset;
         rd_kafka_topic_partition_list_destroy(fresh);
         mark(c, parts, 1);
+        open_queues(c, parts);
         rd_kafka_assign(rk, parts);
     } else {
         /* What is known to be written out is committed before another member
          * takes over; what is not may be read again there (at-least-once). */
+        close_queues(c, parts);
         rd_kafka_commit(rk, NULL, 0);
         mark(c, parts, 0);
         rd_kafka_assign(rk, NULL);
@@ -123,6 +188,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * which forwards the queue elsewhere. */
 static void stop_wake(rn_kcons *c)
 {
+    close_queues(c, NULL);
     if (c->q) {
         rd_kafka_queue_io_event_enable(c->q, -1, NULL, 0);
         rd_kafka_queue_destroy(c->q);
@@ -154,7 +220,83 @@ static void free_consumer(rn_kcons *c)
     free(c->eof);
     free(c->next);
     free(c->stored);
+    free(c->pq);
+    free(c->head);
+    free(c->head_ts);
+    free(c->fetched);
+    free(c->hold_since);
     free(c);
+}
+
+/* Look for the topic in the metadata of every topic (asking for one topic
+ * by name could create it on a broker that creates topics on demand, and a
+ * topic handle would make librdkafka keep a legacy consumer object for it).
+ * 1 and c->nparts: it is there; 0: not (yet); RN_ERR: no answer. */
+static int look_for_topic(rn_kcons *c, int timeout_ms, char *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t r = rd_kafka_metadata(c->rk, 1, NULL, &md, timeout_ms);
+    if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return rn_seterr(err, "cannot reach %s within %d ms: %s", c->o.brokers, timeout_ms,
+                         rd_kafka_err2str(r));
+    int found = 0;
+    for (int i = 0; i < md->topic_cnt; i++) {
+        const struct rd_kafka_metadata_topic *mt = &md->topics[i];
+        if (strcmp(mt->topic, c->o.topic) == 0 && !mt->err && mt->partition_cnt > 0) {
+            c->nparts = mt->partition_cnt;
+            found = 1;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return found;
+}
+
+/* The topic is there: check the partition, subscribe or assign. */
+static int start(rn_kcons *c, char *err)
+{
+    const rn_kcons_opts *o = &c->o;
+    size_t n = (size_t)c->nparts;
+    rd_kafka_resp_err_t r;
+
+    if (o->partition >= c->nparts)
+        return rn_seterr(err, "topic '%s' has no partition %d (it has %d)", o->topic,
+                         (int)o->partition, (int)c->nparts);
+    c->ordered = o->order_wait_ms > 0 && o->partition < 0 && c->nparts > 1;
+    c->deadline = -1;
+    c->assigned = calloc(n, 1);
+    c->eof = calloc(n, 1);
+    c->next = calloc(n, sizeof *c->next);
+    c->stored = calloc(n, sizeof *c->stored);
+    if (!c->assigned || !c->eof || !c->next || !c->stored)
+        return rn_seterr(err, "out of memory");
+    if (c->ordered) {
+        c->pq = calloc(n, sizeof *c->pq);
+        c->head = calloc(n, sizeof *c->head);
+        c->head_ts = calloc(n, sizeof *c->head_ts);
+        c->fetched = calloc(n, sizeof *c->fetched);
+        c->hold_since = calloc(n, sizeof *c->hold_since);
+        if (!c->pq || !c->head || !c->head_ts || !c->fetched || !c->hold_since)
+            return rn_seterr(err, "out of memory");
+    }
+    if (o->group) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, o->topic, RD_KAFKA_PARTITION_UA);
+        r = rd_kafka_subscribe(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    } else {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->nparts);
+        for (int32_t p = 0; p < c->nparts; p++)
+            if (o->partition < 0 || o->partition == p)
+                rd_kafka_topic_partition_list_add(l, o->topic, p);
+        initial_offsets(c, l);
+        mark(c, l, 1);
+        open_queues(c, l);
+        r = rd_kafka_assign(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    if (r)
+        return rn_seterr(err, "cannot read '%s': %s", o->topic, rd_kafka_err2str(r));
+    return 0;
 }
 
 rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
@@ -215,68 +357,49 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
     c->q = rd_kafka_queue_get_consumer(c->rk);
     rd_kafka_queue_io_event_enable(c->q, c->wake[1], "!", 1);
 
-    /* The topic must exist: metadata within the timeout says so. All
-     * topics are asked for: a topic handle would make librdkafka keep a
-     * legacy consumer object for the topic, and asking by name could
-     * create it on a broker that creates topics on demand. */
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t r = rd_kafka_metadata(c->rk, 1, NULL, &md, (int)o->timeout_ms);
-    if (r != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rn_seterr(err, "cannot reach %s within %lld ms: %s", o->brokers,
-                  (long long)o->timeout_ms, rd_kafka_err2str(r));
+    int found = look_for_topic(c, (int)o->timeout_ms, err);
+    if (found < 0)
         goto fail;
+    if (!found) {
+        /* Not yet: Kafka's console consumer waits, and so does a pipeline
+         * started before anything has produced. */
+        c->waiting = 1;
+        c->wait_start = rn_mono_ns();
+        c->next_look = c->wait_start + LOOK_EVERY_NS;
+        rn_warn_to(o->on_warn, o->data, "waiting for topic '%s' on %s to exist", o->topic,
+                   o->brokers);
+        return c;
     }
-    const struct rd_kafka_metadata_topic *mt = NULL;
-    for (int i = 0; i < md->topic_cnt; i++)
-        if (strcmp(md->topics[i].topic, o->topic) == 0)
-            mt = &md->topics[i];
-    if (!mt || mt->err || mt->partition_cnt <= 0) {
-        rn_seterr(err, "unknown topic '%s' on %s", o->topic, o->brokers);
+    if (start(c, err) < 0)
         goto fail;
-    }
-    c->nparts = mt->partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    md = NULL;
-    if (o->partition >= c->nparts) {
-        rn_seterr(err, "topic '%s' has no partition %d (it has %d)", o->topic,
-                  (int)o->partition, (int)c->nparts);
-        goto fail;
-    }
-    c->assigned = calloc((size_t)c->nparts, 1);
-    c->eof = calloc((size_t)c->nparts, 1);
-    c->next = calloc((size_t)c->nparts, sizeof *c->next);
-    c->stored = calloc((size_t)c->nparts, sizeof *c->stored);
-    if (!c->assigned || !c->eof || !c->next || !c->stored) {
-        rn_seterr(err, "out of memory");
-        goto fail;
-    }
-    if (o->group) {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, o->topic, RD_KAFKA_PARTITION_UA);
-        r = rd_kafka_subscribe(c->rk, l);
-        rd_kafka_topic_partition_list_destroy(l);
-    } else {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->nparts);
-        for (int32_t p = 0; p < c->nparts; p++)
-            if (o->partition < 0 || o->partition == p)
-                rd_kafka_topic_partition_list_add(l, o->topic, p);
-        initial_offsets(c, l);
-        mark(c, l, 1);
-        r = rd_kafka_assign(c->rk, l);
-        rd_kafka_topic_partition_list_destroy(l);
-    }
-    if (r) {
-        rn_seterr(err, "cannot read '%s': %s", o->topic, rd_kafka_err2str(r));
-        goto fail;
-    }
     return c;
 fail:
-    if (md)
-        rd_kafka_metadata_destroy(md);
     stop_wake(c);
     rd_kafka_destroy(c->rk);
     free_consumer(c);
     return NULL;
+}
+
+/* While the topic does not exist: look again when it is time. 1: it is
+ * there now and read; 0: not yet; RN_ERR. */
+static int wait_for_topic(rn_kcons *c, char *err)
+{
+    int64_t now = rn_mono_ns();
+    if (now < c->next_look)
+        return 0;
+    /* A short bound: the caller's loop must stay responsive to signals. */
+    int ms = c->o.timeout_ms < 1000 ? (int)c->o.timeout_ms : 1000;
+    int found = look_for_topic(c, ms, NULL);   /* no answer: look again later */
+    if (found > 0) {
+        c->waiting = 0;
+        return start(c, err) < 0 ? RN_ERR : 1;
+    }
+    now = rn_mono_ns();
+    if (c->o.exit_at_end && now - c->wait_start >= c->o.timeout_ms * 1000000)
+        return rn_seterr(err, "unknown topic '%s' on %s: it did not appear within %lld ms",
+                         c->o.topic, c->o.brokers, (long long)c->o.timeout_ms);
+    c->next_look = now + LOOK_EVERY_NS;
+    return 0;
 }
 
 static int at_end(const rn_kcons *c)
@@ -312,43 +435,38 @@ static rd_kafka_message_t *poll_now(rn_kcons *c)
     return m;
 }
 
-int rn_kcons_next(rn_kcons *c, rn_event *ev, char *err)
+/* A message that is no record: a partition's end, or an error. Destroys m.
+ * 0, or RN_ERR for an error that librdkafka does not retry. */
+static int not_a_record(rn_kcons *c, rd_kafka_message_t *m, char *err)
 {
-    rd_kafka_message_t *m;
-    int32_t p;
-
-    if (c->cur) {
-        rd_kafka_message_destroy(c->cur);
-        c->cur = NULL;
-    }
-    for (;;) {
-        if (c->o.exit_at_end && at_end(c))
-            return RN_KCONS_END;
-        if (!(m = poll_now(c)))
-            return 0;
-        if (!m->err)
-            break;
-        rd_kafka_resp_err_t e = m->err;
-        int64_t at = m->offset;
-        p = m->partition;
-        rd_kafka_message_destroy(m);
-        if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (p >= 0 && p < c->nparts) {
-                c->eof[p] = 1;
-                /* Everything before the end has been returned: the end is
-                 * a position to commit, also for a partition that gave
-                 * nothing (else the next run would start at --offset). */
-                if (at > c->next[p])
-                    c->next[p] = at;
-            }
-        } else if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
-                   || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
-                   || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR__FATAL) {
-            return rn_seterr(err, "%s: %s", c->o.topic, rd_kafka_err2str(e));
+    rd_kafka_resp_err_t e = m->err;
+    int64_t at = m->offset;
+    int32_t p = m->partition;
+    rd_kafka_message_destroy(m);
+    if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (p >= 0 && p < c->nparts) {
+            c->eof[p] = 1;
+            /* Everything before the end has been returned: the end is
+             * a position to commit, also for a partition that gave
+             * nothing (else the next run would start at --offset). */
+            if (at > c->next[p])
+                c->next[p] = at;
+            if (c->ordered && at > c->fetched[p])
+                c->fetched[p] = at;
         }
-        /* else transient (a broker went away): librdkafka retries */
+    } else if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+               || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+               || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR__FATAL) {
+        return rn_seterr(err, "%s: %s", c->o.topic, rd_kafka_err2str(e));
     }
-    p = m->partition;
+    /* else transient (a broker went away): librdkafka retries */
+    return 0;
+}
+
+/* Hand record m on as *ev; it stays ours until the next call. */
+static int hand_on(rn_kcons *c, rd_kafka_message_t *m, rn_event *ev)
+{
+    int32_t p = m->partition;
     if (p >= 0 && p < c->nparts) {
         c->eof[p] = 0;
         c->next[p] = m->offset + 1;
@@ -382,6 +500,146 @@ int rn_kcons_next(rn_kcons *c, rn_event *ev, char *err)
                 break;   /* more than RN_MAX_HEADERS: the rest are left out */
     }
     return 1;
+}
+
+/* As fetched: the consumer's queue, which every partition is forwarded to. */
+static int next_as_fetched(rn_kcons *c, rn_event *ev, char *err)
+{
+    rd_kafka_message_t *m;
+    for (;;) {
+        if (c->o.exit_at_end && at_end(c))
+            return RN_KCONS_END;
+        if (!(m = poll_now(c)))
+            return 0;
+        if (!m->err)
+            return hand_on(c, m, ev);
+        if (not_a_record(c, m, err) < 0)
+            return RN_ERR;
+    }
+}
+
+/* Take what is ready without waiting: rebalances and errors from the
+ * consumer's queue, and a record to hold from each partition that has none
+ * held. Note that this and pick are O(partitions) per record: fine for the
+ * tens of partitions a topic has, not for thousands. 1 with *m: a record came through the consumer's queue (a partition
+ * that has no queue of its own: added to the topic since the start), to be
+ * handed on as it is; 0; RN_ERR. */
+static int fill(rn_kcons *c, rd_kafka_message_t **m, char *err)
+{
+    while ((*m = rd_kafka_consumer_poll(c->rk, 0))) {
+        if (!(*m)->err)
+            return 1;
+        if (not_a_record(c, *m, err) < 0)
+            return RN_ERR;
+    }
+    for (int32_t p = 0; p < c->nparts; p++) {
+        rd_kafka_message_t *r;
+        while (c->pq[p] && !c->head[p] && (r = rd_kafka_consume_queue(c->pq[p], 0))) {
+            if (r->err) {
+                if (not_a_record(c, r, err) < 0)
+                    return RN_ERR;
+                continue;
+            }
+            c->head[p] = r;
+            c->head_ts[p] = rd_kafka_message_timestamp(r, NULL);
+            c->fetched[p] = r->offset + 1;
+            c->eof[p] = 0;
+            c->hold_since[p] = 0;
+        }
+    }
+    return 0;
+}
+
+/* Partition p has nothing held: may it still deliver something older than
+ * what the others hold? Yes while librdkafka's cached high watermark is
+ * beyond what was taken from it, or while nothing is known of it. */
+static int may_hold(const rn_kcons *c, int32_t p)
+{
+    int64_t lo, hi;
+    if (c->eof[p])
+        return 0;
+    if (rd_kafka_get_watermark_offsets(c->rk, c->o.topic, p, &lo, &hi)
+        != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0 || c->fetched[p] < 0)
+        return 1;
+    return c->fetched[p] < hi;
+}
+
+/* The partition whose held record goes next, or -1 (none held, or one that
+ * may hold an older record is being waited for: c->deadline says until). */
+static int32_t pick(rn_kcons *c)
+{
+    int32_t best = -1;
+    int64_t now = 0, until = -1;
+    c->deadline = -1;
+    for (int32_t p = 0; p < c->nparts; p++)
+        if (c->head[p] && (best < 0 || c->head_ts[p] < c->head_ts[best]))
+            best = p;
+    if (best < 0)
+        return -1;
+    for (int32_t p = 0; p < c->nparts; p++) {
+        if (!c->pq[p] || c->head[p])
+            continue;
+        if (!may_hold(c, p)) {
+            c->hold_since[p] = 0;
+            continue;
+        }
+        if (!now)
+            now = rn_mono_ns();
+        if (!c->hold_since[p])
+            c->hold_since[p] = now;
+        int64_t end = c->hold_since[p] + c->o.order_wait_ms * 1000000;
+        if (end > now && (until < 0 || end < until))
+            until = end;   /* else its time is up: it holds nothing back */
+    }
+    if (until >= 0) {
+        c->deadline = until;
+        return -1;
+    }
+    return best;
+}
+
+/* Oldest first across the partitions' own queues. As in poll_now, the
+ * pipe is emptied before the queues are looked at a last time. */
+static int next_in_order(rn_kcons *c, rn_event *ev, char *err)
+{
+    rd_kafka_message_t *m;
+    for (int drained = 0;; drained = 1) {
+        int r = fill(c, &m, err);
+        if (r < 0)
+            return RN_ERR;
+        if (r == 1)
+            return hand_on(c, m, ev);
+        if (c->o.exit_at_end && at_end(c))
+            return RN_KCONS_END;
+        int32_t p = pick(c);
+        if (p >= 0) {
+            m = c->head[p];
+            c->head[p] = NULL;
+            return hand_on(c, m, ev);
+        }
+        if (drained)
+            return 0;
+        drain_wake(c);
+    }
+}
+
+int rn_kcons_next(rn_kcons *c, rn_event *ev, char *err)
+{
+    if (c->cur) {
+        rd_kafka_message_destroy(c->cur);
+        c->cur = NULL;
+    }
+    if (c->waiting) {
+        int r = wait_for_topic(c, err);
+        if (r <= 0)
+            return r;
+    }
+    return c->ordered ? next_in_order(c, ev, err) : next_as_fetched(c, ev, err);
+}
+
+int64_t rn_kcons_deadline(const rn_kcons *c)
+{
+    return c->waiting ? c->next_look : c->deadline;
 }
 
 void rn_kcons_written(rn_kcons *c)
@@ -426,6 +684,11 @@ int rn_kcons_close(rn_kcons *c, char *err)
             if (c->assigned[p])
                 rd_kafka_topic_partition_list_add(l, c->o.topic, p);
         if (l->cnt && rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            /* A record held back was taken from librdkafka (its position is
+             * past it) but never handed on: the position is that record. */
+            for (int i = 0; c->ordered && i < l->cnt; i++)
+                if (c->head[l->elems[i].partition])
+                    l->elems[i].offset = c->head[l->elems[i].partition]->offset;
             /* Only real positions: storing "invalid" would undo an end
              * stored by rn_kcons_written. */
             rd_kafka_topic_partition_list_t *v = rd_kafka_topic_partition_list_new(l->cnt);
