@@ -16,7 +16,8 @@ static const char usage_text[] =
     "usage: winagg (-k REGEX | -F N [-d DELIM] | --json-key PATH) [--urldecode] [--lower]\n"
     "              [-a count|sum|min|max|avg] [-v REGEX | -V N]\n"
     "              -w DURATION [-s DURATION] [--time arrival|header|REGEX] [--time-format FMT]\n"
-    "              [--lateness DURATION] [--late-out FILE] [--emit all|changed|final]\n"
+    "              [--lateness DURATION] [--late-out FILE] [--tz ZONE]\n"
+    "              [--emit all|changed|final]\n"
     "              [--state FILE] [--max-keys N] [-o tsv|json|frames] [FILE ...]\n";
 
 static void usage(void)
@@ -42,6 +43,8 @@ static void usage(void)
           "                         epoch_ns, iso8601\n"
           "      --lateness DUR     how far event time may run behind (default 0)\n"
           "      --late-out FILE    append late events to FILE\n"
+          "      --tz ZONE          align windows to local time in ZONE (Europe/Berlin,\n"
+          "                         +08:00) and print times with its offset\n"
           "      --emit WHICH       all keys of a window (default), changed ones, or\n"
           "                         final: each window once, when it is closed\n"
           "      --state FILE       keep the window state in FILE across restarts\n"
@@ -98,12 +101,11 @@ static int emit(void *data, const rn_row *row)
 static void put_watermark(app *a)
 {
     char err[RN_ERRLEN];
-    rn_window_stats st;
-    rn_window_stats_get(rn_wagg_window(a->agg), &st);
-    if (a->out_failed || st.closed == INT64_MIN || st.closed <= a->wm_out)
+    int64_t closed = rn_wagg_closed(a->agg);
+    if (a->out_failed || closed == INT64_MIN || closed <= a->wm_out)
         return;
-    a->wm_out = st.closed;
-    int r = rn_rowwriter_watermark(a->out, st.closed, err);
+    a->wm_out = closed;
+    int r = rn_rowwriter_watermark(a->out, closed, err);
     if (r < 0)
         stdout_failed(a, r, err);
 }
@@ -279,7 +281,7 @@ static void run_input(app *a, const rn_input *in, int fd, const char *name)
 int main(int argc, char **argv)
 {
     enum { OPT_JSONKEY = 256, OPT_LOWER, OPT_URLDECODE, OPT_TIME, OPT_TFMT, OPT_LATENESS, OPT_LATEOUT,
-           OPT_EMIT, OPT_STATE, OPT_MAXKEYS };
+           OPT_EMIT, OPT_STATE, OPT_MAXKEYS, OPT_TZ };
     static const struct option longopts[] = {
         { "key", required_argument, NULL, 'k' },
         { "field", required_argument, NULL, 'F' },
@@ -296,6 +298,7 @@ int main(int argc, char **argv)
         { "time-format", required_argument, NULL, OPT_TFMT },
         { "lateness", required_argument, NULL, OPT_LATENESS },
         { "late-out", required_argument, NULL, OPT_LATEOUT },
+        { "tz", required_argument, NULL, OPT_TZ },
         { "emit", required_argument, NULL, OPT_EMIT },
         { "state", required_argument, NULL, OPT_STATE },
         { "max-keys", required_argument, NULL, OPT_MAXKEYS },
@@ -344,6 +347,11 @@ int main(int argc, char **argv)
             lateness_set = 1;
             break;
         case OPT_LATEOUT: late_path = optarg; break;
+        case OPT_TZ:
+            rn_tz_free(o.tz);
+            if (!(o.tz = rn_tz_new(optarg, err)))
+                rn_usage_error("--tz: %s", err);
+            break;
         case OPT_EMIT:
             if (strcmp(optarg, "all") != 0 && strcmp(optarg, "changed") != 0
                 && strcmp(optarg, "final") != 0)
@@ -426,6 +434,9 @@ int main(int argc, char **argv)
              delim ? delim : "", rn_agg_name(o.win.agg), value_re ? value_re : "", value_field,
              width, slide, time_spec, tfmt ? tfmt : "", lateness,
              o.urldecode ? " urldecode=1" : "");   /* absent: old state files still match */
+    if (o.tz && !rn_tz_is_utc(o.tz))
+        snprintf(a.optsig + strlen(a.optsig), sizeof a.optsig - strlen(a.optsig), " tz=%s",
+                 rn_tz_name(o.tz));
 
     a.agg = rn_wagg_new(&o, err);
     if (!a.agg)
@@ -443,6 +454,7 @@ int main(int argc, char **argv)
     a.out = rn_rowwriter_new(STDOUT_FILENO, ofmt);
     if (!a.out)
         rn_die("out of memory");
+    rn_rowwriter_set_tz(a.out, o.tz);
     rn_input in;
     if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);
