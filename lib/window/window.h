@@ -544,6 +544,7 @@ typedef struct rn_topn_fmt {
     int64_t ttl;            /* redis: EXPIRE seconds on the window key; 0 none */
     int screen;             /* table on a terminal: clear it first, show moves */
     const int *moves;       /* with screen: each entry's rank move, or NULL */
+    rn_tz *tz;              /* times in its local time (rn_time_format_tz); NULL: UTC */
 } rn_topn_fmt;
 
 /* Rank moves for the table on a terminal: how each key of a window moved
