@@ -16,7 +16,7 @@
 
 static const char usage_text[] =
     "usage: topk [-n N] [-o table|tsv|json|redis] [--redis URL] [--redis-prefix P]\n"
-    "            [--redis-ttl DURATION] [--http ADDR] [FILE ...]\n"
+    "            [--redis-ttl DURATION] [--http ADDR] [--tz ZONE] [FILE ...]\n"
     "       topk -k REGEX [--lower] [-n N] [-m CAPACITY] [--every DURATION] [FILE ...]\n";
 
 static void usage(void)
@@ -39,6 +39,8 @@ static void usage(void)
           "      --redis-ttl DURATION  expire each window's sorted set after DURATION\n"
           "      --http ADDR         serve a live dashboard on HOST:PORT (port 0: any);\n"
           "                          after the input ends, until stopped\n"
+          "      --tz ZONE           print window bounds in local time in ZONE\n"
+          "                          (Europe/Berlin, +08:00), with its offset\n"
           "\n"
           "  -k, --key REGEX         count the first capture group of REGEX (the whole\n"
           "                          match without a group) in each event\n"
@@ -492,7 +494,7 @@ static void results_start(app *a, const char *redis_url, const char *prefix, int
     char err[RN_ERRLEN];
     if (uv_loop_init(&a->loop) < 0)
         rn_die("cannot start an event loop");
-    rn_redisw_opts ro = { .url = redis_url, .prefix = prefix, .ttl_ns = ttl,
+    rn_redisw_opts ro = { .url = redis_url, .prefix = prefix, .tz = a->fmt.tz, .ttl_ns = ttl,
                           .on_warn = results_warn, .data = a };
     if (redis_url && !(a->redis = rn_redisw_new(&a->loop, &ro, err)))
         rn_usage_error("--redis: %s", err);
@@ -559,7 +561,7 @@ static void results_stop(app *a)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_PREFIX = 256, OPT_TTL, OPT_LOWER, OPT_EVERY, OPT_REDIS, OPT_HTTP };
+    enum { OPT_PREFIX = 256, OPT_TTL, OPT_LOWER, OPT_EVERY, OPT_REDIS, OPT_HTTP, OPT_TZ };
     static const struct option longopts[] = {
         { "top", required_argument, NULL, 'n' },
         { "output", required_argument, NULL, 'o' },
@@ -567,6 +569,7 @@ int main(int argc, char **argv)
         { "redis-ttl", required_argument, NULL, OPT_TTL },
         { "redis", required_argument, NULL, OPT_REDIS },
         { "http", required_argument, NULL, OPT_HTTP },
+        { "tz", required_argument, NULL, OPT_TZ },
         { "key", required_argument, NULL, 'k' },
         { "lower", no_argument, NULL, OPT_LOWER },
         { "capacity", required_argument, NULL, 'm' },
@@ -607,6 +610,11 @@ int main(int argc, char **argv)
             break;
         case OPT_REDIS: redis_url = optarg; break;
         case OPT_HTTP: http = optarg; break;
+        case OPT_TZ:
+            rn_tz_free(a.fmt.tz);
+            if (!(a.fmt.tz = rn_tz_new(optarg, err)))
+                rn_usage_error("--tz: %s", err);
+            break;
         case 'k': regex = optarg; break;
         case OPT_LOWER: lower = 1; break;
         case 'm':
@@ -631,6 +639,8 @@ int main(int argc, char **argv)
             rn_usage_error("cannot use -o with -k");
         if (prefix || ttl || redis_url || http)
             rn_usage_error("cannot use --redis, --redis-prefix, --redis-ttl or --http with -k");
+        if (a.fmt.tz)
+            rn_usage_error("cannot use --tz with -k");
         if (have_m && capacity < n)
             rn_usage_error("-m: CAPACITY must be at least N (-n %" PRIu64 ")", n);
     } else {
@@ -713,6 +723,7 @@ int main(int argc, char **argv)
 
     rn_topn_free(a.topn);
     rn_topn_ranks_free(a.ranks);
+    rn_tz_free(a.fmt.tz);
     free(a.moves);
     rn_ss_free(a.ss);
     rn_fieldx_free(a.kx);

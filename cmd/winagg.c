@@ -16,7 +16,7 @@ static const char usage_text[] =
     "usage: winagg (-k REGEX | -F N [-d DELIM] | --json-key PATH) [--urldecode] [--lower]\n"
     "              [-a count|sum|min|max|avg] [-v REGEX | -V N]\n"
     "              -w DURATION [-s DURATION] [--time arrival|header|REGEX] [--time-format FMT]\n"
-    "              [--until REGEX] [--lateness DURATION] [--late-out FILE]\n"
+    "              [--until REGEX] [--lateness DURATION] [--late-out FILE] [--tz ZONE]\n"
     "              [--emit all|changed|final] [--fill] [--fill-key KEY ...]\n"
     "              [--state FILE] [--max-keys N] [-o tsv|json|frames] [FILE ...]\n";
 
@@ -45,6 +45,8 @@ static void usage(void)
           "                         in every slice from its time to its end\n"
           "      --lateness DUR     how far event time may run behind (default 0)\n"
           "      --late-out FILE    append late events to FILE\n"
+          "      --tz ZONE          align windows to local time in ZONE (Europe/Berlin,\n"
+          "                         +08:00) and print times with its offset\n"
           "      --emit WHICH       all keys of a window (default), changed ones, or\n"
           "                         final: each window once, when it is closed\n"
           "      --fill             a 0 row for each key of the last window with data\n"
@@ -112,10 +114,11 @@ static void put_watermark(app *a)
                 "filled", RN_WIN_FILL_MAX, RN_WIN_FILL_MAX);
         a->fill_cut_said = 1;
     }
-    if (a->out_failed || st.closed == INT64_MIN || st.closed <= a->wm_out)
+    int64_t closed = rn_wagg_closed(a->agg);
+    if (a->out_failed || closed == INT64_MIN || closed <= a->wm_out)
         return;
-    a->wm_out = st.closed;
-    int r = rn_rowwriter_watermark(a->out, st.closed, err);
+    a->wm_out = closed;
+    int r = rn_rowwriter_watermark(a->out, closed, err);
     if (r < 0)
         stdout_failed(a, r, err);
 }
@@ -291,7 +294,7 @@ static void run_input(app *a, const rn_input *in, int fd, const char *name)
 int main(int argc, char **argv)
 {
     enum { OPT_JSONKEY = 256, OPT_LOWER, OPT_URLDECODE, OPT_TIME, OPT_TFMT, OPT_LATENESS, OPT_LATEOUT,
-           OPT_EMIT, OPT_STATE, OPT_MAXKEYS, OPT_UNTIL, OPT_FILL, OPT_FILLKEY };
+           OPT_EMIT, OPT_STATE, OPT_MAXKEYS, OPT_UNTIL, OPT_FILL, OPT_FILLKEY, OPT_TZ };
     static const struct option longopts[] = {
         { "key", required_argument, NULL, 'k' },
         { "field", required_argument, NULL, 'F' },
@@ -311,6 +314,7 @@ int main(int argc, char **argv)
         { "fill-key", required_argument, NULL, OPT_FILLKEY },
         { "lateness", required_argument, NULL, OPT_LATENESS },
         { "late-out", required_argument, NULL, OPT_LATEOUT },
+        { "tz", required_argument, NULL, OPT_TZ },
         { "emit", required_argument, NULL, OPT_EMIT },
         { "state", required_argument, NULL, OPT_STATE },
         { "max-keys", required_argument, NULL, OPT_MAXKEYS },
@@ -368,6 +372,11 @@ int main(int argc, char **argv)
             lateness_set = 1;
             break;
         case OPT_LATEOUT: late_path = optarg; break;
+        case OPT_TZ:
+            rn_tz_free(o.tz);
+            if (!(o.tz = rn_tz_new(optarg, err)))
+                rn_usage_error("--tz: %s", err);
+            break;
         case OPT_EMIT:
             if (strcmp(optarg, "all") != 0 && strcmp(optarg, "changed") != 0
                 && strcmp(optarg, "final") != 0)
@@ -456,6 +465,9 @@ int main(int argc, char **argv)
              width, slide, time_spec, tfmt ? tfmt : "", lateness,
              o.urldecode ? " urldecode=1" : "",    /* absent: old state files still match */
              until_re ? " until=" : "", until_re ? until_re : "");
+    if (o.tz && !rn_tz_is_utc(o.tz))
+        snprintf(a.optsig + strlen(a.optsig), sizeof a.optsig - strlen(a.optsig), " tz=%s",
+                 rn_tz_name(o.tz));
 
     a.agg = rn_wagg_new(&o, err);
     if (!a.agg)
@@ -473,6 +485,7 @@ int main(int argc, char **argv)
     a.out = rn_rowwriter_new(STDOUT_FILENO, ofmt);
     if (!a.out)
         rn_die("out of memory");
+    rn_rowwriter_set_tz(a.out, o.tz);
     rn_input in;
     if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);

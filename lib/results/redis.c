@@ -57,6 +57,7 @@ struct rn_redisw {
     rn_redis_url url;
     char name[sizeof ((rn_redis_url *)0)->host + 16];
     char *prefix;
+    rn_tz *tz;
     int64_t ttl_s;
     size_t max_pending;
     rn_warn_fn *on_warn;
@@ -652,11 +653,11 @@ static int put_cmd(rn_buf *b, size_t argc, ...)
 /* MULTI; what `topk -o redis` writes; the index; EXEC. */
 static int format_window(rn_redisw *w, rn_buf *b, const rn_topn_window *win)
 {
-    char start[40], endms[24], cutoff[24], ttl[24];
+    char start[RN_TIMELEN], endms[24], cutoff[24], ttl[24];
     char *k = NULL, *idx = NULL;
     int r = -1;
 
-    rn_time_format(win->start, start);
+    rn_time_format_tz(win->start, w->tz, start);
     if (asprintf(&k, "%s:%s", w->prefix, start) < 0) {
         k = NULL;
         goto err;
@@ -665,7 +666,7 @@ static int format_window(rn_redisw *w, rn_buf *b, const rn_topn_window *win)
         idx = NULL;
         goto err;
     }
-    rn_topn_fmt f = { .out = RN_TOPN_REDIS, .prefix = w->prefix, .ttl = w->ttl_s };
+    rn_topn_fmt f = { .out = RN_TOPN_REDIS, .prefix = w->prefix, .ttl = w->ttl_s, .tz = w->tz };
     snprintf(endms, sizeof endms, "%" PRId64, win->end / 1000000);
     if (put_cmd(b, 1, "MULTI") < 0 || rn_topn_format(b, &f, win) < 0
         || put_cmd(b, 4, "ZADD", idx, endms, k) < 0)
@@ -749,6 +750,7 @@ rn_redisw *rn_redisw_new(uv_loop_t *loop, const rn_redisw_opts *o, char *err)
     }
     w->loop = loop;
     w->ttl_s = (o->ttl_ns + 999999999) / 1000000000;
+    w->tz = o->tz;
     w->max_pending = o->max_pending ? o->max_pending : RN_REDISW_KEEP;
     w->on_warn = o->on_warn;
     w->data = o->data;

@@ -70,6 +70,7 @@ typedef struct rn_redisw rn_redisw;
 typedef struct rn_redisw_opts {
     const char *url;            /* see rn_redis_url_parse */
     const char *prefix;         /* NULL: "topk" (as -o redis) */
+    rn_tz *tz;                  /* key names in its local time (as -o redis); NULL: UTC */
     int64_t ttl_ns;             /* 0: no expiry; else in whole seconds, rounded up */
     size_t max_pending;         /* windows kept; 0: RN_REDISW_KEEP */
     rn_warn_fn *on_warn;

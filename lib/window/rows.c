@@ -77,10 +77,14 @@ int rn_value_parse(const char *s, size_t n, rn_value *v)
     return 0;
 }
 
-size_t rn_time_format(int64_t ns, char *out)
+size_t rn_time_format(int64_t ns, char *out) { return rn_time_format_tz(ns, NULL, out); }
+
+size_t rn_time_format_tz(int64_t ns, rn_tz *tz, char *out)
 {
-    time_t sec = (time_t)(ns / 1000000000);
-    int64_t rem = ns % 1000000000;
+    int32_t off = tz && !rn_tz_is_utc(tz) ? rn_tz_offset(tz, ns) : 0;
+    int64_t local = ns + (int64_t)off * 1000000000;
+    time_t sec = (time_t)(local / 1000000000);
+    int64_t rem = local % 1000000000;
     struct tm tm;
 
     if (rem < 0) {
@@ -92,8 +96,16 @@ size_t rn_time_format(int64_t ns, char *out)
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (rem / 1000000)
         n += snprintf(out + n, 32 - (size_t)n, ".%03d", (int)(rem / 1000000));
-    out[n++] = 'Z';
-    out[n] = '\0';
+    if (!tz || rn_tz_is_utc(tz)) {
+        out[n++] = 'Z';
+        out[n] = '\0';
+        return (size_t)n;
+    }
+    int32_t a = off < 0 ? -off : off;
+    n += snprintf(out + n, 40 - (size_t)n, "%c%02d:%02d", off < 0 ? '-' : '+', a / 3600,
+                  a / 60 % 60);
+    if (a % 60)     /* local mean time, before 1900 */
+        n += snprintf(out + n, 40 - (size_t)n, ":%02d", a % 60);
     return (size_t)n;
 }
 
@@ -112,7 +124,7 @@ static int digits(const char **p, const char *end, int n, int *out)
 int rn_time_parse(const char *s, size_t n, int64_t *ns)
 {
     const char *p = s, *end = s + n;
-    int y, mo, d, h, mi, sec, ms = 0;
+    int y, mo, d, h, mi, sec, ms = 0, off = 0;
     struct tm tm;
 
     if (digits(&p, end, 4, &y) || p >= end || *p++ != '-' || digits(&p, end, 2, &mo)
@@ -125,8 +137,24 @@ int rn_time_parse(const char *s, size_t n, int64_t *ns)
         if (digits(&p, end, 3, &ms))
             return -1;
     }
-    if (p + 1 != end || *p != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
-        || mi > 59 || sec > 60)
+    if (p < end && (*p == '+' || *p == '-')) {   /* an offset: +HH:MM[:SS], +HHMM, +HH */
+        int sign = *p++ == '-' ? -1 : 1, oh, om = 0, os = 0;
+        if (digits(&p, end, 2, &oh))
+            return -1;
+        if (p < end) {
+            int colon = *p == ':';
+            p += colon;
+            if (digits(&p, end, 2, &om)
+                || (p < end && (!colon || *p++ != ':' || digits(&p, end, 2, &os))))
+                return -1;
+        }
+        if (p != end || oh > 23 || om > 59 || os > 59)
+            return -1;
+        off = sign * (oh * 3600 + om * 60 + os);
+    } else if (p + 1 != end || *p != 'Z') {
+        return -1;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return -1;
     memset(&tm, 0, sizeof tm);
     tm.tm_year = y - 1900;
@@ -135,7 +163,7 @@ int rn_time_parse(const char *s, size_t n, int64_t *ns)
     tm.tm_hour = h;
     tm.tm_min = mi;
     tm.tm_sec = sec;
-    *ns = ((int64_t)timegm(&tm) * 1000 + ms) * 1000000;
+    *ns = (((int64_t)timegm(&tm) - off) * 1000 + ms) * 1000000;
     return 0;
 }
 
@@ -161,10 +189,10 @@ int rn_tsv_key(rn_buf *b, const char *s, size_t n)
 }
 
 /* The tsv row without its newline. */
-static int put_tsv(rn_buf *b, const rn_row *r)
+static int put_tsv(rn_buf *b, const rn_row *r, rn_tz *tz)
 {
-    char s[32], e[32], v[32];
-    size_t sn = rn_time_format(r->start, s), en = rn_time_format(r->end, e);
+    char s[RN_TIMELEN], e[RN_TIMELEN], v[32];
+    size_t sn = rn_time_format_tz(r->start, tz, s), en = rn_time_format_tz(r->end, tz, e);
     size_t vn = rn_value_format(r->value, v);
     if (rn_buf_reserve(b, sn + en + vn + 3) < 0)
         return -1;
@@ -179,10 +207,10 @@ static int put_tsv(rn_buf *b, const rn_row *r)
     return 0;
 }
 
-static int put_json(rn_buf *b, const rn_row *r)
+static int put_json(rn_buf *b, const rn_row *r, rn_tz *tz)
 {
-    char s[32], e[32], v[32];
-    size_t sn = rn_time_format(r->start, s), en = rn_time_format(r->end, e);
+    char s[RN_TIMELEN], e[RN_TIMELEN], v[32];
+    size_t sn = rn_time_format_tz(r->start, tz, s), en = rn_time_format_tz(r->end, tz, e);
     size_t vn = rn_value_format(r->value, v);
     char head[128];
     int hn = snprintf(head, sizeof head, "{\"start\":\"%.*s\",\"end\":\"%.*s\",\"key\":",
@@ -200,6 +228,7 @@ struct rn_rowwriter {
     rn_buf out;         /* tsv and json */
     rn_buf line;        /* frames: the body */
     rn_writer *frames;
+    rn_tz *tz;          /* times in this zone's local time; NULL: UTC */
 };
 
 rn_rowwriter *rn_rowwriter_new(int fd, rn_rowfmt fmt)
@@ -226,6 +255,8 @@ void rn_rowwriter_free(rn_rowwriter *w)
     free(w);
 }
 
+void rn_rowwriter_set_tz(rn_rowwriter *w, rn_tz *tz) { w->tz = tz; }
+
 int rn_rowwriter_flush(rn_rowwriter *w, char *err)
 {
     if (w->frames)
@@ -242,23 +273,23 @@ int rn_rowwriter_flush(rn_rowwriter *w, char *err)
 int rn_rowwriter_put(rn_rowwriter *w, const rn_row *r, char *err)
 {
     if (w->fmt == RN_ROW_FRAMES) {
-        char s[32], e[32], v[32];
+        char s[RN_TIMELEN], e[RN_TIMELEN], v[32];
         rn_event ev;
         w->line.len = 0;
-        if (put_tsv(&w->line, r) < 0)
+        if (put_tsv(&w->line, r, w->tz) < 0)
             goto nomem;
         rn_event_clear(&ev);
         ev.ts = r->end;
-        rn_event_add_header(&ev, "start", 5, s, rn_time_format(r->start, s));
-        rn_event_add_header(&ev, "end", 3, e, rn_time_format(r->end, e));
+        rn_event_add_header(&ev, "start", 5, s, rn_time_format_tz(r->start, w->tz, s));
+        rn_event_add_header(&ev, "end", 3, e, rn_time_format_tz(r->end, w->tz, e));
         rn_event_add_header(&ev, "key", 3, r->key.p, r->key.n);
         rn_event_add_header(&ev, "value", 5, v, rn_value_format(r->value, v));
         ev.body.p = w->line.p;
         ev.body.n = w->line.len;
         return rn_writer_put(w->frames, &ev, err);
     }
-    if ((w->fmt == RN_ROW_TSV ? put_tsv(&w->out, r) < 0 || rn_buf_append(&w->out, "\n", 1) < 0
-                              : put_json(&w->out, r) < 0))
+    if ((w->fmt == RN_ROW_TSV ? put_tsv(&w->out, r, w->tz) < 0 || rn_buf_append(&w->out, "\n", 1) < 0
+                              : put_json(&w->out, r, w->tz) < 0))
         goto nomem;
     return w->out.len >= WRITE_SIZE ? rn_rowwriter_flush(w, err) : 0;
 nomem:
@@ -271,8 +302,8 @@ nomem:
 
 int rn_rowwriter_watermark(rn_rowwriter *w, int64_t wm, char *err)
 {
-    char t[32];
-    size_t tn = rn_time_format(wm, t);
+    char t[RN_TIMELEN];
+    size_t tn = rn_time_format_tz(wm, w->tz, t);
     rn_buf *b = w->fmt == RN_ROW_FRAMES ? &w->line : &w->out;
 
     if (w->fmt == RN_ROW_FRAMES)

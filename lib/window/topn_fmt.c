@@ -204,10 +204,10 @@ static int tbl_u64(table *t, uint64_t v)
 
 /* ---- windows ----------------------------------------------------------- */
 
-static int put_time(rn_buf *b, int64_t ns)
+static int put_time(rn_buf *b, int64_t ns, rn_tz *tz)
 {
-    char s[40];
-    return put(b, s, rn_time_format(ns, s));
+    char s[RN_TIMELEN];
+    return put(b, s, rn_time_format_tz(ns, tz, s));
 }
 
 static int put_value(rn_buf *b, rn_value v)
@@ -245,7 +245,8 @@ static int fmt_table(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
      * home, clear the screen. */
     if (f->screen && puts_(b, "\033[H\033[2J") < 0)
         return -1;
-    if (put_time(b, w->start) < 0 || puts_(b, " .. ") < 0 || put_time(b, w->end) < 0)
+    if (put_time(b, w->start, f->tz) < 0 || puts_(b, " .. ") < 0
+        || put_time(b, w->end, f->tz) < 0)
         return -1;
     snprintf(head, sizeof head, "  top %zu of %zu key%s%s\n", w->n, w->nkeys,
              w->nkeys == 1 ? "" : "s", w->reprint ? ", again" : "");
@@ -325,12 +326,12 @@ int rn_topn_ranks_moves(rn_topn_ranks *r, const rn_topn_window *w, int *moves)
     return 0;
 }
 
-static int fmt_tsv(rn_buf *b, const rn_topn_window *w)
+static int fmt_tsv(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
 {
-    char times[80];
-    size_t n = rn_time_format(w->start, times);
+    char times[2 * RN_TIMELEN];
+    size_t n = rn_time_format_tz(w->start, f->tz, times);
     times[n++] = '\t';
-    n += rn_time_format(w->end, times + n);
+    n += rn_time_format_tz(w->end, f->tz, times + n);
     times[n++] = '\t';
     for (size_t i = 0; i < w->n; i++) {
         if (put(b, times, n) < 0 || put_u64(b, i + 1) < 0 || put(b, "\t", 1) < 0
@@ -342,10 +343,10 @@ static int fmt_tsv(rn_buf *b, const rn_topn_window *w)
     return 0;
 }
 
-static int fmt_json(rn_buf *b, const rn_topn_window *w)
+static int fmt_json(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
 {
-    if (puts_(b, "{\"start\":\"") < 0 || put_time(b, w->start) < 0
-        || puts_(b, "\",\"end\":\"") < 0 || put_time(b, w->end) < 0
+    if (puts_(b, "{\"start\":\"") < 0 || put_time(b, w->start, f->tz) < 0
+        || puts_(b, "\",\"end\":\"") < 0 || put_time(b, w->end, f->tz) < 0
         || puts_(b, "\",\"top\":[") < 0)
         return -1;
     for (size_t i = 0; i < w->n; i++) {
@@ -384,7 +385,7 @@ static int fmt_redis(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
     rn_str *argv = NULL;
     int r = -1;
 
-    if (put(&key, prefix, plen) < 0 || put(&key, ":", 1) < 0 || put_time(&key, w->start) < 0)
+    if (put(&key, prefix, plen) < 0 || put(&key, ":", 1) < 0 || put_time(&key, w->start, f->tz) < 0)
         goto err;
     rn_str k = { key.p, key.len };
     rn_str del[2] = { { "DEL", 3 }, k };
@@ -443,8 +444,8 @@ int rn_topn_format(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
 {
     switch (f->out) {
     case RN_TOPN_TABLE: return fmt_table(b, f, w);
-    case RN_TOPN_TSV: return fmt_tsv(b, w);
-    case RN_TOPN_JSON: return fmt_json(b, w);
+    case RN_TOPN_TSV: return fmt_tsv(b, f, w);
+    case RN_TOPN_JSON: return fmt_json(b, f, w);
     case RN_TOPN_REDIS: return fmt_redis(b, f, w);
     }
     return -1;

@@ -14,7 +14,57 @@ struct rn_wagg {
     int64_t last_arrival;   /* wall time of the last event */
     int seen;
     rn_wagg_stats st;
+    /* --tz: the windows see times on a local axis (see window.h) */
+    int wall;               /* the axis is wall time; else t + shift */
+    int64_t shift;
+    int64_t bx[2], bt[2];   /* the last bounds mapped back: axis, UTC */
 };
+
+#define NS 1000000000LL
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
+/* An instant onto the windows' axis, and a window bound back. */
+static int64_t to_axis(rn_wagg *a, int64_t t)
+{
+    if (!a->o.tz)
+        return t;
+    return add_sat(t, a->wall ? (int64_t)rn_tz_offset(a->o.tz, t) * NS : a->shift);
+}
+
+static int64_t from_axis(rn_wagg *a, int64_t x)
+{
+    if (!a->o.tz || x == INT64_MIN || x == INT64_MAX)
+        return x;
+    if (!a->wall)
+        return x - a->shift;
+    for (int i = 0; i < 2; i++)
+        if (a->bx[i] == x)
+            return a->bt[i];
+    a->bx[1] = a->bx[0];
+    a->bt[1] = a->bt[0];
+    a->bx[0] = x;
+    return a->bt[0] = rn_tz_from_local(a->o.tz, x);
+}
+
+typedef struct back {
+    rn_wagg *a;
+    rn_window_emit_fn fn;
+    void *data;
+} back;
+
+static int emit_back(void *data, const rn_row *row)
+{
+    back *b = data;
+    rn_row r = *row;
+    r.start = from_axis(b->a, row->start);
+    r.end = from_axis(b->a, row->end);
+    return b->fn(b->data, &r);
+}
 
 rn_wagg *rn_wagg_new(const rn_wagg_opts *o, char *err)
 {
@@ -27,6 +77,14 @@ rn_wagg *rn_wagg_new(const rn_wagg_opts *o, char *err)
     if (!(a->w = rn_window_new(&o->win, err))) {
         free(a);
         return NULL;
+    }
+    if (o->tz) {
+        /* Offsets that differ by multiples of the slide all align the
+         * slices alike: a shift. Otherwise wall time. */
+        int64_t S = o->win.slide_ns, step = rn_tz_step(o->tz);
+        a->wall = step * NS % S != 0;
+        a->shift = ((int64_t)rn_tz_offset_1970(o->tz) * NS % S + S) % S;
+        a->bx[0] = a->bx[1] = INT64_MIN;
     }
     return a;
 }
@@ -41,6 +99,7 @@ void rn_wagg_free(rn_wagg *a)
     rn_fieldx_free(a->o.time_field);
     rn_fieldx_free(a->o.until);
     rn_timex_free(a->o.time_parse);
+    rn_tz_free(a->o.tz);
     rn_buf_free(&a->lower);
     rn_buf_free(&a->decoded);
     free(a);
@@ -178,6 +237,10 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
             return rn_seterr(err, "out of memory");
         key.p = a->lower.p;
     }
+    t = to_axis(a, t);
+    end = a->o.until ? to_axis(a, end) : t;
+    if (end < t)        /* the local wall clock fell back in between */
+        end = t;
     /* An interval event arrives when it ended: its end moves the watermark. */
     if (a->o.time != RN_TIME_ARRIVAL && (!a->seen || end > a->max_t)) {
         a->max_t = end;
@@ -208,20 +271,29 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
 int rn_wagg_tick(rn_wagg *a, int64_t now, rn_window_emit_fn fn, void *data)
 {
     int64_t wm;
+    back b = { a, fn, data };
     if (a->o.time == RN_TIME_ARRIVAL) {
-        wm = now;
+        wm = to_axis(a, now);
     } else {
         if (!a->seen)
             return 0;
         int64_t idle = now - a->last_arrival;
         wm = a->max_t - a->o.lateness_ns + (idle > 0 ? idle : 0);
     }
-    return rn_window_advance(a->w, wm, fn, data);
+    return rn_window_advance(a->w, wm, emit_back, &b);
 }
 
 int rn_wagg_finish(rn_wagg *a, rn_window_emit_fn fn, void *data)
 {
-    return rn_window_flush(a->w, fn, data);
+    back b = { a, fn, data };
+    return rn_window_flush(a->w, emit_back, &b);
+}
+
+int64_t rn_wagg_closed(rn_wagg *a)
+{
+    rn_window_stats ws;
+    rn_window_stats_get(a->w, &ws);
+    return from_axis(a, ws.closed);
 }
 
 rn_window *rn_wagg_window(rn_wagg *a) { return a->w; }

@@ -10,12 +10,53 @@
 
 #include "core/core.h"
 
+/* tz.c -- time zones, for windows aligned to local time (winagg --tz) and
+ * window bounds printed in local time (topk --tz).
+ *
+ * A zone is a tz database name (Europe/Berlin: the file of that name under
+ * $TZDIR, default /usr/share/zoneinfo), a fixed offset (+08:00, -0530,
+ * +08), or Z / UTC (the same as no zone). The offsets of a named zone come
+ * from glibc's localtime_r with TZ set to the zone's file: the process's TZ
+ * is changed (set again whenever another zone object asks), so this is for
+ * single-threaded tools, and any localtime() elsewhere sees the zone. The
+ * file itself is read once, to refuse what is no zone and to know which
+ * offsets the zone has used since 1970.
+ *
+ * rn_tz_offset caches the offset over the hour (else the minute) around the
+ * time asked, when its first and last seconds agree, so the per-event cost
+ * is a compare while time moves through an hour. */
+
+typedef struct rn_tz rn_tz;
+
+/* NULL with err ("unknown time zone 'X' ...") for what is neither a zone
+ * nor an offset. */
+rn_tz *rn_tz_new(const char *spec, char *err);
+void rn_tz_free(rn_tz *z);
+const char *rn_tz_name(const rn_tz *z);     /* as given */
+int rn_tz_is_utc(const rn_tz *z);           /* Z or UTC */
+
+/* The UTC offset (seconds east) at the instant ns. */
+int32_t rn_tz_offset(rn_tz *z, int64_t ns);
+
+/* The first instant whose local wall time (ns, as if UTC) is wall; for a
+ * wall time that a change forward skips, the end of the gap. */
+int64_t rn_tz_from_local(rn_tz *z, int64_t wall);
+
+/* The greatest common divisor of the changes of the zone's offset since
+ * 1970 (seconds; 0 when it has not changed: a fixed offset), and an offset
+ * in force then. Every offset since 1970 is offset_1970 + a multiple of
+ * step. (Offsets before 1970, local mean time, are not counted.) */
+int64_t rn_tz_step(const rn_tz *z);
+int32_t rn_tz_offset_1970(const rn_tz *z);
+
 /* rows.c -- winagg's output and topk's input: one row per window and key.
  *
  * A row is (window start, window end, key, value). Formats:
  *   tsv     START\tEND\tKEY\tVALUE\n; times in ISO 8601 UTC,
  *           "2026-11-23T07:40:00Z" (".123" only when the milliseconds are
- *           not zero); in KEY a tab, newline, carriage return and backslash are
+ *           not zero), or, written with a zone (rn_rowwriter_set_tz), in
+ *           its local time with the offset then in force,
+ *           "2026-03-29T00:00:00+01:00"; in KEY a tab, newline, carriage return and backslash are
  *           written \t \n \r \\ .
  *   json    {"start":"...","end":"...","key":"...","value":V}\n (times as in
  *           tsv; keys escaped as in the json event format).
@@ -65,9 +106,13 @@ double rn_value_double(rn_value v);
 size_t rn_value_format(rn_value v, char *out);
 int rn_value_parse(const char *s, size_t n, rn_value *v);
 
-/* ISO 8601 UTC as written in rows; parse accepts what format writes
- * (seconds, optional .fff, 'Z'). */
+/* ISO 8601 as written in rows: UTC ('Z'), or with tz (not NULL nor UTC)
+ * its local time and offset ("+01:00"; "+00:53:28" for an offset with
+ * seconds, local mean time). Parse accepts what format writes (seconds,
+ * optional .fff, then 'Z' or an offset +HH:MM, +HHMM, +HH, +HH:MM:SS). */
+#define RN_TIMELEN 40
 size_t rn_time_format(int64_t ns, char *out);   /* out: at least 32 bytes */
+size_t rn_time_format_tz(int64_t ns, rn_tz *tz, char *out); /* RN_TIMELEN bytes */
 int rn_time_parse(const char *s, size_t n, int64_t *ns);
 
 /* Append key to b escaped as in a tsv row. -1 when out of memory. */
@@ -79,6 +124,8 @@ typedef struct rn_rowwriter rn_rowwriter;
 
 rn_rowwriter *rn_rowwriter_new(int fd, rn_rowfmt fmt);
 void rn_rowwriter_free(rn_rowwriter *w);
+/* Write times in tz's local time (see above); tz must outlive w. */
+void rn_rowwriter_set_tz(rn_rowwriter *w, rn_tz *tz);
 /* 0; RN_EPIPE when the reader went away; RN_ERR with err. */
 int rn_rowwriter_put(rn_rowwriter *w, const rn_row *row, char *err);
 /* A watermark record (see above); returns as rn_rowwriter_put. */
@@ -349,7 +396,30 @@ int rn_window_load(rn_window *w, const char *path, const char *optsig,
  * minus the lateness; and while no event arrives it
  * moves on with the wall clock (by the time since the last event), so that
  * windows close when the input is idle. Events behind it are late: counted,
- * and returned as RN_WAGG_LATE for the caller to keep. */
+ * and returned as RN_WAGG_LATE for the caller to keep.
+ *
+ * Local time (tz). Without a zone, windows align to the epoch in UTC. With
+ * one, each time (event, arrival, watermark) is mapped onto a local axis
+ * before it reaches the window, and window bounds are mapped back to UTC
+ * instants in the rows, so that a window of a day is the local day (23 or
+ * 25 hours long on a daylight saving change) and one of an hour the local
+ * hour. Two axes, by the slide S:
+ *   - when every change of the zone's offset since 1970 is a multiple of S
+ *     (S up to an hour that divides it, in zones whose offsets differ by
+ *     whole hours; any S for a fixed offset), the axis is t + (offset mod
+ *     S): uniform and monotone, so the hour repeated when clocks fall back
+ *     is two separate hourly windows (their bounds print with different
+ *     offsets);
+ *   - otherwise (a day, 2 hours...), the axis is local wall time, t +
+ *     offset(t), and a bound maps back to the first instant with that wall
+ *     time (for a wall time that clocks skip forward over, the end of the
+ *     gap). The hour repeated at a fall back belongs to the windows of its
+ *     wall time. A limit: in a zone whose clocks fall back across midnight
+ *     (from 00:30 to 23:30, say), the repeated time belongs to the previous
+ *     day, whose row then ends (at the first midnight) before some of the
+ *     events it counts.
+ * The watermark and the lateness work on the same axis; so does the state
+ * (a state file is only valid with the same zone). */
 
 typedef enum rn_timemode { RN_TIME_ARRIVAL, RN_TIME_HEADER, RN_TIME_FIELD } rn_timemode;
 
@@ -363,6 +433,7 @@ typedef struct rn_wagg_opts {
     int urldecode;              /* before lower */
     rn_timemode time;
     int64_t lateness_ns;
+    rn_tz *tz;                  /* local time (see above); NULL: UTC; owned */
     rn_window_opts win;
 } rn_wagg_opts;
 
@@ -387,6 +458,10 @@ int rn_wagg_tick(rn_wagg *a, int64_t now, rn_window_emit_fn fn, void *data);
 
 /* End of input: emit every window that holds data. */
 int rn_wagg_finish(rn_wagg *a, rn_window_emit_fn fn, void *data);
+
+/* The end of the last window passed (a watermark for the rows), as an
+ * instant; INT64_MIN before any. */
+int64_t rn_wagg_closed(rn_wagg *a);
 
 rn_window *rn_wagg_window(rn_wagg *a);
 void rn_wagg_stats_get(const rn_wagg *a, rn_wagg_stats *st);
@@ -507,6 +582,7 @@ typedef struct rn_topn_fmt {
     int64_t ttl;            /* redis: EXPIRE seconds on the window key; 0 none */
     int screen;             /* table on a terminal: clear it first, show moves */
     const int *moves;       /* with screen: each entry's rank move, or NULL */
+    rn_tz *tz;              /* times in its local time (rn_time_format_tz); NULL: UTC */
 } rn_topn_fmt;
 
 /* Rank moves for the table on a terminal: how each key of a window moved
