@@ -22,9 +22,14 @@
  *   frames  the event frames stream: per row an event with ts = END, headers
  *           start, end, key, value (text as in tsv), body = the tsv row
  *           without its newline.
- * A value is an integer (exact, 64-bit) or a floating point number; it is
- * written as an integer when it is one, else with the fewest digits that
- * read back to the same double.
+ * A value is an integer (exact, 64-bit), a decimal, or a floating point
+ * number. A decimal is what is written with a decimal point and at most 18
+ * digits after it, no exponent, its digits fitting int64 ("1234.56",
+ * "-0.5", ".25"): the integer mantissa i and the scale, the digits after the
+ * point, so that the value is i / 10^scale exactly. It is written with
+ * exactly `scale` decimals ("1.10" stays "1.10"). Anything else that reads
+ * as a number (an exponent, more digits than fit) is a double, written with
+ * the fewest digits that read back to the same double.
  *
  * Watermarks. Between the rows a writer may put a watermark record: W
  * promises that no row of a window with end <= W follows in this stream
@@ -45,8 +50,10 @@
 
 typedef struct rn_value {
     int is_float;
-    int64_t i;      /* when !is_float */
+    int64_t i;      /* when !is_float: the integer, or the decimal's mantissa */
     double f;       /* when is_float */
+    int scale;      /* when !is_float: digits after the point, 0..18; 0 for
+                       an integer */
 } rn_value;
 
 typedef struct rn_row {
@@ -59,8 +66,9 @@ typedef enum rn_rowfmt { RN_ROW_TSV = 1, RN_ROW_JSON, RN_ROW_FRAMES } rn_rowfmt;
 
 int rn_rowfmt_parse(const char *s, rn_rowfmt *fmt, char *err);  /* tsv|json|frames */
 
-/* Values: the double of v; v formatted (at least 32 bytes of out) returning
- * the length; text parsed (an integer when it is one, exactly). */
+/* Values: the double of v (the nearest to a decimal's value); v formatted
+ * (at least 32 bytes of out) returning the length; text parsed (an integer
+ * or a decimal when it is one, exactly; else a finite double), 0 or -1. */
 double rn_value_double(rn_value v);
 size_t rn_value_format(rn_value v, char *out);
 int rn_value_parse(const char *s, size_t n, rn_value *v);
