@@ -196,7 +196,7 @@ static size_t read_rows(const rn_buf *b, size_t piece, const rn_row *want, size_
 
 /* Watermarks between the sample rows, as write_rows takes them. */
 static const int64_t WM[] = { -1, 1700000030000000000LL, -1, 1700000040000000000LL,
-                              1700000040500000000LL, 1700003600000000000LL };
+                              1700000040500000000LL, -1, 1700003600000000000LL };
 
 /* Rows alone, and rows with watermarks between them, in every format. */
 START_TEST(round_trips)
