@@ -1171,26 +1171,27 @@ static void teardown(void)
 START_TEST(save_load_resumes)
 {
     /* Second time round with decimals: the state keeps their scales. */
-    for (rand_decimals = 0; rand_decimals <= 1; rand_decimals++)
-    for (int agg = RN_AGG_COUNT; agg <= RN_AGG_AVG; agg++)
-        for (int changed = 0; changed <= 1; changed++) {
-            cfg c = { (rn_agg)agg, 4, changed, 40, 4000, 4242 + (uint64_t)agg, NULL };
-            rowset a = { 0 }, b = { 0 };
-            tev *ea, *eb;
-            size_t na, nb;
-            run_random(&c, &a, &ea, &na);
-            c.state = path;
-            run_random(&c, &b, &eb, &nb);
-            ck_assert_uint_eq(na, nb);
-            expect_rows_equal(&b, &a, rn_agg_name((rn_agg)agg));
-            char tmp[300];
-            snprintf(tmp, sizeof tmp, "%s.tmp", path);
-            ck_assert_int_ne(access(tmp, F_OK), 0);
-            rowset_free(&a);
-            rowset_free(&b);
-            free(ea);
-            free(eb);
-        }
+    for (rand_decimals = 0; rand_decimals <= 1; rand_decimals++) {
+        for (int agg = RN_AGG_COUNT; agg <= RN_AGG_AVG; agg++)
+            for (int changed = 0; changed <= 1; changed++) {
+                cfg c = { (rn_agg)agg, 4, changed, 40, 4000, 4242 + (uint64_t)agg, NULL };
+                rowset a = { 0 }, b = { 0 };
+                tev *ea, *eb;
+                size_t na, nb;
+                run_random(&c, &a, &ea, &na);
+                c.state = path;
+                run_random(&c, &b, &eb, &nb);
+                ck_assert_uint_eq(na, nb);
+                expect_rows_equal(&b, &a, rn_agg_name((rn_agg)agg));
+                char tmp[300];
+                snprintf(tmp, sizeof tmp, "%s.tmp", path);
+                ck_assert_int_ne(access(tmp, F_OK), 0);
+                rowset_free(&a);
+                rowset_free(&b);
+                free(ea);
+                free(eb);
+            }
+    }
     rand_decimals = 0;
 }
 END_TEST
