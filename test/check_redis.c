@@ -260,8 +260,8 @@ static void put_nth(int i)
 {
     char k[16];
     int n = snprintf(k, sizeof k, "k%d", i);
-    rn_topn_entry e[2] = { { { "all", 3 }, { 0, 100, 0 } },
-                           { { k, (size_t)n }, { 0, i + 1, 0 } } };
+    rn_topn_entry e[2] = { { { "all", 3 }, { 0, 100, 0, 0 } },
+                           { { k, (size_t)n }, { 0, i + 1, 0, 0 } } };
     rn_topn_window win = { .start = T0 + i * 10 * SEC, .end = T0 + (i + 1) * 10 * SEC,
                            .nkeys = 2, .n = 2, .top = e, .latest = 1 };
     char err[RN_ERRLEN];
@@ -386,9 +386,9 @@ START_TEST(window_layout)
     ck_assert_str_eq(rn_redisw_name(W), name);
 
     /* Keys of any script and bytes; a fractional value. */
-    rn_topn_entry e[3] = { { { "java", 4 }, { 0, 5, 0 } },
-                           { { "搜索", 6 }, { 0, 3, 0 } },
-                           { { "a b", 3 }, { 1, 0, 2.5 } } };
+    rn_topn_entry e[3] = { { { "java", 4 }, { 0, 5, 0, 0 } },
+                           { { "搜索", 6 }, { 0, 3, 0, 0 } },
+                           { { "a b", 3 }, { 1, 0, 2.5, 0 } } };
     rn_topn_window win = { .start = T0, .end = T0 + 30 * SEC, .nkeys = 7, .n = 3, .top = e,
                            .latest = 1 };
     char err[RN_ERRLEN];
@@ -457,16 +457,16 @@ START_TEST(resent_window_replaces_its_set)
 {
     server_start();
     W = writer(url("", ""), 0, 0);
-    rn_topn_entry a[3] = { { { "x", 1 }, { 0, 3, 0 } },
-                           { { "y", 1 }, { 0, 2, 0 } },
-                           { { "z", 1 }, { 0, 1, 0 } } };
+    rn_topn_entry a[3] = { { { "x", 1 }, { 0, 3, 0, 0 } },
+                           { { "y", 1 }, { 0, 2, 0, 0 } },
+                           { { "z", 1 }, { 0, 1, 0, 0 } } };
     rn_topn_window win = { .start = T0, .end = T0 + 30 * SEC, .n = 3, .top = a, .latest = 1 };
     char err[RN_ERRLEN];
     ck_assert_int_eq(rn_redisw_put(W, &win, err), 0);
     ck_assert(run_until(nothing_pending, 3000));
     ck_assert_str_eq(q(0, "ZREVRANGE %s 0 -1 WITHSCORES", KEY0), "x|3|y|2|z|1");
 
-    rn_topn_entry b[2] = { { { "w", 1 }, { 0, 9, 0 } }, { { "x", 1 }, { 0, 4, 0 } } };
+    rn_topn_entry b[2] = { { { "w", 1 }, { 0, 9, 0, 0 } }, { { "x", 1 }, { 0, 4, 0, 0 } } };
     win.top = b;
     win.n = 2;
     win.reprint = 1;
@@ -582,7 +582,7 @@ START_TEST(bound_drops_the_oldest)
 
     /* Window 8 again, while its first copy waits: it takes that copy's
      * place, and nothing more is dropped. */
-    rn_topn_entry e[1] = { { { "late", 4 }, { 0, 42, 0 } } };
+    rn_topn_entry e[1] = { { { "late", 4 }, { 0, 42, 0, 0 } } };
     rn_topn_window win = { .start = T0 + 80 * SEC, .end = T0 + 90 * SEC, .n = 1, .top = e,
                            .reprint = 1 };
     char err[RN_ERRLEN];

@@ -11,16 +11,18 @@
 
 static const rn_row *samples(size_t *n)
 {
-    static rn_row r[5];
-    r[0] = (rn_row){ 1700000000000000000LL, 1700000030000000000LL, { "alpha", 5 }, { 0, 42, 0 } };
+    static rn_row r[6];
+    r[0] = (rn_row){ 1700000000000000000LL, 1700000030000000000LL, { "alpha", 5 }, { 0, 42, 0, 0 } };
     r[1] = (rn_row){ 1700000010000000000LL, 1700000040000000000LL, { "tab\there\nnl\\bs", 14 },
-                     { 0, -7, 0 } };
+                     { 0, -7, 0, 0 } };
     r[2] = (rn_row){ 1700000000500000000LL, 1700000001000000000LL, { "caf\xc3\xa9 \xff", 7 },
-                     { 1, 0, 0.1 } };
-    r[3] = (rn_row){ 0, 1000000000LL, { "", 0 }, { 0, INT64_MIN, 0 } };
+                     { 1, 0, 0.1, 0 } };
+    r[3] = (rn_row){ 0, 1000000000LL, { "", 0 }, { 0, INT64_MIN, 0, 0 } };
     r[4] = (rn_row){ 1700000000000000000LL, 1700003600000000000LL, { "big", 3 },
-                     { 1, 0, 1.0 / 3.0 } };
-    *n = 5;
+                     { 1, 0, 1.0 / 3.0, 0 } };
+    r[5] = (rn_row){ 1700000000000000000LL, 1700000030000000000LL, { "money", 5 },
+                     { 0, -123450, 0, 2 } };                      /* -1234.50 */
+    *n = 6;
     return r;
 }
 
@@ -34,8 +36,10 @@ START_TEST(values)
     ck_assert(!v.is_float && v.i == INT64_MIN);
     ck_assert_int_eq(rn_value_parse("9223372036854775808", 19, &v), 0);
     ck_assert(v.is_float);   /* too big for int64: a double */
+    /* A decimal point makes a decimal: mantissa and scale, exactly. */
     ck_assert_int_eq(rn_value_parse("2.5", 3, &v), 0);
-    ck_assert(v.is_float && v.f == 2.5);
+    ck_assert(!v.is_float && v.i == 25 && v.scale == 1);
+    ck_assert(rn_value_double(v) == 2.5);
     ck_assert_int_eq(rn_value_parse("1e3", 3, &v), 0);
     ck_assert(v.is_float && v.f == 1000);
     ck_assert_int_eq(rn_value_parse("", 0, &v), -1);
@@ -43,14 +47,58 @@ START_TEST(values)
     ck_assert_int_eq(rn_value_parse("nan", 3, &v), -1);
     ck_assert_int_eq(rn_value_parse("inf", 3, &v), -1);
     ck_assert_int_eq(rn_value_parse("1e999", 5, &v), -1);
-    out[rn_value_format((rn_value){ 1, 0, 0.1 }, out)] = '\0';
+    out[rn_value_format((rn_value){ 1, 0, 0.1, 0 }, out)] = '\0';
     ck_assert_str_eq(out, "0.1");
-    out[rn_value_format((rn_value){ 1, 0, 1.0 / 3.0 }, out)] = '\0';
+    out[rn_value_format((rn_value){ 1, 0, 1.0 / 3.0, 0 }, out)] = '\0';
     ck_assert_int_eq(rn_value_parse(out, strlen(out), &v), 0);
-    ck_assert(v.f == 1.0 / 3.0);
-    out[rn_value_format((rn_value){ 0, INT64_MIN, 0 }, out)] = '\0';
+    ck_assert(rn_value_double(v) == 1.0 / 3.0);     /* 17 decimals: a decimal */
+    out[rn_value_format((rn_value){ 0, INT64_MIN, 0, 0 }, out)] = '\0';
     ck_assert_str_eq(out, "-9223372036854775808");
-    ck_assert(rn_value_double((rn_value){ 0, 3, 0 }) == 3.0);
+    ck_assert(rn_value_double((rn_value){ 0, 3, 0, 0 }) == 3.0);
+}
+END_TEST
+
+/* Decimals read and written back byte for byte. */
+START_TEST(decimals)
+{
+    static const struct { const char *in, *out; int64_t i; int scale; } ok[] = {
+        { "1234.56", "1234.56", 123456, 2 },
+        { "-0.5", "-0.5", -5, 1 },
+        { "1.10", "1.10", 110, 2 },
+        { "+.25", "0.25", 25, 2 },
+        { "-.05", "-0.05", -5, 2 },
+        { "007.000", "7.000", 7000, 3 },
+        { "3.", "3", 3, 0 },
+        { "-0.0", "0.0", 0, 1 },
+        { "0.000000000000000001", "0.000000000000000001", 1, 18 },
+        { "-9.223372036854775808", "-9.223372036854775808", INT64_MIN, 18 },
+        { "922337203685477580.7", "922337203685477580.7", INT64_MAX, 1 },
+    };
+    char out[32];
+    rn_value v;
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        ck_assert_msg(rn_value_parse(ok[i].in, strlen(ok[i].in), &v) == 0, "%s", ok[i].in);
+        ck_assert_msg(!v.is_float && v.i == ok[i].i && v.scale == ok[i].scale,
+                      "%s: %lld scale %d", ok[i].in, (long long)v.i, v.scale);
+        out[rn_value_format(v, out)] = '\0';
+        ck_assert_str_eq(out, ok[i].out);
+    }
+    /* Not decimals: 19 decimals, a mantissa past int64, an exponent. */
+    static const char *dbl[] = { "0.1000000000000000000", "92233720368547758.08",
+                                 "1.5e2", "-2.5E-1" };
+    for (size_t i = 0; i < sizeof dbl / sizeof *dbl; i++) {
+        ck_assert_msg(rn_value_parse(dbl[i], strlen(dbl[i]), &v) == 0, "%s", dbl[i]);
+        ck_assert_msg(v.is_float && v.f == strtod(dbl[i], NULL), "%s", dbl[i]);
+    }
+    ck_assert_int_eq(rn_value_parse(".", 1, &v), -1);
+    ck_assert_int_eq(rn_value_parse("-", 1, &v), -1);
+    ck_assert_int_eq(rn_value_parse("1.2.3", 5, &v), -1);
+    ck_assert_int_eq(rn_value_parse("1. 5", 4, &v), -1);
+    /* The double of a decimal is the nearest, also past 2^53. */
+    ck_assert(rn_value_double((rn_value){ 0, 1, 0, 1 }) == 0.1);
+    ck_assert(rn_value_double((rn_value){ 0, INT64_MAX, 0, 18 }) == 9.223372036854775807);
+    ck_assert(rn_value_double((rn_value){ 0, -123456789012345678, 0, 3 })
+              == -123456789012345.678);
 }
 END_TEST
 
@@ -128,11 +176,15 @@ static size_t read_rows(const rn_buf *b, size_t piece, const rn_row *want, size_
             ck_assert_int_eq(row.end, w->end);
             ck_assert_uint_eq(row.key.n, w->key.n);
             ck_assert(memcmp(row.key.p, w->key.p, w->key.n) == 0);
-            ck_assert_int_eq(row.value.is_float, w->value.is_float);
-            if (w->value.is_float)
-                ck_assert(row.value.f == w->value.f);
-            else
+            /* A double's text reads back as the same double (as a decimal
+             * when it has a point and no exponent). */
+            if (w->value.is_float) {
+                ck_assert(rn_value_double(row.value) == w->value.f);
+            } else {
+                ck_assert_int_eq(row.value.is_float, 0);
                 ck_assert_int_eq(row.value.i, w->value.i);
+                ck_assert_int_eq(row.value.scale, w->value.scale);
+            }
             wm_due = wm && wm[got] >= 0;
         }
         ck_assert_msg(k == 0, "%s", err);
@@ -144,7 +196,7 @@ static size_t read_rows(const rn_buf *b, size_t piece, const rn_row *want, size_
 
 /* Watermarks between the sample rows, as write_rows takes them. */
 static const int64_t WM[] = { -1, 1700000030000000000LL, -1, 1700000040000000000LL,
-                              1700000040500000000LL, 1700003600000000000LL };
+                              1700000040500000000LL, -1, 1700003600000000000LL };
 
 /* Rows alone, and rows with watermarks between them, in every format. */
 START_TEST(round_trips)
@@ -291,6 +343,7 @@ int main(void)
     Suite *s = suite_create("rows");
     TCase *tc = tcase_create("rows");
     tcase_add_test(tc, values);
+    tcase_add_test(tc, decimals);
     tcase_add_test(tc, times);
     tcase_add_test(tc, round_trips);
     tcase_add_test(tc, tsv_and_json_shapes);

@@ -12,8 +12,9 @@
 #include "window/window.h"
 
 #define S(lit) ((rn_str){ lit, sizeof lit - 1 })
-#define I(v) ((rn_value){ 0, (v), 0 })
-#define F(v) ((rn_value){ 1, 0, (v) })
+#define I(v) ((rn_value){ 0, (v), 0, 0 })
+#define F(v) ((rn_value){ 1, 0, (v), 0 })
+#define D(m, sc) ((rn_value){ 0, (m), 0, (sc) })   /* m / 10^sc */
 #define SEC 1000000000LL
 #define T0 (1795419600LL * SEC)    /* 2026-11-23T07:40:00Z */
 
@@ -40,6 +41,25 @@ START_TEST(values_and_order)
     ck_assert_int_lt(rn_topn_value_cmp(I(2), F(2.5)), 0);
     ck_assert_int_eq(rn_topn_value_cmp(I(3), F(3.0)), 0);
     ck_assert_int_gt(rn_topn_value_cmp(I(INT64_MAX), I(INT64_MAX - 1)), 0);
+    /* Decimals add exactly at the larger scale and compare by value. */
+    char t[32];
+    v = rn_topn_value_add(D(110, 2), D(22, 1));                 /* 1.10 + 2.2 */
+    ck_assert(!v.is_float && v.i == 330 && v.scale == 2);
+    v = rn_topn_value_add(D(128689, 2), D(257378, 2));          /* 3 x 1286.89 */
+    t[rn_value_format(v, t)] = '\0';
+    ck_assert_str_eq(t, "3860.67");
+    v = rn_topn_value_add(D(-5, 1), I(2));
+    ck_assert(!v.is_float && v.i == 15 && v.scale == 1);
+    v = rn_topn_value_add(D(5, 1), F(0.25));                    /* with a double */
+    ck_assert(v.is_float && v.f == 0.75);
+    v = rn_topn_value_add(D(INT64_MAX, 1), D(1, 1));            /* past int64 */
+    ck_assert(v.is_float && v.f == 922337203685477580.8);
+    ck_assert_int_eq(rn_topn_value_cmp(D(110, 2), D(11, 1)), 0);
+    ck_assert_int_eq(rn_topn_value_cmp(D(30, 1), I(3)), 0);
+    ck_assert_int_lt(rn_topn_value_cmp(D(-5, 1), D(-49, 2)), 0);
+    ck_assert_int_gt(rn_topn_value_cmp(D(INT64_MAX, 18), D(INT64_MAX - 1, 18)), 0);
+    ck_assert_int_lt(rn_topn_value_cmp(D(INT64_MAX, 18), I(10)), 0);
+    ck_assert_int_gt(rn_topn_value_cmp(D(1, 18), I(0)), 0);
     /* Keys: bytes unsigned, a prefix first. */
     ck_assert_int_lt(rn_topn_key_cmp(S("ab"), S("abc")), 0);
     ck_assert_int_lt(rn_topn_key_cmp(S(""), S("a")), 0);
@@ -306,9 +326,9 @@ END_TEST
 /* ---- output forms --------------------------------------------------------- */
 
 static const rn_topn_entry odd[] = {
-    { { "two words", 9 }, { 0, 12, 0 } },
-    { { "line\nbreak\ttab\\", 15 }, { 1, 0, 2.5 } },
-    { { "\xff\xfe caf\xc3\xa9", 8 }, { 0, -3, 0 } },
+    { { "two words", 9 }, { 0, 12, 0, 0 } },
+    { { "line\nbreak\ttab\\", 15 }, { 1, 0, 2.5, 0 } },
+    { { "\xff\xfe caf\xc3\xa9", 8 }, { 0, -3, 0, 0 } },
 };
 
 static char *format(rn_topn_out out, const char *prefix, int64_t ttl, int reprint, int latest)
@@ -354,10 +374,10 @@ END_TEST
 START_TEST(format_table_wide_keys)
 {
     static const rn_topn_entry wide[] = {
-        { { "\xe6\x89\x8b\xe6\x9c\xba", 6 }, { 0, 30, 0 } },          /* 手机, 4 columns */
-        { { "abc", 3 }, { 0, 20, 0 } },
-        { { "\xef\xbc\xa1\xef\xbc\xa2x", 7 }, { 0, 10, 0 } },       /* ＡＢx, 5 */
-        { { "e\xcc\x81t\xc3\xa9", 6 }, { 0, 5, 0 } },                /* e+combining, t, é: 3 */
+        { { "\xe6\x89\x8b\xe6\x9c\xba", 6 }, { 0, 30, 0, 0 } },          /* 手机, 4 columns */
+        { { "abc", 3 }, { 0, 20, 0, 0 } },
+        { { "\xef\xbc\xa1\xef\xbc\xa2x", 7 }, { 0, 10, 0, 0 } },       /* ＡＢx, 5 */
+        { { "e\xcc\x81t\xc3\xa9", 6 }, { 0, 5, 0, 0 } },                /* e+combining, t, é: 3 */
     };
     rn_buf b = { 0 };
     rn_topn_fmt f = { .out = RN_TOPN_TABLE };
@@ -380,10 +400,10 @@ END_TEST
 START_TEST(rank_moves)
 {
     static const rn_topn_entry w1[] = {
-        { { "a", 1 }, { 0, 9, 0 } }, { { "b", 1 }, { 0, 8, 0 } }, { { "c", 1 }, { 0, 7, 0 } },
+        { { "a", 1 }, { 0, 9, 0, 0 } }, { { "b", 1 }, { 0, 8, 0, 0 } }, { { "c", 1 }, { 0, 7, 0, 0 } },
     };
     static const rn_topn_entry w2[] = {
-        { { "c", 1 }, { 0, 9, 0 } }, { { "a", 1 }, { 0, 8, 0 } }, { { "ab", 2 }, { 0, 1, 0 } },
+        { { "c", 1 }, { 0, 9, 0, 0 } }, { { "a", 1 }, { 0, 8, 0, 0 } }, { { "ab", 2 }, { 0, 1, 0, 0 } },
     };
     rn_topn_window a = { T0, T0 + SEC, 3, 3, w1, 0, 1 };
     rn_topn_window b = { T0 + SEC, T0 + 2 * SEC, 3, 3, w2, 0, 1 };
@@ -662,7 +682,7 @@ START_TEST(exact_equals_reference)
         ck_assert_uint_eq(count, z.truth[r]);
         ck_assert_uint_eq(error, 0);
         ref[distinct++] = (rn_topn_entry){ { z.key[r], strlen(z.key[r]) },
-                                           { 0, (int64_t)z.truth[r], 0 } };
+                                           { 0, (int64_t)z.truth[r], 0, 0 } };
     }
     ck_assert_uint_eq(rn_ss_size(s), distinct);
     qsort(ref, distinct, sizeof *ref, rank_qcmp);

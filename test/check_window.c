@@ -38,13 +38,20 @@ static int64_t rnd_in(int64_t lo, int64_t hi)    /* inclusive */
 
 static rn_value ival(int64_t i)
 {
-    rn_value v = { 0, i, 0 };
+    rn_value v = { 0, i, 0, 0 };
     return v;
 }
 
 static rn_value fval(double f)
 {
-    rn_value v = { 1, 0, f };
+    rn_value v = { 1, 0, f, 0 };
+    return v;
+}
+
+/* A decimal: mantissa i, scale digits after the point. */
+static rn_value dval(int64_t i, int scale)
+{
+    rn_value v = { 0, i, 0, scale };
     return v;
 }
 
@@ -52,16 +59,30 @@ static int same_value(rn_value a, rn_value b)
 {
     if (!!a.is_float != !!b.is_float)
         return 0;
-    return a.is_float ? (a.f == b.f || (isnan(a.f) && isnan(b.f))) : a.i == b.i;
+    return a.is_float ? (a.f == b.f || (isnan(a.f) && isnan(b.f)))
+                      : a.i == b.i && a.scale == b.scale;
 }
 
 static const char *vstr(rn_value v, char *buf)
 {
-    if (v.is_float)
+    if (v.is_float) {
         snprintf(buf, 64, "%.17g (double)", v.f);
-    else
-        snprintf(buf, 64, "%" PRId64, v.i);
+    } else {
+        buf[rn_value_format(v, buf)] = '\0';
+        if (v.scale)
+            strcat(buf, " (decimal)");
+    }
     return buf;
+}
+
+/* v as text, in one of four static buffers. */
+static const char *txt(rn_value v)
+{
+    static char b[4][64];
+    static int i;
+    char *o = b[i++ % 4];
+    o[rn_value_format(v, o)] = '\0';
+    return o;
 }
 
 /* Rows an emission produced, copied. */
@@ -243,12 +264,58 @@ static int tevcmp(const void *pa, const void *pb)
     return (x > y) - (x < y);
 }
 
+/* With rand_decimals the random streams hold integers and decimals of
+ * scale 1 to 3 (no doubles), and the reference sums them in thousandths. */
+static int rand_decimals;
+
 typedef struct refacc {
     int64_t count, nf;
     __int128 isum;
     double dsum;
     rn_value best;
+    __int128 milli;         /* rand_decimals: the sum in thousandths */
+    int64_t nscale[4];      /* rand_decimals: values by scale */
 } refacc;
+
+static int64_t pow10i(int n)
+{
+    int64_t p = 1;
+    while (n-- > 0)
+        p *= 10;
+    return p;
+}
+
+/* The decimal sum or average of a, as the window's documentation says. */
+static rn_value ref_decimal(rn_agg agg, const refacc *a)
+{
+    int sc = 3;
+    while (sc > 0 && !a->nscale[sc])
+        sc--;
+    if (agg == RN_AGG_SUM)
+        return dval((int64_t)(a->milli / pow10i(3 - sc)), sc);
+    if (sc == 0)        /* integers only: a double, as before decimals */
+        return fval((double)a->milli / 1000 / (double)a->count);
+    /* Long division, digit by digit, to sc + 7 decimals, then half-even. */
+    __int128 n = a->milli < 0 ? -a->milli : a->milli, q = n / (1000 * a->count);
+    __int128 rem = n % (1000 * a->count);
+    int digits[32];
+    for (int i = 0; i < sc + 7; i++) {
+        rem *= 10;
+        digits[i] = (int)(rem / (1000 * a->count));
+        rem %= 1000 * a->count;
+    }
+    for (int i = 0; i < sc + 6; i++)
+        q = q * 10 + digits[i];
+    int last = digits[sc + 6];
+    if (last > 5 || (last == 5 && (rem || (q & 1))))
+        q++;
+    int out = sc + 6;
+    while (out > sc && q % 10 == 0) {
+        q /= 10;
+        out--;
+    }
+    return dval((int64_t)(a->milli < 0 ? -q : q), out);
+}
 
 static rn_value ref_value(rn_agg agg, const refacc *a)
 {
@@ -256,28 +323,43 @@ static rn_value ref_value(rn_agg agg, const refacc *a)
     case RN_AGG_COUNT:
         return ival(a->count);
     case RN_AGG_SUM:
+        if (rand_decimals)
+            return ref_decimal(agg, a);
         if (a->nf == 0 && a->isum >= INT64_MIN && a->isum <= INT64_MAX)
             return ival((int64_t)a->isum);
         return fval((double)a->isum + a->dsum);
     case RN_AGG_AVG:
+        if (rand_decimals)
+            return ref_decimal(agg, a);
         return fval(((double)a->isum + a->dsum) / (double)a->count);
     default:
         return a->best;
     }
 }
 
-/* Values here are small: a double compares exactly with an int. */
+/* Values here are small: a double compares exactly with an int, and
+ * decimals of at most 3 places that differ have doubles that differ. */
 static double dv(rn_value v)
 {
-    return v.is_float ? v.f : (double)v.i;
+    return v.is_float ? v.f : (double)v.i / (double)pow10i(v.scale);
+}
+
+/* Of equal values: an integer, then fewer decimals, then a double. */
+static int rank(rn_value v)
+{
+    return v.is_float ? 99 : v.scale;
 }
 
 static void ref_add(rn_agg agg, refacc *a, rn_value v)
 {
+    if (!v.is_float) {
+        a->milli += (__int128)v.i * pow10i(3 - v.scale);
+        a->nscale[v.scale]++;
+    }
     if (agg == RN_AGG_MIN || agg == RN_AGG_MAX) {
         double x = dv(v), b = dv(a->best);
         int better = agg == RN_AGG_MIN ? x < b : x > b;
-        if (a->count == 0 || better || (x == b && !v.is_float && a->best.is_float))
+        if (a->count == 0 || better || (x == b && rank(v) < rank(a->best)))
             a->best = v;
     } else if (v.is_float) {
         a->nf++;
@@ -382,6 +464,10 @@ static void run_random(const cfg *c, rowset *got, tev **acc_out, size_t *nacc)
         int key = (int)(rnd() % (uint64_t)c->nkeys);
         rn_value v = rnd() % 10 < 7 ? ival(rnd_in(-1000, 1000))
                                     : fval((double)rnd_in(-4000, 4000) / 4);
+        if (rand_decimals && rnd() % 10 < 7)
+            v = dval(rnd_in(-100000, 100000), (int)rnd_in(1, 3));
+        else if (rand_decimals && v.is_float)
+            v = ival((int64_t)v.f);
         int late = wmmax != INT64_MIN && floordiv(t, S) < floordiv(wmmax, S);
         int r = rn_window_add(w, t, keytab[key], keylen[key], v);
         if (r != (late ? RN_WIN_LATE : 0))
@@ -435,6 +521,19 @@ static void check_against_reference(rn_agg agg, int64_t k, int changed, uint64_t
 }
 
 /* ---- against the reference ------------------------------------------------ */
+
+START_TEST(decimal_reference)
+{
+    rand_decimals = 1;
+    for (int agg = RN_AGG_SUM; agg <= RN_AGG_AVG; agg++)
+        for (int changed = 0; changed <= 1; changed++) {
+            check_against_reference((rn_agg)agg, 1, changed, 515 + (uint64_t)agg, 12, 3000);
+            check_against_reference((rn_agg)agg, 5, changed, 616 + (uint64_t)agg, 12, 3000);
+        }
+    rand_decimals = 0;
+}
+END_TEST
+
 
 START_TEST(tumbling_reference)
 {
@@ -727,6 +826,155 @@ START_TEST(int_sum_exact_and_overflow)
     ck_assert(got.r[0].v.is_float && got.r[0].v.f == 9223372036854775807.0);
     ck_assert(got.r[1].v.is_float && got.r[1].v.f == 3.5);
     rn_window_free(w);
+    rowset_free(&got);
+}
+END_TEST
+
+/* Decimals: exact sums at the largest scale in the window, which falls
+ * again when the value that raised it leaves. */
+START_TEST(decimal_sum_exact)
+{
+    rowset got = { 0 }, exp = { 0 };
+    rn_window *w = mkwin(30, 10, RN_AGG_SUM, 0, 0);
+    ck_assert_int_eq(add(w, 0, "a", dval(15, 1)), 0);       /* 1.5 */
+    ck_assert_int_eq(add(w, 0, "a", dval(225, 2)), 0);      /* 2.25 */
+    ck_assert_int_eq(add(w, 10, "a", dval(1, 3)), 0);       /* 0.001 */
+    ck_assert_int_eq(add(w, 20, "a", dval(-5, 1)), 0);      /* -0.5 */
+    ck_assert_int_eq(add(w, 0, "m", dval(110, 2)), 0);      /* 1.10 */
+    ck_assert_int_eq(add(w, 0, "m", dval(220, 2)), 0);      /* 2.20 */
+    ck_assert_int_eq(add(w, 10, "m", ival(1)), 0);
+    ck_assert_int_eq(add(w, 30, "m", dval(-10, 1)), 0);     /* -1.0 */
+    ck_assert_int_eq(add(w, 0, "z", dval(1234, 2)), 0);
+    ck_assert_int_eq(add(w, 0, "z", dval(-1234, 2)), 0);
+    ck_assert_int_eq(flush(w, &got), 0);
+    push(&exp, -20, 10, "a", dval(375, 2));         /* 3.75 */
+    push(&exp, -20, 10, "m", dval(330, 2));         /* 3.30, a money column */
+    push(&exp, -20, 10, "z", dval(0, 2));           /* 0.00 */
+    push(&exp, -10, 20, "a", dval(3751, 3));
+    push(&exp, -10, 20, "m", dval(430, 2));
+    push(&exp, -10, 20, "z", dval(0, 2));
+    push(&exp, 0, 30, "a", dval(3251, 3));
+    push(&exp, 0, 30, "m", dval(430, 2));
+    push(&exp, 0, 30, "z", dval(0, 2));
+    push(&exp, 10, 40, "a", dval(-499, 3));         /* 1.5 and 2.25 left */
+    push(&exp, 10, 40, "m", dval(0, 1));            /* 1 - 1.0: the 2 decimals left */
+    push(&exp, 20, 50, "a", dval(-5, 1));           /* the 0.001 left: one decimal */
+    push(&exp, 20, 50, "m", dval(-10, 1));
+    push(&exp, 30, 60, "m", dval(-10, 1));
+    expect_rows_equal(&got, &exp, "decimal sums");
+    ck_assert_str_eq(txt(got.r[0].v), "3.75");
+    ck_assert_str_eq(txt(got.r[1].v), "3.30");
+    ck_assert_str_eq(txt(got.r[9].v), "-0.499");
+    rn_window_free(w);
+    rowset_free(&got);
+    rowset_free(&exp);
+
+    /* The seeds' money column: no binary noise (3858.0699999999997). */
+    w = mkwin(10, 10, RN_AGG_SUM, 0, 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(add(w, 0, "p", dval(128689, 2)), 0);   /* 1286.89 */
+    ck_assert_int_eq(add(w, 0, "q", fval(1e3)), 0);             /* 1e3: a double */
+    ck_assert_int_eq(add(w, 0, "q", dval(5, 1)), 0);
+    ck_assert_int_eq(flush(w, &got), 0);
+    ck_assert_str_eq(txt(got.r[0].v), "3860.67");
+    ck_assert(got.r[1].v.is_float && got.r[1].v.f == 1000.5);   /* mixed: a double */
+    rn_window_free(w);
+    rowset_free(&got);
+}
+END_TEST
+
+START_TEST(decimal_avg_rounding)
+{
+    rowset got = { 0 };
+    rn_window *w = mkwin(10, 10, RN_AGG_AVG, 0, 0);
+    /* 5.00 / 3: 2 + 6 decimals, rounded. */
+    ck_assert_int_eq(add(w, 0, "a", dval(100, 2)), 0);
+    ck_assert_int_eq(add(w, 0, "a", dval(200, 2)), 0);
+    ck_assert_int_eq(add(w, 0, "a", dval(200, 2)), 0);
+    /* 4.0 / 2 = 2.0: zeros after the scale's decimals are dropped. */
+    ck_assert_int_eq(add(w, 0, "b", dval(15, 1)), 0);
+    ck_assert_int_eq(add(w, 0, "b", dval(25, 1)), 0);
+    /* 0.1 / 128 = 0.00078125 and 0.3 / 128 = 0.00234375: ties at 7
+     * decimals, to even. Negative values round the same way. */
+    for (int i = 0; i < 128; i++) {
+        ck_assert_int_eq(add(w, 0, "c", dval(i ? 0 : 1, 1)), 0);
+        ck_assert_int_eq(add(w, 0, "d", dval(i ? 0 : 3, 1)), 0);
+        ck_assert_int_eq(add(w, 0, "e", dval(i ? 0 : -3, 1)), 0);
+    }
+    /* Integers alone: the double, as before. */
+    ck_assert_int_eq(add(w, 0, "f", ival(1)), 0);
+    ck_assert_int_eq(add(w, 0, "f", ival(2)), 0);
+    ck_assert_int_eq(add(w, 0, "f", ival(2)), 0);
+    ck_assert_int_eq(flush(w, &got), 0);
+    ck_assert_uint_eq(got.n, 6);
+    ck_assert_str_eq(txt(got.r[0].v), "1.66666667");
+    ck_assert_str_eq(txt(got.r[1].v), "2.0");
+    ck_assert_str_eq(txt(got.r[2].v), "0.0007812");
+    ck_assert_str_eq(txt(got.r[3].v), "0.0023438");
+    ck_assert_str_eq(txt(got.r[4].v), "-0.0023438");
+    ck_assert(got.r[5].v.is_float && got.r[5].v.f == 5.0 / 3.0);
+    rn_window_free(w);
+    rowset_free(&got);
+
+    /* 13 decimals + 6 is beyond 18: the double. */
+    w = mkwin(10, 10, RN_AGG_AVG, 0, 0);
+    ck_assert_int_eq(add(w, 0, "a", dval(1, 13)), 0);
+    ck_assert_int_eq(add(w, 0, "a", dval(2, 13)), 0);
+    ck_assert_int_eq(flush(w, &got), 0);
+    ck_assert(got.r[0].v.is_float && got.r[0].v.f == 1.5e-13);
+    rn_window_free(w);
+    rowset_free(&got);
+}
+END_TEST
+
+START_TEST(decimal_overflow_is_double)
+{
+    rowset got = { 0 };
+    rn_window *w = mkwin(20, 10, RN_AGG_SUM, 0, 0);
+    /* 20 * (2^63 - 1) at scale 18 needs more than 127 bits. */
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(add(w, 0, "a", ival(INT64_MAX)), 0);
+    ck_assert_int_eq(add(w, 10, "a", dval(1, 18)), 0);
+    /* A sum past an int64 mantissa is a double; held exactly in 128 bits. */
+    ck_assert_int_eq(add(w, 0, "b", ival(INT64_MAX)), 0);
+    ck_assert_int_eq(add(w, 0, "b", dval(INT64_MAX, 18)), 0);
+    ck_assert_int_eq(add(w, 10, "c", dval(INT64_MAX, 18)), 0);
+    ck_assert_int_eq(add(w, 10, "c", dval(-INT64_MAX, 18)), 0);
+    ck_assert_int_eq(flush(w, &got), 0);
+    /* [-10,10): a and b; [0,20): a b c; [10,30): a c. */
+    ck_assert_uint_eq(got.n, 7);
+    ck_assert(got.r[0].v.is_float);         /* past int64, as for integers */
+    ck_assert(got.r[1].v.is_float);         /* exact, but not an int64 mantissa */
+    ck_assert(got.r[2].v.is_float);         /* overflowed 128 bits: a double */
+    ck_assert(fabs(got.r[2].v.f - 20 * 9223372036854775807.0) < 1e6);
+    ck_assert_str_eq(txt(got.r[4].v), "0.000000000000000000");
+    ck_assert(got.r[5].v.is_float);         /* inexact until the key leaves */
+    ck_assert(fabs(got.r[5].v.f - 1e-18) < 1e-30);
+    rn_window_free(w);
+    rowset_free(&got);
+}
+END_TEST
+
+START_TEST(decimal_minmax)
+{
+    rowset got = { 0 };
+    rn_window *mn = mkwin(10, 10, RN_AGG_MIN, 0, 0), *mx = mkwin(10, 10, RN_AGG_MAX, 0, 0);
+    rn_value v[] = { dval(110, 2), dval(11, 1), fval(1.1), dval(-5, 1), dval(-50, 2),
+                     dval(19, 1), ival(2), dval(20, 1) };
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        ck_assert_int_eq(add(mn, 0, i < 3 ? "a" : "b", v[i]), 0);
+        ck_assert_int_eq(add(mx, 0, i < 3 ? "a" : "b", v[i]), 0);
+    }
+    ck_assert_int_eq(flush(mn, &got), 0);
+    ck_assert_int_eq(flush(mx, &got), 0);
+    /* Equal values: fewer decimals win, whatever the order. */
+    ck_assert_str_eq(txt(got.r[0].v), "1.1");
+    ck_assert(!got.r[0].v.is_float);
+    ck_assert_str_eq(txt(got.r[1].v), "-0.5");
+    ck_assert_str_eq(txt(got.r[2].v), "1.1");
+    ck_assert_str_eq(txt(got.r[3].v), "2");
+    rn_window_free(mn);
+    rn_window_free(mx);
     rowset_free(&got);
 }
 END_TEST
@@ -1057,25 +1305,29 @@ static void teardown(void)
 
 START_TEST(save_load_resumes)
 {
-    for (int agg = RN_AGG_COUNT; agg <= RN_AGG_AVG; agg++)
-        for (int changed = 0; changed <= 1; changed++) {
-            cfg c = { (rn_agg)agg, 4, changed, 40, 4000, 4242 + (uint64_t)agg, NULL };
-            rowset a = { 0 }, b = { 0 };
-            tev *ea, *eb;
-            size_t na, nb;
-            run_random(&c, &a, &ea, &na);
-            c.state = path;
-            run_random(&c, &b, &eb, &nb);
-            ck_assert_uint_eq(na, nb);
-            expect_rows_equal(&b, &a, rn_agg_name((rn_agg)agg));
-            char tmp[300];
-            snprintf(tmp, sizeof tmp, "%s.tmp", path);
-            ck_assert_int_ne(access(tmp, F_OK), 0);
-            rowset_free(&a);
-            rowset_free(&b);
-            free(ea);
-            free(eb);
-        }
+    /* Second time round with decimals: the state keeps their scales. */
+    for (rand_decimals = 0; rand_decimals <= 1; rand_decimals++) {
+        for (int agg = RN_AGG_COUNT; agg <= RN_AGG_AVG; agg++)
+            for (int changed = 0; changed <= 1; changed++) {
+                cfg c = { (rn_agg)agg, 4, changed, 40, 4000, 4242 + (uint64_t)agg, NULL };
+                rowset a = { 0 }, b = { 0 };
+                tev *ea, *eb;
+                size_t na, nb;
+                run_random(&c, &a, &ea, &na);
+                c.state = path;
+                run_random(&c, &b, &eb, &nb);
+                ck_assert_uint_eq(na, nb);
+                expect_rows_equal(&b, &a, rn_agg_name((rn_agg)agg));
+                char tmp[300];
+                snprintf(tmp, sizeof tmp, "%s.tmp", path);
+                ck_assert_int_ne(access(tmp, F_OK), 0);
+                rowset_free(&a);
+                rowset_free(&b);
+                free(ea);
+                free(eb);
+            }
+    }
+    rand_decimals = 0;
 }
 END_TEST
 
@@ -1234,9 +1486,88 @@ START_TEST(load_corrupt)
     fd = open(path, O_WRONLY | O_TRUNC);
     ck_assert_int_eq(rn_write_all(fd, orig, size), 0);
     close(fd);
-    patch(14, 0x02);
+    patch(14, 0x01);
     expect_load_error("version 3 not supported (byte 14)");
     free(orig);
+}
+END_TEST
+
+/* Little-endian bytes into a buffer, for a version 1 file made by hand. */
+static size_t put_le(unsigned char *b, size_t off, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        b[off + (size_t)i] = (unsigned char)(v >> (8 * i));
+    return off + (size_t)n;
+}
+
+/* State files of version 1 (before decimals) still load: their exact sums
+ * are integers (scale 0). */
+START_TEST(load_version1)
+{
+    unsigned char b[256];
+    const char *msig = "agg=sum width=10 slide=10 changed=0";
+    size_t n = 0;
+    memcpy(b, "runnel-window\n", 14);
+    n = put_le(b, 14, 1, 4);
+    n = put_le(b, n, 1, 4);
+    b[n++] = 's';
+    n = put_le(b, n, strlen(msig), 4);
+    memcpy(b + n, msig, strlen(msig));
+    n += strlen(msig);
+    n = put_le(b, n, (uint64_t)(INT64_MIN / 10), 8);    /* nothing passed yet */
+    b[n++] = 0;
+    n = put_le(b, n, 1, 8);                             /* one slice, */
+    n = put_le(b, n, 3, 8);                             /* number 3, */
+    n = put_le(b, n, 1, 8);                             /* one key: */
+    n = put_le(b, n, 1, 4);
+    b[n++] = 'a';
+    n = put_le(b, n, 2, 8);                             /* count */
+    n = put_le(b, n, 0, 8);                             /* nf, nbad */
+    n = put_le(b, n, 0, 8);
+    n = put_le(b, n, (uint64_t)-7, 8);                  /* isum -7 */
+    n = put_le(b, n, UINT64_MAX, 8);
+    for (int i = 0; i < 3; i++)
+        n = put_le(b, n, 0, 8);                         /* dsum, dcomp, bad */
+    n = put_le(b, n, 0, 8);                             /* the window table: empty */
+    uint64_t h = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        unsigned char w8[8] = { 0 };
+        memcpy(w8, b + i, n - i < 8 ? n - i : 8);
+        uint64_t v = 0;
+        for (int j = 7; j >= 0; j--)
+            v = (v << 8) | w8[j];
+        h = rn_hash_mix(h ^ v, RN_HASH_P2);
+    }
+    h = rn_hash_mix(h ^ n, RN_HASH_P3);
+    size_t end = put_le(b, n, h, 8);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_eq(rn_write_all(fd, b, end), 0);
+    close(fd);
+
+    char err[RN_ERRLEN] = "";
+    rowset got = { 0 };
+    rn_window *w = mkwin(10, 10, RN_AGG_SUM, 0, 0);
+    ck_assert_msg(rn_window_load(w, path, "s", err) == 0, "%s", err);
+    /* A decimal joins the old integer sum exactly, and leaves it again. */
+    ck_assert_int_eq(add(w, 35, "a", dval(25, 1)), 0);
+    ck_assert_int_eq(add(w, 45, "a", dval(25, 1)), 0);
+    ck_assert_int_eq(flush(w, &got), 0);
+    ck_assert_uint_eq(got.n, 2);
+    ck_assert_str_eq(txt(got.r[0].v), "-4.5");
+    ck_assert_str_eq(txt(got.r[1].v), "2.5");
+    /* Saved again, it is version 2 and keeps the scale. */
+    ck_assert_int_eq(add(w, 55, "a", dval(125, 2)), 0);
+    ck_assert_msg(rn_window_save(w, path, "s", err) == 0, "%s", err);
+    rn_window_free(w);
+    w = mkwin(10, 10, RN_AGG_SUM, 0, 0);
+    ck_assert_msg(rn_window_load(w, path, "s", err) == 0, "%s", err);
+    ck_assert_int_eq(add(w, 55, "a", dval(1, 1)), 0);
+    rowset_clear(&got);
+    ck_assert_int_eq(flush(w, &got), 0);
+    ck_assert_uint_eq(got.n, 1);
+    ck_assert_str_eq(txt(got.r[0].v), "1.35");
+    rn_window_free(w);
+    rowset_free(&got);
 }
 END_TEST
 
@@ -1316,6 +1647,7 @@ int main(int argc, char **argv)
     tcase_add_test(ref, tumbling_reference);
     tcase_add_test(ref, sliding_reference);
     tcase_add_test(ref, many_keys_reference);
+    tcase_add_test(ref, decimal_reference);
     suite_add_tcase(s, ref);
     TCase *time = tcase_create("time");
     tcase_add_test(time, aligned_to_epoch);
@@ -1330,6 +1662,10 @@ int main(int argc, char **argv)
     TCase *val = tcase_create("values");
     tcase_add_test(val, int_sum_exact_and_overflow);
     tcase_add_test(val, double_sum_no_residue);
+    tcase_add_test(val, decimal_sum_exact);
+    tcase_add_test(val, decimal_avg_rounding);
+    tcase_add_test(val, decimal_overflow_is_double);
+    tcase_add_test(val, decimal_minmax);
     tcase_add_test(val, minmax_mixed);
     tcase_add_test(val, emit_changed_tumbling);
     suite_add_tcase(s, val);
@@ -1354,6 +1690,7 @@ int main(int argc, char **argv)
     tcase_add_test(st, load_other_options);
     tcase_add_test(st, load_corrupt);
     tcase_add_test(st, save_unwritable);
+    tcase_add_test(st, load_version1);
     suite_add_tcase(s, st);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -58,14 +58,15 @@ cat >"$T/json.exp" <<'EOF'
 EOF
 expect_file "$T/json.out" "$T/json.exp"
 
-# json rows in, floats and escaped keys; a float sum stays a float.
+# json rows in, decimals and escaped keys; a decimal sum keeps its decimals
+# (2.5 + 1.5 = 4.0) and ties with the integer 4.
 cat >"$T/rows.json" <<'EOF'
 {"start":"2026-11-23T07:40:00Z","end":"2026-11-23T07:41:00Z","key":"p1","value":2.5}
 {"start":"2026-11-23T07:40:00Z","end":"2026-11-23T07:41:00Z","key":"tab\there","value":4}
 {"start":"2026-11-23T07:40:00Z","end":"2026-11-23T07:41:00Z","key":"p1","value":1.5}
 EOF
 "$TOPK" -o tsv "$T/rows.json" >"$T/rj.out"
-printf '2026-11-23T07:40:00Z\t2026-11-23T07:41:00Z\t1\tp1\t4\n2026-11-23T07:40:00Z\t2026-11-23T07:41:00Z\t2\ttab\\there\t4\n' >"$T/rj.exp"
+printf '2026-11-23T07:40:00Z\t2026-11-23T07:41:00Z\t1\tp1\t4.0\n2026-11-23T07:40:00Z\t2026-11-23T07:41:00Z\t2\ttab\\there\t4\n' >"$T/rj.exp"
 expect_file "$T/rj.out" "$T/rj.exp"
 
 # ---- two partitions merged, against awk --------------------------------------

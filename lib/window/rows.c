@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "window/window_int.h"
 
 #define WRITE_SIZE (64 * 1024)
 
@@ -27,15 +28,46 @@ int rn_rowfmt_parse(const char *s, rn_rowfmt *fmt, char *err)
 
 /* ---- values and times ----------------------------------------------------- */
 
-double rn_value_double(rn_value v) { return v.is_float ? v.f : (double)v.i; }
+double rn_value_double(rn_value v)
+{
+    if (v.is_float)
+        return v.f;
+    if (!v.scale)
+        return (double)v.i;
+    /* Both operands exact, so the quotient is correctly rounded; a larger
+     * mantissa goes through its text, which strtod rounds correctly. */
+    if (v.i >= -(1LL << 53) && v.i <= (1LL << 53))
+        return (double)v.i / (double)rn_dec__pow10(v.scale);
+    char s[32];
+    s[rn_value_format(v, s)] = '\0';
+    return strtod(s, NULL);
+}
 
 size_t rn_value_format(rn_value v, char *out)
 {
     if (!v.is_float) {
-        if (v.i >= 0)
-            return rn_u64_dec((uint64_t)v.i, out);
-        out[0] = '-';
-        return 1 + rn_u64_dec(-(uint64_t)v.i, out + 1);
+        char d[24];
+        size_t n = 0, dn = rn_u64_dec(v.i < 0 ? -(uint64_t)v.i : (uint64_t)v.i, d);
+        int sc = v.scale > 0 && v.scale <= RN_DEC_MAXSCALE ? v.scale : 0;
+        if (v.i < 0)
+            out[n++] = '-';
+        if (!sc) {
+            memcpy(out + n, d, dn);
+            return n + dn;
+        }
+        /* Digits with at least one before the point: "0.05" for 5, scale 2. */
+        size_t lead = dn > (size_t)sc ? dn - (size_t)sc : 0;
+        if (lead) {
+            memcpy(out + n, d, lead);
+            n += lead;
+        } else {
+            out[n++] = '0';
+        }
+        out[n++] = '.';
+        for (size_t z = dn < (size_t)sc ? (size_t)sc - dn : 0; z; z--)
+            out[n++] = '0';
+        memcpy(out + n, d + lead, dn - lead);
+        return n + dn - lead;
     }
     /* The fewest digits that read back to the same double. */
     int n = snprintf(out, 32, "%.15g", v.f);
@@ -49,20 +81,34 @@ int rn_value_parse(const char *s, size_t n, rn_value *v)
     char buf[64];
     const char *p = s, *end = s + n;
     uint64_t mag = 0;
-    int neg = 0, digits = 0;
+    int neg = 0, digits = 0, scale = -1, fits = 1;
 
     if (n == 0 || n >= sizeof buf)
         return -1;
     if (*p == '-' || *p == '+')
         neg = *p++ == '-';
-    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
-        if (mag > (UINT64_MAX - 9) / 10)
+    /* [sign] digits [. digits]: an integer or a decimal when it fits. */
+    for (; p < end; p++) {
+        if (*p == '.' && scale < 0) {
+            scale = 0;
+            continue;
+        }
+        if (*p < '0' || *p > '9')
             break;
-        mag = mag * 10 + (uint64_t)(*p - '0');
+        digits++;
+        if (scale >= 0)
+            scale++;
+        if (mag > (UINT64_MAX - 9) / 10)
+            fits = 0;
+        else
+            mag = mag * 10 + (uint64_t)(*p - '0');
     }
-    if (p == end && digits && mag <= (uint64_t)INT64_MAX + (uint64_t)neg) {
+    if (p == end && digits && fits && scale <= RN_DEC_MAXSCALE
+        && mag <= (uint64_t)INT64_MAX + (uint64_t)neg) {
         v->is_float = 0;
         v->i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+        v->f = 0;
+        v->scale = scale > 0 ? scale : 0;
         return 0;
     }
     memcpy(buf, s, n);
@@ -73,7 +119,9 @@ int rn_value_parse(const char *s, size_t n, rn_value *v)
     if (e != buf + n || !isfinite(d) || errno == ERANGE)
         return -1;
     v->is_float = 1;
+    v->i = 0;
     v->f = d;
+    v->scale = 0;
     return 0;
 }
 

@@ -15,7 +15,7 @@
 
 #define STATE_MAGIC "runnel-window\n"
 #define STATE_MAGIC_LEN 14
-#define STATE_VERSION 1
+#define STATE_VERSION 2     /* 2: decimals (scales); version 1 files still load */
 #define SIG_MAX 65536
 #define WBUF ((size_t)1 << 20)      /* a multiple of 8: see ck_words */
 
@@ -114,6 +114,7 @@ static void wr_f64(wr *o, double d)
 static void wr_num(wr *o, rn_wnum n)
 {
     wr_u8(o, (unsigned)n.is_float);
+    wr_u8(o, n.is_float ? 0 : (unsigned)n.scale);
     wr_u64(o, (uint64_t)n.u.i);
 }
 
@@ -135,14 +136,19 @@ static void wr_acc(wr *o, rn_agg agg, const rn_wacc *a)
         wr_f64(o, a->u.s.dsum);
         wr_f64(o, a->u.s.dcomp);
         wr_f64(o, a->u.s.bad);
+        wr_u8(o, (unsigned)a->u.s.scale);
+        wr_u8(o, (unsigned)a->u.s.inexact);
+        wr_u64(o, (uint64_t)a->u.s.nscale);
     } else if (rn_window__minmax(agg)) {
         wr_num(o, a->u.best);
     }
 }
 
-static size_t acc_wire_len(rn_agg agg)
+static size_t acc_wire_len(rn_agg agg, uint32_t version)
 {
-    return 8 + (rn_window__is_sum(agg) ? 56 : rn_window__minmax(agg) ? 9 : 0);
+    if (version == 1)
+        return 8 + (rn_window__is_sum(agg) ? 56 : rn_window__minmax(agg) ? 9 : 0);
+    return 8 + (rn_window__is_sum(agg) ? 66 : rn_window__minmax(agg) ? 10 : 0);
 }
 
 /* The window's own options, stored next to the caller's. */
@@ -195,7 +201,7 @@ int rn_window_save(const rn_window *w, const char *path, const char *optsig, cha
         wr_bytes(&o, w->run.key + e->koff, e->klen);
         wr_acc(&o, w->agg, &x->a);
         wr_u8(&o, (unsigned)x->has_prev);
-        wr_num(&o, x->has_prev ? x->prev : (rn_wnum){ { 0 }, 0 });
+        wr_num(&o, x->has_prev ? x->prev : (rn_wnum){ { 0 }, 0, 0 });
     }
     uint64_t ck = ck_final(ck_words(o.ck, o.buf, o.len), o.total + o.len);
     o.ck = 0;   /* the checksum itself is not summed */
@@ -216,6 +222,7 @@ typedef struct rd {
     size_t off, end;
     const char *path;
     char *err;
+    uint32_t version;   /* 1: no scales (every exact value an integer) */
 } rd;
 
 static int rd_short(rd *r, size_t n, const char *what)
@@ -269,14 +276,16 @@ static int rd_f64(rd *r, double *d, const char *what)
 
 static int rd_num(rd *r, rn_wnum *n, const char *what)
 {
-    unsigned f;
+    unsigned f, sc = 0;
     uint64_t bits;
     size_t at = r->off;
-    if (rd_u8(r, &f, what) < 0 || rd_u64(r, &bits, what) < 0)
+    if (rd_u8(r, &f, what) < 0 || (r->version >= 2 && rd_u8(r, &sc, what) < 0)
+        || rd_u64(r, &bits, what) < 0)
         return -1;
-    if (f > 1)
+    if (f > 1 || sc > RN_DEC_MAXSCALE || (f && sc))
         return corrupt(r, at, "bad value type");
     n->is_float = (int)f;
+    n->scale = (int)sc;
     n->u.i = (int64_t)bits;
     return 0;
 }
@@ -319,6 +328,22 @@ static int rd_acc(rd *r, rn_agg agg, rn_wacc *a)
             return corrupt(r, at, "sum counts out of range");
         a->u.s.nf = (int64_t)nf;
         a->u.s.nbad = (int64_t)nbad;
+        a->u.s.scale = 0;
+        a->u.s.inexact = 0;
+        a->u.s.nscale = (int64_t)(u - nf);
+        if (r->version >= 2) {
+            unsigned sc, inexact;
+            uint64_t ns;
+            at = r->off;
+            if (rd_u8(r, &sc, "sum scale") < 0 || rd_u8(r, &inexact, "sum scale") < 0
+                || rd_u64(r, &ns, "sum scale") < 0)
+                return -1;
+            if (sc > RN_DEC_MAXSCALE || inexact > 1 || ns > u - nf)
+                return corrupt(r, at, "sum scale out of range");
+            a->u.s.scale = (int32_t)sc;
+            a->u.s.inexact = (int32_t)inexact;
+            a->u.s.nscale = (int64_t)ns;
+        }
     } else if (rn_window__minmax(agg)) {
         if (rd_num(r, &a->u.best, "value") < 0)
             return -1;
@@ -369,9 +394,10 @@ static int load_body(rn_window *w, rd *r, const char *optsig)
     at = r->off;
     if (rd_u32(r, &version, "version") < 0)
         return -1;
-    if (version != STATE_VERSION)
+    if (version < 1 || version > STATE_VERSION)
         return rn_seterr(r->err, "state file %s: version %u not supported (byte %zu)",
                          r->path, version, at);
+    r->version = version;
     module_sig(w, msig, sizeof msig);
     if (check_sig(r, optsig ? optsig : "") < 0 || check_sig(r, msig) < 0)
         return -1;
@@ -384,7 +410,7 @@ static int load_body(rn_window *w, rd *r, const char *optsig)
     w->C = C;
     w->passed = (int)passed;
 
-    size_t each = 4 + acc_wire_len(w->agg);
+    size_t each = 4 + acc_wire_len(w->agg, version);
     if (rd_count(r, &nsl, 16, "slice count") < 0)
         return -1;
     for (uint64_t i = 0; i < nsl; i++) {
@@ -493,7 +519,7 @@ int rn_window_load(rn_window *w, const char *path, const char *optsig, char *err
         rn_seterr(err, "state file %s: read: %s", path, rn_io_strerror(e));
         goto out;
     }
-    rd r = { buf, 0, size >= 8 ? size - 8 : 0, path, err };
+    rd r = { buf, 0, size >= 8 ? size - 8 : 0, path, err, STATE_VERSION };
     if (size < STATE_MAGIC_LEN + 8) {
         if (size >= STATE_MAGIC_LEN && memcmp(buf, STATE_MAGIC, STATE_MAGIC_LEN) == 0)
             rn_seterr(err, "state file %s: truncated at byte %zu", path, size);

@@ -8,27 +8,46 @@
  * merging many inputs whose windows interleave costs a memmove of pointers
  * per new window, which is cheap next to the rows of a window. */
 #include "window/window.h"
+#include "window/window_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- values and order ----------------------------------------------------- */
 
+/* A decimal's (or an integer's) mantissa at a larger scale: exact, since
+ * int64 * 10^18 fits 127 bits. */
+static __int128 at_scale(rn_value v, int scale)
+{
+    __int128 x = v.i;
+    rn_dec__rescale(&x, scale - v.scale);
+    return x;
+}
+
 rn_value rn_topn_value_add(rn_value a, rn_value b)
 {
-    rn_value r = { 0, 0, 0 };
-    if (!a.is_float && !b.is_float && !__builtin_add_overflow(a.i, b.i, &r.i))
-        return r;
+    rn_value r = { 0, 0, 0, 0 };
+    if (!a.is_float && !b.is_float) {
+        int sc = a.scale > b.scale ? a.scale : b.scale;
+        __int128 s = at_scale(a, sc) + at_scale(b, sc);
+        if (s >= INT64_MIN && s <= INT64_MAX) {
+            r.i = (int64_t)s;
+            r.scale = sc;
+            return r;
+        }
+    }
     r.is_float = 1;
-    r.i = 0;
     r.f = rn_value_double(a) + rn_value_double(b);
     return r;
 }
 
 int rn_topn_value_cmp(rn_value a, rn_value b)
 {
-    if (!a.is_float && !b.is_float)
-        return (a.i > b.i) - (a.i < b.i);
+    if (!a.is_float && !b.is_float) {
+        int sc = a.scale > b.scale ? a.scale : b.scale;
+        __int128 x = at_scale(a, sc), y = at_scale(b, sc);
+        return (x > y) - (x < y);
+    }
     double x = rn_value_double(a), y = rn_value_double(b);
     return (x > y) - (x < y);
 }

@@ -117,7 +117,7 @@ static int event_time(rn_wagg *a, const rn_event *ev, int64_t now, int64_t *t, c
         const rn_str *h = rn_event_header(ev, "ts");
         rn_value v;
         if (h) {
-            if (rn_value_parse(h->p, h->n, &v) < 0 || v.is_float)
+            if (rn_value_parse(h->p, h->n, &v) < 0 || v.is_float || v.scale)
                 return 1;
             *t = v.i;
             return 0;
@@ -193,7 +193,7 @@ static int add_span(rn_wagg *a, int64_t t, int64_t u, const char *key, size_t kl
 int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
 {
     rn_str key, vs;
-    rn_value v = { 0, 1, 0 };
+    rn_value v = { .i = 1 };
     int64_t t, end;
     int r;
 

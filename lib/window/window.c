@@ -15,42 +15,39 @@ static inline rn_wnum to_num(rn_value v)
 {
     rn_wnum n;
     n.is_float = v.is_float != 0;
-    if (n.is_float)
+    n.scale = 0;
+    if (n.is_float) {
         n.u.f = v.f;
-    else
+    } else {
         n.u.i = v.i;
+        n.scale = v.scale;
+    }
     return n;
 }
 
 static inline rn_value to_value(rn_wnum n)
 {
-    rn_value v = { n.is_float, 0, 0 };
-    if (n.is_float)
+    rn_value v = { n.is_float, 0, 0, 0 };
+    if (n.is_float) {
         v.f = n.u.f;
-    else
+    } else {
         v.i = n.u.i;
+        v.scale = n.scale;
+    }
     return v;
 }
 
-static inline void i128_add64(rn_i128 *a, int64_t v)
+#define I128_MIN ((__int128)((unsigned __int128)1 << 127))
+
+static inline __int128 i128_get(rn_i128 a)
 {
-    uint64_t o = a->lo;
-    a->lo += (uint64_t)v;
-    a->hi += (v < 0 ? UINT64_MAX : 0) + (a->lo < o);
+    return (__int128)(((unsigned __int128)a.hi << 64) | a.lo);
 }
 
-static inline void i128_add(rn_i128 *a, rn_i128 b)
+static inline rn_i128 i128_put(__int128 v)
 {
-    uint64_t o = a->lo;
-    a->lo += b.lo;
-    a->hi += b.hi + (a->lo < o);
-}
-
-static inline void i128_sub(rn_i128 *a, rn_i128 b)
-{
-    uint64_t borrow = a->lo < b.lo;
-    a->lo -= b.lo;
-    a->hi -= b.hi + borrow;
+    rn_i128 a = { (uint64_t)v, (uint64_t)((unsigned __int128)v >> 64) };
+    return a;
 }
 
 static inline int i128_fits64(rn_i128 a)
@@ -94,20 +91,43 @@ static int cmp_int_double(int64_t i, double d)
     return frac > 0 ? -1 : frac < 0 ? 1 : 0;
 }
 
+/* Sign of a decimal (not an integer) minus a double: as doubles, and a
+ * tie is broken by the exact value of the decimal's double. */
+static int cmp_dec_double(rn_wnum a, double d)
+{
+    double x = rn_value_double(to_value(a));
+    return (x > d) - (x < d);
+}
+
 static int num_cmp(rn_wnum a, rn_wnum b)
 {
-    if (!a.is_float && !b.is_float)
-        return (a.u.i > b.u.i) - (a.u.i < b.u.i);
+    if (!a.is_float && !b.is_float) {
+        __int128 x = a.u.i, y = b.u.i;
+        /* int64 * 10^18 fits 127 bits: rescaling cannot overflow. */
+        if (a.scale < b.scale)
+            rn_dec__rescale(&x, b.scale - a.scale);
+        else if (b.scale < a.scale)
+            rn_dec__rescale(&y, a.scale - b.scale);
+        return (x > y) - (x < y);
+    }
     if (a.is_float && b.is_float)
         return (a.u.f > b.u.f) - (a.u.f < b.u.f);
     if (!a.is_float)
-        return cmp_int_double(a.u.i, b.u.f);
-    return -cmp_int_double(b.u.i, a.u.f);
+        return a.scale ? cmp_dec_double(a, b.u.f) : cmp_int_double(a.u.i, b.u.f);
+    return b.scale ? -cmp_dec_double(b, a.u.f) : -cmp_int_double(b.u.i, a.u.f);
 }
 
 static inline int is_nan(rn_wnum a)
 {
     return a.is_float && isnan(a.u.f);
+}
+
+/* Of equal values the one written with fewer decimals wins: an integer, then
+ * a decimal of smaller scale, then a double; so min and max do not depend
+ * on the order of events. */
+static inline int tie_rank(rn_wnum a)
+{
+    return a.is_float ? RN_DEC_MAXSCALE + 1 : a.scale;
 }
 
 /* Whether v should replace best for min (want < 0) or max (want > 0). */
@@ -119,7 +139,7 @@ static int better(rn_wnum v, rn_wnum best, int want)
         return 1;
     int c = num_cmp(v, best);
     if (c == 0)
-        return !v.is_float && best.is_float;
+        return tie_rank(v) < tie_rank(best);
     return want < 0 ? c < 0 : c > 0;
 }
 
@@ -128,10 +148,38 @@ static int num_same(rn_wnum a, rn_wnum b)
     if (a.is_float != b.is_float)
         return 0;
     if (!a.is_float)
-        return a.u.i == b.u.i;
+        return a.u.i == b.u.i && a.scale == b.scale;   /* the same text */
     return a.u.f == b.u.f || (isnan(a.u.f) && isnan(b.u.f));
 }
 
+
+/* The exact part of a sum: x (in 10^-xs) into the accumulator's isum, at
+ * the larger of the two scales. On a 128-bit overflow x goes into the double
+ * sum instead and the accumulator is inexact from then on (documented). */
+static void isum_add(rn_wacc *a, __int128 x, int xs, int64_t nx)
+{
+    __int128 sum = i128_get(a->u.s.isum), y = x, r;
+    int sc = a->u.s.scale;
+    if (xs > sc) {
+        if (rn_dec__rescale(&sum, xs - sc) < 0)
+            goto inexact;
+        sc = xs;
+    } else if (xs < sc && rn_dec__rescale(&y, sc - xs) < 0) {
+        goto inexact;
+    }
+    if (__builtin_add_overflow(sum, y, &r) || r == I128_MIN)   /* never negated */
+        goto inexact;
+    if (sc > a->u.s.scale)
+        a->u.s.nscale = 0;
+    if (xs == sc && (a->u.s.nscale += nx) < 0)
+        a->u.s.nscale = 0;      /* only after an overflow: the scale is kept */
+    a->u.s.scale = sc;
+    a->u.s.isum = i128_put(r);
+    return;
+inexact:
+    a->u.s.inexact = 1;
+    neu_add(&a->u.s.dsum, &a->u.s.dcomp, (double)x / (double)rn_dec__pow10(xs));
+}
 
 static inline void acc_add(rn_agg agg, rn_wacc *a, rn_value v)
 {
@@ -141,7 +189,15 @@ static inline void acc_add(rn_agg agg, rn_wacc *a, rn_value v)
     case RN_AGG_SUM:
     case RN_AGG_AVG:
         if (!v.is_float) {
-            i128_add64(&a->u.s.isum, v.i);
+            if (v.scale == a->u.s.scale) {      /* the common case: no rescaling */
+                __int128 r;
+                if (!__builtin_add_overflow(i128_get(a->u.s.isum), (__int128)v.i, &r)) {
+                    a->u.s.isum = i128_put(r);
+                    a->u.s.nscale++;
+                    break;
+                }
+            }
+            isum_add(a, v.i, v.scale, 1);
         } else {
             a->u.s.nf++;
             if (isfinite(v.f)) {
@@ -170,21 +226,25 @@ static void acc_merge(rn_agg agg, rn_wacc *r, const rn_wacc *s, int sign)
         r->count -= s->count;
     if (!rn_window__is_sum(agg))
         return;
+    __int128 x = i128_get(s->u.s.isum);
+    int64_t nx = s->u.s.nscale;
     if (sign > 0) {
         r->u.s.nf += s->u.s.nf;
         r->u.s.nbad += s->u.s.nbad;
-        i128_add(&r->u.s.isum, s->u.s.isum);
         neu_add(&r->u.s.dsum, &r->u.s.dcomp, s->u.s.dsum);
         r->u.s.dcomp += s->u.s.dcomp;
     } else {
         r->u.s.nf -= s->u.s.nf;
         r->u.s.nbad -= s->u.s.nbad;
-        i128_sub(&r->u.s.isum, s->u.s.isum);
         neu_add(&r->u.s.dsum, &r->u.s.dcomp, -s->u.s.dsum);
         r->u.s.dcomp -= s->u.s.dcomp;
+        x = -x;     /* isum_add never leaves INT128_MIN behind */
+        nx = -nx;
     }
-    if (r->u.s.nf == r->u.s.nbad)       /* no finite double left: no residue */
-        r->u.s.dsum = r->u.s.dcomp = 0;
+    isum_add(r, x, s->u.s.scale, nx);
+    r->u.s.inexact |= s->u.s.inexact;
+    if (r->u.s.nf == r->u.s.nbad && !r->u.s.inexact)  /* no finite double left: */
+        r->u.s.dsum = r->u.s.dcomp = 0;               /* no residue */
 }
 
 /* ---- the window ---------------------------------------------------------- */
@@ -493,10 +553,60 @@ static rn_wacc *slice_find(const rn_wslice *s, const rn_wtab *r, const rn_wtab_e
     return j == RN_WTAB_NONE ? NULL : rn_window__slice_acc(rn_wtab__ent(&s->t, j));
 }
 
+/* The running sum's scale is an upper bound once the values of that scale
+ * have left (nscale 0): take the largest scale of the slices in the window
+ * and divide the sum down to it, exactly, since every value left is a
+ * multiple of 10^-scale. O(k) lookups, only when a scale left. */
+static void fix_scale(rn_window *w, rn_wtab_ent *e, rn_wacc *a)
+{
+    int sc = 0;
+    int64_t n = 0;
+    for (size_t i = 0; i < w->nin; i++) {
+        rn_wacc *sa = slice_find(w->sl[i], &w->run, e);
+        if (!sa || sa->count == sa->u.s.nf)
+            continue;   /* doubles only: nothing in isum */
+        if (sa->u.s.scale > sc) {
+            sc = sa->u.s.scale;
+            n = 0;
+        }
+        if (sa->u.s.scale == sc)
+            n += sa->u.s.nscale;
+    }
+    if (sc < a->u.s.scale) {
+        a->u.s.isum = i128_put(i128_get(a->u.s.isum) / rn_dec__pow10(a->u.s.scale - sc));
+        a->u.s.scale = sc;
+    }
+    a->u.s.nscale = n;
+}
+
+/* avg of decimals: sum / 10^scale / count rounded half-even to scale + 6
+ * decimals, then trailing zeros beyond `scale` decimals dropped. 0, or -1
+ * when the result needs more than 18 decimals or its mantissa does not fit
+ * int64 (the caller then takes the double). */
+static int dec_avg(__int128 sum, int scale, int64_t count, rn_wnum *v)
+{
+    int sc = scale + 6;
+    if (sc > RN_DEC_MAXSCALE || rn_dec__rescale(&sum, 6) < 0)
+        return -1;
+    __int128 q = sum / count, r = sum % count;
+    if (r < 0)
+        r = -r;
+    if (r > count - r || (r == count - r && (q & 1)))
+        q += sum < 0 ? -1 : 1;
+    for (; sc > scale && q % 10 == 0; sc--)
+        q /= 10;
+    if (q < INT64_MIN || q > INT64_MAX)
+        return -1;
+    v->is_float = 0;
+    v->u.i = (int64_t)q;
+    v->scale = sc;
+    return 0;
+}
+
 static rn_wnum window_value(rn_window *w, rn_wtab_ent *e)
 {
     rn_wrent *x = rn_window__run_ent(e);
-    rn_wnum v;
+    rn_wnum v = { { 0 }, 0, 0 };
     if (w->agg == RN_AGG_COUNT) {
         v.is_float = 0;
         v.u.i = x->a.count;
@@ -504,13 +614,22 @@ static rn_wnum window_value(rn_window *w, rn_wtab_ent *e)
     }
     if (rn_window__minmax(w->agg))
         return x->a.u.best;
-    const rn_wacc *a = &x->a;
-    if (a->u.s.nf == 0 && i128_fits64(a->u.s.isum) && w->agg == RN_AGG_SUM) {
-        v.is_float = 0;
-        v.u.i = (int64_t)a->u.s.isum.lo;
-        return v;
+    rn_wacc *a = &x->a;
+    if (a->u.s.nscale == 0 && a->u.s.scale && !a->u.s.inexact)
+        fix_scale(w, e, a);
+    if (a->u.s.nf == 0 && !a->u.s.inexact) {
+        if (w->agg == RN_AGG_SUM && i128_fits64(a->u.s.isum)) {
+            v.is_float = 0;
+            v.u.i = (int64_t)a->u.s.isum.lo;
+            v.scale = a->u.s.scale;
+            return v;
+        }
+        if (w->agg == RN_AGG_AVG && a->u.s.scale
+            && dec_avg(i128_get(a->u.s.isum), a->u.s.scale, a->count, &v) == 0)
+            return v;
     }
-    double d = i128_double(a->u.s.isum) + (a->u.s.dsum + a->u.s.dcomp);
+    double d = i128_double(a->u.s.isum) / (double)rn_dec__pow10(a->u.s.scale)
+               + (a->u.s.dsum + a->u.s.dcomp);
     if (a->u.s.nbad) {
         /* inf/nan cannot be subtracted: sum them afresh from the slices. */
         double bad = 0;

@@ -63,9 +63,14 @@ int32_t rn_tz_offset_1970(const rn_tz *z);
  *   frames  the event frames stream: per row an event with ts = END, headers
  *           start, end, key, value (text as in tsv), body = the tsv row
  *           without its newline.
- * A value is an integer (exact, 64-bit) or a floating point number; it is
- * written as an integer when it is one, else with the fewest digits that
- * read back to the same double.
+ * A value is an integer (exact, 64-bit), a decimal, or a floating point
+ * number. A decimal is what is written with a decimal point and at most 18
+ * digits after it, no exponent, its digits fitting int64 ("1234.56",
+ * "-0.5", ".25"): the integer mantissa i and the scale, the digits after the
+ * point, so that the value is i / 10^scale exactly. It is written with
+ * exactly `scale` decimals ("1.10" stays "1.10"). Anything else that reads
+ * as a number (an exponent, more digits than fit) is a double, written with
+ * the fewest digits that read back to the same double.
  *
  * Watermarks. Between the rows a writer may put a watermark record: W
  * promises that no row of a window with end <= W follows in this stream
@@ -86,8 +91,10 @@ int32_t rn_tz_offset_1970(const rn_tz *z);
 
 typedef struct rn_value {
     int is_float;
-    int64_t i;      /* when !is_float */
+    int64_t i;      /* when !is_float: the integer, or the decimal's mantissa */
     double f;       /* when is_float */
+    int scale;      /* when !is_float: digits after the point, 0..18; 0 for
+                       an integer */
 } rn_value;
 
 typedef struct rn_row {
@@ -100,8 +107,9 @@ typedef enum rn_rowfmt { RN_ROW_TSV = 1, RN_ROW_JSON, RN_ROW_FRAMES } rn_rowfmt;
 
 int rn_rowfmt_parse(const char *s, rn_rowfmt *fmt, char *err);  /* tsv|json|frames */
 
-/* Values: the double of v; v formatted (at least 32 bytes of out) returning
- * the length; text parsed (an integer when it is one, exactly). */
+/* Values: the double of v (the nearest to a decimal's value); v formatted
+ * (at least 32 bytes of out) returning the length; text parsed (an integer
+ * or a decimal when it is one, exactly; else a finite double), 0 or -1. */
 double rn_value_double(rn_value v);
 size_t rn_value_format(rn_value v, char *out);
 int rn_value_parse(const char *s, size_t n, rn_value *v);
@@ -209,18 +217,33 @@ int rn_urldecode(rn_buf *b, const char *s, size_t n);
  * slices). min and max have no inverse: at emission they are computed per key
  * from the (at most k) slices still held, O(entries of those slices).
  *
- * Values. count ignores the value. sum is exact: integers are summed in 128
- * bits and the window's sum is an integer when every value in the window is
- * one and the sum fits in int64; otherwise (any double in the window, or an
- * int64 overflow) it is a double. Doubles are summed with Neumaier
+ * Values. count ignores the value. sum is exact: integers and decimals are
+ * summed in 128 bits, in units of 10^-scale at the largest scale in the
+ * window (the smaller side is rescaled on add, merge and subtract, so
+ * slices leave without a trace). When the values of that scale have left,
+ * the scale is taken again from the slices held at emission (O(k) lookups
+ * for that key, then the sum is divided down exactly). The window's sum is
+ * an integer or a decimal of that scale (1.10 + 2.20 = 3.30) when no double
+ * is in the window and the mantissa fits int64; otherwise (any double, or
+ * an int64 overflow) it is a double. A sum that overflows 128 bits goes on
+ * in the double sum: that key's sum is a double until it leaves the running
+ * window. Doubles are summed with Neumaier
  * compensation, so adding and later subtracting a slice does not leave
  * rounding residue behind (and when the last double leaves a key's window the
  * double part is reset to exactly 0). inf and nan values are kept apart and
  * re-summed from the slices when emitted, since inf - inf cannot be undone.
  * Limit: finite doubles whose running sum exceeds DBL_MAX give inf/nan.
- * avg = sum / count, always a double. min and max keep integers as integers;
- * integers and doubles compare exactly (2^53+1 > 2^53 as a double); on a tie
- * the integer wins; nan loses to any number.
+ * avg of decimals (the largest scale s > 0, no double) is the exact sum /
+ * count rounded half to even to s + 6 decimals, with the zeros at the end
+ * beyond s decimals dropped (5.00 / 3 = 1.66666667, 4.0 / 2 = 2.0); a
+ * double when s + 6 > 18 or the mantissa does not fit int64. Otherwise
+ * (integers alone, or a double in the window) avg = sum / count as a
+ * double. min and max keep each value as it came; integers and decimals
+ * compare exactly with each other, an integer and a double exactly (2^53+1
+ * > 2^53 as a double), a decimal and a double as doubles; of equal values
+ * the one with fewer decimals wins (an integer, then a decimal of smaller
+ * scale, then a double), so the order of events does not matter; nan loses
+ * to any number.
  *
  * Time and lateness. The caller passes each event's time and, from time to
  * time, a watermark. rn_window_advance(wm) passes every window whose end is
@@ -264,16 +287,18 @@ int rn_urldecode(rn_buf *b, const char *s, size_t n);
  * EVICTED (it is dropped, not some other key).
  *
  * State file (state.c: rn_window_save/load), little-endian binary:
- *   "runnel-window\n" u32:version(1)
+ *   "runnel-window\n" u32:version(2; version 1 files load, without the
+ *   scales: every exact value in them is an integer)
  *   u32:len caller's option signature, u32:len window's own signature
  *   i64:last window end slice passed, u8:passed-any
  *   u64:nslices { i64:slice u64:n { u32:klen key acc } }
  *   u64:n running { u32:klen key acc u8:has_prev num:prev }
  *   u64:checksum of everything before it (a wyhash-style mix of 8-byte words)
  * where acc = i64:count, then for sum/avg i64:ndouble i64:nnonfinite
- * u64:isum_lo u64:isum_hi f64:dsum f64:dcomp f64:nonfinite_sum, for min/max
- * num:best; num = u8:is_float u64:bits. Counters (late, evicted...) are per
- * run and not saved. */
+ * u64:isum_lo u64:isum_hi f64:dsum f64:dcomp f64:nonfinite_sum u8:scale
+ * u8:inexact (overflowed 128 bits) i64:values of that scale, for min/max
+ * num:best; num = u8:is_float u8:scale u64:bits. Counters (late,
+ * evicted...) are per run and not saved. */
 
 typedef enum rn_agg {
     RN_AGG_COUNT,
@@ -502,12 +527,13 @@ typedef struct rn_topn_entry {
     rn_value value;
 } rn_topn_entry;
 
-/* a + b: exact while both are integers and the sum fits int64_t, otherwise
- * the double sum. */
+/* a + b: exact while both are integers or decimals and the mantissa fits
+ * int64_t, at the larger scale (1.10 + 2.2 = 3.30); otherwise the double
+ * sum. */
 rn_value rn_topn_value_add(rn_value a, rn_value b);
 
-/* <0, 0, >0 as a is below, equal to, above b (integers exactly, else as
- * doubles). */
+/* <0, 0, >0 as a is below, equal to, above b (integers and decimals
+ * exactly, 1.10 == 1.1; with a double, as doubles). */
 int rn_topn_value_cmp(rn_value a, rn_value b);
 
 /* Key bytes in memcmp order, a proper prefix first. */

@@ -102,6 +102,36 @@ void rn_wtab__delete(rn_wtab *t, size_t idx);
 /* Copy live keys to a new arena once more than half of it is dead. */
 void rn_wtab__compact_keys(rn_wtab *t);
 
+/* Decimals (rows.c, window.c, topn.c): a value i / 10^scale, scale 0..18.
+ * The arithmetic on them is done in __int128, which GCC and Clang have on
+ * every 64-bit target; i * 10^18 always fits it. */
+#ifndef __SIZEOF_INT128__
+#error "exact decimal sums need __int128 (a 64-bit GCC or Clang)"
+#endif
+#define RN_DEC_MAXSCALE 18
+
+/* 10^n for 0 <= n <= 18. */
+static inline int64_t rn_dec__pow10(int n)
+{
+    static const int64_t p[RN_DEC_MAXSCALE + 1] = {
+        1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL,
+        100000000LL, 1000000000LL, 10000000000LL, 100000000000LL, 1000000000000LL,
+        10000000000000LL, 100000000000000LL, 1000000000000000LL,
+        10000000000000000LL, 100000000000000000LL, 1000000000000000000LL,
+    };
+    return p[n];
+}
+
+/* *v * 10^n (0 <= n <= 18); 0, or -1 on overflow (*v is then unchanged). */
+static inline int rn_dec__rescale(__int128 *v, int n)
+{
+    __int128 r;
+    if (__builtin_mul_overflow(*v, (__int128)rn_dec__pow10(n), &r))
+        return -1;
+    *v = r;
+    return 0;
+}
+
 /* window.c -- the window's state: values, accumulators, slices. */
 
 typedef struct rn_wnum {
@@ -110,6 +140,7 @@ typedef struct rn_wnum {
         double f;
     } u;
     int is_float;
+    int scale;          /* when !is_float: the value is u.i / 10^scale */
 } rn_wnum;
 
 /* A 128-bit two's complement integer: exact integer sums. */
@@ -123,7 +154,11 @@ typedef struct rn_wacc {
         struct {                /* sum, avg */
             int64_t nf;         /* double values (finite or not) */
             int64_t nbad;       /* of which inf or nan */
-            rn_i128 isum;       /* integer values */
+            rn_i128 isum;       /* integer and decimal values, in 10^-scale */
+            int64_t nscale;     /* of those, values of scale `scale` */
+            int32_t scale;      /* the largest scale of a value in isum; when
+                                   nscale is 0 (they left) an upper bound */
+            int32_t inexact;    /* isum overflowed: part of it is in dsum */
             double dsum, dcomp; /* finite doubles, Neumaier-compensated */
             double bad;         /* slices: plain sum of the inf/nan values */
         } s;
