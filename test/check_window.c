@@ -171,7 +171,7 @@ static rn_window_stats stats(const rn_window *w)
 /* One expected row. */
 static void push(rowset *s, int64_t start, int64_t end, const char *key, rn_value v)
 {
-    rn_row row = { start, end, { key, strlen(key) }, v };
+    rn_row row = { start, end, { key, strlen(key) }, v, 0 };
     s->limit = INT64_MAX;
     collect(s, &row);
 }
@@ -338,7 +338,7 @@ static void reference(const tev *ev, size_t n, int64_t S, int64_t k, rn_agg agg,
             rn_value v = ref_value(agg, &cur[i]);
             if (changed && prev[i].count && same_value(v, ref_value(agg, &prev[i])))
                 continue;
-            rn_row row = { (e - k + 1) * S, (e + 1) * S, { keytab[i], keylen[i] }, v };
+            rn_row row = { (e - k + 1) * S, (e + 1) * S, { keytab[i], keylen[i] }, v, 0 };
             out->limit = INT64_MAX;
             collect(out, &row);
         }

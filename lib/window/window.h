@@ -18,10 +18,12 @@
  *           not zero); in KEY a tab, newline, carriage return and backslash are
  *           written \t \n \r \\ .
  *   json    {"start":"...","end":"...","key":"...","value":V}\n (times as in
- *           tsv; keys escaped as in the json event format).
+ *           tsv; keys escaped as in the json event format); a partial row
+ *           has "partial":true after the value.
  *   frames  the event frames stream: per row an event with ts = END, headers
- *           start, end, key, value (text as in tsv), body = the tsv row
- *           without its newline.
+ *           start, end, key, value (text as in tsv), and partial=1 on a
+ *           partial row; body = the tsv row without its newline.
+ * tsv has no room for the partial mark: it is not written (nor read).
  * A value is an integer (exact, 64-bit) or a floating point number; it is
  * written as an integer when it is one, else with the fewest digits that
  * read back to the same double.
@@ -53,6 +55,8 @@ typedef struct rn_row {
     int64_t start, end;     /* ns since the epoch */
     rn_str key;
     rn_value value;
+    int partial;            /* counts only part of the window's events (a
+                               restart without state); 0 normally */
 } rn_row;
 
 typedef enum rn_rowfmt { RN_ROW_TSV = 1, RN_ROW_JSON, RN_ROW_FRAMES } rn_rowfmt;
@@ -282,6 +286,13 @@ int rn_window_advance(rn_window *w, int64_t watermark, rn_window_emit_fn fn,
  * rn_window_advance. */
 int rn_window_flush(rn_window *w, rn_window_emit_fn fn, void *data);
 
+/* The same, but a window is emitted only when one of its slices received an
+ * event (rn_window_add) since the window was made or loaded; the others are
+ * passed in silence. A job restarted from a state file (cron) thus prints at
+ * its end only the open windows its own input changed: one that read
+ * nothing new prints nothing. Which slices are fresh is not saved. */
+int rn_window_flush_fresh(rn_window *w, rn_window_emit_fn fn, void *data);
+
 void rn_window_stats_get(const rn_window *w, rn_window_stats *st);
 
 /* Write the state by core's durable replace (temporary file in the same
@@ -313,7 +324,24 @@ int rn_window_load(rn_window *w, const char *path, const char *optsig,
  * largest event time seen minus the lateness; and while no event arrives it
  * moves on with the wall clock (by the time since the last event), so that
  * windows close when the input is idle. Events behind it are late: counted,
- * and returned as RN_WAGG_LATE for the caller to keep. */
+ * and returned as RN_WAGG_LATE for the caller to keep.
+ *
+ * Partitions (as Flink does). Events that carry a "partition" header (as
+ * consume -o json|frames writes them, with "topic") are streams of their
+ * own: the rule above holds per (topic, partition), each with its own
+ * largest time and idle advance, and the watermark is the least of them
+ * (the events without the header are one more stream). So disorder between
+ * partitions, as a consumer catching up hands them over, is not lateness,
+ * and a quiet partition holds windows back only while it is quiet for less
+ * than its lag. A partition counts from its first event: one that has not
+ * been seen cannot hold the watermark back. At most RN_WAGG_MAX_STREAMS
+ * partitions are told apart; the events of the others are one stream (said
+ * once through on_warn).
+ *
+ * Partial windows. With mark_partial (a live or resumable input read
+ * without a state file), the rows of a window that began before the first
+ * event of this run (the first with a key and a time) have partial set:
+ * they count only what this run read. */
 
 typedef enum rn_timemode { RN_TIME_ARRIVAL, RN_TIME_HEADER, RN_TIME_FIELD } rn_timemode;
 
@@ -326,6 +354,9 @@ typedef struct rn_wagg_opts {
     int urldecode;              /* before lower */
     rn_timemode time;
     int64_t lateness_ns;
+    int mark_partial;           /* see "Partial windows" above */
+    rn_warn_fn *on_warn;        /* may be NULL */
+    void *warn_data;
     rn_window_opts win;
 } rn_wagg_opts;
 
@@ -334,6 +365,7 @@ typedef struct rn_wagg_stats {
 } rn_wagg_stats;
 
 #define RN_WAGG_LATE 1
+#define RN_WAGG_MAX_STREAMS 65536       /* partitions told apart */
 
 typedef struct rn_wagg rn_wagg;
 
@@ -349,6 +381,9 @@ int rn_wagg_tick(rn_wagg *a, int64_t now, rn_window_emit_fn fn, void *data);
 
 /* End of input: emit every window that holds data. */
 int rn_wagg_finish(rn_wagg *a, rn_window_emit_fn fn, void *data);
+/* The same, emitting only the windows that received events in this run
+ * (rn_window_flush_fresh): the end of a run restarted from a state file. */
+int rn_wagg_finish_fresh(rn_wagg *a, rn_window_emit_fn fn, void *data);
 
 rn_window *rn_wagg_window(rn_wagg *a);
 void rn_wagg_stats_get(const rn_wagg *a, rn_wagg_stats *st);

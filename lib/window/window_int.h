@@ -152,6 +152,8 @@ static inline int rn_window__minmax(rn_agg agg)
 
 typedef struct rn_wslice {
     int64_t n;
+    int fresh;              /* an event was added since it was made or loaded
+                               (not saved): rn_window_flush_fresh */
     rn_wtab t;
 } rn_wslice;
 
@@ -178,6 +180,7 @@ struct rn_window {
     int64_t cur_lo, cur_hi;
     size_t hint_n, hint_k;  /* size of the last retired slice */
 
+    int fresh_only;         /* emit only windows holding a fresh slice */
     struct rn_woutrow *out; /* rows of the window being emitted (window.c) */
     size_t outcap;
     uint64_t late, evicted, invalid, windows, rows;
