@@ -468,6 +468,11 @@ int main(int argc, char **argv)
         int r = rn_window_load(rn_wagg_window(a.agg), a.state_path, a.optsig, err);
         if (r < 0)
             rn_die("%s", err);
+        /* The run that saved it wrote its watermark: a run that reads
+         * nothing new writes nothing. */
+        rn_window_stats ws;
+        rn_window_stats_get(rn_wagg_window(a.agg), &ws);
+        a.wm_out = ws.closed;
     }
     if (late_path) {
         a.late_fd = open(late_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
