@@ -89,4 +89,16 @@ grep -q '	c	' "$T/live" && fail "the window of c closed early: $(cat "$T/live")"
 exec 3>&-
 wait "$wpid" || fail "winagg failed: $(cat "$T/live.err")"
 grep -q '	d	1$' "$T/live" || fail "the end of the input did not flush: $(cat "$T/live")"
+
+# Beyond 65536 partitions the rest are one stream, said once.
+python3 -c '
+import json
+for p in range(65540):
+    print(json.dumps({"ts": (1700000000 + p % 7) * 10**9, "headers": {"partition": str(p)}, "body": "Input=x"}))
+' >"$T/many"
+run <"$T/many" >"$T/many.out" 2>"$T/many.err"
+[ "$(grep -c 'more than 65536 partitions' "$T/many.err")" = 1 ] ||
+    fail "65540 partitions: $(cat "$T/many.err")"
+[ "$(grep -v '^#' "$T/many.out" | mawk -F '\t' '{ s += $4 } END { print s }')" = $((65540 * 2)) ] ||
+    fail "65540 partitions: the counts are not all there"
 note "winagg-partitions: ok"
