@@ -9,33 +9,8 @@
 WINAGG=$top_builddir/winagg
 command -v python3 >/dev/null || { note "no python3: skipped"; exit 77; }
 
-# gen.py EVENTS REF: json events in time order, and the reference rows
-# (json, sorted): count per key over 20 s windows sliding every 10 s.
-cat >"$T/gen.py" <<'EOF'
-import json, random, sys, time
-random.seed(9)
-S, K, T0 = 10, 2, 1700000000
-words = ["phone", "shoes", "tea", "book", "lamp"]
-ev, t = [], T0 + 0.5
-for i in range(4000):
-    t += random.random() * 0.2
-    ev.append((t, random.choice(words)))
-with open(sys.argv[1], "w") as f:
-    for t, w in ev:
-        f.write(json.dumps({"ts": int(t * 1e9), "headers": {}, "body": "Input=" + w}) + "\n")
-iso = lambda s: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s))
-cnt = {}
-for t, w in ev:
-    n = int(t // S)
-    for e in range(n, n + K):
-        k = (iso((e - K + 1) * S), iso((e + 1) * S), w)
-        cnt[k] = cnt.get(k, 0) + 1
-with open(sys.argv[2], "w") as f:
-    for k in sorted(cnt):
-        f.write(json.dumps({"start": k[0], "end": k[1], "key": k[2], "value": cnt[k]},
-                           separators=(",", ":")) + "\n")
-EOF
-python3 "$T/gen.py" "$T/ev" "$T/ref"
+python3 "$top_srcdir/test/winagg-ref.py" gen "$T/ev" 4000 9 0    # json events in time order
+python3 "$top_srcdir/test/winagg-ref.py" "$T/ev" 10 2 json >"$T/ref"
 head -n 2500 "$T/ev" >"$T/p1"
 tail -n +2501 "$T/ev" >"$T/p3"
 run() { "$WINAGG" -k 'Input=([^ &]*)' --time header -w 20s -s 10s -o json --state "$T/st" "$@"; }

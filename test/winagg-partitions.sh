@@ -9,14 +9,14 @@
 WINAGG=$top_builddir/winagg
 command -v python3 >/dev/null || { note "no python3: skipped"; exit 77; }
 
-# gen.py OUT REF [nopart]: the events (json) and the reference rows (tsv,
-# sorted): count per key over 20 s windows sliding every 10 s.
+# gen.py OUT [nopart]: the events (json); the reference rows: count per
+# key over 20 s windows sliding every 10 s (winagg-ref.py).
 cat >"$T/gen.py" <<'EOF'
-import json, random, sys, time
+import json, random, sys
 random.seed(12)
-out, ref = sys.argv[1], sys.argv[2]
-nopart = len(sys.argv) > 3
-S, K, T0 = 10, 2, 1700000000
+out = sys.argv[1]
+nopart = len(sys.argv) > 2
+T0 = 1700000000
 words = ["phone", "shoes", "tea", "book", "lamp", "cup", "pen"]
 parts = []
 for p in range(6):
@@ -34,20 +34,10 @@ with open(out, "w") as f:
     for t, w, p in order:
         h = {} if nopart else {"topic": "access", "partition": str(p)}
         f.write(json.dumps({"ts": int(t * 1e9), "headers": h, "body": "GET /s?Input=" + w}) + "\n")
-def iso(s):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s))
-cnt = {}
-for t, w, p in order:
-    n = int(t // S)
-    for e in range(n, n + K):
-        key = (iso((e - K + 1) * S), iso((e + 1) * S), w)
-        cnt[key] = cnt.get(key, 0) + 1
-with open(ref, "w") as f:
-    for k in sorted(cnt):
-        f.write("%s\t%s\t%s\t%d\n" % (k + (cnt[k],)))
 EOF
-python3 "$T/gen.py" "$T/ev" "$T/ref"
-python3 "$T/gen.py" "$T/ev-nopart" "$T/ref-nopart" nopart
+python3 "$T/gen.py" "$T/ev"
+python3 "$T/gen.py" "$T/ev-nopart" nopart
+python3 "$top_srcdir/test/winagg-ref.py" "$T/ev" 10 2 tsv >"$T/ref"
 run() { "$WINAGG" -k 'Input=([^ &]*)' --time header -w 20s -s 10s "$@"; }
 
 # Through a pipe, as from consume: 0 late, the reference's rows.

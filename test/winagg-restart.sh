@@ -9,49 +9,22 @@
 WINAGG=$top_builddir/winagg
 command -v python3 >/dev/null || { note "no python3: skipped"; exit 77; }
 
-# gen.py EVENTS REF: json events in time order give or take 2 s, and the
-# reference rows (json, sorted): count per key, 30 s windows sliding 10 s.
-cat >"$T/gen.py" <<'EOF'
-import json, random, sys, time
-random.seed(5)
-S, K, T0 = 10, 3, 1700000000
-words = ["phone", "shoes", "tea", "book", "lamp"]
-ev, t = [], T0 + 0.5
-for i in range(6000):
-    t += random.random() * 0.2
-    ev.append((t + random.uniform(-2, 0), random.choice(words)))
-with open(sys.argv[1], "w") as f:
-    for t, w in ev:
-        f.write(json.dumps({"ts": int(t * 1e9), "headers": {}, "body": "Input=" + w}) + "\n")
-iso = lambda s: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s))
-cnt = {}
-for t, w in ev:
-    n = int(t // S)
-    for e in range(n, n + K):
-        k = (iso((e - K + 1) * S), iso((e + 1) * S), w)
-        cnt[k] = cnt.get(k, 0) + 1
-with open(sys.argv[2], "w") as f:
-    for k in sorted(cnt):
-        f.write(json.dumps({"start": k[0], "end": k[1], "key": k[2], "value": cnt[k]},
-                           separators=(",", ":")) + "\n")
-EOF
 # upsert.py FILE...: the rows of json row streams, the last per window and
-# key, sorted, without the partial mark; "partial": the marked rows only.
+# key, sorted, without the partial mark.
 cat >"$T/upsert.py" <<'EOF'
 import json, sys
-only_partial = sys.argv[1] == "partial"
 rows = {}
-for fn in sys.argv[1 + only_partial:]:
+for fn in sys.argv[1:]:
     for line in open(fn):
         r = json.loads(line)
-        if "watermark" in r or (only_partial and not r.get("partial")):
-            continue
-        rows[(r["start"], r["end"], r["key"])] = r["value"]
+        if "watermark" not in r:
+            rows[(r["start"], r["end"], r["key"])] = r["value"]
 for k in sorted(rows):
     print(json.dumps({"start": k[0], "end": k[1], "key": k[2], "value": rows[k]},
                      separators=(",", ":")))
 EOF
-python3 "$T/gen.py" "$T/ev" "$T/ref"
+python3 "$top_srcdir/test/winagg-ref.py" gen "$T/ev" 6000 5 2    # json events in time order give or take 2 s
+python3 "$top_srcdir/test/winagg-ref.py" "$T/ev" 10 3 json >"$T/ref"
 head -n 3000 "$T/ev" >"$T/p1"
 tail -n +3001 "$T/ev" >"$T/p2"
 run() { "$WINAGG" -k 'Input=([^ &]*)' --time header --lateness 3s -w 30s -s 10s -o json "$@"; }
