@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -74,6 +75,8 @@ typedef struct app {
     int64_t next_tick, next_save;      /* rn_mono_ns */
     int nokey_warned;           /* said, or no longer to be said */
     int fill_cut_said;
+    int partial_warned;
+    rn_tz *tz;                  /* --tz, for messages (the job owns it) */
     char key_desc[256];                 /* the key option, for messages */
 } app;
 
@@ -98,6 +101,15 @@ static int emit(void *data, const rn_row *row)
     char err[RN_ERRLEN];
     if (a->out_failed)
         return -1;
+    if (row->partial && !a->partial_warned) {
+        char s[RN_TIMELEN], e[RN_TIMELEN];
+        size_t sn = rn_time_format_tz(row->start, a->tz, s);
+        size_t en = rn_time_format_tz(row->end, a->tz, e);
+        rn_warn("no --state: window %.*s..%.*s began before this run's first event; its rows "
+                "count only what this run read (--state FILE keeps windows across restarts)",
+                (int)sn, s, (int)en, e);
+        a->partial_warned = 1;
+    }
     int r = rn_rowwriter_put(a->out, row, err);
     return r < 0 ? stdout_failed(a, r, err) : 0;
 }
@@ -245,6 +257,22 @@ static int on_bytes(void *data, const char *buf, size_t n)
 }
 
 static int64_t next_tick(void *data) { return ((app *)data)->next_tick; }
+
+static void on_warn(void *data, const char *msg)
+{
+    (void)data;
+    rn_warn("%s", msg);
+}
+
+/* Whether an input is a regular file (a batch run over it is whole), not a
+ * pipe or socket that a restart resumes mid-stream. */
+static int is_regular(const char *name)
+{
+    struct stat sb;
+    if (strcmp(name, "-") == 0)
+        return fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode);
+    return stat(name, &sb) == 0 && S_ISREG(sb.st_mode);
+}
 
 static int on_idle(void *data)          /* nothing waiting: what is out goes out now */
 {
@@ -435,6 +463,7 @@ int main(int argc, char **argv)
     if (lateness_set && o.time == RN_TIME_ARRIVAL)
         rn_usage_error("--lateness needs event time: --time header or --time REGEX");
     o.lateness_ns = lateness;
+    o.on_warn = on_warn;
     o.win.width_ns = width;
     o.win.slide_ns = slide;
 
@@ -469,6 +498,13 @@ int main(int argc, char **argv)
         snprintf(a.optsig + strlen(a.optsig), sizeof a.optsig - strlen(a.optsig), " tz=%s",
                  rn_tz_name(o.tz));
 
+    /* Without a state file, a run over a live or resumable input (not a
+     * regular file) may start mid-window: its first windows are partial. */
+    int nin = argc - optind;
+    if (!a.state_path)
+        for (int i = 0; i < nin || (nin == 0 && i == 0); i++)
+            if (!is_regular(nin ? argv[optind + i] : "-"))
+                o.mark_partial = 1;
     a.agg = rn_wagg_new(&o, err);
     if (!a.agg)
         rn_usage_error("%s", err);
@@ -476,6 +512,9 @@ int main(int argc, char **argv)
         int r = rn_window_load(rn_wagg_window(a.agg), a.state_path, a.optsig, err);
         if (r < 0)
             rn_die("%s", err);
+        /* The run that saved it wrote its watermark: a run that reads
+         * nothing new writes nothing. */
+        a.wm_out = rn_wagg_closed(a.agg);
     }
     if (late_path) {
         a.late_fd = open(late_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -486,11 +525,11 @@ int main(int argc, char **argv)
     if (!a.out)
         rn_die("out of memory");
     rn_rowwriter_set_tz(a.out, o.tz);
+    a.tz = o.tz;
     rn_input in;
     if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);
 
-    int nin = argc - optind;
     for (int i = 0; (i < nin || (nin == 0 && i == 0)) && !rn_sig_stop && !a.out_failed; i++) {
         const char *name = nin ? argv[optind + i] : "-";
         int fd = strcmp(name, "-") == 0 ? STDIN_FILENO : open(name, O_RDONLY | O_CLOEXEC);
@@ -505,13 +544,19 @@ int main(int argc, char **argv)
     }
 
     /* With a state file a stop keeps the open windows for the next run;
-     * at the end of the input they are emitted as they are as well, except
-     * with --emit final: the run that closes them emits them. Without a
-     * state file nothing else will: the end makes every window final. */
+     * at the end of the input those that this run added events to are
+     * emitted as they are as well (a cron run that read nothing new prints
+     * nothing), except with --emit final: the run that closes them emits
+     * them. Without a state file nothing else will: the end makes every
+     * window final. */
     save_state(&a);
-    if (!a.state_path || (!rn_sig_stop && !emit_final))
+    if (!a.state_path) {
         if (rn_wagg_finish(a.agg, emit, &a) < 0 && !a.out_failed)
             rn_die("out of memory");
+    } else if (!rn_sig_stop && !emit_final) {
+        if (rn_wagg_finish_fresh(a.agg, emit, &a) < 0 && !a.out_failed)
+            rn_die("out of memory");
+    }
     flush_out(&a);
     check_keys(&a, 1);
     report(&a, 0);

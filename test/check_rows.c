@@ -12,16 +12,16 @@
 static const rn_row *samples(size_t *n)
 {
     static rn_row r[6];
-    r[0] = (rn_row){ 1700000000000000000LL, 1700000030000000000LL, { "alpha", 5 }, { 0, 42, 0, 0 } };
+    r[0] = (rn_row){ 1700000000000000000LL, 1700000030000000000LL, { "alpha", 5 }, { 0, 42, 0, 0 }, 0 };
     r[1] = (rn_row){ 1700000010000000000LL, 1700000040000000000LL, { "tab\there\nnl\\bs", 14 },
-                     { 0, -7, 0, 0 } };
+                     { 0, -7, 0, 0 }, 0 };
     r[2] = (rn_row){ 1700000000500000000LL, 1700000001000000000LL, { "caf\xc3\xa9 \xff", 7 },
-                     { 1, 0, 0.1, 0 } };
-    r[3] = (rn_row){ 0, 1000000000LL, { "", 0 }, { 0, INT64_MIN, 0, 0 } };
+                     { 1, 0, 0.1, 0 }, 0 };
+    r[3] = (rn_row){ 0, 1000000000LL, { "", 0 }, { 0, INT64_MIN, 0, 0 }, 0 };
     r[4] = (rn_row){ 1700000000000000000LL, 1700003600000000000LL, { "big", 3 },
-                     { 1, 0, 1.0 / 3.0, 0 } };
+                     { 1, 0, 1.0 / 3.0, 0 }, 0 };
     r[5] = (rn_row){ 1700000000000000000LL, 1700000030000000000LL, { "money", 5 },
-                     { 0, -123450, 0, 2 } };                      /* -1234.50 */
+                     { 0, -123450, 0, 2 }, 0 };                   /* -1234.50 */
     *n = 6;
     return r;
 }
@@ -269,6 +269,51 @@ START_TEST(malformed)
 }
 END_TEST
 
+/* The partial mark: json and frames carry it and read it back; tsv has
+ * no room for it. */
+START_TEST(partial_marks)
+{
+    size_t n;
+    rn_row r = samples(&n)[0];
+    r.partial = 1;
+    rn_buf b = write_rows(RN_ROW_JSON, &r, 1, NULL);
+    const char *want = "{\"start\":\"2023-11-14T22:13:20Z\",\"end\":\"2023-11-14T22:13:50Z\","
+                       "\"key\":\"alpha\",\"value\":42,\"partial\":true}\n";
+    ck_assert_uint_eq(b.len, strlen(want));
+    ck_assert(memcmp(b.p, want, b.len) == 0);
+    rn_buf_free(&b);
+    for (int f = RN_ROW_TSV; f <= RN_ROW_FRAMES; f++) {
+        b = write_rows((rn_rowfmt)f, &r, 1, NULL);
+        rn_rowreader *rd = rn_rowreader_new("test");
+        char err[RN_ERRLEN];
+        rn_row row;
+        int64_t wm;
+        ck_assert_int_eq(rn_rowreader_feed(rd, b.p, b.len, err), 0);
+        rn_rowreader_eof(rd);
+        ck_assert_int_eq(rn_rowreader_next(rd, &row, &wm, err), RN_ROWS_ROW);
+        ck_assert_int_eq(row.partial, f != RN_ROW_TSV);
+        ck_assert_int_eq(row.value.i, 42);
+        rn_rowreader_free(rd);
+        rn_buf_free(&b);
+    }
+    /* "partial":false is a whole row; anything but true or false is an error. */
+    const char *in = "{\"start\":\"2023-11-14T22:13:20Z\",\"end\":\"2023-11-14T22:13:50Z\","
+                     "\"key\":\"a\",\"value\":1,\"partial\":false}\n";
+    rn_rowreader *rd = rn_rowreader_new("test");
+    char err[RN_ERRLEN];
+    rn_row row;
+    int64_t wm;
+    row.partial = 1;
+    ck_assert_int_eq(rn_rowreader_feed(rd, in, strlen(in), err), 0);
+    rn_rowreader_eof(rd);
+    ck_assert_int_eq(rn_rowreader_next(rd, &row, &wm, err), RN_ROWS_ROW);
+    ck_assert_int_eq(row.partial, 0);
+    rn_rowreader_free(rd);
+    expect_bad("{\"start\":\"2023-11-14T22:13:20Z\",\"end\":\"2023-11-14T22:13:50Z\","
+               "\"key\":\"a\",\"value\":1,\"partial\":1}\n", "\"partial\" is not true or false");
+}
+END_TEST
+
 /* ---- watermarks ------------------------------------------------------------ */
 
 START_TEST(watermark_shapes)
@@ -350,6 +395,7 @@ int main(void)
     tcase_add_test(tc, malformed);
     tcase_add_test(tc, watermark_shapes);
     tcase_add_test(tc, watermark_lookalikes);
+    tcase_add_test(tc, partial_marks);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -160,7 +160,7 @@ static char *cstr(rn_buf *b)
 static void add(rn_topn *t, int64_t start, int64_t end, rn_str key, rn_value v, int expect)
 {
     char err[RN_ERRLEN];
-    rn_row r = { start, end, key, v };
+    rn_row r = { start, end, key, v, 0 };
     ck_assert_int_eq(rn_topn_add(t, &r, err), expect);
 }
 
@@ -176,7 +176,7 @@ START_TEST(merge_partial_rows)
     for (int i = 0; i < ROWS; i++) {
         int w = (int)(rng() % WINDOWS), k = (int)(rng() % KEYS);
         rows[i] = (rn_row){ T0 + w * 10 * SEC, T0 + (w * 10 + 30) * SEC,
-                            { keys[k], strlen(keys[k]) }, I((int64_t)(rng() % 100)) };
+                            { keys[k], strlen(keys[k]) }, I((int64_t)(rng() % 100)), 0 };
     }
     /* Whole: one input. Parts: two partitions, one after the other, as
      * `cat a b` gives them. */

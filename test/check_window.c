@@ -194,7 +194,7 @@ static rn_window_stats stats(const rn_window *w)
 /* One expected row. */
 static void push(rowset *s, int64_t start, int64_t end, const char *key, rn_value v)
 {
-    rn_row row = { start, end, { key, strlen(key) }, v };
+    rn_row row = { start, end, { key, strlen(key) }, v, 0 };
     s->limit = INT64_MAX;
     collect(s, &row);
 }
@@ -422,7 +422,7 @@ static void reference(const tev *ev, size_t n, int64_t S, int64_t k, rn_agg agg,
             rn_value v = ref_value(agg, &cur[i]);
             if (changed && prev[i].count && same_value(v, ref_value(agg, &prev[i])))
                 continue;
-            rn_row row = { (e - k + 1) * S, (e + 1) * S, { keytab[i], keylen[i] }, v };
+            rn_row row = { (e - k + 1) * S, (e + 1) * S, { keytab[i], keylen[i] }, v, 0 };
             out->limit = INT64_MAX;
             collect(out, &row);
         }
@@ -1331,6 +1331,57 @@ START_TEST(save_load_resumes)
 }
 END_TEST
 
+/* After a load, flush_fresh emits only the windows holding a slice that
+ * got an event since: nothing when none did, where flush emits them all. */
+START_TEST(flush_fresh_after_load)
+{
+    char err[RN_ERRLEN] = "";
+    rowset got = { 0 };
+    rn_window *w = mkwin(20, 10, RN_AGG_COUNT, 0, 0);
+    ck_assert_int_eq(add(w, 5, "a", ival(1)), 0);
+    ck_assert_int_eq(add(w, 15, "b", ival(1)), 0);
+    ck_assert_int_eq(advance(w, 20, &got), 0);
+    ck_assert_uint_eq(got.n, 3);            /* a; a, b */
+    ck_assert_int_eq(rn_window_save(w, path, "x", err), 0);
+    rn_window_free(w);
+    rowset_clear(&got);
+
+    for (int fresh_only = 0; fresh_only <= 1; fresh_only++) {
+        w = mkwin(20, 10, RN_AGG_COUNT, 0, 0);
+        ck_assert_msg(rn_window_load(w, path, "x", err) == 0, "%s", err);
+        got.limit = INT64_MAX;
+        if (fresh_only)
+            ck_assert_int_eq(rn_window_flush_fresh(w, collect, &got), 0);
+        else
+            ck_assert_int_eq(rn_window_flush(w, collect, &got), 0);
+        /* flush: the window [10, 30) of b; flush_fresh: nothing new. */
+        ck_assert_uint_eq(got.n, fresh_only ? 0 : 1);
+        rn_window_free(w);
+        rowset_clear(&got);
+
+        w = mkwin(20, 10, RN_AGG_COUNT, 0, 0);
+        ck_assert_msg(rn_window_load(w, path, "x", err) == 0, "%s", err);
+        ck_assert_int_eq(add(w, 35, "c", ival(1)), 0);
+        got.limit = INT64_MAX;
+        if (fresh_only)
+            ck_assert_int_eq(rn_window_flush_fresh(w, collect, &got), 0);
+        else
+            ck_assert_int_eq(rn_window_flush(w, collect, &got), 0);
+        size_t i = 0;
+        ck_assert_uint_eq(got.n, fresh_only ? 2 : 3);
+        if (!fresh_only) {
+            ck_assert(got.r[i].start == 10 && got.r[i].end == 30 && strcmp(got.r[i].key, "b") == 0);
+            i++;
+        }
+        ck_assert(got.r[i].start == 20 && got.r[i].end == 40 && strcmp(got.r[i].key, "c") == 0);
+        ck_assert(got.r[i + 1].start == 30 && got.r[i + 1].end == 50);
+        rn_window_free(w);
+        rowset_clear(&got);
+    }
+    rowset_free(&got);
+}
+END_TEST
+
 START_TEST(load_missing_is_fresh)
 {
     char err[RN_ERRLEN] = "";
@@ -1687,6 +1738,7 @@ int main(int argc, char **argv)
     tcase_add_checked_fixture(st, setup, teardown);
     tcase_add_test(st, save_load_resumes);
     tcase_add_test(st, load_missing_is_fresh);
+    tcase_add_test(st, flush_fresh_after_load);
     tcase_add_test(st, load_other_options);
     tcase_add_test(st, load_corrupt);
     tcase_add_test(st, save_unwritable);

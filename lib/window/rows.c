@@ -265,6 +265,7 @@ static int put_json(rn_buf *b, const rn_row *r, rn_tz *tz)
                       (int)sn, s, (int)en, e);
     if (rn_buf_append(b, head, (size_t)hn) < 0 || rn_json_put_string(b, r->key.p, r->key.n) < 0
         || rn_buf_append(b, ",\"value\":", 9) < 0 || rn_buf_append(b, v, vn) < 0
+        || (r->partial && rn_buf_append(b, ",\"partial\":true", 15) < 0)
         || rn_buf_append(b, "}\n", 2) < 0)
         return -1;
     return 0;
@@ -332,6 +333,8 @@ int rn_rowwriter_put(rn_rowwriter *w, const rn_row *r, char *err)
         rn_event_add_header(&ev, "end", 3, e, rn_time_format_tz(r->end, w->tz, e));
         rn_event_add_header(&ev, "key", 3, r->key.p, r->key.n);
         rn_event_add_header(&ev, "value", 5, v, rn_value_format(r->value, v));
+        if (r->partial)
+            rn_event_add_header(&ev, "partial", 7, "1", 1);
         ev.body.p = w->line.p;
         ev.body.n = w->line.len;
         return rn_writer_put(w->frames, &ev, err);
@@ -467,6 +470,7 @@ static const char *parse_tsv(rn_rowreader *r, const char *p, size_t n, rn_row *r
         return "bad escape in the key";
     if (rn_value_parse(f[3], len[3], &row->value) < 0)
         return "the value is not a number";
+    row->partial = 0;
     return NULL;
 }
 
@@ -483,6 +487,7 @@ static const char *parse_json_row(rn_rowreader *r, const char *p, size_t n, rn_r
     if (rn_json_object(&j, jerr) < 0)
         return jerr;
     r->key.len = 0;
+    row->partial = 0;
     for (size_t i = 0; (m = rn_json_member(&j, i, &k, jerr)) == 1; i++) {
         if (k.len == 5 && memcmp(k.p, "start", 5) == 0 && !(seen & 1)) {
             s.len = 0;
@@ -513,6 +518,15 @@ static const char *parse_json_row(rn_rowreader *r, const char *p, size_t n, rn_r
                 goto out;
             }
             seen |= 8;
+        } else if (k.len == 7 && memcmp(k.p, "partial", 7) == 0) {
+            rn_json_skip_ws(&j);
+            const char *v0 = j.p;
+            if (rn_json_skip_value(&j, jerr) < 0)
+                goto bad_partial;
+            if ((size_t)(j.p - v0) == 4 && memcmp(v0, "true", 4) == 0)
+                row->partial = 1;
+            else if ((size_t)(j.p - v0) != 5 || memcmp(v0, "false", 5) != 0)
+                goto bad_partial;
         } else if (k.len == 9 && memcmp(k.p, "watermark", 9) == 0 && !(seen & 16)) {
             s.len = 0;
             if (rn_json_get_str(&j, &s, jerr) < 0 || rn_time_parse(s.p, s.len, wm) < 0) {
@@ -536,6 +550,9 @@ out:
     rn_buf_free(&k);
     rn_buf_free(&s);
     return why;
+bad_partial:
+    why = "\"partial\" is not true or false";
+    goto out;
 }
 
 /* A frame: a row (*is_wm 0) or a watermark record (*is_wm 1, *wm). */
@@ -561,6 +578,10 @@ static const char *row_from_frame(rn_rowreader *r, const rn_event *ev, rn_row *r
         return "out of memory";
     if (rn_value_parse(v->p, v->n, &row->value) < 0)
         return "the value is not a number";
+    const rn_str *pa = rn_event_header(ev, "partial");
+    if (pa && !(pa->n == 1 && (pa->p[0] == '0' || pa->p[0] == '1')))
+        return "the partial header is not 0 or 1";
+    row->partial = pa && pa->p[0] == '1';
     return NULL;
 }
 

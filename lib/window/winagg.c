@@ -1,18 +1,38 @@
 /* winagg.c -- key, value and time of each event into the window state. */
-#include "window/window.h"
+#include "window/window_int.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* One stream of event time for the watermark: a (topic, partition) of the
+ * events that carry a partition header, or the events that carry none. */
+typedef struct wstream {
+    int64_t max_t;          /* largest event time seen */
+    int64_t last;           /* wall time of its last event */
+    uint32_t pos;           /* its place in the heap, when seen */
+    int seen;               /* has had an event with a time */
+} wstream;
 
 struct rn_wagg {
     rn_wagg_opts o;
     rn_window *w;
     rn_buf lower, decoded;
-    int64_t max_t;          /* largest event time seen (event time) */
-    int64_t last_arrival;   /* wall time of the last event */
-    int seen;
+    /* Event time: the streams, found by their "topic\0partition" key (the
+     * empty key: no partition header) in a table whose entry i is sv[i];
+     * sv[RN_WAGG_MAX_STREAMS] takes the partitions beyond the bound. A
+     * min-heap of the seen streams by max_t - last puts the one that holds
+     * the watermark back on top (see rn_wagg_tick). */
+    rn_wtab streams;
+    uint64_t seed;
+    rn_buf skey;
+    wstream *sv;
+    size_t nsv, capsv;
+    uint32_t *heap;
+    size_t nheap;
+    int folded;             /* a partition went to the overflow stream */
+    int64_t first_t;        /* time of the first event of this run (axis) */
+    int have_first;
     rn_wagg_stats st;
     /* --tz: the windows see times on a local axis (see window.h) */
     int wall;               /* the axis is wall time; else t + shift */
@@ -20,22 +40,31 @@ struct rn_wagg {
     int64_t bx[2], bt[2];   /* the last bounds mapped back: axis, UTC */
 };
 
-#define NS 1000000000LL
-
-static int64_t add_sat(int64_t a, int64_t b)
+static int64_t sat_add(int64_t a, int64_t b)
 {
     int64_t r;
-    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
 }
+
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+#define NS 1000000000LL
 
 /* An instant onto the windows' axis, and a window bound back. */
 static int64_t to_axis(rn_wagg *a, int64_t t)
 {
     if (!a->o.tz)
         return t;
-    return add_sat(t, a->wall ? (int64_t)rn_tz_offset(a->o.tz, t) * NS : a->shift);
+    return sat_add(t, a->wall ? (int64_t)rn_tz_offset(a->o.tz, t) * NS : a->shift);
 }
-
 static int64_t from_axis(rn_wagg *a, int64_t x)
 {
     if (!a->o.tz || x == INT64_MIN || x == INT64_MAX)
@@ -51,19 +80,25 @@ static int64_t from_axis(rn_wagg *a, int64_t x)
     return a->bt[0] = rn_tz_from_local(a->o.tz, x);
 }
 
-typedef struct back {
+/* Rows on their way out: bounds back from the axis, and with mark_partial
+ * the rows of windows that began before the first event of this run
+ * marked partial. */
+typedef struct out_ctx {
     rn_wagg *a;
     rn_window_emit_fn fn;
     void *data;
-} back;
+} out_ctx;
 
-static int emit_back(void *data, const rn_row *row)
+static int emit_out(void *data, const rn_row *row)
 {
-    back *b = data;
+    out_ctx *c = data;
+    rn_wagg *a = c->a;
     rn_row r = *row;
-    r.start = from_axis(b->a, row->start);
-    r.end = from_axis(b->a, row->end);
-    return b->fn(b->data, &r);
+    if (a->o.mark_partial && a->have_first && row->start < a->first_t)
+        r.partial = 1;
+    r.start = from_axis(a, row->start);
+    r.end = from_axis(a, row->end);
+    return c->fn(c->data, &r);
 }
 
 rn_wagg *rn_wagg_new(const rn_wagg_opts *o, char *err)
@@ -74,7 +109,14 @@ rn_wagg *rn_wagg_new(const rn_wagg_opts *o, char *err)
         return NULL;
     }
     a->o = *o;
+    a->seed = rn_hash_seed();
+    if (rn_wtab__init(&a->streams, sizeof(rn_wtab_ent), 0, 0) < 0) {
+        free(a);
+        rn_seterr(err, "out of memory");
+        return NULL;
+    }
     if (!(a->w = rn_window_new(&o->win, err))) {
+        rn_wtab__free(&a->streams);
         free(a);
         return NULL;
     }
@@ -102,7 +144,121 @@ void rn_wagg_free(rn_wagg *a)
     rn_tz_free(a->o.tz);
     rn_buf_free(&a->lower);
     rn_buf_free(&a->decoded);
+    rn_wtab__free(&a->streams);
+    rn_buf_free(&a->skey);
+    free(a->sv);
+    free(a->heap);
     free(a);
+}
+
+/* ---- the streams of event time and their heap ----------------------------- */
+
+/* How far a stream holds the watermark back: its watermark at wall time now
+ * is now + max_t - last (while now >= last), so the least of these is the
+ * stream on top of the heap. */
+static int64_t skey(const wstream *s)
+{
+    return sat_sub(s->max_t, s->last);
+}
+
+static void heap_set(rn_wagg *a, size_t i, uint32_t x)
+{
+    a->heap[i] = x;
+    a->sv[x].pos = (uint32_t)i;
+}
+
+static void heap_fix(rn_wagg *a, size_t i)
+{
+    uint32_t x = a->heap[i];
+    int64_t k = skey(&a->sv[x]);
+    while (i > 0 && skey(&a->sv[a->heap[(i - 1) / 2]]) > k) {
+        heap_set(a, i, a->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= a->nheap)
+            break;
+        if (c + 1 < a->nheap && skey(&a->sv[a->heap[c + 1]]) < skey(&a->sv[a->heap[c]]))
+            c++;
+        if (skey(&a->sv[a->heap[c]]) >= k)
+            break;
+        heap_set(a, i, a->heap[c]);
+        i = c;
+    }
+    heap_set(a, i, x);
+}
+
+/* The stream of ev: by its partition and topic headers. NULL when out of
+ * memory. */
+static wstream *find_stream(rn_wagg *a, const rn_event *ev)
+{
+    const rn_str *part = rn_event_header(ev, "partition");
+    size_t idx, pos;
+    a->skey.len = 0;
+    if (part) {
+        const rn_str *topic = rn_event_header(ev, "topic");
+        if ((topic && rn_buf_append(&a->skey, topic->p, topic->n) < 0)
+            || rn_buf_append(&a->skey, "", 1) < 0
+            || rn_buf_append(&a->skey, part->p, part->n) < 0)
+            return NULL;
+    }
+    uint32_t h = (uint32_t)(rn_hash(a->skey.p, a->skey.len, a->seed) >> 32);
+    const char *k = a->skey.len ? a->skey.p : "";
+    idx = rn_wtab__lookup(&a->streams, h, k, a->skey.len, &pos);
+    if (idx != RN_WTAB_NONE)
+        return &a->sv[idx];
+    if (a->streams.n >= RN_WAGG_MAX_STREAMS) {
+        idx = RN_WAGG_MAX_STREAMS;      /* the overflow stream */
+        if (!a->folded) {
+            a->folded = 1;
+            rn_warn_to(a->o.on_warn, a->o.warn_data, "more than %u partitions: the "
+                       "events of the others are taken as one for the watermark",
+                       (unsigned)RN_WAGG_MAX_STREAMS);
+        }
+        if (a->nsv > idx)
+            return &a->sv[idx];
+    } else {
+        if (rn_wtab__reserve(&a->streams) < 0)
+            return NULL;
+        rn_wtab__lookup(&a->streams, h, k, a->skey.len, &pos);    /* the slot may have moved */
+        idx = a->streams.n;
+    }
+    if (idx >= a->capsv) {
+        size_t cap = a->capsv ? a->capsv * 2 : 4;
+        if (cap > RN_WAGG_MAX_STREAMS + 1)
+            cap = RN_WAGG_MAX_STREAMS + 1;
+        wstream *sv = realloc(a->sv, cap * sizeof *sv);
+        uint32_t *heap = sv ? realloc(a->heap, cap * sizeof *heap) : NULL;
+        if (sv)
+            a->sv = sv;
+        if (!heap)
+            return NULL;
+        a->heap = heap;
+        a->capsv = cap;
+    }
+    if (idx < RN_WAGG_MAX_STREAMS
+        && rn_wtab__insert(&a->streams, pos, h, k, a->skey.len) == RN_WTAB_NONE)
+        return NULL;
+    memset(&a->sv[idx], 0, sizeof a->sv[idx]);
+    a->nsv = idx + 1;
+    return &a->sv[idx];
+}
+
+/* A stream had an event at wall time now, with event time t when has_t. */
+static void stream_event(rn_wagg *a, wstream *s, int64_t now, int has_t, int64_t t)
+{
+    s->last = now;
+    if (has_t && (!s->seen || t > s->max_t)) {
+        s->max_t = t;
+        if (!s->seen) {
+            s->seen = 1;
+            a->heap[a->nheap] = (uint32_t)(s - a->sv);
+            s->pos = (uint32_t)a->nheap++;
+        }
+    }
+    if (s->seen)
+        heap_fix(a, s->pos);
 }
 
 /* The event's time; -1 when it has none that parses. */
@@ -196,9 +352,14 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
     rn_value v = { .i = 1 };
     int64_t t, end;
     int r;
+    wstream *s = NULL;
 
     a->st.events++;
-    a->last_arrival = now;
+    if (a->o.time != RN_TIME_ARRIVAL) {
+        if (!(s = find_stream(a, ev)))
+            return rn_seterr(err, "out of memory");
+        stream_event(a, s, now, 0, 0);      /* any event shows its stream is live */
+    }
     if ((r = rn_fieldx_get(a->o.key, ev->body.p, ev->body.n, &key, err)) <= 0) {
         if (r < 0)
             return -1;
@@ -242,9 +403,11 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
     if (end < t)        /* the local wall clock fell back in between */
         end = t;
     /* An interval event arrives when it ended: its end moves the watermark. */
-    if (a->o.time != RN_TIME_ARRIVAL && (!a->seen || end > a->max_t)) {
-        a->max_t = end;
-        a->seen = 1;
+    if (s)
+        stream_event(a, s, now, 1, end);
+    if (!a->have_first) {
+        a->first_t = t;
+        a->have_first = 1;
     }
     r = a->o.until ? add_span(a, t, end, key.p, key.n, v) : rn_window_add(a->w, t, key.p, key.n, v);
     switch (r) {
@@ -271,22 +434,31 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
 int rn_wagg_tick(rn_wagg *a, int64_t now, rn_window_emit_fn fn, void *data)
 {
     int64_t wm;
-    back b = { a, fn, data };
     if (a->o.time == RN_TIME_ARRIVAL) {
         wm = to_axis(a, now);
     } else {
-        if (!a->seen)
+        /* The least stream watermark: the top of the heap (exactly so while
+         * the wall clock does not step back behind a stream's last event). */
+        if (!a->nheap)
             return 0;
-        int64_t idle = now - a->last_arrival;
-        wm = a->max_t - a->o.lateness_ns + (idle > 0 ? idle : 0);
+        const wstream *s = &a->sv[a->heap[0]];
+        int64_t idle = now - s->last;
+        wm = sat_sub(sat_add(s->max_t, idle > 0 ? idle : 0), a->o.lateness_ns);
     }
-    return rn_window_advance(a->w, wm, emit_back, &b);
+    out_ctx c = { a, fn, data };
+    return rn_window_advance(a->w, wm, emit_out, &c);
 }
 
 int rn_wagg_finish(rn_wagg *a, rn_window_emit_fn fn, void *data)
 {
-    back b = { a, fn, data };
-    return rn_window_flush(a->w, emit_back, &b);
+    out_ctx c = { a, fn, data };
+    return rn_window_flush(a->w, emit_out, &c);
+}
+
+int rn_wagg_finish_fresh(rn_wagg *a, rn_window_emit_fn fn, void *data)
+{
+    out_ctx c = { a, fn, data };
+    return rn_window_flush_fresh(a->w, emit_out, &c);
 }
 
 int64_t rn_wagg_closed(rn_wagg *a)

@@ -424,6 +424,7 @@ rn_wslice *rn_window__find_slice(rn_window *w, int64_t n, int create, int *nomem
     if (!s)
         goto nomem;
     s->n = n;
+    s->fresh = 0;
     if (rn_wtab__init(&s->t, w->slice_esz, w->hint_n, w->hint_k) < 0) {
         free(s);
         goto nomem;
@@ -501,6 +502,7 @@ int rn_window_add(rn_window *w, int64_t t, const char *key, size_t klen, rn_valu
         w->entries++;
     }
     acc_add(w->agg, rn_window__slice_acc(rn_wtab__ent(&s->t, i)), v);
+    s->fresh = 1;
     return 0;
 nomem:
     if (s->t.n == 0)
@@ -733,12 +735,24 @@ static int fill_update(rn_window *w)
     return 0;
 }
 
+/* Whether one of window e's slices, sl[0..nin), received an event in this
+ * run (see rn_window_flush_fresh). */
+static int holds_fresh(const rn_window *w)
+{
+    for (size_t i = 0; i < w->nin; i++)
+        if (w->sl[i]->fresh)
+            return 1;
+    return 0;
+}
+
 /* Emit window e, whose slices are sl[0..nin), summed in run; with fill, the
  * 0 rows of the keys absent from it. */
 static int emit_window(rn_window *w, int64_t e, rn_window_emit_fn fn, void *data)
 {
     rn_wtab *r = &w->run;
     int want = rn_window__minmax(w->agg);
+    if (w->fresh_only && !holds_fresh(w))
+        return 0;
     if (want) {
         for (size_t i = 0; i < w->nin; i++) {
             const rn_wtab *st = &w->sl[i]->t;
@@ -793,6 +807,7 @@ static int emit_window(rn_window *w, int64_t e, rn_window_emit_fn fn, void *data
         qsort(w->out, nout, sizeof *w->out, outrow_cmp);
         w->windows++;
         rn_row row;
+        row.partial = 0;
         row.start = (e - w->k + 1) * w->S;
         row.end = (e + 1) * w->S;
         for (size_t i = 0; i < nout && rc >= 0; i++) {
@@ -911,6 +926,14 @@ int rn_window_flush(rn_window *w, rn_window_emit_fn fn, void *data)
     if (!w->nsl)
         return 0;
     return advance_to(w, w->sl[w->nsl - 1]->n + w->k - 1, fn, data);
+}
+
+int rn_window_flush_fresh(rn_window *w, rn_window_emit_fn fn, void *data)
+{
+    w->fresh_only = 1;
+    int r = rn_window_flush(w, fn, data);
+    w->fresh_only = 0;
+    return r;
 }
 
 void rn_window_stats_get(const rn_window *w, rn_window_stats *st)

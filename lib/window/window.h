@@ -59,10 +59,12 @@ int32_t rn_tz_offset_1970(const rn_tz *z);
  *           "2026-03-29T00:00:00+01:00"; in KEY a tab, newline, carriage return and backslash are
  *           written \t \n \r \\ .
  *   json    {"start":"...","end":"...","key":"...","value":V}\n (times as in
- *           tsv; keys escaped as in the json event format).
+ *           tsv; keys escaped as in the json event format); a partial row
+ *           has "partial":true after the value.
  *   frames  the event frames stream: per row an event with ts = END, headers
- *           start, end, key, value (text as in tsv), body = the tsv row
- *           without its newline.
+ *           start, end, key, value (text as in tsv), and partial=1 on a
+ *           partial row; body = the tsv row without its newline.
+ * tsv has no room for the partial mark: it is not written (nor read).
  * A value is an integer (exact, 64-bit), a decimal, or a floating point
  * number. A decimal is what is written with a decimal point and at most 18
  * digits after it, no exponent, its digits fitting int64 ("1234.56",
@@ -101,6 +103,8 @@ typedef struct rn_row {
     int64_t start, end;     /* ns since the epoch */
     rn_str key;
     rn_value value;
+    int partial;            /* counts only part of the window's events (a
+                               restart without state); 0 normally */
 } rn_row;
 
 typedef enum rn_rowfmt { RN_ROW_TSV = 1, RN_ROW_JSON, RN_ROW_FRAMES } rn_rowfmt;
@@ -382,6 +386,13 @@ int rn_window_advance(rn_window *w, int64_t watermark, rn_window_emit_fn fn,
  * rn_window_advance. */
 int rn_window_flush(rn_window *w, rn_window_emit_fn fn, void *data);
 
+/* The same, but a window is emitted only when one of its slices received an
+ * event (rn_window_add) since the window was made or loaded; the others are
+ * passed in silence. A job restarted from a state file (cron) thus prints at
+ * its end only the open windows its own input changed: one that read
+ * nothing new prints nothing. Which slices are fresh is not saved. */
+int rn_window_flush_fresh(rn_window *w, rn_window_emit_fn fn, void *data);
+
 void rn_window_stats_get(const rn_window *w, rn_window_stats *st);
 
 /* Write the state by core's durable replace (temporary file in the same
@@ -444,7 +455,24 @@ int rn_window_load(rn_window *w, const char *path, const char *optsig,
  *     day, whose row then ends (at the first midnight) before some of the
  *     events it counts.
  * The watermark and the lateness work on the same axis; so does the state
- * (a state file is only valid with the same zone). */
+ * (a state file is only valid with the same zone).
+ *
+ * Partitions (as Flink does). Events that carry a "partition" header (as
+ * consume -o json|frames writes them, with "topic") are streams of their
+ * own: the rule above holds per (topic, partition), each with its own
+ * largest time and idle advance, and the watermark is the least of them
+ * (the events without the header are one more stream). So disorder between
+ * partitions, as a consumer catching up hands them over, is not lateness,
+ * and a quiet partition holds windows back only while it is quiet for less
+ * than its lag. A partition counts from its first event: one that has not
+ * been seen cannot hold the watermark back. At most RN_WAGG_MAX_STREAMS
+ * partitions are told apart; the events of the others are one stream (said
+ * once through on_warn).
+ *
+ * Partial windows. With mark_partial (a live or resumable input read
+ * without a state file), the rows of a window that began before the first
+ * event of this run (the first with a key and a time) have partial set:
+ * they count only what this run read. */
 
 typedef enum rn_timemode { RN_TIME_ARRIVAL, RN_TIME_HEADER, RN_TIME_FIELD } rn_timemode;
 
@@ -459,6 +487,9 @@ typedef struct rn_wagg_opts {
     rn_timemode time;
     int64_t lateness_ns;
     rn_tz *tz;                  /* local time (see above); NULL: UTC; owned */
+    int mark_partial;           /* see "Partial windows" above */
+    rn_warn_fn *on_warn;        /* may be NULL */
+    void *warn_data;
     rn_window_opts win;
 } rn_wagg_opts;
 
@@ -468,6 +499,7 @@ typedef struct rn_wagg_stats {
 
 #define RN_WAGG_LATE 1
 #define RN_WAGG_SPAN_MAX 1000000   /* slices one interval event may cover */
+#define RN_WAGG_MAX_STREAMS 65536       /* partitions told apart */
 
 typedef struct rn_wagg rn_wagg;
 
@@ -483,6 +515,9 @@ int rn_wagg_tick(rn_wagg *a, int64_t now, rn_window_emit_fn fn, void *data);
 
 /* End of input: emit every window that holds data. */
 int rn_wagg_finish(rn_wagg *a, rn_window_emit_fn fn, void *data);
+/* The same, emitting only the windows that received events in this run
+ * (rn_window_flush_fresh): the end of a run restarted from a state file. */
+int rn_wagg_finish_fresh(rn_wagg *a, rn_window_emit_fn fn, void *data);
 
 /* The end of the last window passed (a watermark for the rows), as an
  * instant; INT64_MIN before any. */

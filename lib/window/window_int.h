@@ -194,6 +194,8 @@ typedef struct rn_wfill {
 
 typedef struct rn_wslice {
     int64_t n;
+    int fresh;              /* an event was added since it was made or loaded
+                               (not saved): rn_window_flush_fresh */
     rn_wtab t;
 } rn_wslice;
 
@@ -228,6 +230,7 @@ struct rn_window {
     rn_wtab filltab;
     uint64_t fill_cut;      /* gaps whose filling was cut at RN_WIN_FILL_MAX */
 
+    int fresh_only;         /* emit only windows holding a fresh slice */
     struct rn_woutrow *out; /* rows of the window being emitted (window.c) */
     size_t outcap;
     uint64_t late, evicted, invalid, windows, rows;
