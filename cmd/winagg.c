@@ -509,6 +509,17 @@ int main(int argc, char **argv)
     if (!a.agg)
         rn_usage_error("%s", err);
     if (a.state_path) {
+        /* Its directory is made as chanbuf --dir makes its own: a cron line
+         * naming /var/lib/runnel/x.state works the first time. */
+        char *dir = strdup(a.state_path), *slash = dir ? strrchr(dir, '/') : NULL;
+        if (!dir)
+            rn_die("out of memory");
+        if (slash && slash != dir) {
+            *slash = 0;
+            if (rn_mkdir_p(dir, err) < 0)
+                rn_die("--state: %s", err);
+        }
+        free(dir);
         int r = rn_window_load(rn_wagg_window(a.agg), a.state_path, a.optsig, err);
         if (r < 0)
             rn_die("%s", err);

@@ -392,6 +392,11 @@ static int wait_for_topic(rn_kcons *c, char *err)
     int found = look_for_topic(c, ms, NULL);   /* no answer: look again later */
     if (found > 0) {
         c->waiting = 0;
+        /* "end" is where the topic stood when consume started: it did not
+         * exist, so all it holds came later (the first records produced,
+         * which created it, included). */
+        if (c->o.offset_kind == RN_OFF_END)
+            c->o.offset_kind = RN_OFF_BEGINNING;
         return start(c, err) < 0 ? RN_ERR : 1;
     }
     now = rn_mono_ns();

@@ -690,8 +690,7 @@ static size_t fill_rows(rn_window *w, size_t nout)
         o->key = k;
         o->klen = fe->klen;
         o->pfx = key_prefix(k, fe->klen);
-        o->v.is_float = 0;
-        o->v.u.i = 0;
+        o->v = (rn_wnum){ .u.i = 0 };     /* the integer 0 */
     }
     return nout;
 }
