@@ -70,6 +70,11 @@ grep -q 'late=[1-9]' "$T/raw.err" || fail "--order-wait 0 made nothing late: $(c
 "$CONSUME" -b "$B" -t access -G g3 --offset beginning -c 5000 >"$T/c1"
 "$CONSUME" -b "$B" -t access -G g3 -e >"$T/c2"
 expect_eq "lines over two runs" "$(cat "$T/c1" "$T/c2" | wc -l)" 12000
+# A run that ends (-c 1) before most partitions gave anything: they resume
+# at their start next time, not at --offset's end.
+"$CONSUME" -b "$B" -t access -G g4 --offset beginning --order-wait 0 -c 1 >"$T/d1"
+"$CONSUME" -b "$B" -t access -G g4 -e >"$T/d2"
+expect_eq "lines over two runs after -c 1" "$(cat "$T/d1" "$T/d2" | wc -l)" 12000
 expect_file <(cat "$T/c1" "$T/c2" | sort) <(sort "$T/access.log")
 
 # A topic that does not exist yet: consume waits, says so once, and reads

@@ -18,6 +18,7 @@ struct rn_kcons {
     int wake[2];                /* a pipe librdkafka writes to when q gets something */
     int32_t nparts;
     char *assigned, *eof;       /* per partition */
+    char *fresh;                /* assigned without a committed offset */
     int64_t *next, *stored;     /* offset to commit (after what was returned,
                                    or a partition's end) / stored; -1 none */
     rd_kafka_message_t *cur;    /* the message the last event points into */
@@ -147,6 +148,7 @@ static void mark(rn_kcons *c, const rd_kafka_topic_partition_list_t *l, int on)
         if (p >= 0 && p < c->nparts) {
             c->assigned[p] = (char)on;
             c->eof[p] = 0;
+            c->fresh[p] = 0;
             c->next[p] = c->stored[p] = -1;
         }
     }
@@ -170,8 +172,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_topic_partition_list_find(parts, fresh->elems[i].topic,
                                                fresh->elems[i].partition)->offset =
                 fresh->elems[i].offset;
-        rd_kafka_topic_partition_list_destroy(fresh);
         mark(c, parts, 1);
+        for (int i = 0; i < fresh->cnt; i++)
+            if (fresh->elems[i].partition >= 0 && fresh->elems[i].partition < c->nparts)
+                c->fresh[fresh->elems[i].partition] = 1;
+        rd_kafka_topic_partition_list_destroy(fresh);
         open_queues(c, parts);
         rd_kafka_assign(rk, parts);
     } else {
@@ -218,6 +223,7 @@ static void free_consumer(rn_kcons *c)
     close_wake(c);
     free(c->assigned);
     free(c->eof);
+    free(c->fresh);
     free(c->next);
     free(c->stored);
     free(c->pq);
@@ -265,9 +271,10 @@ static int start(rn_kcons *c, char *err)
     c->deadline = -1;
     c->assigned = calloc(n, 1);
     c->eof = calloc(n, 1);
+    c->fresh = calloc(n, 1);
     c->next = calloc(n, sizeof *c->next);
     c->stored = calloc(n, sizeof *c->stored);
-    if (!c->assigned || !c->eof || !c->next || !c->stored)
+    if (!c->assigned || !c->eof || !c->fresh || !c->next || !c->stored)
         return rn_seterr(err, "out of memory");
     if (c->ordered) {
         c->pq = calloc(n, sizeof *c->pq);
@@ -694,6 +701,19 @@ int rn_kcons_close(rn_kcons *c, char *err)
             for (int i = 0; c->ordered && i < l->cnt; i++)
                 if (c->head[l->elems[i].partition])
                     l->elems[i].offset = c->head[l->elems[i].partition]->offset;
+            /* A partition without a committed offset that gave nothing yet
+             * (its first fetch had not come when a -c count ended the run)
+             * has no position: its start is what the next run must resume
+             * from, not --offset end. */
+            for (int i = 0; i < l->cnt; i++) {
+                int32_t p = l->elems[i].partition;
+                int64_t lo, hi;
+                if (l->elems[i].offset >= 0 || c->stored[p] >= 0 || !c->fresh[p]
+                    || (c->o.offset_kind != RN_OFF_BEGINNING && c->o.offset_kind != RN_OFF_END)
+                    || rd_kafka_query_watermark_offsets(c->rk, c->o.topic, p, &lo, &hi, 1000))
+                    continue;
+                l->elems[i].offset = c->o.offset_kind == RN_OFF_BEGINNING ? lo : hi;
+            }
             /* Only real positions: storing "invalid" would undo an end
              * stored by rn_kcons_written. */
             rd_kafka_topic_partition_list_t *v = rd_kafka_topic_partition_list_new(l->cnt);
