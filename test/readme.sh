@@ -14,7 +14,7 @@ block=$(mawk '/^The whole pipeline, with a broker:/ { on = 1; next }
 [ -n "$block" ] || fail "README.md: no pipeline block after 'The whole pipeline, with a broker:'"
 echo "$block" | grep -q '^brokerd serve ' || fail "README's pipeline does not start with brokerd serve: $block"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$T/var/log/nginx"
+mkdir -p "$T/var/log/nginx" "$T/var/lib"     # as on any system
 script=$(echo "$block" | sed -e "s|^brokerd serve |brokerd serve --listen 127.0.0.1:$port |" \
                              -e "s|localhost:9092|127.0.0.1:$port|g" \
                              -e "s|/var/|$T/var/|g")
