@@ -119,6 +119,9 @@ static int emit(void *data, const rn_row *row)
 static void put_watermark(app *a)
 {
     char err[RN_ERRLEN];
+    int64_t closed = rn_wagg_closed(a->agg);
+    if (a->out_failed || closed == INT64_MIN || closed <= a->wm_out)
+        return;     /* (after every event: nothing moved, the common case) */
     rn_window_stats st;
     rn_window_stats_get(rn_wagg_window(a->agg), &st);
     if (st.fill_cut && !a->fill_cut_said) {
@@ -126,9 +129,6 @@ static void put_watermark(app *a)
                 "filled", RN_WIN_FILL_MAX, RN_WIN_FILL_MAX);
         a->fill_cut_said = 1;
     }
-    int64_t closed = rn_wagg_closed(a->agg);
-    if (a->out_failed || closed == INT64_MIN || closed <= a->wm_out)
-        return;
     a->wm_out = closed;
     int r = rn_rowwriter_watermark(a->out, closed, err);
     if (r < 0)

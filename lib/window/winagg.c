@@ -31,6 +31,9 @@ struct rn_wagg {
     uint32_t *heap;
     size_t nheap;
     int folded;             /* a partition went to the overflow stream */
+    ptrdiff_t plain, last;  /* sv of the events without a partition, of the
+                               last partition (last_topic, last_part); -1 */
+    rn_buf last_topic, last_part;
     int64_t first_t;        /* time of the first event of this run (axis) */
     int have_first;
     rn_wagg_stats st;
@@ -110,6 +113,7 @@ rn_wagg *rn_wagg_new(const rn_wagg_opts *o, char *err)
     }
     a->o = *o;
     a->seed = rn_hash_seed();
+    a->plain = a->last = -1;
     if (rn_wtab__init(&a->streams, sizeof(rn_wtab_ent), 0, 0) < 0) {
         free(a);
         rn_seterr(err, "out of memory");
@@ -146,6 +150,8 @@ void rn_wagg_free(rn_wagg *a)
     rn_buf_free(&a->decoded);
     rn_wtab__free(&a->streams);
     rn_buf_free(&a->skey);
+    rn_buf_free(&a->last_topic);
+    rn_buf_free(&a->last_part);
     free(a->sv);
     free(a->heap);
     free(a);
@@ -167,7 +173,7 @@ static void heap_set(rn_wagg *a, size_t i, uint32_t x)
     a->sv[x].pos = (uint32_t)i;
 }
 
-static void heap_fix(rn_wagg *a, size_t i)
+static void heap_sift(rn_wagg *a, size_t i)
 {
     uint32_t x = a->heap[i];
     int64_t k = skey(&a->sv[x]);
@@ -189,11 +195,51 @@ static void heap_fix(rn_wagg *a, size_t i)
     heap_set(a, i, x);
 }
 
+/* Stream i's key changed: back to its place (nothing to do for one). */
+static inline void heap_fix(rn_wagg *a, size_t i)
+{
+    if (a->nheap > 1)
+        heap_sift(a, i);
+}
+
+static wstream *find_stream_slow(rn_wagg *a, const rn_event *ev, const rn_str *part);
+
 /* The stream of ev: by its partition and topic headers. NULL when out of
  * memory. */
 static wstream *find_stream(rn_wagg *a, const rn_event *ev)
 {
-    const rn_str *part = rn_event_header(ev, "partition");
+    const rn_str *part = ev->nhdr ? rn_event_header(ev, "partition") : NULL;
+    /* Most events are of the stream before them: lines have no headers,
+     * a consumer hands on runs of one partition. */
+    if (!part && a->plain >= 0)
+        return &a->sv[a->plain];
+    if (part && a->last >= 0 && part->n == a->last_part.len
+        && memcmp(part->p, a->last_part.p, part->n) == 0) {
+        const rn_str *topic = rn_event_header(ev, "topic");
+        size_t tn = topic ? topic->n : 0;
+        if (tn == a->last_topic.len && (tn == 0 || memcmp(topic->p, a->last_topic.p, tn) == 0))
+            return &a->sv[a->last];
+    }
+    wstream *s = find_stream_slow(a, ev, part);
+    if (!s)
+        return NULL;
+    if (!part) {
+        a->plain = s - a->sv;
+    } else {
+        const rn_str *topic = rn_event_header(ev, "topic");
+        a->last_part.len = a->last_topic.len = 0;
+        if (rn_buf_append(&a->last_part, part->p, part->n) < 0
+            || (topic && rn_buf_append(&a->last_topic, topic->p, topic->n) < 0))
+            a->last = -1;
+        else
+            a->last = s - a->sv;
+    }
+    return s;
+}
+
+/* The lookup (and creation) behind find_stream. */
+static wstream *find_stream_slow(rn_wagg *a, const rn_event *ev, const rn_str *part)
+{
     size_t idx, pos;
     a->skey.len = 0;
     if (part) {
