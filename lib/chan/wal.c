@@ -43,12 +43,15 @@
  * guessing could silently drop or repeat everything). Then every segment is
  * read in order and each record checked: a sane length that fits the file,
  * the CRC, at least one event, a seq not below the segment's name nor below
- * the end of the record before it. At the first record that fails, the
- * segment is truncated (on_warn names the file and the byte offset). That is
- * the torn tail of a crash when it happens in the last segment; in an earlier
- * segment it is damage, and the later segments are still read: every record
- * carries its own seq and CRC, so keeping them loses less than Kafka's
- * "delete everything after" would, and sinks cope with a gap in seqs. A
+ * the end of the record before it. A record that fails is damage: the scan
+ * looks for the next byte offset where a whole record checks out (every
+ * record carries its own length, seq and CRC, so a random match is as
+ * unlikely as a CRC collision), skips to it and goes on, and on_warn names
+ * the file, the offset, the bytes skipped and the seqs lost. Kafka deletes
+ * everything after damage; keeping the whole records after it loses less,
+ * and sinks cope with a gap in seqs. Only when no whole record follows in
+ * the last segment is it a torn tail (a crash in the middle of an append):
+ * the file is truncated there (on_warn says so with the byte offset). A
  * segment file too short to hold its header (a crash while it was being
  * created) is rewritten when last, deleted otherwise; a header that is not
  * ours is an error. Records whose end is past the smallest done cursor of
@@ -351,8 +354,66 @@ static int scan_take(rn_chan *c, scan *s, const rn_chan__rec *r, uint64_t sessio
     return 0;
 }
 
-/* Check every record of segment `name`, index the pending ones, and cut the
- * file at the first that fails. */
+/* Is there a whole record at pos of the segment (first seq base)? 1: yes,
+ * in *rc (seq, count, len, offset), *session and *serial; 0: no (*why);
+ * or a read error as rn_pread_full's. A record checks out when its length
+ * is sane and fits the file, its CRC matches, it has events, and its seq
+ * is not below the segment's name nor below the end of the record before. */
+static int rec_check(scan *s, rn_rd *r, uint64_t pos, uint64_t fsize, uint64_t base,
+                     rn_chan__rec *rc, uint64_t *session, uint64_t *serial, const char **why)
+{
+    const unsigned char *p;
+    int e;
+    if (fsize - pos < RN_WAL__REC_HDR) {
+        *why = "record header cut short";
+        return 0;
+    }
+    if ((e = rn_rd_get(r, pos, RN_WAL__REC_HDR, &p)) < 0)
+        return e;
+    uint32_t blen = rn_be32(p), crc = rn_be32(p + 4);
+    uint64_t seq = rn_be64(p + 8);
+    uint32_t count = rn_be32(p + 16);
+    *session = rn_be64(p + 20);
+    *serial = rn_be64(p + 28);
+    if (blen < BODY_HDR || blen - BODY_HDR > RN_CHAN__MAX_LEN) {
+        *why = "impossible length";
+        return 0;
+    }
+    if (blen > fsize - pos - 8) {
+        *why = "record cut short";
+        return 0;
+    }
+    /* Cheap checks first: the resync after damage tries every byte. */
+    if (count == 0 || seq > UINT64_MAX - count) {
+        *why = "impossible event count";
+        return 0;
+    }
+    if (seq < s->last_end || seq < base) {
+        *why = "sequence number out of order";
+        return 0;
+    }
+    uint32_t sum = 0;
+    uint64_t at = pos + 8, stop = pos + 8 + blen;
+    while (at < stop) {
+        size_t k = stop - at < WINDOW ? (size_t)(stop - at) : WINDOW;
+        if ((e = rn_rd_get(r, at, k, &p)) < 0)
+            return e;
+        sum = rn_crc32c(sum, p, k);
+        at += k;
+    }
+    if (sum != crc) {
+        *why = "CRC mismatch";
+        return 0;
+    }
+    rc->seq = seq;
+    rc->count = count;
+    rc->len = blen - BODY_HDR;
+    rc->at.off = pos;
+    return 1;
+}
+
+/* Check every record of segment `name` and index the pending ones; skip
+ * damage to the next whole record, and cut a torn tail of the last one. */
 static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
 {
     char name[32];
@@ -409,54 +470,40 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
     const char *why = NULL;
     uint32_t id = c->seg_first + (uint32_t)c->nseg;
     while (pos < fsize) {
-        const unsigned char *p;
-        if (fsize - pos < RN_WAL__REC_HDR) {
-            why = "record header cut short";
-            break;
-        }
-        if ((e = rn_rd_get(&r, pos, RN_WAL__REC_HDR, &p)) < 0) {
-            rn_seterr(err, "%s/%s: read: %s", c->dir, name, rn_io_strerror(e));
-            goto fail;
-        }
-        uint32_t blen = rn_be32(p), crc = rn_be32(p + 4);
-        rn_chan__rec rc = { .seq = rn_be64(p + 8), .count = rn_be32(p + 16), .seg = id };
-        uint64_t session = rn_be64(p + 20), serial = rn_be64(p + 28);
-        rc.at.off = pos;
-        rc.len = blen - BODY_HDR;
-        if (blen < BODY_HDR || blen - BODY_HDR > RN_CHAN__MAX_LEN) {
-            why = "impossible length";
-            break;
-        }
-        if (blen > fsize - pos - 8) {
-            why = "record cut short";
-            break;
-        }
-        uint32_t sum = 0;
-        uint64_t at = pos + 8, stop = pos + 8 + blen;
-        while (at < stop) {
-            size_t k = stop - at < WINDOW ? (size_t)(stop - at) : WINDOW;
-            if ((e = rn_rd_get(&r, at, k, &p)) < 0) {
-                rn_seterr(err, "%s/%s: read: %s", c->dir, name, rn_io_strerror(e));
-                goto fail;
+        rn_chan__rec rc = { .seg = id };
+        uint64_t session, serial;
+        if ((e = rec_check(s, &r, pos, fsize, base, &rc, &session, &serial, &why)) < 0)
+            goto ioerr;
+        if (e == 0) {
+            /* Damage: go on at the next record that checks out, if any. */
+            uint64_t next = pos + 1;
+            for (; next < fsize; next++) {
+                const char *w2;
+                if ((e = rec_check(s, &r, next, fsize, base, &rc, &session, &serial, &w2)) < 0)
+                    goto ioerr;
+                if (e == 1)
+                    break;
             }
-            sum = rn_crc32c(sum, p, k);
-            at += k;
-        }
-        if (sum != crc) {
-            why = "CRC mismatch";
-            break;
-        }
-        if (rc.count == 0 || rc.seq > UINT64_MAX - rc.count) {
-            why = "impossible event count";
-            break;
-        }
-        if (rc.seq < s->last_end || rc.seq < base) {
-            why = "sequence number out of order";
-            break;
+            if (next >= fsize && last)
+                break;      /* a torn tail: cut below */
+            if (next >= fsize) {
+                rn_warn_to(s->o->on_warn, s->o->data, "%s/%s: damaged record at byte offset %"
+                           PRIu64 " (%s): skipped the %" PRIu64 " bytes to the segment's end",
+                           c->dir, name, pos, why, fsize - pos);
+                pos = fsize;
+                break;
+            }
+            rn_warn_to(s->o->on_warn, s->o->data, "%s/%s: damaged record at byte offset %"
+                       PRIu64 " (%s): skipped %" PRIu64 " bytes to the next whole record, at "
+                       "byte offset %" PRIu64 "; %" PRIu64 " events lost (seq %" PRIu64
+                       " to %" PRIu64 ")", c->dir, name, pos, why, next - pos, next,
+                       rc.seq - s->last_end, s->last_end, rc.seq);
+            pos = next;
+            why = NULL;
         }
         if (scan_take(c, s, &rc, session, serial, err) < 0)
             goto fail;
-        pos = stop;
+        pos += RN_WAL__REC_HDR + (uint64_t)rc.len;
     }
     if (pos < fsize) {
         if (ftruncate(g.fd, (off_t)pos) < 0) {
@@ -470,6 +517,8 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
     if (push_seg(c, &g, err) < 0)
         goto fail;
     return 0;
+ioerr:
+    rn_seterr(err, "%s/%s: read: %s", c->dir, name, rn_io_strerror(e));
 fail:
     close(g.fd);
     return RN_ERR;
