@@ -218,6 +218,13 @@ static int on_batch(void *data, const rn_hop_batch *b)
     rn_agent *a = data;
     char err[RN_ERRLEN];
     uint64_t ticket = 0;
+    if (b->count == 0) {
+        /* Nothing to store: stored. A NACK would have it sent for ever.
+         * Acknowledged after the batches before it on the connection. */
+        if (ack_later(a, b->conn, b->serial, RN_HOP_STORED, rn_chan_written(a->chan)) < 0)
+            rn_hop_server_nack(a->server, b->conn, b->serial, "out of memory");
+        return RN_HOP_TAKEN;
+    }
     int r = rn_chan_put(a->chan, b->events, b->len, b->count, b->session, b->serial, 0,
                         &ticket, err);
     switch (r) {
@@ -552,7 +559,11 @@ rn_agent *rn_agent_new(uv_loop_t *loop, const rn_agent_opts *o, char *err)
             goto err_started;
     }
     if (o->listen) {
-        rn_hop_server_opts ho = { .on_batch = on_batch, .on_warn = pass_warn, .data = a };
+        rn_hop_server_opts ho = {
+            .max_conns = o->max_conns, .idle_ms = o->idle_ms, .max_unread = o->max_unread,
+            .max_partial = o->max_partial,
+            .on_batch = on_batch, .on_warn = pass_warn, .data = a,
+        };
         if (!(a->server = rn_hop_server_new(loop, &ho, err))
             || rn_hop_server_listen(a->server, o->listen, err) < 0)
             goto err_started;

@@ -279,6 +279,9 @@ typedef struct rn_agent_opts {
     const rn_route *routes;     /* all of one header */
     size_t nroutes;
     int64_t drain_ns;           /* how long rn_agent_stop waits for the sinks */
+    /* The hop port's limits (rn_hop_server_opts; 0: its defaults). */
+    size_t max_conns, max_unread, max_partial;
+    int64_t idle_ms;            /* < 0: never */
     /* Warnings, from any thread. */
     void (*on_warn)(void *data, const char *msg);
     void *data;
