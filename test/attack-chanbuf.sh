@@ -5,7 +5,9 @@
 # are bounded in all (an ERROR to the one over the limit); a batch of 0
 # events is acknowledged, not refused for ever; connections past
 # --max-connections are refused; idle ones are closed, and one stuck in the
-# middle of a frame is told why. Each attack is scaled down to seconds and
+# middle of a frame is told why; a file channel on a full disk holds its
+# input, resumes by itself, and exits 1 when stopped with input it could not
+# store. Each attack is scaled down to seconds and
 # asserts the bound. The peers are a raw client in python3.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || { note "no python3: skipped"; exit 77; }
@@ -245,4 +247,83 @@ secs=$(echo "$out" | sed -n 's/^after=//p')
 python3 -c "import sys; sys.exit(0 if 0.5 <= $secs <= 5 else 1)" || fail "idle: closed after $secs s"
 expect_eq "still serving" "$(hop one "$C" 500)" "ack 1 0"
 stop "$cpid"
+# ---- a full disk under a file channel ------------------------------------
+# A 2 MB tmpfs when mounting is allowed (root); otherwise a file size limit
+# (ulimit -f, SIGXFSZ ignored: writes fail with EFBIG), which shows the
+# holding and the resuming but not a disk that stays full.
+D=$T/disk
+mkdir -p "$D"
+if mount -t tmpfs -o size=2m tmpfs "$D" 2>/dev/null; then
+    trap 'umount "$D" 2>/dev/null || true; cleanup' EXIT INT TERM
+    limit() { "$@"; }
+    full=tmpfs
+else
+    limit() { (trap '' XFSZ; ulimit -f 1024; exec "$@"); }
+    full=fsize
+fi
+note "disk full: by $full"
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+rport=$(free_port)
+lines() { seq 1 "$2" | sed "s/^/$1 /; s/\$/ some padding to fill the disk faster/"; }
+lines a 60000 >"$T/a.in"
+limit "$CHANBUF" --dir "$D/ch" --sink "tcp://127.0.0.1:$rport" <"$T/a.in" >/dev/null \
+    2>"$T/full.log" &
+fpid=$!
+PIDS="$PIDS $fpid"
+wait_until 20 grep -q "disk full: holding input" "$T/full.log" ||
+    fail "disk full: nothing said: $(cat "$T/full.log")"
+sleep 1
+kill -0 "$fpid" 2>/dev/null || fail "disk full: chanbuf ended: $(cat "$T/full.log")"
+# The receiver comes up: the channel drains, its segments go (the active
+# one too), and the input goes on by itself to its end.
+CB_ADDR=127.0.0.1:$rport start_chanbuf recv >"$T/recv.out"
+recvpid=$cpid
+st=0
+wait_until 60 sh -c "! kill -0 $fpid 2>/dev/null" || fail "disk full: stuck: $(cat "$T/full.log")"
+wait "$fpid" || st=$?
+expect_eq "disk full: exit status at the end of input" "$st" 0
+[ "$(grep -c "disk full: holding input" "$T/full.log")" = 1 ] ||
+    fail "disk full: said more than once: $(cat "$T/full.log")"
+if [ $full = tmpfs ]; then
+    grep -q "room on disk again" "$T/full.log" || fail "disk full: resuming not said"
+fi
+wait_lines "$T/recv.out" 60000
+sort -u "$T/recv.out" | grep -c '^a ' >"$T/n"
+expect_eq "disk full: lines delivered" "$(cat "$T/n")" 60000
+
+if [ $full = tmpfs ]; then
+    # Stopped while the disk is full, with input read and not stored: exit 1.
+    dport=$(free_port)
+    lines b 60000 >"$T/b.in"
+    "$CHANBUF" --dir "$D/ch" --sink "tcp://127.0.0.1:$dport" <"$T/b.in" >/dev/null \
+        2>"$T/stop.log" &
+    spid=$!
+    PIDS="$PIDS $spid"
+    wait_until 20 grep -q "disk full: holding input" "$T/stop.log" ||
+        fail "stop: disk never full: $(cat "$T/stop.log")"
+    t0=$(date +%s)
+    kill -TERM "$spid"
+    st=0
+    wait "$spid" || st=$?
+    expect_eq "stop on a full disk: exit status" "$st" 1
+    [ $(($(date +%s) - t0)) -le 12 ] || fail "stop on a full disk took too long"
+    grep -q "events read from standard input were not stored" "$T/stop.log" ||
+        fail "stop: what was lost was not said: $(cat "$T/stop.log")"
+    # A restart on the full disk: what was stored is delivered, the full
+    # active segment is reclaimed, and new input goes through.
+    lines c 60000 >"$T/c.in"
+    st=0
+    timeout 60 "$CHANBUF" --dir "$D/ch" --sink "tcp://$C" <"$T/c.in" >/dev/null \
+        2>"$T/restart.log" || st=$?
+    expect_eq "restart on a full disk: exit status" "$st" 0
+    wait_lines "$T/recv.out" 120000 20
+    expect_eq "restart: new lines delivered" "$(sort -u "$T/recv.out" | grep -c '^c ')" 60000
+    stored=$(sort -u "$T/recv.out" | grep -c '^b ' || true)
+    [ "$stored" -gt 0 ] || fail "restart: nothing stored before the stop was delivered"
+    expect_eq "restart: the stored lines are the first ones" \
+        "$(grep '^b ' "$T/recv.out" | sort -u | sort -k2n | tail -n 1 | cut -d' ' -f2)" "$stored"
+fi
+stop "$recvpid"
 note "attack-chanbuf: ok"
