@@ -9,10 +9,13 @@
 #include "chan/chan.h"
 #include "cli.h"
 #include "core/core.h"
+#include "hop/hop.h"
 
 static const char usage_text[] =
     "usage: chanbuf [--listen ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"
     "               [--batch N] [--fsync always|DURATION] [--when-full block|drop]\n"
+    "               [--max-connections N] [--idle-timeout DURATION] [--max-unread SIZE]\n"
+    "               [--max-partial SIZE]\n"
     "               [-o lines|json|frames] [--sink SINK] ... [--route HEADER=VALUE:SINK_NAME] ...\n";
 
 static void usage(void)
@@ -30,6 +33,11 @@ static void usage(void)
           "      --batch N           events per batch (default 1000)\n"
           "      --fsync WHEN        file channel: always (default) or every DURATION\n"
           "      --when-full WHAT    block (default) or drop\n"
+          "      --max-connections N hop connections at once (default 1000)\n"
+          "      --idle-timeout DUR  close a hop connection idle this long (default 10m; 0: never)\n"
+          "      --max-unread SIZE   answers a sender may leave unread before it is not read\n"
+          "                          (default 256k)\n"
+          "      --max-partial SIZE  bytes of hop frames still arriving, in all (default 256m)\n"
           "  -o, --output FORMAT     stdout and file sinks: lines (default), json, frames\n"
           "      --sink SINK         a sink (default stdout); may be repeated\n"
           "      --route H=V:NAME    events whose header H is V go to sink NAME\n"
@@ -65,7 +73,7 @@ static void on_signal(uv_signal_t *h, int sig)
 int main(int argc, char **argv)
 {
     enum { OPT_LISTEN = 256, OPT_DIR, OPT_CAP, OPT_MAXB, OPT_BATCH, OPT_FSYNC, OPT_FULL,
-           OPT_SINK, OPT_ROUTE };
+           OPT_SINK, OPT_ROUTE, OPT_MAXCONN, OPT_IDLE, OPT_UNREAD, OPT_PARTIAL };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, OPT_LISTEN },
         { "dir", required_argument, NULL, OPT_DIR },
@@ -74,6 +82,10 @@ int main(int argc, char **argv)
         { "batch", required_argument, NULL, OPT_BATCH },
         { "fsync", required_argument, NULL, OPT_FSYNC },
         { "when-full", required_argument, NULL, OPT_FULL },
+        { "max-connections", required_argument, NULL, OPT_MAXCONN },
+        { "idle-timeout", required_argument, NULL, OPT_IDLE },
+        { "max-unread", required_argument, NULL, OPT_UNREAD },
+        { "max-partial", required_argument, NULL, OPT_PARTIAL },
         { "output", required_argument, NULL, 'o' },
         { "sink", required_argument, NULL, OPT_SINK },
         { "route", required_argument, NULL, OPT_ROUTE },
@@ -121,6 +133,23 @@ int main(int argc, char **argv)
             if (strcmp(optarg, "block") && strcmp(optarg, "drop"))
                 rn_usage_error("--when-full: '%s' is neither 'block' nor 'drop'", optarg);
             o.drop = strcmp(optarg, "drop") == 0;
+            break;
+        case OPT_MAXCONN:
+            if (!(o.max_conns = (size_t)rn_opt_uint("--max-connections", optarg, 1000000)))
+                rn_usage_error("--max-connections: must be at least 1");
+            break;
+        case OPT_IDLE:
+            o.idle_ms = rn_opt_duration("--idle-timeout", optarg) / 1000000;
+            if (o.idle_ms == 0)
+                o.idle_ms = -1;     /* never */
+            break;
+        case OPT_UNREAD:
+            if ((o.max_unread = (size_t)rn_opt_size("--max-unread", optarg)) < 1024)
+                rn_usage_error("--max-unread: must be at least 1k");
+            break;
+        case OPT_PARTIAL:
+            if ((o.max_partial = (size_t)rn_opt_size("--max-partial", optarg)) < RN_HOP_MAX_FRAME)
+                rn_usage_error("--max-partial: must be at least 32m (a whole frame)");
             break;
         case 'o':
             if (rn_format_parse(optarg, &o.fmt, err) < 0)

@@ -53,6 +53,8 @@ struct rn_agent {
     int status;
     int failed_sink;            /* atomic: a sink stopped for good: its status */
     uint64_t dropped;           /* atomic: the stdin thread counts too */
+    int full_said;              /* atomic: "disk full" said, "room again" not yet */
+    int ckpt_said;              /* a failed checkpoint was said */
 };
 
 /* The warnings of the channel, the sinks and the hop server, to the owner's. */
@@ -60,6 +62,21 @@ static void pass_warn(void *data, const char *msg)
 {
     rn_agent *a = data;
     rn_warn_to(a->o.on_warn, a->o.data, "%s", msg);
+}
+
+/* A full disk is said once, and so is the room coming back. */
+static void say_full(rn_agent *a, const char *err)
+{
+    if (!__atomic_exchange_n(&a->full_said, 1, __ATOMIC_ACQ_REL))
+        rn_warn_to(a->o.on_warn, a->o.data, "%s; disk full: holding input until there is "
+                   "room (trying again 4 times a second)", err);
+}
+
+static void say_room(rn_agent *a)
+{
+    if (__atomic_load_n(&a->full_said, __ATOMIC_ACQUIRE)
+        && __atomic_exchange_n(&a->full_said, 0, __ATOMIC_ACQ_REL))
+        rn_warn_to(a->o.on_warn, a->o.data, "%s: room on disk again; taking input", a->o.dir);
 }
 
 /* ---- routes ------------------------------------------------------------- */
@@ -218,10 +235,24 @@ static int on_batch(void *data, const rn_hop_batch *b)
     rn_agent *a = data;
     char err[RN_ERRLEN];
     uint64_t ticket = 0;
+    if (b->count == 0) {
+        /* Nothing to store: stored. A NACK would have it sent for ever.
+         * Acknowledged after the batches before it on the connection. */
+        if (ack_later(a, b->conn, b->serial, RN_HOP_STORED, rn_chan_written(a->chan)) < 0)
+            rn_hop_server_nack(a->server, b->conn, b->serial, "out of memory");
+        return RN_HOP_TAKEN;
+    }
     int r = rn_chan_put(a->chan, b->events, b->len, b->count, b->session, b->serial, 0,
                         &ticket, err);
     switch (r) {
+    case RN_CHAN_NOSPACE:
+        /* Held (not acknowledged): the sender keeps it; on_ckpt_timer
+         * offers it again once the checkpoint has freed what it can. */
+        say_full(a, err);
+        return RN_HOP_BUSY;
     case 0:
+        say_room(a);
+        /* fall through */
     case RN_CHAN_DUP:
         if (ack_later(a, b->conn, b->serial, r ? RN_HOP_DUPLICATE : RN_HOP_STORED, ticket) < 0)
             rn_hop_server_nack(a->server, b->conn, b->serial, "out of memory");
@@ -257,7 +288,19 @@ static void chan_space(void *arg)
 
 /* ---- the stdin source ------------------------------------------------------- */
 
-/* Put the batch and empty it; 0, or 1 when the agent is stopping. */
+/* Wait up to ms for the stop; 1 when the agent is stopping. */
+static int stdin_pause(rn_agent *a, int ms)
+{
+    struct pollfd p = { a->stop_pipe[0], POLLIN, 0 };
+    if (poll(&p, 1, ms) < 0 && errno != EINTR)
+        return __atomic_load_n(&a->stopping, __ATOMIC_ACQUIRE) != 0;
+    return p.revents || __atomic_load_n(&a->stopping, __ATOMIC_ACQUIRE);
+}
+
+/* Put the batch and empty it; 0, or 1 when the agent is stopping. A batch
+ * that cannot be stored (a full disk, a failed write) is tried again until
+ * it is; a stop meanwhile is a failure (status 1): the events were read and
+ * not stored. */
 static int stdin_put(rn_agent *a, rn_batch *b)
 {
     char err[RN_ERRLEN];
@@ -266,15 +309,29 @@ static int stdin_put(rn_agent *a, rn_batch *b)
     int r;
     for (;;) {
         r = rn_chan_put(a->chan, b->buf.p, b->buf.len, b->count, 0, 0, !a->o.drop, NULL, err);
-        if (r >= 0)
+        if (r >= 0 && r != RN_CHAN_NOSPACE)
             break;
-        if (__atomic_load_n(&a->stopping, __ATOMIC_ACQUIRE))
+        if (r == RN_CHAN_NOSPACE)
+            say_full(a, err);
+        else
+            rn_warn_to(a->o.on_warn, a->o.data, "%s; trying again in a second", err);
+        if (stdin_pause(a, r == RN_CHAN_NOSPACE ? 250 : 1000)) {
+            rn_warn_to(a->o.on_warn, a->o.data, "%u events read from standard input were "
+                       "not stored", b->count);
+            a->status = 1;
             return 1;
-        rn_warn_to(a->o.on_warn, a->o.data, "%s; trying again in a second", err);
-        sleep(1);
+        }
     }
+    if (r == 0)
+        say_room(a);
     if (r == RN_CHAN_FULL)
         __atomic_add_fetch(&a->dropped, b->count, __ATOMIC_RELAXED);
+    if (r == RN_CHAN_CLOSED && a->o.dir) {
+        /* Stopped while waiting for room: read, and not kept for the next run. */
+        rn_warn_to(a->o.on_warn, a->o.data, "%u events read from standard input were not "
+                   "stored", b->count);
+        a->status = 1;
+    }
     rn_batch_reset(b);
     if (r == RN_CHAN_CLOSED)
         return 1;
@@ -486,8 +543,16 @@ static void on_ckpt_timer(uv_timer_t *h)
 {
     rn_agent *a = h->data;
     char err[RN_ERRLEN];
-    if (rn_chan_checkpoint(a->chan, err) < 0)
-        rn_warn_to(a->o.on_warn, a->o.data, "%s", err);
+    if (rn_chan_checkpoint(a->chan, err) < 0) {
+        if (!a->ckpt_said)      /* said again only after one has succeeded */
+            rn_warn_to(a->o.on_warn, a->o.data, "%s", err);
+        a->ckpt_said = 1;
+    } else {
+        a->ckpt_said = 0;
+    }
+    /* A hop batch held for a full disk is tried again. */
+    if (__atomic_load_n(&a->full_said, __ATOMIC_ACQUIRE) && a->server && !a->stopping)
+        rn_hop_server_resume(a->server);
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -552,7 +617,11 @@ rn_agent *rn_agent_new(uv_loop_t *loop, const rn_agent_opts *o, char *err)
             goto err_started;
     }
     if (o->listen) {
-        rn_hop_server_opts ho = { .on_batch = on_batch, .on_warn = pass_warn, .data = a };
+        rn_hop_server_opts ho = {
+            .max_conns = o->max_conns, .idle_ms = o->idle_ms, .max_unread = o->max_unread,
+            .max_partial = o->max_partial,
+            .on_batch = on_batch, .on_warn = pass_warn, .data = a,
+        };
         if (!(a->server = rn_hop_server_new(loop, &ho, err))
             || rn_hop_server_listen(a->server, o->listen, err) < 0)
             goto err_started;

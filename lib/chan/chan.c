@@ -407,6 +407,8 @@ int rn_chan_put(rn_chan *c, const char *events, size_t len, uint32_t count,
             r = rn_wal__append(c, events, len, count, session, serial, &rc, err);
         else
             rc.at.p = copy;
+        if (r == RN_CHAN_NOSPACE)
+            c->space_wanted = 1;    /* rn_chan_done may make room */
         if (r == 0) {
             copy = NULL;
             rn_chan__ring_push(c, &rc);

@@ -55,6 +55,8 @@
 #define RN_CHAN_DUP 1       /* seen before: not stored again */
 #define RN_CHAN_FULL 2      /* no room now (wait = 0) */
 #define RN_CHAN_CLOSED 3    /* rn_chan_shutdown was called */
+#define RN_CHAN_NOSPACE 4   /* file: the disk is full (or a file size limit is
+                             * reached); nothing stored, try again later */
 
 typedef struct rn_chan rn_chan;
 
@@ -87,7 +89,11 @@ int rn_chan_close(rn_chan *c, char *err);
  * the channel is empty, so that it cannot wait forever. *ticket (may be
  * NULL) is the position to pass to rn_chan_synced: for a file channel the
  * record is durable once a sync has reached it. A DUP gets a ticket too (the
- * earlier copy may not be synced yet). -1: the write failed (err). */
+ * earlier copy may not be synced yet). RN_CHAN_NOSPACE: the disk is full
+ * (err says so); nothing was stored, and the next put starts a new segment,
+ * so that rn_chan_checkpoint can delete the old ones as soon as the sinks
+ * are done with them (the active one too, once nothing is pending): try
+ * again after a checkpoint. -1: the write failed (err). */
 int rn_chan_put(rn_chan *c, const char *events, size_t len, uint32_t count,
                 uint64_t session, uint64_t serial, int wait, uint64_t *ticket,
                 char *err);
@@ -279,6 +285,9 @@ typedef struct rn_agent_opts {
     const rn_route *routes;     /* all of one header */
     size_t nroutes;
     int64_t drain_ns;           /* how long rn_agent_stop waits for the sinks */
+    /* The hop port's limits (rn_hop_server_opts; 0: its defaults). */
+    size_t max_conns, max_unread, max_partial;
+    int64_t idle_ms;            /* < 0: never */
     /* Warnings, from any thread. */
     void (*on_warn)(void *data, const char *msg);
     void *data;

@@ -117,6 +117,7 @@ struct rn_chan {
     size_t nseg, segcap;
     uint32_t seg_first;     /* id of segs[0]; ids count up, wrapping is harmless */
     int dir_dirty;          /* a segment was created since the last sync */
+    int nospace;            /* the last append found the disk full */
     rn_buf ckbuf;           /* the checkpoint being saved */
     rn_buf cklast;          /* the last one saved: an unchanged one is not saved again */
 };
@@ -136,7 +137,7 @@ void rn_chan__ring_push(rn_chan *c, const rn_chan__rec *r);
  * into the ring, the duplicate table), place the cursors. */
 int rn_wal__recover(rn_chan *c, const rn_chan_opts *o, char *err);
 /* Append one record to the active segment; r gets where it went. Under the
- * lock. */
+ * lock. RN_CHAN_NOSPACE when the disk is full. */
 int rn_wal__append(rn_chan *c, const char *events, size_t len, uint32_t count,
                    uint64_t session, uint64_t serial, rn_chan__rec *r, char *err);
 /* Read the planned records' events, checked, into out. Without the lock. */

@@ -22,7 +22,12 @@
  *       the active one past segment_bytes (a segment always takes at least
  *       one record). A segment is deleted by rn_chan_checkpoint, after the
  *       checkpoint is saved, once it is not the active segment and none of
- *       its records is pending.
+ *       its records is pending. A full disk (ENOSPC, EDQUOT, EFBIG) makes
+ *       the put answer RN_CHAN_NOSPACE and the next append start a new
+ *       segment; meanwhile the checkpoint deletes spent segments before it
+ *       saves (it needs their room), the active one too once nothing is
+ *       pending, so that a channel whose sinks are done always gets its
+ *       room back.
  *
  *   DIR/checkpoint           saved by rn_chan_checkpoint through
  *                            DIR/checkpoint.tmp (write, fsync, rename, fsync DIR)
@@ -43,12 +48,15 @@
  * guessing could silently drop or repeat everything). Then every segment is
  * read in order and each record checked: a sane length that fits the file,
  * the CRC, at least one event, a seq not below the segment's name nor below
- * the end of the record before it. At the first record that fails, the
- * segment is truncated (on_warn names the file and the byte offset). That is
- * the torn tail of a crash when it happens in the last segment; in an earlier
- * segment it is damage, and the later segments are still read: every record
- * carries its own seq and CRC, so keeping them loses less than Kafka's
- * "delete everything after" would, and sinks cope with a gap in seqs. A
+ * the end of the record before it. A record that fails is damage: the scan
+ * looks for the next byte offset where a whole record checks out (every
+ * record carries its own length, seq and CRC, so a random match is as
+ * unlikely as a CRC collision), skips to it and goes on, and on_warn names
+ * the file, the offset, the bytes skipped and the seqs lost. Kafka deletes
+ * everything after damage; keeping the whole records after it loses less,
+ * and sinks cope with a gap in seqs. Only when no whole record follows in
+ * the last segment is it a torn tail (a crash in the middle of an append):
+ * the file is truncated there (on_warn says so with the byte offset). A
  * segment file too short to hold its header (a crash while it was being
  * created) is rewritten when last, deleted otherwise; a header that is not
  * ours is an error. Records whose end is past the smallest done cursor of
@@ -118,41 +126,64 @@ static void seg_header(unsigned char *h)
     h[7] = SEG_VERSION & 0xff;
 }
 
-/* Start segment wal-<base> and make it the active one. */
+/* A write that failed for want of room: the disk (or the quota) is full, or
+ * the file size limit is reached (EFBIG, with SIGXFSZ ignored). */
+static int no_room(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EFBIG;
+}
+
+/* Start segment wal-<base> and make it the active one. RN_CHAN_NOSPACE
+ * when there is no room for it. */
 static int new_seg(rn_chan *c, uint64_t base, char *err)
 {
     char name[32];
     unsigned char h[SEG_HDR];
     rn_wal__seg g = { .base = base, .size = SEG_HDR, .dirty = 1 };
+    int e;
     seg_name(name, base);
     seg_header(h);
     g.fd = openat(c->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (g.fd < 0)
-        return rn_seterr(err, "%s/%s: %s", c->dir, name, strerror(errno));
-    if (rn_write_all(g.fd, h, sizeof h) < 0) {
-        rn_seterr(err, "%s/%s: write: %s", c->dir, name, strerror(errno));
-        goto fail;
+    if (g.fd < 0) {
+        e = errno;
+        rn_seterr(err, "%s/%s: %s", c->dir, name, strerror(e));
+        return no_room(e) ? RN_CHAN_NOSPACE : RN_ERR;
     }
-    if (push_seg(c, &g, err) < 0)
-        goto fail;
+    if (rn_write_all(g.fd, h, sizeof h) < 0) {
+        e = errno;
+        rn_seterr(err, "%s/%s: write: %s", c->dir, name, strerror(e));
+        close(g.fd);
+        unlinkat(c->dirfd, name, 0);
+        return no_room(e) ? RN_CHAN_NOSPACE : RN_ERR;
+    }
+    if (push_seg(c, &g, err) < 0) {
+        close(g.fd);
+        unlinkat(c->dirfd, name, 0);
+        return RN_ERR;
+    }
     c->dir_dirty = 1;
     return 0;
-fail:
-    close(g.fd);
-    unlinkat(c->dirfd, name, 0);
-    return RN_ERR;
 }
 
 /* Append one record to the active segment (rolling first when it would pass
- * segment_bytes); r gets where it went. A failed write is cut off again so
- * that the next record lands where a reader expects it. */
+ * segment_bytes, or when the last append found the disk full: the full
+ * segment can then go as soon as the sinks are done with it); r gets where
+ * it went. A failed write is cut off again so that the next record lands
+ * where a reader expects it. With no active segment (the checkpoint deleted
+ * it to make room) one is started. */
 int rn_wal__append(rn_chan *c, const char *events, size_t len, uint32_t count,
                    uint64_t session, uint64_t serial, rn_chan__rec *r, char *err)
 {
-    rn_wal__seg *g = &c->segs[c->nseg - 1];
-    if (g->size > SEG_HDR && g->size + RN_WAL__REC_HDR + len > c->segment_bytes) {
-        if (new_seg(c, c->next_seq, err) < 0)
-            return RN_ERR;
+    int e;
+    rn_wal__seg *g = c->nseg ? &c->segs[c->nseg - 1] : NULL;
+    if (!g || (g->size > SEG_HDR && (c->nospace
+                                     || g->size + RN_WAL__REC_HDR + len > c->segment_bytes))) {
+        if ((e = new_seg(c, c->next_seq, err)) < 0)
+            return e;
+        if (e == RN_CHAN_NOSPACE) {
+            c->nospace = 1;
+            return e;
+        }
         g = &c->segs[c->nseg - 1];
     }
     unsigned char h[RN_WAL__REC_HDR];
@@ -167,14 +198,20 @@ int rn_wal__append(rn_chan *c, const char *events, size_t len, uint32_t count,
         { .iov_base = (void *)events, .iov_len = len },
     };
     if (rn_pwritev_full(g->fd, iov, len ? 2 : 1, g->size) < 0) {
-        int e = errno;
+        e = errno;
         char name[32];
         seg_name(name, g->base);
         if (ftruncate(g->fd, (off_t)g->size) < 0) {
             /* the next write lands on the same bytes anyway */
         }
-        return rn_seterr(err, "%s/%s: write: %s", c->dir, name, strerror(e));
+        rn_seterr(err, "%s/%s: write: %s", c->dir, name, strerror(e));
+        if (no_room(e)) {
+            c->nospace = 1;
+            return RN_CHAN_NOSPACE;
+        }
+        return RN_ERR;
     }
+    c->nospace = 0;
     r->at.off = g->size;
     r->seg = c->seg_first + (uint32_t)(c->nseg - 1);
     g->size += RN_WAL__REC_HDR + len;
@@ -351,8 +388,66 @@ static int scan_take(rn_chan *c, scan *s, const rn_chan__rec *r, uint64_t sessio
     return 0;
 }
 
-/* Check every record of segment `name`, index the pending ones, and cut the
- * file at the first that fails. */
+/* Is there a whole record at pos of the segment (first seq base)? 1: yes,
+ * in *rc (seq, count, len, offset), *session and *serial; 0: no (*why);
+ * or a read error as rn_pread_full's. A record checks out when its length
+ * is sane and fits the file, its CRC matches, it has events, and its seq
+ * is not below the segment's name nor below the end of the record before. */
+static int rec_check(scan *s, rn_rd *r, uint64_t pos, uint64_t fsize, uint64_t base,
+                     rn_chan__rec *rc, uint64_t *session, uint64_t *serial, const char **why)
+{
+    const unsigned char *p;
+    int e;
+    if (fsize - pos < RN_WAL__REC_HDR) {
+        *why = "record header cut short";
+        return 0;
+    }
+    if ((e = rn_rd_get(r, pos, RN_WAL__REC_HDR, &p)) < 0)
+        return e;
+    uint32_t blen = rn_be32(p), crc = rn_be32(p + 4);
+    uint64_t seq = rn_be64(p + 8);
+    uint32_t count = rn_be32(p + 16);
+    *session = rn_be64(p + 20);
+    *serial = rn_be64(p + 28);
+    if (blen < BODY_HDR || blen - BODY_HDR > RN_CHAN__MAX_LEN) {
+        *why = "impossible length";
+        return 0;
+    }
+    if (blen > fsize - pos - 8) {
+        *why = "record cut short";
+        return 0;
+    }
+    /* Cheap checks first: the resync after damage tries every byte. */
+    if (count == 0 || seq > UINT64_MAX - count) {
+        *why = "impossible event count";
+        return 0;
+    }
+    if (seq < s->last_end || seq < base) {
+        *why = "sequence number out of order";
+        return 0;
+    }
+    uint32_t sum = 0;
+    uint64_t at = pos + 8, stop = pos + 8 + blen;
+    while (at < stop) {
+        size_t k = stop - at < WINDOW ? (size_t)(stop - at) : WINDOW;
+        if ((e = rn_rd_get(r, at, k, &p)) < 0)
+            return e;
+        sum = rn_crc32c(sum, p, k);
+        at += k;
+    }
+    if (sum != crc) {
+        *why = "CRC mismatch";
+        return 0;
+    }
+    rc->seq = seq;
+    rc->count = count;
+    rc->len = blen - BODY_HDR;
+    rc->at.off = pos;
+    return 1;
+}
+
+/* Check every record of segment `name` and index the pending ones; skip
+ * damage to the next whole record, and cut a torn tail of the last one. */
 static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
 {
     char name[32];
@@ -409,54 +504,40 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
     const char *why = NULL;
     uint32_t id = c->seg_first + (uint32_t)c->nseg;
     while (pos < fsize) {
-        const unsigned char *p;
-        if (fsize - pos < RN_WAL__REC_HDR) {
-            why = "record header cut short";
-            break;
-        }
-        if ((e = rn_rd_get(&r, pos, RN_WAL__REC_HDR, &p)) < 0) {
-            rn_seterr(err, "%s/%s: read: %s", c->dir, name, rn_io_strerror(e));
-            goto fail;
-        }
-        uint32_t blen = rn_be32(p), crc = rn_be32(p + 4);
-        rn_chan__rec rc = { .seq = rn_be64(p + 8), .count = rn_be32(p + 16), .seg = id };
-        uint64_t session = rn_be64(p + 20), serial = rn_be64(p + 28);
-        rc.at.off = pos;
-        rc.len = blen - BODY_HDR;
-        if (blen < BODY_HDR || blen - BODY_HDR > RN_CHAN__MAX_LEN) {
-            why = "impossible length";
-            break;
-        }
-        if (blen > fsize - pos - 8) {
-            why = "record cut short";
-            break;
-        }
-        uint32_t sum = 0;
-        uint64_t at = pos + 8, stop = pos + 8 + blen;
-        while (at < stop) {
-            size_t k = stop - at < WINDOW ? (size_t)(stop - at) : WINDOW;
-            if ((e = rn_rd_get(&r, at, k, &p)) < 0) {
-                rn_seterr(err, "%s/%s: read: %s", c->dir, name, rn_io_strerror(e));
-                goto fail;
+        rn_chan__rec rc = { .seg = id };
+        uint64_t session, serial;
+        if ((e = rec_check(s, &r, pos, fsize, base, &rc, &session, &serial, &why)) < 0)
+            goto ioerr;
+        if (e == 0) {
+            /* Damage: go on at the next record that checks out, if any. */
+            uint64_t next = pos + 1;
+            for (; next < fsize; next++) {
+                const char *w2;
+                if ((e = rec_check(s, &r, next, fsize, base, &rc, &session, &serial, &w2)) < 0)
+                    goto ioerr;
+                if (e == 1)
+                    break;
             }
-            sum = rn_crc32c(sum, p, k);
-            at += k;
-        }
-        if (sum != crc) {
-            why = "CRC mismatch";
-            break;
-        }
-        if (rc.count == 0 || rc.seq > UINT64_MAX - rc.count) {
-            why = "impossible event count";
-            break;
-        }
-        if (rc.seq < s->last_end || rc.seq < base) {
-            why = "sequence number out of order";
-            break;
+            if (next >= fsize && last)
+                break;      /* a torn tail: cut below */
+            if (next >= fsize) {
+                rn_warn_to(s->o->on_warn, s->o->data, "%s/%s: damaged record at byte offset %"
+                           PRIu64 " (%s): skipped the %" PRIu64 " bytes to the segment's end",
+                           c->dir, name, pos, why, fsize - pos);
+                pos = fsize;
+                break;
+            }
+            rn_warn_to(s->o->on_warn, s->o->data, "%s/%s: damaged record at byte offset %"
+                       PRIu64 " (%s): skipped %" PRIu64 " bytes to the next whole record, at "
+                       "byte offset %" PRIu64 "; %" PRIu64 " events lost (seq %" PRIu64
+                       " to %" PRIu64 ")", c->dir, name, pos, why, next - pos, next,
+                       rc.seq - s->last_end, s->last_end, rc.seq);
+            pos = next;
+            why = NULL;
         }
         if (scan_take(c, s, &rc, session, serial, err) < 0)
             goto fail;
-        pos = stop;
+        pos += RN_WAL__REC_HDR + (uint64_t)rc.len;
     }
     if (pos < fsize) {
         if (ftruncate(g.fd, (off_t)pos) < 0) {
@@ -470,6 +551,8 @@ static int scan_seg(rn_chan *c, scan *s, uint64_t base, int last, char *err)
     if (push_seg(c, &g, err) < 0)
         goto fail;
     return 0;
+ioerr:
+    rn_seterr(err, "%s/%s: read: %s", c->dir, name, rn_io_strerror(e));
 fail:
     close(g.fd);
     return RN_ERR;
@@ -689,17 +772,61 @@ int rn_wal__read(rn_chan *c, const rn_wal__plan *pl, size_t n, rn_buf *out, char
 
 /* ---- saving the checkpoint ------------------------------------------------ */
 
+/* How many segments, from the oldest, no sink needs: those before the one
+ * holding the oldest pending record; when nothing is pending, all but the
+ * active one, and the active one too when the disk is full and it holds
+ * records (the next put starts a new one). Under the lock. */
+static size_t spent_segs(const rn_chan *c)
+{
+    if (c->nseg == 0)
+        return 0;
+    if (c->rn)
+        return (size_t)(uint32_t)(rn_chan__ring_at(c, 0)->seg - c->seg_first);
+    return c->nseg - 1 + (c->nospace && c->segs[c->nseg - 1].size > SEG_HDR);
+}
+
+/* Delete the oldest segments no sink needs, at most upto of them. */
+static void drop_segs(rn_chan *c, size_t upto)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = spent_segs(c);   /* again: puts may have come since it was counted */
+    if (n > upto)
+        n = upto;
+    rn_wal__seg *gone = n ? malloc(n * sizeof *gone) : NULL;
+    if (!gone) {
+        pthread_mutex_unlock(&c->mu);
+        return;                 /* out of memory: only means deleting them later */
+    }
+    memcpy(gone, c->segs, n * sizeof *gone);
+    memmove(c->segs, c->segs + n, (c->nseg - n) * sizeof *c->segs);
+    c->nseg -= n;
+    c->seg_first += (uint32_t)n;
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        seg_name(name, gone[i].base);
+        unlinkat(c->dirfd, name, 0);   /* a failure leaves it for the next open */
+        close(gone[i].fd);
+    }
+    free(gone);
+    pthread_mutex_lock(&c->mu);
+    if (c->nseg == 0) {
+        /* The active one went: start the next now, so that its name keeps
+         * the next seq across a restart (a failure is the next put's). */
+        new_seg(c, c->next_seq, NULL);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
 int rn_wal__checkpoint(rn_chan *c, char *err)
 {
     pthread_mutex_lock(&c->ckpt_mu);
     pthread_mutex_lock(&c->mu);
     int r = ck_encode(c);
-    /* Segments before the one holding the oldest pending record are spent
-     * (all of them but the active one when nothing is pending); they stay
-     * spent, and only this function removes segments, so they can be
-     * counted now and removed after the save. */
-    size_t spent = c->rn ? (size_t)(uint32_t)(rn_chan__ring_at(c, 0)->seg - c->seg_first)
-                         : c->nseg - 1;
+    /* Spent segments stay spent, and only this function removes segments,
+     * so they can be counted now and removed after the save. */
+    size_t spent = spent_segs(c);
+    int full = c->nospace;
     pthread_mutex_unlock(&c->mu);
     if (r < 0) {
         pthread_mutex_unlock(&c->ckpt_mu);
@@ -710,6 +837,13 @@ int rn_wal__checkpoint(rn_chan *c, char *err)
         pthread_mutex_unlock(&c->ckpt_mu);
         return 0;
     }
+    /* On a full disk the save itself may need the room of the spent
+     * segments: they go first. A crash before the save then finds the old
+     * checkpoint, whose cursors and duplicate table are behind: sinks may
+     * get again, and a resent batch may be stored again, what those
+     * segments held; nothing pending is lost (it was all delivered). */
+    if (full && spent)
+        drop_segs(c, spent);
     /* Everything the saved duplicate table names must be on disk first. */
     if (rn_wal__sync(c, NULL, err) < 0
         || rn_file_replace(c->dirfd, c->dir, CK_NAME, c->ckbuf.p, c->ckbuf.len, 1, err) < 0) {
@@ -719,22 +853,8 @@ int rn_wal__checkpoint(rn_chan *c, char *err)
     c->cklast.len = 0;
     if (rn_buf_append(&c->cklast, c->ckbuf.p, c->ckbuf.len) < 0)
         c->cklast.len = 0;      /* only means saving again next time */
-    rn_wal__seg *gone = spent ? malloc(spent * sizeof *gone) : NULL;
-    if (gone) {
-        pthread_mutex_lock(&c->mu);
-        memcpy(gone, c->segs, spent * sizeof *gone);
-        memmove(c->segs, c->segs + spent, (c->nseg - spent) * sizeof *c->segs);
-        c->nseg -= spent;
-        c->seg_first += (uint32_t)spent;
-        pthread_mutex_unlock(&c->mu);
-        for (size_t i = 0; i < spent; i++) {
-            char name[32];
-            seg_name(name, gone[i].base);
-            unlinkat(c->dirfd, name, 0);   /* a failure leaves it for the next open */
-            close(gone[i].fd);
-        }
-        free(gone);
-    }
+    if (!full && spent)
+        drop_segs(c, spent);
     pthread_mutex_unlock(&c->ckpt_mu);
     return 0;
 }

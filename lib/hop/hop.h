@@ -88,8 +88,30 @@ typedef struct rn_hop_batch {
 #define RN_HOP_TAKEN 0      /* taken: acknowledge it (now or later) with _ack/_nack */
 #define RN_HOP_BUSY 1       /* not now: hold it, stop reading, offer it again after _resume */
 
+/* The receiver's defaults for what a peer can make it hold. */
+#define RN_HOP_MAX_CONNS 1000
+#define RN_HOP_IDLE_MS (10 * 60 * 1000)
+#define RN_HOP_MAX_UNREAD (256u << 10)
+#define RN_HOP_MAX_PARTIAL (256u << 20)
+
 typedef struct rn_hop_server_opts {
     size_t max_frame;       /* 0: RN_HOP_MAX_FRAME */
+    /* Connections open at once; one more is refused with an ERROR frame.
+     * 0: RN_HOP_MAX_CONNS. */
+    size_t max_conns;
+    /* A connection that has sent and read nothing for this long is closed
+     * (refused with an ERROR frame when it stopped in the middle of a frame;
+     * a held one is not idle). 0: RN_HOP_IDLE_MS; < 0: never. */
+    int64_t idle_ms;
+    /* Bytes of answers a connection may leave unread (queued here because
+     * its peer does not read them) before the receiver stops reading it,
+     * until they are read. 0: RN_HOP_MAX_UNREAD. */
+    size_t max_unread;
+    /* Bytes the read buffers of all connections may hold beyond 64 KiB
+     * each, for frames that have not fully arrived; a connection whose
+     * frame would pass it is refused with an ERROR frame. At least
+     * max_frame. 0: RN_HOP_MAX_PARTIAL. */
+    size_t max_partial;
     int (*on_batch)(void *data, const rn_hop_batch *b);
     void (*on_warn)(void *data, const char *msg);
     void *data;
@@ -118,7 +140,8 @@ void rn_hop_server_stop_input(rn_hop_server *s);
 void rn_hop_server_close(rn_hop_server *s);
 void rn_hop_server_free(rn_hop_server *s);
 
-/* connections, refused, batches, events */
+/* connections, refused, batches, events, idle_closed, muted (connections
+ * whose unread answers stopped reading) */
 const rn_counters *rn_hop_server_counters(const rn_hop_server *s);
 
 /* ---- sender --------------------------------------------------------------- */

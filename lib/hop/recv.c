@@ -3,6 +3,13 @@
  * and sends the owner's acks; a BUSY owner holds a connection's batch (and
  * stops reading it) until rn_hop_server_resume.
  *
+ * What a peer can make it hold is bounded (hop.h, rn_hop_server_opts): the
+ * connections, the answers a peer leaves unread (past max_unread the
+ * connection is not read until they are: as Kafka mutes a channel), the
+ * read buffers of frames still arriving (they grow as bytes come, not as a
+ * length field claims, and all of them together stay under max_partial),
+ * and the time a connection may sit idle.
+ *
  * Everything runs on the caller's libuv loop; nothing here is thread-safe. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,8 +43,15 @@ struct rn_hop_server {
     hconn *held_head, *held_tail;   /* BUSY, in the order they were held */
     uint64_t next_id, next_hold;
     int resuming;
+    size_t max_conns, max_unread, max_partial;
+    uint64_t idle_ms;           /* 0: never */
+    size_t nconns;              /* on the list */
+    size_t partial;             /* read buffers' bytes beyond READ_CHUNK each */
+    uv_timer_t idle_timer;
+    int idle_open;
+    uint64_t full_warned_ms, full_quiet;    /* refusals over max_conns, said once a second */
     rn_counters counters;
-    uint64_t *c_connections, *c_refused, *c_batches, *c_events;
+    uint64_t *c_connections, *c_refused, *c_batches, *c_events, *c_idle, *c_muted;
 };
 
 struct hconn {
@@ -55,6 +69,9 @@ struct hconn {
     int welcomed;
     uint64_t session;
     int reading, closing, refusing;
+    int muted, mute_warned;     /* answers unread past max_unread: not reading */
+    int over_partial;           /* conn_alloc found max_partial reached */
+    uint64_t last_ms;           /* uv_now of the last byte in or out */
     /* A BUSY batch stays where it is in the buffer (reading has stopped, so
      * nothing moves it) and is offered again from there. */
     int held, held_checked;
@@ -79,9 +96,21 @@ static void swarn(rn_hop_server *s, const char *who, const char *fmt, ...)
     va_end(ap);
 }
 
+/* What a read buffer of cap bytes counts towards max_partial. */
+static size_t over_chunk(size_t cap)
+{
+    return cap > READ_CHUNK ? cap - READ_CHUNK : 0;
+}
+
+static size_t out_bytes(const hconn *c)
+{
+    return c->out.len + c->wbuf.len;
+}
+
 rn_hop_server *rn_hop_server_new(uv_loop_t *loop, const rn_hop_server_opts *o, char *err)
 {
     size_t max_frame = o->max_frame ? o->max_frame : RN_HOP_MAX_FRAME;
+    size_t max_partial = o->max_partial ? o->max_partial : RN_HOP_MAX_PARTIAL;
     rn_hop_server *s;
 
     if (!o->on_batch) {
@@ -93,12 +122,21 @@ rn_hop_server *rn_hop_server_new(uv_loop_t *loop, const rn_hop_server_opts *o, c
                   MIN_MAX_FRAME, MAX_MAX_FRAME);
         return NULL;
     }
+    if (max_partial < max_frame) {
+        rn_seterr(err, "hop server: the limit of partial frames (%zu bytes) is below the "
+                  "frame limit (%zu)", max_partial, max_frame);
+        return NULL;
+    }
     if (!(s = calloc(1, sizeof *s))) {
         rn_seterr(err, "out of memory");
         return NULL;
     }
     s->loop = loop;
     s->max_frame = max_frame;
+    s->max_partial = max_partial;
+    s->max_conns = o->max_conns ? o->max_conns : RN_HOP_MAX_CONNS;
+    s->max_unread = o->max_unread ? o->max_unread : RN_HOP_MAX_UNREAD;
+    s->idle_ms = o->idle_ms < 0 ? 0 : o->idle_ms ? (uint64_t)o->idle_ms : RN_HOP_IDLE_MS;
     s->on_batch = o->on_batch;
     s->on_warn = o->on_warn;
     s->data = o->data;
@@ -106,6 +144,8 @@ rn_hop_server *rn_hop_server_new(uv_loop_t *loop, const rn_hop_server_opts *o, c
     s->c_refused = rn_counter_add(&s->counters, "refused");
     s->c_batches = rn_counter_add(&s->counters, "batches");
     s->c_events = rn_counter_add(&s->counters, "events");
+    s->c_idle = rn_counter_add(&s->counters, "idle_closed");
+    s->c_muted = rn_counter_add(&s->counters, "muted");
     return s;
 }
 
@@ -115,6 +155,7 @@ const char *rn_hop_server_address(const rn_hop_server *s) { return s->address; }
 static void conn_freed(uv_handle_t *h)
 {
     hconn *c = h->data;
+    c->s->partial -= over_chunk(c->in_cap);
     free(c->in);
     rn_buf_free(&c->out);
     rn_buf_free(&c->wbuf);
@@ -173,10 +214,12 @@ static void conn_close(hconn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
+    s->nconns--;
     uv_close((uv_handle_t *)&c->h, conn_freed);
 }
 
 static void conn_flush(hconn *c);
+static void conn_go(hconn *c);
 
 static void conn_written(uv_write_t *w, int status)
 {
@@ -190,7 +233,12 @@ static void conn_written(uv_write_t *w, int status)
         conn_close(c);      /* the peer is gone: a read error or EOF says so too */
         return;
     }
+    c->last_ms = uv_now(c->s->loop);
     conn_flush(c);
+    if (c->muted && !c->closing && out_bytes(c) <= c->s->max_unread / 2) {
+        c->muted = 0;
+        conn_go(c);
+    }
 }
 
 /* Write what is queued, one uv_write at a time so that frames keep their
@@ -228,6 +276,21 @@ static int conn_queue(hconn *c, char type, const void *a, size_t an, const void 
         || rn_buf_append(&c->out, b, bn) < 0) {
         conn_close(c);
         return -1;
+    }
+    if (!c->muted && out_bytes(c) > c->s->max_unread) {
+        /* The peer does not read its answers: read nothing more from it
+         * until it does, so that what it makes us queue stays bounded. */
+        c->muted = 1;
+        (*c->s->c_muted)++;
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->h);
+            c->reading = 0;
+        }
+        if (!c->mute_warned) {
+            c->mute_warned = 1;
+            swarn(c->s, c->peer, "%zu bytes of answers unread; not reading from it until "
+                  "it reads them", out_bytes(c));
+        }
     }
     return 0;
 }
@@ -346,7 +409,7 @@ static void conn_process(hconn *c)
 {
     rn_hop_server *s = c->s;
 
-    while (!c->closing && !c->refusing && !c->held && !s->input_stopped) {
+    while (!c->closing && !c->refusing && !c->held && !c->muted && !s->input_stopped) {
         const unsigned char *p = c->in + c->in_off;
         size_t have = c->in_len - c->in_off;
         uint64_t off = c->base + c->in_off;
@@ -375,13 +438,17 @@ static void conn_process(hconn *c)
     }
 }
 
-/* Read straight into the connection's buffer. It is only as large as the
- * frame being read needs (whose length was checked before), and never above
- * max_frame + 5 bytes. */
+/* Read straight into the connection's buffer. It grows, by doubling, as the
+ * bytes of a large frame come (whose length was checked before): memory
+ * follows what a peer has sent rather than what it claims it will send. It
+ * never passes max_frame + 5 bytes, and the growth of all connections'
+ * buffers stays under max_partial (past it, read_cb gets UV_ENOBUFS with
+ * over_partial set). */
 static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     hconn *c = h->data;
-    size_t want = READ_CHUNK, limit = c->s->max_frame + 5;
+    rn_hop_server *s = c->s;
+    size_t want = READ_CHUNK, limit = s->max_frame + 5, cap = c->in_cap;
 
     (void)hint;
     if (c->in_off) {
@@ -390,11 +457,6 @@ static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
         c->base += c->in_off;
         c->in_off = 0;
     }
-    if (c->in_len == 0 && c->in_cap > SHRINK_ABOVE) {
-        free(c->in);
-        c->in = NULL;
-        c->in_cap = 0;
-    }
     if (c->in_len >= 4) {
         size_t need = 4 + (size_t)rn_be32(c->in);
         if (need > want)
@@ -402,14 +464,29 @@ static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     }
     if (want > limit)
         want = limit;
-    if (c->in_cap < want) {
-        unsigned char *p = realloc(c->in, want);
+    if (cap > SHRINK_ABOVE && c->in_len + READ_CHUNK <= cap / 4 && want <= cap / 4) {
+        /* A big frame has gone: give its room back. */
+        cap = c->in_len + READ_CHUNK > want ? c->in_len + READ_CHUNK : want;
+    } else if (cap < want && cap - c->in_len < READ_CHUNK) {
+        cap = cap < READ_CHUNK ? READ_CHUNK : 2 * cap;
+        if (cap > want)
+            cap = want;
+    }
+    if (cap != c->in_cap) {
+        size_t others = s->partial - over_chunk(c->in_cap);
+        if (cap > c->in_cap && others + over_chunk(cap) > s->max_partial) {
+            c->over_partial = 1;
+            *buf = uv_buf_init(NULL, 0);    /* read_cb refuses the connection */
+            return;
+        }
+        unsigned char *p = realloc(c->in, cap);
         if (!p) {
             *buf = uv_buf_init(NULL, 0);    /* read_cb gets UV_ENOBUFS */
             return;
         }
+        s->partial = others + over_chunk(cap);
         c->in = p;
-        c->in_cap = want;
+        c->in_cap = cap;
     }
     *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
 }
@@ -421,6 +498,11 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     (void)buf;
     if (c->closing || n == 0)
         return;
+    if (n == UV_ENOBUFS && c->over_partial) {
+        refuse(c, c->base + c->in_off, "frames still arriving on all connections would "
+               "hold more than the limit of %zu bytes; try again later", c->s->max_partial);
+        return;
+    }
     if (n == UV_ENOBUFS) {
         swarn(c->s, c->peer, "out of memory for the read buffer; closing");
         conn_close(c);
@@ -444,7 +526,56 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     c->in_len += (size_t)n;
+    c->last_ms = uv_now(c->s->loop);
     conn_process(c);
+}
+
+/* Too many connections: an ERROR to this one, a warning once a second. */
+static void refuse_over_limit(hconn *c)
+{
+    rn_hop_server *s = c->s;
+    char msg[128];
+    uint64_t now = uv_now(s->loop);
+    int n = snprintf(msg, sizeof msg, "too many connections (the limit is %zu)",
+                     s->max_conns);
+
+    (*s->c_refused)++;
+    c->refusing = 1;
+    if (conn_queue(c, T_ERROR, msg, (size_t)n, NULL, 0) == 0)
+        conn_flush(c);
+    if (s->full_warned_ms && now - s->full_warned_ms < 1000) {
+        s->full_quiet++;
+        return;
+    }
+    if (s->full_quiet)
+        swarn(s, c->peer, "refused: %s; %llu more refused in the last second", msg,
+              (unsigned long long)s->full_quiet);
+    else
+        swarn(s, c->peer, "refused: %s", msg);
+    s->full_warned_ms = now ? now : 1;
+    s->full_quiet = 0;
+}
+
+/* Close the connections that have been idle too long: quietly when nothing
+ * was under way, with an ERROR when a frame had begun to arrive. */
+static void on_idle_timer(uv_timer_t *t)
+{
+    rn_hop_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    hconn *next;
+
+    for (hconn *c = s->conns; c; c = next) {
+        next = c->next;
+        if (c->held || c->refusing || c->closing || now - c->last_ms < s->idle_ms)
+            continue;
+        if (c->in_len > c->in_off) {
+            refuse(c, c->base + c->in_off, "idle for %llu ms in the middle of a frame",
+                   (unsigned long long)(now - c->last_ms));
+        } else {
+            (*s->c_idle)++;
+            conn_close(c);
+        }
+    }
 }
 
 static void on_connection(uv_stream_t *ls, int status)
@@ -479,6 +610,11 @@ static void on_connection(uv_stream_t *ls, int status)
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
+    c->last_ms = uv_now(s->loop);
+    if (++s->nconns > s->max_conns) {
+        refuse_over_limit(c);
+        return;
+    }
     (*s->c_connections)++;
     if (uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) < 0) {
         conn_close(c);
@@ -510,6 +646,13 @@ int rn_hop_server_listen(rn_hop_server *s, const char *addr, char *err)
     }
     if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &sl) == 0)
         rn_hop_sockaddr_name((struct sockaddr *)&ss, s->address, sizeof s->address);
+    if (s->idle_ms) {
+        uint64_t every = s->idle_ms / 4 < 1000 ? s->idle_ms / 4 : 1000;
+        uv_timer_init(s->loop, &s->idle_timer);
+        s->idle_timer.data = s;
+        s->idle_open = 1;
+        uv_timer_start(&s->idle_timer, on_idle_timer, every ? every : 1, every ? every : 1);
+    }
     return 0;
 }
 
@@ -549,6 +692,23 @@ void rn_hop_server_nack(rn_hop_server *s, uint64_t conn, uint64_t serial, const 
         conn_flush(c);
 }
 
+/* Take what is buffered, then read on unless something holds the
+ * connection (a BUSY owner, unread answers, a refusal, the stop). */
+static void conn_go(hconn *c)
+{
+    rn_hop_server *s = c->s;
+
+    c->last_ms = uv_now(s->loop);
+    conn_process(c);
+    if (!c->held && !c->closing && !c->refusing && !c->reading && !c->muted
+        && !s->input_stopped) {
+        if (uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) < 0)
+            conn_close(c);
+        else
+            c->reading = 1;
+    }
+}
+
 void rn_hop_server_resume(rn_hop_server *s)
 {
     uint64_t upto = s->next_hold;
@@ -562,13 +722,7 @@ void rn_hop_server_resume(rn_hop_server *s)
      * round. */
     while ((c = s->held_head) && c->held_seq <= upto && !s->closed && !s->input_stopped) {
         unhold(c);
-        conn_process(c);
-        if (!c->held && !c->closing && !c->refusing && !c->reading && !s->input_stopped) {
-            if (uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) < 0)
-                conn_close(c);
-            else
-                c->reading = 1;
-        }
+        conn_go(c);
     }
     s->resuming = 0;
 }
@@ -578,6 +732,10 @@ void rn_hop_server_stop_input(rn_hop_server *s)
     if (s->input_stopped)
         return;
     s->input_stopped = 1;
+    if (s->idle_open) {
+        uv_close((uv_handle_t *)&s->idle_timer, NULL);
+        s->idle_open = 0;
+    }
     if (s->listener_open) {
         uv_close((uv_handle_t *)&s->listener, NULL);
         s->listener_open = 0;
