@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "broker/broker.h"
@@ -191,7 +192,9 @@ static const char usage_text[] =
     "                     [--auto-create yes|no] [--segment-bytes SIZE]\n"
     "                     [--segment-age DURATION] [--retention DURATION]\n"
     "                     [--retention-bytes SIZE] [--flush none|always|DURATION]\n"
-    "                     [--max-request SIZE]\n"
+    "                     [--max-request SIZE] [--max-conn-buffer SIZE]\n"
+    "                     [--max-partial SIZE] [--max-connections N]\n"
+    "                     [--idle-timeout DURATION]\n"
     "       brokerd topics -b HOST:PORT [--timeout DURATION] {--list |\n"
     "                      --describe [TOPIC ...] | --create TOPIC [--partitions N]\n"
     "                      [--replication-factor N] | --delete TOPIC}\n";
@@ -212,6 +215,13 @@ static void usage(void)
           "      --flush POLICY         none (page cache), always (fsync before acking), or\n"
           "                             an interval such as 1s (default none)\n"
           "      --max-request SIZE     close connections sending larger requests (default 100m)\n"
+          "      --max-conn-buffer SIZE stop reading a connection while its requests and\n"
+          "                             unread answers hold more (default 1m)\n"
+          "      --max-partial SIZE     partial requests held in all connections (default 256m)\n"
+          "      --max-connections N    accept and close connections over N (default 4096,\n"
+          "                             or half the open-file limit if lower)\n"
+          "      --idle-timeout DURATION\n"
+          "                             close connections idle this long, 0 never (default 10m)\n"
           "  -h, --help                 show this help\n"
           "  -V, --version              show the version\n"
           "\ntopics: list, describe, create or delete topics on any Kafka broker.\n\n"
@@ -266,7 +276,8 @@ static int yesno(const char *opt, const char *arg)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_AUTO = 256, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ };
+    enum { OPT_AUTO = 256, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ,
+           OPT_CONNBUF, OPT_PARTIAL, OPT_MAXCONN, OPT_IDLE };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "data-dir", required_argument, NULL, 'd' },
@@ -278,6 +289,10 @@ int main(int argc, char **argv)
         { "retention-bytes", required_argument, NULL, OPT_RETB },
         { "flush", required_argument, NULL, OPT_FLUSH },
         { "max-request", required_argument, NULL, OPT_MAXREQ },
+        { "max-conn-buffer", required_argument, NULL, OPT_CONNBUF },
+        { "max-partial", required_argument, NULL, OPT_PARTIAL },
+        { "max-connections", required_argument, NULL, OPT_MAXCONN },
+        { "idle-timeout", required_argument, NULL, OPT_IDLE },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -285,6 +300,8 @@ int main(int argc, char **argv)
     rn_broker_opts o = {
         .host = "127.0.0.1", .port = 9092, .data_dir = "data", .partitions = 1,
         .auto_create = 1, .flush = RN_FLUSH_NONE, .max_request = 100u << 20,
+        .max_conn_buffer = 1u << 20, .max_partial = 256u << 20, .max_connections = -1,
+        .idle_timeout_ns = 600 * 1000000000LL,
         .klog = { .segment_bytes = 1ull << 30, .segment_age_ns = 7 * 86400 * 1000000000LL,
                   .retention_ns = 7 * 86400 * 1000000000LL, .retention_bytes = 0,
                   .index_interval = 4096 },
@@ -352,6 +369,22 @@ int main(int argc, char **argv)
             if (o.max_request < 1024 || o.max_request > (1u << 30))
                 rn_usage_error("--max-request: must be between 1k and 1g");
             break;
+        case OPT_CONNBUF:
+            o.max_conn_buffer = (size_t)rn_opt_size("--max-conn-buffer", optarg);
+            if (o.max_conn_buffer < (16u << 10) || o.max_conn_buffer > (1u << 30))
+                rn_usage_error("--max-conn-buffer: must be between 16k and 1g");
+            break;
+        case OPT_PARTIAL:
+            o.max_partial = (size_t)rn_opt_size("--max-partial", optarg);
+            if (o.max_partial < (64u << 10))
+                rn_usage_error("--max-partial: must be at least 64k");
+            break;
+        case OPT_MAXCONN:
+            o.max_connections = (int)rn_opt_uint("--max-connections", optarg, 1000000);
+            if (o.max_connections < 1)
+                rn_usage_error("--max-connections: must be at least 1");
+            break;
+        case OPT_IDLE: o.idle_timeout_ns = rn_opt_duration("--idle-timeout", optarg); break;
         case 'h': usage(); break;
         case 'V': rn_version(); break;
         default: rn_usage_error("unknown option");
@@ -363,6 +396,15 @@ int main(int argc, char **argv)
         rn_usage_error("--segment-bytes: must be at least 1k");
     if (rn_sig_ignore_pipe(err) < 0)
         rn_die("%s", err);
+    if (o.max_connections < 0) {
+        /* Each connection takes a descriptor, and one per file slice of an
+         * answer it waits to send: leave the other half to the logs. */
+        struct rlimit rl;
+        o.max_connections = 4096;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur / 2 < (rlim_t)o.max_connections)
+            o.max_connections = rl.rlim_cur / 2 > 0 ? (int)(rl.rlim_cur / 2) : 1;
+    }
 
     uv_loop_t *loop = uv_default_loop();
     o.data = &a;

@@ -20,6 +20,9 @@
 
 #define TICK_MS 100
 #define STOP_GRACE_NS (5 * 1000000000LL)
+/* While stopping, a connection whose answers make no progress for this long
+ * (its peer reads nothing) is closed without waiting for the grace. */
+#define STOP_STALL_NS (1000000000LL)
 /* Slices smaller than this are read into the answer: a dup, a sendfile and
  * a close cost more than copying them. */
 #ifndef SENDFILE_MIN
@@ -30,6 +33,16 @@
  * step of the pread fallback. */
 #define WAIT_CHUNK (16 * 1024)
 #define PREAD_CHUNK (256 * 1024)
+/* What one answer holds, whatever the fetch asks: at most COPY_MAX record
+ * bytes copied into memory and SLICES_MAX descriptors; the partitions after
+ * that get no records this time, as when the fetch's max_bytes is reached
+ * (the client asks again). */
+#define COPY_MAX (1u << 20)
+#define SLICES_MAX 1024
+#define DEF_CONN_BUFFER (1u << 20)
+#define DEF_PARTIAL (256u << 20)
+/* At most one log line this often for each kind of refusal. */
+#define LOG_EVERY_NS 1000000000LL
 
 void rn__blog(rn_broker *b, const char *fmt, ...)
 {
@@ -97,6 +110,69 @@ void rn__unwait(kreq *q)
     }
 }
 
+/* ---- parked fetches by topic ---- */
+
+static void watch_clear(kreq *q)
+{
+    while (q->watches) {
+        kwatch *w = q->watches;
+        q->watches = w->qnext;
+        if (w->tprev)
+            w->tprev->tnext = w->tnext;
+        else
+            w->t->watchers = w->tnext;
+        if (w->tnext)
+            w->tnext->tprev = w->tprev;
+        free(w);
+    }
+}
+
+void rn__fetch_watch(kreq *q, ktopic *t)
+{
+    /* Within one build no other fetch registers, so a topic this fetch
+     * already reads has it at the head of its list. */
+    if (t->watchers && t->watchers->q == q)
+        return;
+    kwatch *w = calloc(1, sizeof *w);
+    if (!w)
+        return;
+    w->q = q;
+    w->t = t;
+    w->tnext = t->watchers;
+    if (t->watchers)
+        t->watchers->tprev = w;
+    t->watchers = w;
+    w->qnext = q->watches;
+    q->watches = w;
+}
+
+static void woken_remove(rn_broker *b, kreq *q)
+{
+    if (!q->woken)
+        return;
+    if (q->wkprev)
+        q->wkprev->wknext = q->wknext;
+    else
+        b->woken_head = q->wknext;
+    if (q->wknext)
+        q->wknext->wkprev = q->wkprev;
+    else
+        b->woken_tail = q->wkprev;
+    q->wkprev = q->wknext = NULL;
+    q->woken = 0;
+}
+
+kreq *rn__fetch_woken(rn_broker *b)
+{
+    while (b->woken_head) {
+        kreq *q = b->woken_head;
+        woken_remove(b, q);
+        if (q->wait == W_FETCH)
+            return q;
+    }
+    return NULL;
+}
+
 /* ---- connections ---- */
 
 typedef struct wreq {
@@ -124,8 +200,13 @@ long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len)
 {
     rn_buf *out = &q->out;
     int dfd = -1;
-    if (len >= SENDFILE_MIN && !q->c->sink)    /* no socket: always copy */
+    int sock = !q->c->sink;                     /* no socket: always copy */
+    int first = q->copied == 0 && q->nsl == 0;  /* one batch always goes */
+    int over = q->copied + len > COPY_MAX;
+    if (sock && (len >= SENDFILE_MIN || over) && q->nsl < SLICES_MAX)
         dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dfd < 0 && sock && over && !first)
+        return 0;
     if (dfd >= 0 && q->nsl == q->slcap) {
         size_t cap = q->slcap ? 2 * q->slcap : 8;
         kslice *sl = realloc(q->sl, cap * sizeof *sl);
@@ -149,6 +230,7 @@ long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len)
     if (rn_pread_full(fd, out->p + out->len, len, pos) < 0)
         return 0;
     out->len += len;
+    q->copied += len;
     return (long)len;
 }
 
@@ -156,11 +238,38 @@ static void req_free(kreq *q)
 {
     if (q->wait != W_NONE || q->timer)
         rn__unwait(q);
+    watch_clear(q);
+    woken_remove(q->c->b, q);
+    q->c->held -= q->held;
     rn__req_drop_files(q);
     free(q->sl);
     rn_buf_free(&q->out);
     free(q->frame);
     free(q);
+}
+
+static void conn_flow(kconn *c, int may_run);
+static void conn_frames(kconn *c);
+
+/* Give back c's share of max_partial, and let the connections that wait
+ * for room read again (room is reserved for them now, in list order). */
+static void partial_release(kconn *c)
+{
+    rn_broker *b = c->b;
+    if (!c->reserved)
+        return;
+    b->partial -= c->reserved;
+    c->reserved = 0;
+    for (kconn *o = b->conns; o; o = o->next) {
+        if (!o->waiting || o->closing)
+            continue;
+        if (b->partial && b->partial + o->want > b->o.max_partial)
+            continue;
+        o->waiting = 0;
+        o->reserved = o->want;
+        b->partial += o->want;
+        conn_flow(o, 0);
+    }
 }
 
 static void conn_close(kconn *c)
@@ -171,6 +280,10 @@ static void conn_close(kconn *c)
     if (c->closed)
         *c->closed = 1;
     rn_broker *b = c->b;
+    c->waiting = 0;
+    partial_release(c);
+    if (!c->sink)
+        b->nconns--;
     if (c->cur) {
         req_free(c->cur);
         c->cur = NULL;
@@ -203,20 +316,62 @@ void rn__conn_fail(kconn *c, const char *why, const kreq *q)
 
 static void conn_pump(kconn *c);
 static void conn_send(kconn *c);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+/* Whether c holds more than max_conn_buffer: its queued requests, the
+ * answers done but not handed to the socket, and libuv's write queue. */
+static int conn_full(kconn *c)
+{
+    if (c->sink)
+        return 0;
+    size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->h);
+    return c->held + q > c->b->o.max_conn_buffer;
+}
+
+/* Read c or not, as its flow says: stop while it is full (its peer does
+ * not read its answers, or it has too many in hand) or waits for room for
+ * its partial request. may_run: whole requests that wait in its input may
+ * be run now (not from inside another request's handling: the next
+ * on_written or tick runs them then). */
+static void conn_flow(kconn *c, int may_run)
+{
+    rn_broker *b = c->b;
+    if (c->closing || c->sink)
+        return;
+    c->muted = conn_full(c);
+    int want = !c->muted && !c->waiting && !b->stopping;
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) == 0)
+            c->reading = 1;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->h);
+        c->reading = 0;
+    }
+    /* Whole requests left in the input while c was full. */
+    if (want && may_run && !c->in_frames && c->in.len >= 4 &&
+        c->in.len - 4 >= rn_be32((unsigned char *)c->in.p))
+        conn_frames(c);
+}
 
 static void on_written(uv_write_t *w, int status)
 {
     wreq *wr = (wreq *)w;
     kconn *c = wr->c;
-    (void)status;   /* a failed write shows as a read error or EOF too */
     c->nwrites--;
     rn_buf_free(&wr->out);
     free(wr);
-    if (c->cur && !c->closing) {
+    if (c->closing)
+        return;
+    if (status == 0)    /* a failed write shows as a read error or EOF too */
+        c->active_ns = rn_mono_ns();
+    if (c->cur) {
         conn_send(c);
         if (!c->cur)
             conn_pump(c);
     }
+    if (!c->closing)
+        conn_flow(c, 1);
 }
 
 /* Queue buf (taken over) with uv_write, or append it to the sink of a
@@ -312,6 +467,8 @@ static void conn_send(kconn *c)
                     conn_close(c);
                     return;
                 }
+                if (r > 0)
+                    c->active_ns = rn_mono_ns();
                 if ((size_t)r < n) {
                     rn_buf rest = { 0 };
                     if (rn_buf_append(&rest, ub.base + r, n - (size_t)r) < 0) {
@@ -340,6 +497,7 @@ static void conn_send(kconn *c)
             ssize_t k = sendfile(sock, s->fd, &fo, n);
             if (k > 0) {
                 c->off += (uint64_t)k;
+                c->active_ns = rn_mono_ns();
                 continue;
             }
             if (k < 0 && errno == EINTR)
@@ -389,11 +547,14 @@ static void conn_pump(kconn *c)
         }
         req_free(q);
     }
+    conn_flow(c, 0);
 }
 
 void rn__req_begin(kreq *q)
 {
     rn__req_drop_files(q);
+    watch_clear(q);
+    q->copied = 0;
     q->out.len = 0;
     rn_kw_init(&q->w, &q->out);
     rn_kw_hole32(&q->w);
@@ -409,7 +570,11 @@ void rn__req_done(kreq *q)
         rn__conn_fail(q->c, "out of memory building the response", q);
         return;
     }
+    watch_clear(q);
     q->done = 1;
+    size_t resp = q->noresp ? 0 : q->out.len + (size_t)q->sl_bytes;
+    q->held += resp;
+    q->c->held += resp;
     conn_pump(q->c);
 }
 
@@ -466,11 +631,35 @@ static void run(kreq *q)
         rn__conn_fail(c, "malformed request", q);
 }
 
-/* Cut whole requests out of the input and run them. */
+/* A request larger than what one read brings is being read: it needs room
+ * under max_partial (reserved until it is whole), or c stops reading until
+ * others make room. 0 to go on reading, -1 to wait. */
+static int partial_room(kconn *c, size_t size, size_t have)
+{
+    rn_broker *b = c->b;
+    if (c->sink || size + 4 <= sizeof b->rbuf)
+        return 0;
+    if (!c->reserved) {
+        if (b->partial && b->partial + size > b->o.max_partial) {
+            c->waiting = 1;
+            c->want = size;
+            b->partial_waits++;
+            return -1;
+        }
+        c->reserved = size;
+        b->partial += size;
+    }
+    /* Room for it whole now, so the buffer does not double past it. */
+    rn_buf_reserve(&c->in, size + 4 - have);
+    return 0;
+}
+
+/* Cut whole requests out of the input and run them, while c is not full. */
 static void conn_frames(kconn *c)
 {
     rn_broker *b = c->b;
-    while (!c->closing && c->in.len - c->in_off >= 4) {
+    c->in_frames++;
+    while (!c->closing && c->in.len - c->in_off >= 4 && !conn_full(c)) {
         const unsigned char *p = (unsigned char *)c->in.p + c->in_off;
         size_t have = c->in.len - c->in_off;
         uint32_t size = rn_be32(p);
@@ -481,20 +670,25 @@ static void conn_frames(kconn *c)
                      size < 10 ? "is too small for a request header" : "exceeds --max-request",
                      key, rn_kapi_name((int16_t)key));
             rn__conn_fail(c, why, NULL);
-            return;
-        }
-        if (have - 4 < size)
             break;
+        }
+        if (have - 4 < size) {
+            partial_room(c, size, have);
+            break;
+        }
+        partial_release(c);
         kreq *q = calloc(1, sizeof *q);
         if (q)
             q->frame = malloc(size);
         if (!q || !q->frame) {
             free(q);
             rn__conn_fail(c, "out of memory", NULL);
-            return;
+            break;
         }
         memcpy(q->frame, p + 4, size);
         q->flen = size;
+        q->held = size;
+        c->held += size;
         q->c = c;
         c->in_off += 4 + size;
         rn_kr r;
@@ -506,7 +700,7 @@ static void conn_frames(kconn *c)
                      rn_kapi_name((int16_t)key));
             req_free(q);
             rn__conn_fail(c, why, NULL);
-            return;
+            break;
         }
         q->body = q->frame + r.off;
         q->blen = size - r.off;
@@ -518,14 +712,17 @@ static void conn_frames(kconn *c)
         (*b->c_requests)++;
         run(q);
     }
+    c->in_frames--;
     if (c->closing)
         return;
-    /* Keep the partial request at the start of the buffer. */
+    /* Keep the partial request (and whole ones c was too full to run) at
+     * the start of the buffer. */
     if (c->in_off) {
         memmove(c->in.p, c->in.p + c->in_off, c->in.len - c->in_off);
         c->in.len -= c->in_off;
         c->in_off = 0;
     }
+    conn_flow(c, 0);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -553,6 +750,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
+    c->active_ns = rn_mono_ns();
     rn__conn_input(c, buf->base, (size_t)n);
 }
 
@@ -563,6 +761,22 @@ static void conn_link(rn_broker *b, kconn *c)
         b->conns->prev = c;
     b->conns = c;
     (*b->c_conns)++;
+    if (!c->sink)
+        b->nconns++;
+    c->active_ns = rn_mono_ns();
+}
+
+/* Over max_connections: accept and close at once, so the client hears so
+ * now instead of waiting in the backlog; on_tick says how many. */
+static void refuse(rn_broker *b, uv_stream_t *server)
+{
+    uv_tcp_t *h = malloc(sizeof *h);
+    if (!h)
+        return;
+    uv_tcp_init(b->loop, h);
+    if (uv_accept(server, (uv_stream_t *)h) == 0)
+        b->refused++;
+    uv_close((uv_handle_t *)h, free_handle);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -570,6 +784,10 @@ static void on_connection(uv_stream_t *server, int status)
     rn_broker *b = server->data;
     if (status < 0 || b->stopping)
         return;
+    if (b->o.max_connections > 0 && b->nconns >= b->o.max_connections) {
+        refuse(b, server);
+        return;
+    }
     kconn *c = calloc(1, sizeof *c);
     if (!c)
         return;
@@ -596,7 +814,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
     conn_link(b, c);
-    uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read);
+    conn_flow(c, 0);
 }
 
 kconn *rn__conn_fake(rn_broker *b, rn_buf *out, int *closed)
@@ -803,6 +1021,20 @@ void rn__appended(rn_broker *b, ktopic *t, int32_t p)
 {
     t->dirty[p] = 1;
     b->append_seq++;
+    /* Only the parked fetches that read t try again (rn__fetch_wake). */
+    for (kwatch *w = t->watchers; w; w = w->tnext) {
+        kreq *q = w->q;
+        if (q->wait != W_FETCH || q->woken)
+            continue;
+        q->woken = 1;
+        q->wknext = NULL;
+        q->wkprev = b->woken_tail;
+        if (b->woken_tail)
+            b->woken_tail->wknext = q;
+        else
+            b->woken_head = q;
+        b->woken_tail = q;
+    }
 }
 
 static void sync_work(uv_work_t *w)
@@ -906,16 +1138,70 @@ static void on_flush_timer(uv_timer_t *t)
 
 static void finish_stop(rn_broker *b);
 
+/* What the connections' limits did since the last line of each kind: at
+ * most one line a second each. */
+static void conn_log(rn_broker *b, int64_t now)
+{
+    if (b->refused && now - b->refused_log_ns >= LOG_EVERY_NS) {
+        rn__blog(b, "refused %llu connection%s over --max-connections %d",
+                 (unsigned long long)b->refused, b->refused == 1 ? "" : "s",
+                 b->o.max_connections);
+        b->refused = 0;
+        b->refused_log_ns = now;
+    }
+    if (b->partial_waits && now - b->partial_log_ns >= LOG_EVERY_NS) {
+        int waiting = 0;
+        for (kconn *c = b->conns; c; c = c->next)
+            waiting += c->waiting;
+        rn__blog(b, "partial requests hold %zu bytes of --max-partial %zu: %d connection%s "
+                 "wait%s to send theirs", b->partial, b->o.max_partial, waiting,
+                 waiting == 1 ? "" : "s", waiting == 1 ? "s" : "");
+        b->partial_waits = 0;
+        b->partial_log_ns = now;
+    }
+    if (b->idle_closed) {
+        rn__blog(b, "closed %llu idle connection%s (nothing read or written for --idle-timeout "
+                 "%lld ms)", (unsigned long long)b->idle_closed, b->idle_closed == 1 ? "" : "s",
+                 (long long)(b->o.idle_timeout_ns / 1000000));
+        b->idle_closed = 0;
+    }
+}
+
+/* Close the idle connections: nothing read or written for idle_timeout,
+ * and no request of theirs that the broker holds (a long poll, a rebalance:
+ * waiting for those is not idleness). Runs whole requests that a full
+ * connection left in its input, should no write callback have done so. */
+static void conns_tick(rn_broker *b, int64_t now)
+{
+    for (kconn *c = b->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->sink || c->closing)
+            continue;
+        int held = c->head && !c->head->done;
+        if (b->o.idle_timeout_ns > 0 && !held && now - c->active_ns > b->o.idle_timeout_ns) {
+            b->idle_closed++;
+            conn_close(c);
+            continue;
+        }
+        conn_flow(c, 1);
+    }
+    conn_log(b, now);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     rn_broker *b = t->data;
     int64_t now = rn_mono_ns();
     rn__group_tick(b, now);
+    if (!b->stopping)
+        conns_tick(b, now);
     if (b->stopping) {
         int busy = b->syncing;
         for (kconn *c = b->conns, *next; c; c = next) {
             next = c->next;
             if (!c->head && !c->nwrites && !c->cur)
+                conn_close(c);
+            else if ((c->nwrites || c->cur) && now - c->active_ns > STOP_STALL_NS)
                 conn_close(c);
             else
                 busy = 1;
@@ -993,8 +1279,11 @@ void rn_broker_stop(rn_broker *b, void (*done)(void *), void *data)
     b->stop_deadline = rn_mono_ns() + STOP_GRACE_NS;
     if (b->listening)
         uv_close((uv_handle_t *)&b->listener, listener_closed);
-    for (kconn *c = b->conns; c; c = c->next)
+    for (kconn *c = b->conns; c; c = c->next) {
         uv_read_stop((uv_stream_t *)&c->h);
+        c->reading = 0;
+        c->active_ns = rn_mono_ns();    /* STOP_STALL_NS counts from now */
+    }
     rn__fetch_expire_all(b);
     rn__group_stop(b);
     if (b->timers_on)
@@ -1012,6 +1301,10 @@ rn_broker *rn_broker_new(uv_loop_t *loop, const rn_broker_opts *o, char *err)
     }
     b->loop = loop;
     b->o = *o;
+    if (!b->o.max_conn_buffer)
+        b->o.max_conn_buffer = DEF_CONN_BUFFER;
+    if (!b->o.max_partial)
+        b->o.max_partial = DEF_PARTIAL;
     b->data_dir = strdup(o->data_dir);
     snprintf(b->host, sizeof b->host, "%s", o->host);
     b->port = o->port;

@@ -149,6 +149,21 @@ typedef struct rn_broker_opts {
     int flush;                  /* RN_FLUSH_* */
     int64_t flush_interval_ns;
     size_t max_request;         /* larger requests close the connection */
+    /* What peers can make the server hold (0 takes the default):
+     * max_conn_buffer: a connection is not read (muted, as Kafka mutes a
+     *   channel) while its unanswered requests and its answers not yet sent
+     *   hold more than this (default 1 MiB);
+     * max_partial: bytes of partial requests larger than one read, across
+     *   all connections (Kafka's queued.max.request.bytes, default 256 MiB):
+     *   a connection whose request would go over it is not read until room
+     *   is made by those completing theirs;
+     * max_connections: more are accepted and closed at once (0: no cap);
+     * idle_timeout_ns: a connection with no bytes read or written for this
+     *   long and no request the broker holds is closed (0: never). */
+    size_t max_conn_buffer;
+    size_t max_partial;
+    int max_connections;
+    int64_t idle_timeout_ns;
     void (*on_log)(void *data, const char *msg);
     void *data;
 } rn_broker_opts;

@@ -245,6 +245,8 @@ static long fetch_build(kreq *q, int32_t *max_wait, int32_t *min_bytes, int *err
         rn_kstr name = rn_kr_str(&r);
         int32_t np = rn_kr_array(&r, 16, NULL);
         ktopic *t = rn__topic_find(b, name.p, name.n);
+        if (t)
+            rn__fetch_watch(q, t);
         rn_kw_str(w, name.p, name.n);
         rn_kw_array(w, np);
         for (int32_t j = 0; j < np && rn_kr_ok(&r); j++) {
@@ -371,13 +373,11 @@ int rn__fetch(kreq *q)
 
 void rn__fetch_wake(rn_broker *b)
 {
-    /* Answering one may close its connection and with it other waiters:
-     * start again from the head after every answer. */
-    kreq *q = b->fetches.head;
-    while (q) {
-        kreq *next = q->wnext;
-        q = fetch_try(q, 0) == 1 ? b->fetches.head : next;
-    }
+    /* Only those that read a topic appended to (see rn__appended); one
+     * that answering another closes leaves the woken list as it is freed. */
+    kreq *q;
+    while ((q = rn__fetch_woken(b)))
+        fetch_try(q, 0);
 }
 
 void rn__fetch_expire_all(rn_broker *b)

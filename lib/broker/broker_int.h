@@ -149,13 +149,25 @@ typedef struct kreq kreq;
 typedef struct kgroup kgroup;
 typedef struct kmember kmember;
 
+typedef struct kwatch kwatch;
+
 typedef struct ktopic {
     struct ktopic *next;
     char *name;
     int32_t n;
     rn_klog **logs;
     unsigned char *dirty;       /* appended to since the last fsync began */
+    kwatch *watchers;           /* fetches that read it, newest first */
 } ktopic;
+
+/* A fetch reads a topic: a Produce to the topic wakes only the parked
+ * fetches that read it. On the topic's list and on the fetch's. */
+struct kwatch {
+    kwatch *tprev, *tnext;
+    kwatch *qnext;
+    kreq *q;
+    ktopic *t;
+};
 
 /* Record bytes a response sends from a file instead of from out: they go
  * after the first `at` bytes of out that precede them. fd is our own dup of
@@ -190,6 +202,11 @@ struct kreq {
     uv_timer_t *timer;          /* a long-polling fetch's max_wait */
     int64_t flush_seq;          /* W_FLUSH: done when synced_seq reaches it */
     kmember *member;            /* W_JOIN, W_SYNC */
+    size_t held;                /* counted in its connection's held */
+    size_t copied;              /* record bytes copied into out */
+    kwatch *watches;            /* the topics a fetch reads */
+    int woken;                  /* on the broker's woken list */
+    kreq *wkprev, *wknext;
 };
 
 struct kconn {
@@ -211,6 +228,15 @@ struct kconn {
     uint64_t off;
     rn_buf *sink;               /* no socket (rn__conn_fake): answers go here */
     int *closed;                /* set when the connection is closed */
+    /* Flow: bytes of its queued requests (frames) and of the answers done
+     * but not yet handed to the socket; reading stops while they and
+     * libuv's write queue exceed max_conn_buffer (muted), or while its
+     * partial request waits for room under max_partial (waiting, want
+     * bytes); reserved: its share of the broker's partial. */
+    size_t held;
+    size_t reserved, want;
+    int muted, waiting, reading, in_frames;
+    int64_t active_ns;          /* bytes last read or written (rn_mono_ns) */
 };
 
 typedef struct kwlist {
@@ -232,6 +258,13 @@ struct rn_broker {
     ktopic *topics;
     kgroup *groups;
     kwlist fetches, flushes, parked;
+    kreq *woken_head, *woken_tail;  /* fetches a Produce woke, to try again */
+    size_t partial;             /* reserved by partial requests (max_partial) */
+    int nconns;                 /* sockets, for max_connections */
+    /* Rate-limited log lines: refused connections and idle ones closed
+     * since the last line, connections waiting for max_partial. */
+    uint64_t refused, idle_closed, partial_waits;
+    int64_t refused_log_ns, partial_log_ns;
     /* Group commit: every append bumps append_seq; a sync started at seq s
      * covers all appends up to s. */
     int64_t append_seq, synced_seq;
@@ -263,6 +296,11 @@ void rn__req_begin(kreq *q);    /* start the response: size hole, correlation id
  * Returns the bytes added (len unless a pread came up short), or RN_ENOMEM. */
 long rn__req_file(kreq *q, int fd, uint64_t pos, size_t len);
 void rn__req_drop_files(kreq *q);   /* forget the slices (the answer is rebuilt) */
+/* A fetch being built reads topic t: a Produce to t wakes it while it is
+ * parked. (Out of memory: it waits for its max_wait.) */
+void rn__fetch_watch(kreq *q, ktopic *t);
+/* The next parked fetch a Produce woke (to try again), or NULL. */
+kreq *rn__fetch_woken(rn_broker *b);
 void rn__conn_fail(kconn *c, const char *why, const kreq *q);
 /* Bytes from the peer, in any pieces: whole requests are cut out and run. */
 void rn__conn_input(kconn *c, const void *p, size_t n);
