@@ -53,3 +53,81 @@ longest=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$T/out")
 grep -q '^   2  short  ' "$T/out" || fail "table: $(cut -c1-100 "$T/out")"
 run "$TOPK" -n 3 -o tsv "$T/big.tsv"
 [ "$(head -n 1 "$T/out" | wc -c)" -gt 1048576 ] || fail "tsv cut the key"
+
+# ---- a partition consume cannot read -----------------------------------------
+# A batch whose codec is 7 (none such), its CRC made right again, written into
+# the segment of a stopped brokerd (a clean stop: the restart trusts the
+# segment): librdkafka fetches that offset again and again.
+command -v kcat >/dev/null || fail "kcat is not installed (scripts/bootstrap installs it)"
+start_brokerd --partitions 2
+for i in 1 2 3; do echo "rec$i" | kcat -b "$B" -P -t bad -p 0; done
+echo other | kcat -b "$B" -P -t bad -p 1
+stop "$bpid"
+python3 - "$T/data/bad-0/00000000000000000000.log" <<'PY' || fail "could not corrupt the segment"
+import struct, sys
+def crc32c(b):
+    c = 0xffffffff
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82f63b78 if c & 1 else 0)
+    return c ^ 0xffffffff
+d = bytearray(open(sys.argv[1], 'rb').read())
+pos = 12 + struct.unpack('>i', d[8:12])[0]             # the second batch
+n = struct.unpack('>i', d[pos + 8:pos + 12])[0]
+d[pos + 22] = (d[pos + 22] & ~7) | 7                    # attributes: codec 7
+d[pos + 17:pos + 21] = struct.pack('>I', crc32c(d[pos + 21:pos + 12 + n]))
+open(sys.argv[1], 'wb').write(d)
+PY
+start_brokerd
+for g in "" "-G gbad"; do
+    # shellcheck disable=SC2086
+    run timeout 20 "$CONSUME" -b "$B" -t bad $g -e --offset beginning
+    expect_eq "consume -e $g status on a corrupt batch" $st 1
+    grep -q '^consume: bad: partition 0 at offset 1 cannot be read: .*codec' "$T/err" ||
+        fail "consume -e $g: $(cat "$T/err")"
+done
+# Live, it says so and goes on with the other partitions.
+bg "$CONSUME" -b "$B" -t bad --offset beginning >"$T/live.out" 2>"$T/live.err"
+lpid=$!
+wait_until 10 grep -q 'partition 0 at offset 1 cannot be read' "$T/live.err" ||
+    fail "live consume said nothing: $(cat "$T/live.err")"
+wait_lines "$T/live.out" 2
+expect_eq "live consume read" "$(sort "$T/live.out" | tr '\n' ' ')" "other rec1 "
+stop "$lpid"
+stop "$bpid"
+
+# ---- the broker killed under consume ------------------------------------------
+# It says so within seconds; the first SIGTERM ends it within --timeout (the
+# group cannot be left), the second at once.
+elapsed_ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+start_brokerd
+seq 1 5 | kcat -b "$B" -P -t live
+bg "$CONSUME" -b "$B" -t live -G glive --offset beginning --timeout 2s >"$T/c1.out" 2>"$T/c1.err"
+c1=$!
+bg "$CONSUME" -b "$B" -t live -G glive2 --offset beginning --timeout 60s >"$T/c2.out" 2>"$T/c2.err"
+c2=$!
+wait_lines "$T/c1.out" 5
+wait_lines "$T/c2.out" 5
+sleep 0.5
+kill -9 "$bpid"
+t0=$(date +%s%N)
+wait_until 5 grep -q '^consume: cannot reach the brokers' "$T/c1.err" ||
+    fail "consume said nothing within 5 s of the broker's end: $(cat "$T/c1.err")"
+note "said the broker is gone after $(elapsed_ms "$t0") ms"
+t0=$(date +%s%N)
+kill -TERM "$c1"
+set +e; wait "$c1"; st=$?; set -e
+ms=$(elapsed_ms "$t0")
+[ "$ms" -lt 4000 ] || fail "SIGTERM with --timeout 2s took $ms ms"
+expect_eq "status when the group could not be left" $st 1
+grep -q 'within 2000 ms' "$T/c1.err" || fail "consume on SIGTERM: $(cat "$T/c1.err")"
+t0=$(date +%s%N)
+kill -TERM "$c2"
+sleep 0.3
+kill -TERM "$c2"
+set +e; wait "$c2"; st=$?; set -e
+ms=$(elapsed_ms "$t0")
+[ "$ms" -lt 2000 ] || fail "a second SIGTERM took $ms ms"
+expect_eq "status on a second SIGTERM" $st 1
+grep -q 'stopped again' "$T/c2.err" || fail "consume on a second SIGTERM: $(cat "$T/c2.err")"
