@@ -1,6 +1,8 @@
 /* consume.c -- read a topic into a pipeline, live or from cron. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +37,40 @@ static void usage(void)
           "                         several partitions: oldest record first, waiting\n"
           "                         at most this long for a partition with more to\n"
           "                         fetch (default 500ms; 0: as fetched)\n"
-          "      --timeout DURATION bound on reaching the brokers, and with -e on\n"
-          "                         waiting for the topic to exist (default 10s)\n"
+          "      --timeout DURATION bound on reaching the brokers, with -e on waiting\n"
+          "                         for the topic to exist, and on the commit at exit\n"
+          "                         (default 10s)\n"
           "  -h, --help             show this help\n"
           "  -V, --version          show the version\n", stdout);
     exit(0);
+}
+
+/* A stop signal while closing: the close is bounded by --timeout, and
+ * this ends it at once. */
+static void on_second_stop(int sig)
+{
+    static const char msg[] = "consume: stopped again: exiting without waiting for the commit\n";
+    (void)sig;
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+        /* nothing more to do */
+    }
+    _exit(1);
+}
+
+/* From here a SIGINT or SIGTERM exits at once. */
+static void stop_means_exit(void)
+{
+    struct sigaction sa;
+    sigset_t stops;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_second_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &stops, NULL);   /* one that is pending comes now */
 }
 
 static void on_warn(void *data, const char *msg)
@@ -188,6 +219,8 @@ int main(int argc, char **argv)
     }
     if (!quiet && rn_writer_flush(out, err) == 0)
         rn_kcons_written(k);
+    rn_input_signals(&in);      /* the first stop signal, if one is pending */
+    stop_means_exit();
     if (rn_kcons_close(k, err) < 0) {
         rn_warn("%s", err);
         status = 1;

@@ -161,6 +161,42 @@ START_TEST(times)
 }
 END_TEST
 
+/* Every format refuses a time outside int64 ns (1677-09-21 to 2262-04-11)
+ * instead of wrapping it: 2300 is not 1715. */
+START_TEST(times_out_of_range)
+{
+    char err[RN_ERRLEN];
+    int64_t ns;
+    struct { const char *fmt, *ok, *bad[4]; } c[] = {
+        { RN_TIME_NGINX, "11/Apr/2262:23:47:16 +0000",
+          { "12/Apr/2262:00:00:00 +0000", "01/Jan/2300:00:00:00 +0000",
+            "01/Jan/1600:00:00:00 +0000", "11/Apr/2262:23:47:16 -0100" } },
+        { "%Y-%m-%d %H:%M:%S", "1677-09-21 00:12:44",
+          { "1677-09-21 00:12:43", "2300-01-01 00:00:00", "1600-01-01 00:00:00", NULL } },
+        { "iso8601", "2262-04-11T23:47:16.854775807Z",
+          { "2262-04-11T23:47:16.854775808Z", "2300-01-01T00:00:00Z",
+            "1600-01-01T00:00:00Z", "2262-04-12T00:47:16.9+01:00" } },
+        { "iso8601", "1677-09-21T00:12:43.145224193Z",
+          { "1677-09-21T00:12:43.145224191Z", "1677-09-21T01:12:43+01:00", NULL } },
+        { "epoch", "9223372036.854775807",
+          { "9223372036.854775808", "9223372037", "-9223372037", "10000000000" } },
+        { "epoch_ms", "-9223372036854",
+          { "9223372036855", "-9223372036855", "99999999999999999999", NULL } },
+        { "epoch_ns", "9223372036854775807",
+          { "9223372036854775808", "-9223372036854775809", NULL } },
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        rn_timex *x = rn_timex_new(c[i].fmt, err);
+        ck_assert_ptr_nonnull(x);
+        t(x, c[i].ok);
+        for (size_t j = 0; j < 4 && c[i].bad[j]; j++)
+            ck_assert_msg(rn_timex_parse(x, c[i].bad[j], strlen(c[i].bad[j]), &ns) == -1,
+                          "%s: %s gave %lld", c[i].fmt, c[i].bad[j], (long long)ns);
+        rn_timex_free(x);
+    }
+}
+END_TEST
+
 START_TEST(lower)
 {
     rn_buf b = { 0 };
@@ -207,6 +243,7 @@ int main(void)
     tcase_add_test(tc, fields);
     tcase_add_test(tc, json_path);
     tcase_add_test(tc, times);
+    tcase_add_test(tc, times_out_of_range);
     tcase_add_test(tc, lower);
     tcase_add_test(tc, urldecode);
     suite_add_tcase(s, tc);

@@ -121,6 +121,46 @@ START_TEST(times)
 }
 END_TEST
 
+static void expect_bad(const char *in, const char *msg);
+
+/* ns since the epoch in an int64 reach from 1677-09-21T00:12:43.145224192Z
+ * to 2262-04-11T23:47:16.854775807Z: a time outside is refused, never
+ * wrapped (2300 read as 1715). */
+START_TEST(times_out_of_range)
+{
+    int64_t ns;
+    ck_assert_int_eq(rn_time_parse("2262-04-11T23:47:16.854Z", 24, &ns), 0);
+    ck_assert_int_eq(ns, 9223372036854000000LL);
+    ck_assert_int_eq(rn_time_parse("2262-04-12T00:47:16.854+01:00", 29, &ns), 0);
+    ck_assert_int_eq(ns, 9223372036854000000LL);
+    ck_assert_int_eq(rn_time_parse("1677-09-21T00:12:43.146Z", 24, &ns), 0);
+    ck_assert_int_eq(ns, -9223372036854000000LL);
+    char out[32];
+    rn_time_format(INT64_MAX, out);
+    ck_assert_str_eq(out, "2262-04-11T23:47:16.854Z");
+    rn_time_format(INT64_MIN, out);
+    ck_assert_str_eq(out, "1677-09-21T00:12:43.145Z");
+    const char *bad[] = { "2262-04-11T23:47:16.855Z", "2262-04-11T23:47:16.855+00:00",
+                          "2262-04-11T23:47:16.854-00:01", "2300-01-01T00:00:00Z",
+                          "9999-12-31T23:59:59.999Z", "1677-09-21T00:12:43.145Z",
+                          "1600-01-01T00:00:00Z", "0000-01-01T00:00:00Z" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(rn_time_parse(bad[i], strlen(bad[i]), &ns) == -1, "%s", bad[i]);
+    expect_bad("2023-11-14T22:13:20Z\t2023-11-14T22:13:50Z\ta\t1\n"
+               "2300-01-01T00:00:00Z\t2300-01-01T00:00:30Z\ta\t1\n",
+               "rows.tsv: line 2: the window start is not an ISO 8601 UTC time");
+    expect_bad("1600-01-01T00:00:00Z\t2023-11-14T22:13:50Z\ta\t1\n",
+               "rows.tsv: line 1: the window start is not an ISO 8601 UTC time");
+    expect_bad("2023-11-14T22:13:20Z\t2262-04-12T00:00:00Z\ta\t1\n",
+               "rows.tsv: line 1: the window end is not an ISO 8601 UTC time");
+    expect_bad("{\"start\":\"2300-01-01T00:00:00Z\",\"end\":\"2300-01-01T00:00:30Z\","
+               "\"key\":\"a\",\"value\":1}\n",
+               "line 1: \"start\" is not an ISO 8601 UTC time");
+    expect_bad("{\"watermark\":\"2300-01-01T00:00:00Z\"}\n",
+               "line 1: \"watermark\" is not an ISO 8601 UTC time");
+}
+END_TEST
+
 /* Rows written in fmt; with wm, the watermark wm[i] (when >= 0) before row
  * i, and wm[n] after the last. */
 static rn_buf write_rows(rn_rowfmt fmt, const rn_row *r, size_t n, const int64_t *wm)
@@ -390,6 +430,7 @@ int main(void)
     tcase_add_test(tc, values);
     tcase_add_test(tc, decimals);
     tcase_add_test(tc, times);
+    tcase_add_test(tc, times_out_of_range);
     tcase_add_test(tc, round_trips);
     tcase_add_test(tc, tsv_and_json_shapes);
     tcase_add_test(tc, malformed);

@@ -397,6 +397,72 @@ START_TEST(format_table_wide_keys)
 }
 END_TEST
 
+/* A key wider than 64 columns is cut to 63 and an ellipsis in the table (at
+ * a character, never inside one or inside an escape), so one huge key
+ * does not pad every row to its width; tsv and json keep it whole. */
+START_TEST(format_table_long_keys)
+{
+    size_t big = 1 << 20;
+    char *a = malloc(big), *marks = malloc(2 + 2 * 100000);
+    memset(a, 'a', big);
+    marks[0] = 'e';
+    for (size_t i = 0; i < 100000; i++)
+        memcpy(marks + 1 + 2 * i, "\xcc\x81", 2);   /* combining: no column */
+    marks[1 + 2 * 100000] = 'x';
+    char wide[3 * 40 + 1] = "", ctl[70];
+    for (int i = 0; i < 40; i++)
+        strcat(wide, "\xe6\x89\x8b");                     /* 手: 2 columns */
+    memset(ctl, 1, sizeof ctl);                             /* \x01: 4 columns */
+    rn_topn_entry e[] = {
+        { { a, big }, { 0, 50, 0, 0 } },
+        { { "short", 5 }, { 0, 40, 0, 0 } },
+        { { wide, strlen(wide) }, { 0, 30, 0, 0 } },
+        { { ctl, sizeof ctl }, { 0, 20, 0, 0 } },
+        { { marks, 2 + 2 * 100000 }, { 0, 10, 0, 0 } },
+        { { a, 64 }, { 0, 5, 0, 0 } },                       /* just fits */
+    };
+    rn_buf b = { 0 };
+    rn_topn_fmt f = { .out = RN_TOPN_TABLE };
+    rn_topn_window w = { T0, T0 + 30 * SEC, 6, 6, e, 0, 1 };
+    ck_assert_int_eq(rn_topn_format(&b, &f, &w), 0);
+    char *s = cstr(&b), *line[9];
+    size_t nl = 0;
+    for (char *p = s, *q; nl < 9 && (q = strchr(p, '\n')); p = q + 1, nl++) {
+        *q = '\0';
+        line[nl] = p;
+    }
+    ck_assert_uint_eq(nl, 9);
+    char want[512], cut[256];
+    snprintf(want, sizeof want, "rank  key%*s  value", 61, "");
+    ck_assert_str_eq(line[1], want);
+    snprintf(want, sizeof want, "   1  %.63s\xe2\x80\xa6     50", a);
+    ck_assert_str_eq(line[2], want);
+    snprintf(want, sizeof want, "   2  short%*s     40", 59, "");
+    ck_assert_str_eq(line[3], want);
+    snprintf(want, sizeof want, "   3  %.*s\xe2\x80\xa6%*s     30", 31 * 3, wide, 1, "");
+    ck_assert_str_eq(line[4], want);
+    cut[0] = '\0';
+    for (int i = 0; i < 15; i++)
+        strcat(cut, "\\x01");
+    snprintf(want, sizeof want, "   4  %s\xe2\x80\xa6%*s     20", cut, 3, "");
+    ck_assert_str_eq(line[5], want);
+    /* Zero-width marks are bounded in bytes too: the cell stays short. */
+    ck_assert_uint_lt(strlen(line[6]), 6 + 4 * 64 + 3 + 64 + 8);
+    ck_assert(strstr(line[6], "\xe2\x80\xa6"));
+    snprintf(want, sizeof want, "   6  %.64s      5", a);
+    ck_assert_str_eq(line[7], want);
+    ck_assert_str_eq(line[8], "");
+    free(s);
+    rn_buf_free(&b);
+    f.out = RN_TOPN_TSV;
+    ck_assert_int_eq(rn_topn_format(&b, &f, &w), 0);
+    ck_assert_uint_gt(b.len, big + 2 * 100000);
+    rn_buf_free(&b);
+    free(a);
+    free(marks);
+}
+END_TEST
+
 START_TEST(rank_moves)
 {
     static const rn_topn_entry w1[] = {
@@ -836,6 +902,7 @@ static Suite *topn_suite(void)
     tc = tcase_create("output");
     tcase_add_test(tc, format_tsv_json_table);
     tcase_add_test(tc, format_table_wide_keys);
+    tcase_add_test(tc, format_table_long_keys);
     tcase_add_test(tc, rank_moves);
     tcase_add_test(tc, format_redis);
     tcase_add_test(tc, out_parse);

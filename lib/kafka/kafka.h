@@ -69,7 +69,14 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err);
 /* Never waits. 1: *ev is the next event (valid until the next call; headers
  * topic, partition, offset, key when present, ts, then the record's own
  * headers; body the value); 0: nothing is waiting now, wait for
- * rn_kcons_fd until rn_kcons_deadline; RN_KCONS_END; RN_ERR: err. */
+ * rn_kcons_fd until rn_kcons_deadline; RN_KCONS_END; RN_ERR: err.
+ *
+ * Trouble is said through on_warn: every broker out of reach (once, and
+ * once more when one is back), one broker of several out of reach for 2 s,
+ * and a partition that cannot be read for an error not known to pass (a
+ * corrupt batch, a codec librdkafka lacks), naming the partition and offset,
+ * at most every 10 s per partition while the others go on. With
+ * exit_at_end such a partition is RN_ERR instead: it would never end. */
 int rn_kcons_next(rn_kcons *c, rn_event *ev, char *err);
 
 /* After rn_kcons_next returned 0: when to call it again even if rn_kcons_fd
@@ -93,8 +100,12 @@ void rn_kcons_written(rn_kcons *c);
 /* The partitions assigned now, as "0,2" (empty when none), into out. */
 void rn_kcons_assignment(const rn_kcons *c, char *out, size_t outlen);
 
-/* Commit what was stored, leave the group, free. -1 with err when the
- * commit failed (everything is freed all the same). */
+/* Commit what was stored, leave the group, free: within timeout_ms
+ * whatever the brokers do. RN_ERR with err when the commit failed or had
+ * no answer in time (err names the offsets, as partition@offset) or the
+ * group was not left in time. In that last case the client is not freed
+ * (librdkafka would wait for its session to time out): its threads run
+ * on until the process exits, which the caller should do next. */
 int rn_kcons_close(rn_kcons *c, char *err);
 
 /* admin.c -- topic administration over the Kafka protocol with librdkafka,

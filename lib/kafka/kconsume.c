@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,9 +39,26 @@ struct rn_kcons {
     /* A topic that does not exist yet. */
     int waiting;
     int64_t wait_start, next_look;   /* mono ns */
+
+    /* What went wrong, said on on_warn: per partition (and one more slot
+     * for the rest) when it was last said and how often since. */
+    int64_t *warned_at;
+    uint64_t *unsaid;
+    int down;                   /* every broker is out of reach: said, not yet back */
+    char lost[RN_ERRLEN];       /* a broker that went away, to say unless all did */
+    int64_t lost_at;            /* when (mono ns); 0: none */
+    char fatal[RN_ERRLEN];      /* librdkafka's fatal error, or "" */
 };
 
 #define LOOK_EVERY_NS 500000000LL   /* how often to look for a topic that does not exist yet */
+#define WARN_EVERY_NS 10000000000LL /* the same trouble is said again at most this often */
+
+/* What librdkafka may hold, in bytes (consume.1 states them): a fetch, a
+ * partition's share of one, a response, and a partition's queue (in KiB). */
+#define FETCH_MAX "8388608"
+#define PART_FETCH_MAX "1048576"
+#define RECEIVE_MAX "8389120"       /* fetch.max.bytes + 512, as librdkafka requires */
+#define QUEUED_KB "8192"
 
 int rn_kcons_parse_offset(const char *s, int *kind, int64_t *val, char *err)
 {
@@ -65,6 +83,86 @@ static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
 {
     char e[256];
     rd_kafka_conf_set(conf, k, v, e, sizeof e);   /* our own keys: cannot fail */
+}
+
+/* Say what went wrong with partition p (-1: not one partition's), at most
+ * once every WARN_EVERY_NS, with how often it happened since. */
+static void warn_limited(rn_kcons *c, int32_t p, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn_limited(rn_kcons *c, int32_t p, const char *fmt, ...)
+{
+    char msg[RN_ERRLEN], more[64] = "";
+    size_t slot = p >= 0 && p < c->nparts ? (size_t)p : (size_t)c->nparts;
+    int64_t now = rn_mono_ns();
+    if (c->warned_at) {
+        if (c->warned_at[slot] && now - c->warned_at[slot] < WARN_EVERY_NS) {
+            c->unsaid[slot]++;
+            return;
+        }
+        if (c->unsaid[slot])
+            snprintf(more, sizeof more, " (%llu more times since it was last said)",
+                     (unsigned long long)c->unsaid[slot]);
+        c->warned_at[slot] = now;
+        c->unsaid[slot] = 0;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rn_warn_to(c->o.on_warn, c->o.data, "%s%s", msg, more);
+}
+
+/* librdkafka's errors that are not about one partition. Served on the
+ * caller's thread, inside rd_kafka_consumer_poll. */
+static void on_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
+{
+    rn_kcons *c = opaque;
+    (void)rk;
+    if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (!c->down)
+            rn_warn_to(c->o.on_warn, c->o.data, "cannot reach the brokers (%s): %s; waiting for them",
+                       c->o.brokers, reason);
+        c->down = 1;
+        c->lost_at = 0;
+    } else if (e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__RESOLVE) {
+        /* Said a little later (say_lost) unless every broker went: then
+         * "cannot reach the brokers" says it all. */
+        if (!c->down && !c->lost_at) {
+            snprintf(c->lost, sizeof c->lost, "%s", reason);
+            c->lost_at = rn_mono_ns();
+        }
+    } else if (e == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[RN_ERRLEN];
+        rd_kafka_fatal_error(c->rk, why, sizeof why);
+        snprintf(c->fatal, sizeof c->fatal, "%s", why);
+    } else if (!c->down) {
+        warn_limited(c, -1, "%s", reason);   /* one broker of several, or what else it has */
+    }
+}
+
+#define LOST_SAY_NS 2000000000LL
+
+/* One broker of several out of reach for LOST_SAY_NS: say so. */
+static void say_lost(rn_kcons *c)
+{
+    if (c->lost_at && rn_mono_ns() - c->lost_at >= LOST_SAY_NS) {
+        c->lost_at = 0;
+        if (!c->down)
+            warn_limited(c, -1, "%s", c->lost);
+    }
+}
+
+/* While the brokers are out of reach, a broker that is up again ends it. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    rn_kcons *c = opaque;
+    (void)rk;
+    (void)len;
+    if (c->down && strstr(json, "\"state\":\"UP\"")) {
+        c->down = 0;
+        rn_warn_to(c->o.on_warn, c->o.data, "reached the brokers (%s) again", c->o.brokers);
+    }
+    return 0;   /* librdkafka frees json */
 }
 
 /* Where a partition with no committed offset starts. */
@@ -231,6 +329,8 @@ static void free_consumer(rn_kcons *c)
     free(c->head_ts);
     free(c->fetched);
     free(c->hold_since);
+    free(c->warned_at);
+    free(c->unsaid);
     free(c);
 }
 
@@ -274,7 +374,10 @@ static int start(rn_kcons *c, char *err)
     c->fresh = calloc(n, 1);
     c->next = calloc(n, sizeof *c->next);
     c->stored = calloc(n, sizeof *c->stored);
-    if (!c->assigned || !c->eof || !c->fresh || !c->next || !c->stored)
+    c->warned_at = calloc(n + 1, sizeof *c->warned_at);
+    c->unsaid = calloc(n + 1, sizeof *c->unsaid);
+    if (!c->assigned || !c->eof || !c->fresh || !c->next || !c->stored || !c->warned_at
+        || !c->unsaid)
         return rn_seterr(err, "out of memory");
     if (c->ordered) {
         c->pq = calloc(n, sizeof *c->pq);
@@ -325,6 +428,18 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
     /* librdkafka logs to stderr itself; lib/ does not print, and the caller
      * gets one clear message instead. */
     rd_kafka_conf_set_log_cb(conf, NULL);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    /* Its statistics say when a broker is reachable again. */
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
+    set(conf, "statistics.interval.ms", "1000");
+    set(conf, "log.connection.close", "false");   /* an idle connection closed is no news */
+    /* Bounds on what librdkafka holds: per fetch, per partition fetched and
+     * per partition queued. A compressed batch is inflated whole all the
+     * same (consume.1 says so). */
+    set(conf, "fetch.max.bytes", FETCH_MAX);
+    set(conf, "max.partition.fetch.bytes", PART_FETCH_MAX);
+    set(conf, "receive.message.max.bytes", RECEIVE_MAX);
+    set(conf, "queued.max.messages.kbytes", QUEUED_KB);
     set(conf, "enable.partition.eof", "true");   /* ends are positions to commit */
     set(conf, "fetch.wait.max.ms", "100");
     set(conf, "auto.offset.reset", o->offset_kind == RN_OFF_END ? "latest" : "earliest");
@@ -447,13 +562,51 @@ static rd_kafka_message_t *poll_now(rn_kcons *c)
     return m;
 }
 
+/* Errors that pass by themselves: a broker or a leader away for a while,
+ * which librdkafka retries (and on_error says when every broker is). */
+static int transient(rd_kafka_resp_err_t e)
+{
+    switch ((int)e) {
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+    case RD_KAFKA_RESP_ERR__WAIT_COORD:
+    case RD_KAFKA_RESP_ERR__PREV_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* A message that is no record: a partition's end, or an error. Destroys m.
- * 0, or RN_ERR for an error that librdkafka does not retry. */
+ * 0, or RN_ERR for an error that librdkafka does not retry, and with
+ * exit_at_end for one that is not known to pass (a corrupt batch, a codec it
+ * lacks: librdkafka fetches the same offset again and again, so the
+ * partition would never reach its end). Without exit_at_end that is said
+ * (at most every WARN_EVERY_NS) and the other partitions go on. */
 static int not_a_record(rn_kcons *c, rd_kafka_message_t *m, char *err)
 {
     rd_kafka_resp_err_t e = m->err;
     int64_t at = m->offset;
     int32_t p = m->partition;
+    char why[RN_ERRLEN];
+    if (e != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        snprintf(why, sizeof why, "%s", rd_kafka_message_errstr(m));
     rd_kafka_message_destroy(m);
     if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (p >= 0 && p < c->nparts) {
@@ -470,6 +623,12 @@ static int not_a_record(rn_kcons *c, rd_kafka_message_t *m, char *err)
                || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
                || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR__FATAL) {
         return rn_seterr(err, "%s: %s", c->o.topic, rd_kafka_err2str(e));
+    } else if (!transient(e)) {
+        if (c->o.exit_at_end)
+            return rn_seterr(err, "%s: partition %d at offset %lld cannot be read: %s", c->o.topic,
+                             (int)p, (long long)at, why);
+        warn_limited(c, p, "%s: partition %d at offset %lld cannot be read: %s; waiting for it",
+                     c->o.topic, (int)p, (long long)at, why);
     }
     /* else transient (a broker went away): librdkafka retries */
     return 0;
@@ -641,6 +800,9 @@ int rn_kcons_next(rn_kcons *c, rn_event *ev, char *err)
         rd_kafka_message_destroy(c->cur);
         c->cur = NULL;
     }
+    if (c->fatal[0])
+        return rn_seterr(err, "%s: %s", c->o.topic, c->fatal);
+    say_lost(c);
     if (c->waiting) {
         int r = wait_for_topic(c, err);
         if (r <= 0)
@@ -681,9 +843,77 @@ void rn_kcons_assignment(const rn_kcons *c, char *out, size_t outlen)
         }
 }
 
+/* Milliseconds until deadline (mono ns), 0 when it has passed. */
+static int ms_left(int64_t deadline)
+{
+    int64_t ms = (deadline - rn_mono_ns()) / 1000000;
+    return ms <= 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* Commit what was stored, waiting until deadline at most: a commit to a
+ * coordinator that is away would wait for ever. RN_ERR with err naming the
+ * offsets that may not have been committed. */
+static int commit_until(rn_kcons *c, int64_t deadline, char *err)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_resp_err_t r = rd_kafka_commit_queue(c->rk, NULL, q, NULL, NULL);
+    if (!r) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ms_left(deadline));
+        r = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
+        if (ev)
+            rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(q);
+    if (!r || r == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return 0;
+    char offs[160] = "";
+    size_t n = 0;
+    for (int32_t p = 0; p < c->nparts && n < sizeof offs; p++)
+        if (c->stored[p] >= 0) {
+            int k = snprintf(offs + n, sizeof offs - n, "%s%d@%lld", n ? "," : "", (int)p,
+                             (long long)c->stored[p]);
+            n += k > 0 ? (size_t)k : 0;
+        }
+    if (r == RD_KAFKA_RESP_ERR__TIMED_OUT)
+        return rn_seterr(err, "commit: no answer within %lld ms; not committed (partition@offset): %s",
+                         (long long)c->o.timeout_ms, offs);
+    return rn_seterr(err, "commit: %s; not committed (partition@offset): %s", rd_kafka_err2str(r),
+                     offs);
+}
+
+/* Leave the group until deadline at most. 1 when the consumer is closed.
+ * The consumer's queue, records included, is forwarded to q meanwhile, so
+ * it is served as events (callbacks would not take a record): a revoke
+ * unassigns (what on_rebalance would do; the commit is done), the rest is
+ * dropped. */
+static int close_until(rn_kcons *c, int64_t deadline)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
+    if (e) {
+        rd_kafka_error_destroy(e);
+    } else {
+        int ms;
+        while (!rd_kafka_consumer_closed(c->rk) && (ms = ms_left(deadline)) > 0) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ms < 100 ? ms : 100);
+            if (!ev)
+                continue;
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+                mark(c, rd_kafka_event_topic_partition_list(ev), 0);
+                rd_kafka_assign(c->rk, NULL);
+            }
+            rd_kafka_event_destroy(ev);
+        }
+    }
+    int closed = rd_kafka_consumer_closed(c->rk);
+    rd_kafka_queue_destroy(q);
+    return closed;
+}
+
 int rn_kcons_close(rn_kcons *c, char *err)
 {
     int rc = 0;
+    int64_t deadline = rn_mono_ns() + c->o.timeout_ms * 1000000;
     if (c->cur)
         rd_kafka_message_destroy(c->cur);
     if (c->o.group) {
@@ -710,7 +940,8 @@ int rn_kcons_close(rn_kcons *c, char *err)
                 int64_t lo, hi;
                 if (l->elems[i].offset >= 0 || c->stored[p] >= 0 || !c->fresh[p]
                     || (c->o.offset_kind != RN_OFF_BEGINNING && c->o.offset_kind != RN_OFF_END)
-                    || rd_kafka_query_watermark_offsets(c->rk, c->o.topic, p, &lo, &hi, 1000))
+                    || rd_kafka_query_watermark_offsets(c->rk, c->o.topic, p, &lo, &hi,
+                                                        ms_left(deadline) < 1000 ? ms_left(deadline) : 1000))
                     continue;
                 l->elems[i].offset = c->o.offset_kind == RN_OFF_BEGINNING ? lo : hi;
             }
@@ -726,12 +957,16 @@ int rn_kcons_close(rn_kcons *c, char *err)
             rd_kafka_topic_partition_list_destroy(v);
         }
         rd_kafka_topic_partition_list_destroy(l);
-        rd_kafka_resp_err_t r = rd_kafka_commit(c->rk, NULL, 0);
-        if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            rc = rn_seterr(err, "commit: %s", rd_kafka_err2str(r));
+        rc = commit_until(c, deadline, err);
     }
     stop_wake(c);
-    rd_kafka_consumer_close(c->rk);
+    if (!close_until(c, deadline)) {
+        /* rd_kafka_destroy would wait for the session to time out
+         * (session.timeout.ms, however long ago the coordinator went away):
+         * the client is left to the exit of the process, which is next. */
+        return rc ? rc : rn_seterr(err, "the group was not left within %lld ms",
+                                   (long long)c->o.timeout_ms);
+    }
     rd_kafka_destroy(c->rk);
     free_consumer(c);
     return rc;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "window/window_int.h"
 
 enum { X_REGEX, X_FIELD, X_JSON };
 
@@ -525,8 +526,7 @@ static int parse_iso(const char *s, int64_t *ns)
     }
     if (*p)
         return -1;
-    *ns = ((int64_t)timegm(&tm) - off) * 1000000000 + frac;
-    return 0;
+    return rn_time__ns((int64_t)timegm(&tm), off, frac, ns);
 }
 
 int rn_timex_parse(rn_timex *x, const char *s, size_t n, int64_t *ns)
@@ -555,7 +555,8 @@ int rn_timex_parse(rn_timex *x, const char *s, size_t n, int64_t *ns)
         /* %z fills tm_gmtoff; without it the time is taken as UTC. Read it
          * before timegm, which normalises tm and resets it. */
         long gmtoff = tm.tm_gmtoff;
-        v = ((int64_t)timegm(&tm) - gmtoff) * 1000000000;
+        if (rn_time__ns((int64_t)timegm(&tm), gmtoff, 0, &v) < 0)
+            return -1;
     }
     }
     memcpy(x->last, s, n);

@@ -130,15 +130,17 @@ size_t rn_time_format(int64_t ns, char *out) { return rn_time_format_tz(ns, NULL
 size_t rn_time_format_tz(int64_t ns, rn_tz *tz, char *out)
 {
     int32_t off = tz && !rn_tz_is_utc(tz) ? rn_tz_offset(tz, ns) : 0;
-    int64_t local = ns + (int64_t)off * 1000000000;
-    time_t sec = (time_t)(local / 1000000000);
-    int64_t rem = local % 1000000000;
+    /* The offset is added to seconds: added to ns, it could overflow at
+     * the ends of the range. */
+    time_t sec = (time_t)(ns / 1000000000);
+    int64_t rem = ns % 1000000000;
     struct tm tm;
 
     if (rem < 0) {
         rem += 1000000000;
         sec--;
     }
+    sec += off;
     gmtime_r(&sec, &tm);
     int n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
@@ -166,6 +168,22 @@ static int digits(const char **p, const char *end, int n, int *out)
         v = v * 10 + (**p - '0');
     }
     *out = v;
+    return 0;
+}
+
+int rn_time__ns(int64_t sec, int64_t off, int64_t sub, int64_t *ns)
+{
+    int64_t v;
+    if (__builtin_sub_overflow(sec, off, &sec))
+        return -1;
+    if (sec < 0 && sub > 0) {   /* the earliest times: sec * 1e9 alone is out of reach */
+        sec++;
+        sub -= 1000000000;
+    }
+    if (__builtin_mul_overflow(sec, (int64_t)1000000000, &v)
+        || __builtin_add_overflow(v, sub, &v))
+        return -1;
+    *ns = v;
     return 0;
 }
 
@@ -211,8 +229,7 @@ int rn_time_parse(const char *s, size_t n, int64_t *ns)
     tm.tm_hour = h;
     tm.tm_min = mi;
     tm.tm_sec = sec;
-    *ns = (((int64_t)timegm(&tm) - off) * 1000 + ms) * 1000000;
-    return 0;
+    return rn_time__ns((int64_t)timegm(&tm), off, (int64_t)ms * 1000000, ns);
 }
 
 /* ---- encoding ------------------------------------------------------------- */

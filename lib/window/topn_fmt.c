@@ -22,32 +22,6 @@ int rn_topn_out_parse(const char *s, rn_topn_out *out, char *err)
 static int put(rn_buf *b, const char *s, size_t n) { return rn_buf_append(b, s, n); }
 static int puts_(rn_buf *b, const char *s) { return rn_buf_append(b, s, strlen(s)); }
 
-/* s escaped for a person's table: \t \n \r \\ as in tsv, other control
- * bytes as \xHH. -1 when out of memory. */
-static int table_key(rn_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (rn_buf_reserve(b, 4 * n) < 0)
-        return -1;
-    char *o = b->p + b->len;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\t' || c == '\n' || c == '\r' || c == '\\') {
-            *o++ = '\\';
-            *o++ = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
-        } else if (c < 0x20 || c == 0x7f) {
-            *o++ = '\\';
-            *o++ = 'x';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        } else {
-            *o++ = (char)c;
-        }
-    }
-    b->len = (size_t)(o - b->p);
-    return 0;
-}
-
 /* ---- aligned tables ------------------------------------------------------
  *
  * Cells are collected first (their text in one buffer), then written with
@@ -99,27 +73,89 @@ static size_t cp_width(uint32_t u)
     return 1;
 }
 
+/* The character at p[0..n) (n > 0): its length in bytes, and its columns
+ * in *w. A byte that does not start whole UTF-8 is one column. */
+static size_t char_at(const unsigned char *p, size_t n, size_t *w)
+{
+    unsigned char c = p[0];
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4 : 0;
+    uint32_t u = len == 1 ? c : len == 2 ? c & 0x1fu : len == 3 ? c & 0x0fu : c & 0x07u;
+    size_t k = 1;
+    for (; len > 1 && k < len && k < n && (p[k] & 0xc0) == 0x80; k++)
+        u = u << 6 | (p[k] & 0x3fu);
+    if (len == 0 || k != len) {
+        *w = 1;
+        return 1;
+    }
+    *w = cp_width(u);
+    return len;
+}
+
 static size_t text_width(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t w = 0, i = 0;
+    size_t w = 0, i = 0, cw;
     while (i < n) {
-        unsigned char c = p[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                   : (c & 0xf8) == 0xf0 ? 4 : 0;
-        uint32_t u = len == 1 ? c : len == 2 ? c & 0x1fu : len == 3 ? c & 0x0fu : c & 0x07u;
-        size_t k = 1;
-        for (; len > 1 && k < len && i + k < n && (p[i + k] & 0xc0) == 0x80; k++)
-            u = u << 6 | (p[i + k] & 0x3fu);
-        if (len == 0 || k != len) {     /* not UTF-8: a column a byte */
-            w++;
-            i++;
-            continue;
-        }
-        w += cp_width(u);
-        i += len;
+        i += char_at(p + i, n - i, &cw);
+        w += cw;
     }
     return w;
+}
+
+/* The key column is at most this wide: one huge key would otherwise pad
+ * every row to its width (a 16 MiB key, 16 MB rows). A longer key is cut to
+ * KEY_COLS - 1 columns and an ellipsis; at most KEY_BYTES of it are kept
+ * (zero-width characters take no column but bytes). Tables only: tsv, json
+ * and redis keep whole keys. */
+#define KEY_COLS 64
+#define KEY_BYTES (4 * KEY_COLS)
+#define ELLIPSIS "\xe2\x80\xa6"   /* U+2026, one column */
+
+/* s escaped for a person's table: \t \n \r \\ as in tsv, other control
+ * bytes as \xHH; cut as above, at a character or an escape, never inside
+ * one. -1 when out of memory. */
+static int table_key(rn_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t start = b->len, w = 0, cut = b->len, i = 0;
+    if (rn_buf_reserve(b, KEY_BYTES + 8) < 0)
+        return -1;
+    char *o = b->p + b->len;
+    for (;;) {
+        size_t used = (size_t)(o - b->p) - start;
+        if (w <= KEY_COLS - 1 && used <= KEY_BYTES - (sizeof ELLIPSIS - 1))
+            cut = (size_t)(o - b->p);   /* an ellipsis would still fit here */
+        if (w > KEY_COLS || used > KEY_BYTES) {
+            b->len = cut;
+            return put(b, ELLIPSIS, sizeof ELLIPSIS - 1);
+        }
+        if (i == n)
+            break;
+        unsigned char c = p[i];
+        if (c == '\t' || c == '\n' || c == '\r' || c == '\\') {
+            *o++ = '\\';
+            *o++ = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+            w += 2;
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            *o++ = '\\';
+            *o++ = 'x';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+            w += 4;
+            i++;
+        } else {
+            size_t cw, len = char_at(p + i, n - i, &cw);
+            memcpy(o, p + i, len);
+            o += len;
+            w += cw;
+            i += len;
+        }
+    }
+    b->len = (size_t)(o - b->p);
+    return 0;
 }
 
 /* Close the cell whose text starts at off (written into t->text since). */

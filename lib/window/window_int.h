@@ -266,4 +266,11 @@ rn_wslice *rn_window__find_slice(rn_window *w, int64_t n, int create, int *nomem
 /* Back to the state of a new window (counters kept). */
 void rn_window__reset(rn_window *w);
 
+/* rows.c -- times as ns since the epoch, for every time parser of window/.
+ * sec seconds (as timegm gives them) less off seconds (a UTC offset) plus
+ * sub ns (0 <= sub < 1e9), into *ns: 0, or -1 when that is outside int64 ns
+ * (before 1677-09-21T00:12:43.145224192Z or after
+ * 2262-04-11T23:47:16.854775807Z), which must never wrap. */
+int rn_time__ns(int64_t sec, int64_t off, int64_t sub, int64_t *ns);
+
 #endif
