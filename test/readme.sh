@@ -30,18 +30,18 @@ wait_until 10 grep -q '^consume: waiting for topic' "$T/err" ||
 # Everything is read and through when winagg has saved past the last line.
 wait_until 30 grep -q 'Input=' "$T/var/log/nginx/access.log"
 sleep 6
-end_stage() { # PATTERN: stop the process of the pipeline whose arguments match
-    p=$(pgrep -f "$1" | head -n 1)
-    [ -n "$p" ] || fail "no process matches $1: $(cat "$T/err")"
-    kill -TERM "$p"
-    wait_until 20 sh -c "! kill -0 $p 2>/dev/null" || fail "$1 did not stop"
+end_stage() { # PATTERN: stop the stage whose command line matches (anchored:
+              # the sh running the script names them all), if it has not
+              # ended by itself (chanbuf ends with its input), and wait
+    for p in $(pgrep -f "$1"); do kill -TERM "$p"; done
+    wait_until 20 sh -c "! pgrep -f '$1' >/dev/null" || fail "$1 did not stop"
 }
-end_stage "logtail --pos $T/var"
-end_stage "chanbuf --dir $T/var"
+end_stage "^logtail --pos $T/var"
+end_stage "^chanbuf --dir $T/var"       # the end of its input ends it
 sleep 2
-end_stage "consume -b 127.0.0.1:$port"
+end_stage "^consume -b 127.0.0.1:$port"
 wait "$spid" 2>/dev/null || true
-end_stage "brokerd serve --listen 127.0.0.1:$port"
+end_stage "^brokerd serve --listen 127.0.0.1:$port"
 
 "$top_builddir/winagg" -k 'Input=([^ &]*)' --lower -w 30s -s 10s --time '\[([^]]+)\]' \
     <"$T/var/log/nginx/access.log" | "$top_builddir/topk" -n 10 >"$T/want"
