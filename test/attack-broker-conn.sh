@@ -7,8 +7,8 @@
 # shutdown while a client reads nothing. Each is bounded, and every other
 # client is served meanwhile.
 . "$(dirname "$0")/lib.sh"
-command -v python3 >/dev/null || { note "skipping: python3 is not installed"; exit 77; }
-command -v kcat >/dev/null || { note "skipping: kcat is not installed"; exit 77; }
+command -v python3 >/dev/null || fail "python3 is missing (scripts/bootstrap installs it)"
+command -v kcat >/dev/null || fail "kcat is missing (scripts/bootstrap installs it)"
 
 # The raw Kafka client the attacks share.
 cat >"$T/kraw.py" <<'EOF'

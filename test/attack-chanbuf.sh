@@ -10,7 +10,7 @@
 # store. Each attack is scaled down to seconds and
 # asserts the bound. The peers are a raw client in python3.
 . "$(dirname "$0")/lib.sh"
-command -v python3 >/dev/null || { note "no python3: skipped"; exit 77; }
+command -v python3 >/dev/null || fail "python3 is missing (scripts/bootstrap installs it)"
 CHANBUF=$top_builddir/chanbuf
 
 cat >"$T/hop.py" <<'PY'

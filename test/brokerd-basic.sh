@@ -7,7 +7,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 BROKERD=$top_builddir/brokerd
-command -v kcat >/dev/null || { note "skipping: kcat is not installed"; exit 77; }
+command -v kcat >/dev/null || fail "kcat is missing (scripts/bootstrap installs it)"
 
 start() { start_brokerd --partitions 3 --segment-bytes 4k "$@"; port=${B##*:}; }
 start

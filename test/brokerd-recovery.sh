@@ -7,7 +7,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 BROKERD=$top_builddir/brokerd
-command -v kcat >/dev/null || { note "skipping: kcat is not installed"; exit 77; }
+command -v kcat >/dev/null || fail "kcat is missing (scripts/bootstrap installs it)"
 
 # start ARGS...: brokerd serve on a port the kernel picks (no clash with
 # anything else running), stderr in $blog; sets bpid, blog and B.

@@ -7,7 +7,7 @@
 # every window and key, taken as an upsert, is the reference's.
 . "$(dirname "$0")/lib.sh"
 WINAGG=$top_builddir/winagg
-command -v python3 >/dev/null || { note "no python3: skipped"; exit 77; }
+command -v python3 >/dev/null || fail "python3 is missing (scripts/bootstrap installs it)"
 
 python3 "$top_srcdir/test/winagg-ref.py" gen "$T/ev" 4000 9 0    # json events in time order
 python3 "$top_srcdir/test/winagg-ref.py" "$T/ev" 10 2 json >"$T/ref"

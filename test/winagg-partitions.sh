@@ -7,7 +7,7 @@
 # windows of a live input back only while it is quiet.
 . "$(dirname "$0")/lib.sh"
 WINAGG=$top_builddir/winagg
-command -v python3 >/dev/null || { note "no python3: skipped"; exit 77; }
+command -v python3 >/dev/null || fail "python3 is missing (scripts/bootstrap installs it)"
 
 # gen.py OUT [nopart]: the events (json); the reference rows: count per
 # key over 20 s windows sliding every 10 s (winagg-ref.py).

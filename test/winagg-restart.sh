@@ -7,7 +7,7 @@
 # in json, partial=1 in frames); over a regular file it says nothing.
 . "$(dirname "$0")/lib.sh"
 WINAGG=$top_builddir/winagg
-command -v python3 >/dev/null || { note "no python3: skipped"; exit 77; }
+command -v python3 >/dev/null || fail "python3 is missing (scripts/bootstrap installs it)"
 
 # upsert.py FILE...: the rows of json row streams, the last per window and
 # key, sorted, without the partial mark.
