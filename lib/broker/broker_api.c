@@ -127,6 +127,21 @@ int rn__metadata(kreq *q)
     return 0;
 }
 
+/* Whether a record set holds a zstd batch (codec 4), which Kafka accepts
+ * only from Produce v7 on. A set too damaged to walk is left to klog. */
+static int has_zstd(const unsigned char *p, size_t n)
+{
+    for (size_t at = 0; n - at >= RN_KLOG_BATCH_HEADER; ) {
+        int32_t blen = (int32_t)rn_be32(p + at + 8);
+        if ((p[at + 22] & 7) == 4)
+            return 1;
+        if (blen < 49 || (uint64_t)blen + 12 > n - at)
+            break;
+        at += 12 + (size_t)blen;
+    }
+    return 0;
+}
+
 /* Produce: one pass checks the request's shape, so that a malformed request
  * appends nothing; the second appends and answers. */
 static int produce_pass(kreq *q, int act)
@@ -168,6 +183,8 @@ static int produce_pass(kreq *q, int act)
                 e = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (!e && (rec.null || rec.n == 0))
                 e = RN_KERR_CORRUPT_MESSAGE;
+            else if (!e && v < 7 && has_zstd((const unsigned char *)rec.p, rec.n))
+                e = RN_KERR_UNSUPPORTED_COMPRESSION_TYPE;
             if (!e) {
                 char err[RN_ERRLEN];
                 /* The frame is ours: klog assigns offsets in place. */
