@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "broker/broker.h"
@@ -191,7 +192,7 @@ static const char usage_text[] =
     "                     [--auto-create yes|no] [--segment-bytes SIZE]\n"
     "                     [--segment-age DURATION] [--retention DURATION]\n"
     "                     [--retention-bytes SIZE] [--flush none|always|DURATION]\n"
-    "                     [--max-request SIZE]\n"
+    "                     [--max-request SIZE] [--max-partitions N]\n"
     "       brokerd topics -b HOST:PORT [--timeout DURATION] {--list |\n"
     "                      --describe [TOPIC ...] | --create TOPIC [--partitions N]\n"
     "                      [--replication-factor N] | --delete TOPIC}\n";
@@ -212,6 +213,8 @@ static void usage(void)
           "      --flush POLICY         none (page cache), always (fsync before acking), or\n"
           "                             an interval such as 1s (default none)\n"
           "      --max-request SIZE     close connections sending larger requests (default 100m)\n"
+          "      --max-partitions N     partitions in all topics; more are refused (default\n"
+          "                             10000, or what the descriptor limit allows)\n"
           "  -h, --help                 show this help\n"
           "  -V, --version              show the version\n"
           "\ntopics: list, describe, create or delete topics on any Kafka broker.\n\n"
@@ -223,6 +226,43 @@ static void usage(void)
           "                             (default: the broker's defaults)\n"
           "      --delete TOPIC\n", stdout);
     exit(0);
+}
+
+/* Descriptors a partition holds at least (its directory, and .log, .index
+ * and .timeindex of its active segment), and those kept for the rest
+ * (connections, closed segments of the busiest logs, fsync duplicates). */
+#define FDS_PER_PARTITION 4
+#define FDS_SPARE 256
+#define DEFAULT_MAX_PARTITIONS 10000
+
+/* Raise the soft descriptor limit to the hard one, where allowed, and return
+ * the soft limit then in force. */
+static uint64_t raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = { rl.rlim_max, rl.rlim_max };
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+}
+
+/* The partitions that fit in the descriptor limit: --max-partitions' default
+ * is the smaller of this and 10000, and an explicit one must fit. */
+static int32_t max_partitions(int64_t asked)
+{
+    uint64_t fds = raise_fd_limit();
+    uint64_t fit = fds > FDS_SPARE ? (fds - FDS_SPARE) / FDS_PER_PARTITION : 0;
+    if (asked < 0)
+        return (int32_t)(fit < DEFAULT_MAX_PARTITIONS ? (fit ? fit : 1) : DEFAULT_MAX_PARTITIONS);
+    if ((uint64_t)asked > fit)
+        rn_die("--max-partitions %" PRId64 " needs %" PRIu64 " descriptors; the limit is %"
+               PRIu64 " (ulimit -n), which allows %" PRIu64, asked,
+               (uint64_t)asked * FDS_PER_PARTITION + FDS_SPARE, fds, fit);
+    return (int32_t)asked;
 }
 
 typedef struct app {
@@ -266,7 +306,8 @@ static int yesno(const char *opt, const char *arg)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_AUTO = 256, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ };
+    enum { OPT_AUTO = 256, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ,
+           OPT_MAXPARTS };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "data-dir", required_argument, NULL, 'd' },
@@ -278,6 +319,7 @@ int main(int argc, char **argv)
         { "retention-bytes", required_argument, NULL, OPT_RETB },
         { "flush", required_argument, NULL, OPT_FLUSH },
         { "max-request", required_argument, NULL, OPT_MAXREQ },
+        { "max-partitions", required_argument, NULL, OPT_MAXPARTS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -291,6 +333,7 @@ int main(int argc, char **argv)
         .on_log = on_log,
     };
     char host[256], err[RN_ERRLEN];
+    int64_t max_parts = -1;
     int c;
     app a;
 
@@ -352,6 +395,11 @@ int main(int argc, char **argv)
             if (o.max_request < 1024 || o.max_request > (1u << 30))
                 rn_usage_error("--max-request: must be between 1k and 1g");
             break;
+        case OPT_MAXPARTS:
+            max_parts = (int64_t)rn_opt_uint("--max-partitions", optarg, 1000000);
+            if (max_parts < 1)
+                rn_usage_error("--max-partitions: must be at least 1");
+            break;
         case 'h': usage(); break;
         case 'V': rn_version(); break;
         default: rn_usage_error("unknown option");
@@ -361,8 +409,14 @@ int main(int argc, char **argv)
         rn_usage_error("unexpected argument '%s'", argv[optind]);
     if (o.klog.segment_bytes < 1024)
         rn_usage_error("--segment-bytes: must be at least 1k");
+    if (o.partitions > (max_parts < 0 ? 100000 : max_parts))
+        rn_usage_error("--partitions: more than --max-partitions");
     if (rn_sig_ignore_pipe(err) < 0)
         rn_die("%s", err);
+    o.max_partitions = max_partitions(max_parts);
+    /* A gzip batch may inflate to 4 times the largest request before its
+     * records are refused as a decompression bomb. */
+    o.klog.max_inflated = 4 * (uint64_t)o.max_request;
 
     uv_loop_t *loop = uv_default_loop();
     o.data = &a;

@@ -152,6 +152,8 @@ typedef struct rn_broker_opts {
     int port;                   /* 0: any free port (see rn_broker_port) */
     const char *data_dir;
     int32_t partitions;         /* for auto-created topics */
+    int32_t max_partitions;     /* in all topics: creating more is refused (0: no limit
+                                   but 100000 a topic); each takes 4 descriptors or more */
     int auto_create;
     rn_klog_opts klog;
     int flush;                  /* RN_FLUSH_* */
