@@ -193,6 +193,7 @@ static const char usage_text[] =
     "                     [--segment-age DURATION] [--retention DURATION]\n"
     "                     [--retention-bytes SIZE] [--flush none|always|DURATION]\n"
     "                     [--max-request SIZE] [--max-partitions N]\n"
+    "                     [--max-group-members N]\n"
     "       brokerd topics -b HOST:PORT [--timeout DURATION] {--list |\n"
     "                      --describe [TOPIC ...] | --create TOPIC [--partitions N]\n"
     "                      [--replication-factor N] | --delete TOPIC}\n";
@@ -215,6 +216,7 @@ static void usage(void)
           "      --max-request SIZE     close connections sending larger requests (default 100m)\n"
           "      --max-partitions N     partitions in all topics; more are refused (default\n"
           "                             10000, or what the descriptor limit allows)\n"
+          "      --max-group-members N  members of one consumer group (default 1000)\n"
           "  -h, --help                 show this help\n"
           "  -V, --version              show the version\n"
           "\ntopics: list, describe, create or delete topics on any Kafka broker.\n\n"
@@ -307,7 +309,7 @@ static int yesno(const char *opt, const char *arg)
 int main(int argc, char **argv)
 {
     enum { OPT_AUTO = 256, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ,
-           OPT_MAXPARTS };
+           OPT_MAXPARTS, OPT_MAXMEMBERS };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "data-dir", required_argument, NULL, 'd' },
@@ -320,6 +322,7 @@ int main(int argc, char **argv)
         { "flush", required_argument, NULL, OPT_FLUSH },
         { "max-request", required_argument, NULL, OPT_MAXREQ },
         { "max-partitions", required_argument, NULL, OPT_MAXPARTS },
+        { "max-group-members", required_argument, NULL, OPT_MAXMEMBERS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -327,6 +330,7 @@ int main(int argc, char **argv)
     rn_broker_opts o = {
         .host = "127.0.0.1", .port = 9092, .data_dir = "data", .partitions = 1,
         .auto_create = 1, .flush = RN_FLUSH_NONE, .max_request = 100u << 20,
+        .max_group_members = 1000,
         .klog = { .segment_bytes = 1ull << 30, .segment_age_ns = 7 * 86400 * 1000000000LL,
                   .retention_ns = 7 * 86400 * 1000000000LL, .retention_bytes = 0,
                   .index_interval = 4096 },
@@ -399,6 +403,11 @@ int main(int argc, char **argv)
             max_parts = (int64_t)rn_opt_uint("--max-partitions", optarg, 1000000);
             if (max_parts < 1)
                 rn_usage_error("--max-partitions: must be at least 1");
+            break;
+        case OPT_MAXMEMBERS:
+            o.max_group_members = (int32_t)rn_opt_uint("--max-group-members", optarg, 1000000);
+            if (o.max_group_members < 1)
+                rn_usage_error("--max-group-members: must be at least 1");
             break;
         case 'h': usage(); break;
         case 'V': rn_version(); break;

@@ -218,7 +218,14 @@ def good_gzip(values):
                  codec=1)
 
 
+def esc(a):
+    """An argument with Python escapes (\\n, \\x00) as bytes."""
+    return a if isinstance(a, bytes) else a.encode().decode('unicode_escape').encode('latin-1')
+
+
 def offset_commit(c, group, topic, nparts, base=0, meta=b''):
+    group = esc(group)
+    topic = esc(topic)
     """OffsetCommit v2 from outside the group: prints the error codes seen."""
     parts = [i32(p) + i64(base + p) + string(meta) for p in range(nparts)]
     body = (string(group) + i32(-1) + string('') + i64(-1)
@@ -235,6 +242,8 @@ def offset_commit(c, group, topic, nparts, base=0, meta=b''):
 
 
 def offset_fetch(c, group, topic, parts):
+    group = esc(group)
+    topic = esc(topic)
     body = string(group) + array([string(topic) + array([i32(p) for p in parts])])
     r = c.call(9, 1, body)
     out = []
@@ -249,28 +258,20 @@ def offset_fetch(c, group, topic, parts):
     return out
 
 
-def join_storm(c, group, n):
-    """n JoinGroup v0 with no member id, pipelined; returns the error codes."""
-    body = (string(group) + i32(30000) + string('') + string('consumer')
+def join_storm(c, group, n, answers):
+    """n JoinGroup v0 with no member id, pipelined; reads the first
+    `answers` answers (the rest wait for a rebalance) and returns their
+    error codes."""
+    body = (string(group) + i32(6000) + i32(1000) + string('') + string('consumer')
             + array([string('range') + nbytes(b'')]))
+    for _ in range(n):
+        c.send(11, 1, body)
     errs = {}
-    sent = 0
-    got = 0
-    while got < n:
-        while sent < n and sent - got < 500:
-            c.send(11, 0, body)
-            sent += 1
-        # Answers come as each join's rebalance completes or fails; the
-        # first joins wait, so read only what is ready.
-        c.s.settimeout(5)
-        try:
-            r = c.recv()
-        except socket.timeout:
-            break
-        got += 1
+    for _ in range(answers):
+        r = c.recv()
         e = r.i16()
         errs[e] = errs.get(e, 0) + 1
-    return errs, sent, got
+    return errs
 
 
 def main():
@@ -290,24 +291,25 @@ def main():
         else:
             rs = BAD[kind]()
         produce(c, args[0], rs, ver)
-    elif cmd == 'commit-time':      # commit-time GROUP TOPIC N: seconds for one commit of N
-        t0 = time.monotonic()
-        errs = offset_commit(c, args[0], args[1], int(args[2]))
-        dt = time.monotonic() - t0
-        assert list(errs) == [0], errs
-        print('%.6f' % dt)
+    elif cmd == 'commit-time':      # commit-time GROUP TOPIC N: best of 3, seconds
+        best = None
+        for k in range(3):
+            t0 = time.monotonic()
+            errs = offset_commit(c, args[0] + str(k), args[1], int(args[2]))
+            dt = time.monotonic() - t0
+            assert list(errs) == [0], errs
+            best = dt if best is None else min(best, dt)
+        print('%.6f' % best)
     elif cmd == 'commit':           # commit GROUP TOPIC N BASE [META]
-        meta = args[4].encode().decode('unicode_escape').encode('latin-1') if len(args) > 4 else b''
+        meta = esc(args[4]) if len(args) > 4 else b''
         errs = offset_commit(c, args[0], args[1], int(args[2]), int(args[3]), meta)
         print(' '.join('%d:%d' % kv for kv in sorted(errs.items())))
     elif cmd == 'fetch-offsets':    # fetch-offsets GROUP TOPIC N: "p off metalen metahash"
         for p, off, meta in offset_fetch(c, args[0], args[1], range(int(args[2]))):
             print(p, off, len(meta or b''), zlib.crc32(meta or b''))
-    elif cmd == 'join-storm':       # join-storm GROUP N: seconds, errors
-        t0 = time.monotonic()
-        errs, sent, got = join_storm(c, args[0], int(args[1]))
-        print('%.6f' % (time.monotonic() - t0), sent, got,
-              ' '.join('%d:%d' % kv for kv in sorted(errs.items())))
+    elif cmd == 'join-storm':       # join-storm GROUP N ANSWERS: error:count ...
+        errs = join_storm(c, args[0], int(args[1]), int(args[2]))
+        print(' '.join('%d:%d' % kv for kv in sorted(errs.items())))
     else:
         sys.exit('kraw.py: unknown command ' + cmd)
 

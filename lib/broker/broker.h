@@ -155,6 +155,7 @@ typedef struct rn_broker_opts {
     int32_t max_partitions;     /* in all topics: creating more is refused (0: no limit
                                    but 100000 a topic); each takes 4 descriptors or more */
     int auto_create;
+    int32_t max_group_members; /* JoinGroup beyond it: GROUP_MAX_SIZE_REACHED (0: no limit) */
     rn_klog_opts klog;
     int flush;                  /* RN_FLUSH_* */
     int64_t flush_interval_ns;
