@@ -954,6 +954,20 @@ static int src_varint(recsrc *s, uint64_t *left, int maxb, int64_t *v)
     return -1;
 }
 
+/* A length-prefixed field (key, value, header key or value): its length,
+ * at least min (-1 is null), then that many bytes skipped. */
+static int src_field(recsrc *s, uint64_t *left, int64_t min, const char *why)
+{
+    int64_t v;
+    if (src_varint(s, left, 5, &v) < 0)
+        return -1;
+    if (v < min) {
+        s->why = why;
+        return -1;
+    }
+    return v > 0 ? src_skip(s, left, (uint64_t)v) : 0;
+}
+
 /* Every record of the batch, as Kafka's validator reads them: a length that
  * the fields fill exactly, offset deltas 0..n-1, key and value lengths >= -1,
  * headers with a key; n records and nothing after them. */
@@ -982,38 +996,18 @@ static int check_records(recsrc *s, int32_t count, int64_t *bad_rec)
             s->why = "offset deltas are not 0, 1, 2, ...";
             return -1;
         }
-        for (int k = 0; k < 2; k++) {   /* key, value */
-            if (src_varint(s, &left, 5, &v) < 0)
-                return -1;
-            if (v < -1) {
-                s->why = "key or value length below -1";
-                return -1;
-            }
-            if (v > 0 && src_skip(s, &left, (uint64_t)v) < 0)
-                return -1;
-        }
-        if (src_varint(s, &left, 5, &nh) < 0)
+        if (src_field(s, &left, -1, "key length below -1") < 0
+            || src_field(s, &left, -1, "value length below -1") < 0
+            || src_varint(s, &left, 5, &nh) < 0)
             return -1;
         if (nh < 0) {
             s->why = "negative header count";
             return -1;
         }
-        for (int64_t k = 0; k < nh; k++) {
-            if (src_varint(s, &left, 5, &v) < 0)
+        for (int64_t k = 0; k < nh; k++)
+            if (src_field(s, &left, 0, "header key length below 0") < 0
+                || src_field(s, &left, -1, "header value length below -1") < 0)
                 return -1;
-            if (v < 0) {
-                s->why = "header key length below 0";
-                return -1;
-            }
-            if (src_skip(s, &left, (uint64_t)v) < 0 || src_varint(s, &left, 5, &v) < 0)
-                return -1;
-            if (v < -1) {
-                s->why = "header value length below -1";
-                return -1;
-            }
-            if (v > 0 && src_skip(s, &left, (uint64_t)v) < 0)
-                return -1;
-        }
         if (left) {
             s->why = "a record is longer than its fields";
             return -1;
