@@ -194,7 +194,8 @@ static const char usage_text[] =
     "                     [--retention-bytes SIZE] [--flush none|always|DURATION]\n"
     "                     [--max-request SIZE] [--max-conn-buffer SIZE]\n"
     "                     [--max-partial SIZE] [--max-connections N]\n"
-    "                     [--idle-timeout DURATION]\n"
+    "                     [--idle-timeout DURATION] [--max-partitions N]\n"
+    "                     [--max-group-members N]\n"
     "       brokerd topics -b HOST:PORT [--timeout DURATION] {--list |\n"
     "                      --describe [TOPIC ...] | --create TOPIC [--partitions N]\n"
     "                      [--replication-factor N] | --delete TOPIC}\n";
@@ -222,6 +223,9 @@ static void usage(void)
           "                             or half the open-file limit if lower)\n"
           "      --idle-timeout DURATION\n"
           "                             close connections idle this long, 0 never (default 10m)\n"
+          "      --max-partitions N     partitions in all topics; more are refused (default\n"
+          "                             10000, or what the descriptor limit allows)\n"
+          "      --max-group-members N  members of one consumer group (default 1000)\n"
           "  -h, --help                 show this help\n"
           "  -V, --version              show the version\n"
           "\ntopics: list, describe, create or delete topics on any Kafka broker.\n\n"
@@ -233,6 +237,43 @@ static void usage(void)
           "                             (default: the broker's defaults)\n"
           "      --delete TOPIC\n", stdout);
     exit(0);
+}
+
+/* Descriptors a partition holds at least (its directory, and .log, .index
+ * and .timeindex of its active segment), and those kept for the rest
+ * (connections, closed segments of the busiest logs, fsync duplicates). */
+#define FDS_PER_PARTITION 4
+#define FDS_SPARE 256
+#define DEFAULT_MAX_PARTITIONS 10000
+
+/* Raise the soft descriptor limit to the hard one, where allowed, and return
+ * the soft limit then in force. */
+static uint64_t raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = { rl.rlim_max, rl.rlim_max };
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+}
+
+/* The partitions that fit in the descriptor limit: --max-partitions' default
+ * is the smaller of this and 10000, and an explicit one must fit. */
+static int32_t max_partitions(int64_t asked)
+{
+    uint64_t fds = raise_fd_limit();
+    uint64_t fit = fds > FDS_SPARE ? (fds - FDS_SPARE) / FDS_PER_PARTITION : 0;
+    if (asked < 0)
+        return (int32_t)(fit < DEFAULT_MAX_PARTITIONS ? (fit ? fit : 1) : DEFAULT_MAX_PARTITIONS);
+    if ((uint64_t)asked > fit)
+        rn_die("--max-partitions %" PRId64 " needs %" PRIu64 " descriptors; the limit is %"
+               PRIu64 " (ulimit -n), which allows %" PRIu64, asked,
+               (uint64_t)asked * FDS_PER_PARTITION + FDS_SPARE, fds, fit);
+    return (int32_t)asked;
 }
 
 typedef struct app {
@@ -277,7 +318,7 @@ static int yesno(const char *opt, const char *arg)
 int main(int argc, char **argv)
 {
     enum { OPT_AUTO = 256, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ,
-           OPT_CONNBUF, OPT_PARTIAL, OPT_MAXCONN, OPT_IDLE };
+           OPT_CONNBUF, OPT_PARTIAL, OPT_MAXCONN, OPT_IDLE, OPT_MAXPARTS, OPT_MAXMEMBERS };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "data-dir", required_argument, NULL, 'd' },
@@ -293,6 +334,8 @@ int main(int argc, char **argv)
         { "max-partial", required_argument, NULL, OPT_PARTIAL },
         { "max-connections", required_argument, NULL, OPT_MAXCONN },
         { "idle-timeout", required_argument, NULL, OPT_IDLE },
+        { "max-partitions", required_argument, NULL, OPT_MAXPARTS },
+        { "max-group-members", required_argument, NULL, OPT_MAXMEMBERS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -302,12 +345,14 @@ int main(int argc, char **argv)
         .auto_create = 1, .flush = RN_FLUSH_NONE, .max_request = 100u << 20,
         .max_conn_buffer = 1u << 20, .max_partial = 256u << 20, .max_connections = -1,
         .idle_timeout_ns = 600 * 1000000000LL,
+        .max_group_members = 1000,
         .klog = { .segment_bytes = 1ull << 30, .segment_age_ns = 7 * 86400 * 1000000000LL,
                   .retention_ns = 7 * 86400 * 1000000000LL, .retention_bytes = 0,
                   .index_interval = 4096 },
         .on_log = on_log,
     };
     char host[256], err[RN_ERRLEN];
+    int64_t max_parts = -1;
     int c;
     app a;
 
@@ -385,6 +430,16 @@ int main(int argc, char **argv)
                 rn_usage_error("--max-connections: must be at least 1");
             break;
         case OPT_IDLE: o.idle_timeout_ns = rn_opt_duration("--idle-timeout", optarg); break;
+        case OPT_MAXPARTS:
+            max_parts = (int64_t)rn_opt_uint("--max-partitions", optarg, 1000000);
+            if (max_parts < 1)
+                rn_usage_error("--max-partitions: must be at least 1");
+            break;
+        case OPT_MAXMEMBERS:
+            o.max_group_members = (int32_t)rn_opt_uint("--max-group-members", optarg, 1000000);
+            if (o.max_group_members < 1)
+                rn_usage_error("--max-group-members: must be at least 1");
+            break;
         case 'h': usage(); break;
         case 'V': rn_version(); break;
         default: rn_usage_error("unknown option");
@@ -394,11 +449,18 @@ int main(int argc, char **argv)
         rn_usage_error("unexpected argument '%s'", argv[optind]);
     if (o.klog.segment_bytes < 1024)
         rn_usage_error("--segment-bytes: must be at least 1k");
+    if (o.partitions > (max_parts < 0 ? 100000 : max_parts))
+        rn_usage_error("--partitions: more than --max-partitions");
     if (rn_sig_ignore_pipe(err) < 0)
         rn_die("%s", err);
+    o.max_partitions = max_partitions(max_parts);
+    /* A gzip batch may inflate to 4 times the largest request before its
+     * records are refused as a decompression bomb. */
+    o.klog.max_inflated = 4 * (uint64_t)o.max_request;
     if (o.max_connections < 0) {
         /* Each connection takes a descriptor, and one per file slice of an
-         * answer it waits to send: leave the other half to the logs. */
+         * answer it waits to send: leave the other half to the logs (the
+         * limit as raised by max_partitions). */
         struct rlimit rl;
         o.max_connections = 4096;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&

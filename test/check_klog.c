@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/core.h"
 #include "broker/broker.h"
@@ -414,6 +415,169 @@ START_TEST(corrupt_rejected)
     ck_assert_int_eq(rn_klog_append(l, &one, 0, 0, &base, err), RN_ECORRUPT);
     /* The log still works. */
     ck_assert_int_eq(add(l, 2, 1, 1), 1);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* ---- what a producer may send: the records inside a batch ---- */
+
+static void recrc(unsigned char *b)
+{
+    size_t total = 12 + ((size_t)b[8] << 24 | (size_t)b[9] << 16 | (size_t)b[10] << 8 | b[11]);
+    put32(b + 17, rn_crc32c(0, b + 21, total - 21));
+}
+
+/* A batch around raw record bytes, with the count, lastOffsetDelta and codec
+ * given, and a valid CRC: what a hostile producer can send. */
+static size_t raw_batch(unsigned char *out, int32_t count, int32_t delta, int codec,
+                        const unsigned char *recs, size_t n)
+{
+    make_batch(out, 0, 1, 0);
+    memcpy(out + 61, recs, n);
+    put32(out + 8, (uint32_t)(61 + n - 12));
+    out[22] = (unsigned char)codec;
+    put32(out + 23, (uint32_t)delta);
+    put32(out + 57, (uint32_t)count);
+    recrc(out);
+    return 61 + n;
+}
+
+/* The records of a valid batch of nrec (as make_batch writes them). */
+static size_t records_of(unsigned char *out, int nrec, size_t vlen)
+{
+    static unsigned char tmp[65536];
+    size_t n = make_batch(tmp, nrec, 1, vlen) - 61;
+    memcpy(out, tmp + 61, n);
+    return n;
+}
+
+static size_t gzip(unsigned char *out, size_t cap, const unsigned char *in, size_t n)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    ck_assert_int_eq(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (unsigned char *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t got = cap - z.avail_out;
+    deflateEnd(&z);
+    return got;
+}
+
+/* A good batch, then the bad one: refused with why, nothing appended, and
+ * the log takes the next good batch at the offset it would have had. */
+static void refuse(rn_klog *l, const unsigned char *bad, size_t n, const char *why)
+{
+    static unsigned char buf[1 << 20];
+    char err[RN_ERRLEN] = "";
+    int64_t base = -7, end = rn_klog_end(l);
+    size_t a = make_batch(buf, 2, 1, 10);
+    memcpy(buf + a, bad, n);
+    ck_assert_int_eq(rn_klog_append(l, buf, a + n, 0, &base, err), RN_ECORRUPT);
+    char at[64];
+    snprintf(at, sizeof at, "batch at byte %zu", a);
+    ck_assert_msg(strstr(err, at) && strstr(err, why), "want %s: got %s", why, err);
+    ck_assert_int_eq(base, -7);
+    ck_assert_int_eq(rn_klog_end(l), end);
+    ck_assert_int_eq(add(l, 1, 1, 1), end);
+}
+
+START_TEST(records_validated)
+{
+    static unsigned char recs[1 << 16], b[1 << 17];
+    unsigned char *p;
+    rn_klog *l = open_log(NULL);
+    add(l, 3, 1, 5);
+    /* The header lies about the records. */
+    size_t n = records_of(recs, 5, 10);
+    refuse(l, b, raw_batch(b, 5, 0, 0, recs, n), "lastOffsetDelta");
+    refuse(l, b, raw_batch(b, 1, 0, 0, recs, n), "bytes after the last record");
+    n = records_of(recs, 2, 10);
+    refuse(l, b, raw_batch(b, 2, 1000, 0, recs, n), "lastOffsetDelta");
+    refuse(l, b, raw_batch(b, 1001, 1000, 0, recs, n), "past the end of the batch");
+    refuse(l, b, raw_batch(b, 0, -1, 0, recs, 0), "negative lastOffsetDelta");
+    refuse(l, b, raw_batch(b, 0, 0, 0, recs, n), "no records");
+    refuse(l, b, raw_batch(b, 2, 1, 7, recs, n), "unknown compression codec");
+    refuse(l, b, raw_batch(b, 2, 1, 5, recs, n), "unknown compression codec");
+    /* Offset deltas that are not 0, 1: record 1 says 0. */
+    n = records_of(recs, 2, 10);
+    recs[17 + 3] = 0;
+    refuse(l, b, raw_batch(b, 2, 1, 0, recs, n), "record 1: offset deltas");
+    /* A record length of 2e9; a negative one; one longer than its fields. */
+    n = 0;
+    p = recs;
+    p += varint(p, 2000000000);
+    memset(p, 0, 20);
+    n = (size_t)(p - recs) + 20;
+    refuse(l, b, raw_batch(b, 1, 0, 0, recs, n), "record 0: a record runs past the end");
+    n = records_of(recs, 1, 10);
+    recs[0] = 0x01;     /* zigzag -1 */
+    refuse(l, b, raw_batch(b, 1, 0, 0, recs, n), "negative record length");
+    n = records_of(recs, 1, 10);
+    recs[0] += 2;       /* 1 more byte than the fields use */
+    recs[n++] = 0;
+    refuse(l, b, raw_batch(b, 1, 0, 0, recs, n), "longer than its fields");
+    /* A value length beyond the record. */
+    n = records_of(recs, 1, 10);
+    recs[5] = 0x7e;     /* valueLength 63 */
+    refuse(l, b, raw_batch(b, 1, 0, 0, recs, n), "runs past its record");
+    /* The log is whole: every offset reads back in order. */
+    ck_assert_int_gt(rn_klog_end(l), 3);
+    rn_klog_close(l);
+}
+END_TEST
+
+START_TEST(gzip_validated)
+{
+    static unsigned char recs[1 << 16], z[1 << 16], b[1 << 17], buf[1 << 17];
+    rn_klog_opts o = { .max_inflated = 1 << 20 };
+    char err[RN_ERRLEN] = "";
+    int64_t base = -1;
+    rn_klog *l = open_log(&o);
+    /* A good gzip batch is appended as it is. */
+    size_t n = records_of(recs, 20, 100);
+    size_t zn = gzip(z, sizeof z, recs, n);
+    size_t bn = raw_batch(buf, 20, 19, 1, z, zn);
+    ck_assert_msg(rn_klog_append(l, buf, bn, 0, &base, err) == 0, "%s", err);
+    ck_assert_int_eq(base, 0);
+    ck_assert_int_eq(rn_klog_end(l), 20);
+    /* Corrupt gzip; records that lie inside good gzip; a truncated stream. */
+    memcpy(recs + 1000, z, zn);
+    recs[1000 + zn / 2] ^= 0x55;
+    refuse(l, b, raw_batch(b, 20, 19, 1, recs + 1000, zn), "gzip");
+    refuse(l, b, raw_batch(b, 21, 20, 1, z, zn), "past the end of the batch");
+    refuse(l, b, raw_batch(b, 20, 19, 1, z, zn - 12), "compressed data ends early");
+    refuse(l, b, raw_batch(b, 1, 0, 1, (const unsigned char *)"not gzip at all", 15),
+            "corrupt gzip data");
+    /* A bomb: 4 MiB of zeros as one record's value inflates past the 1 MiB
+     * limit; refused without inflating it whole. */
+    static unsigned char big[4 << 20];
+    size_t vlen = (4 << 20) - 100;
+    unsigned char *p = big;
+    p += varint(p, (int64_t)vlen + 9);
+    *p++ = 0;
+    p += varint(p, 0);
+    p += varint(p, 0);
+    p += varint(p, -1);
+    p += varint(p, (int64_t)vlen);
+    memset(p, 0, vlen + 1);
+    p += vlen + 1;
+    zn = gzip(z, sizeof z, big, (size_t)(p - big));
+    /* (under the limit it would be a good batch) */
+    rn_klog_opts lax = { .max_inflated = 8 << 20 };
+    rn_klog_close(l);
+    l = open_log(&lax);
+    bn = raw_batch(buf, 1, 0, 1, z, zn);
+    ck_assert_msg(rn_klog_append(l, buf, bn, 0, &base, err) == 0, "%s", err);
+    rn_klog_close(l);
+    l = open_log(&o);
+    refuse(l, b, raw_batch(b, 1, 0, 1, z, zn), "inflate beyond the limit");
+    /* snappy, lz4 and zstd are taken unchecked, as documented. */
+    n = records_of(recs, 2, 10);
+    bn = raw_batch(buf, 2, 1, 4, (const unsigned char *)"opaque", 6);
+    ck_assert_msg(rn_klog_append(l, buf, bn, 0, &base, err) == 0, "%s", err);
     rn_klog_close(l);
 }
 END_TEST
@@ -1008,6 +1172,8 @@ int main(void)
     tcase_add_test(tc, read_within_batch_and_max_bytes);
     tcase_add_test(tc, out_of_range);
     tcase_add_test(tc, corrupt_rejected);
+    tcase_add_test(tc, records_validated);
+    tcase_add_test(tc, gzip_validated);
     tcase_add_test(tc, big_batch_own_segment);
     tcase_add_test(tc, bad_options);
     suite_add_tcase(s, tc);

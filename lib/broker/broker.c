@@ -908,6 +908,8 @@ err:
     return -1;
 }
 
+static int rmtree(const char *dir);
+
 int rn__topic_create(rn_broker *b, const char *name, size_t n, int32_t parts, ktopic **out,
                      char *err)
 {
@@ -916,6 +918,15 @@ int rn__topic_create(rn_broker *b, const char *name, size_t n, int32_t parts, kt
     if (parts < 1 || parts > 100000)
         return rn_seterr(err, "invalid number of partitions %d", parts);
     if (topic_open(b, name, n, parts, out, err) < 0) {
+        /* No half-made topic: the next start would load it (and might run
+         * out of descriptors the same way). The topic was not known, so
+         * these directories are the ones we just made. */
+        for (int32_t i = 0; i < parts; i++) {
+            char dir[4096];
+            snprintf(dir, sizeof dir, "%s/%.*s-%d", b->data_dir, (int)n, name, i);
+            if (rmtree(dir) < 0)
+                rn__blog(b, "%s: %s", dir, strerror(errno));
+        }
         b->failed = 1;
         return -1;
     }

@@ -42,6 +42,8 @@ typedef struct rn_klog_opts {
     int64_t  retention_ns;     /* delete closed segments whose newest timestamp is older (0: never) */
     uint64_t retention_bytes;  /* delete oldest closed segments while the log is bigger (0: never) */
     uint32_t index_interval;   /* bytes between sparse index entries (default 4096) */
+    uint64_t max_inflated;     /* a gzip batch whose records inflate beyond this is
+                                  refused as corrupt (default 256 MiB) */
 } rn_klog_opts;
 
 /* Size of the fixed RecordBatch v2 header, up to and including the record count. */
@@ -56,9 +58,15 @@ int rn_klog_open(const char *dir, const rn_klog_opts *o, rn_klog **out, char *er
 void rn_klog_close(rn_klog *l);
 
 /* Append the records field of a Produce request (one or more RecordBatch v2).
- * Every batch is validated (bounds, batchLength >= 49, magic 2, CRC-32C,
- * lastOffsetDelta >= 0) before anything is written; on failure returns
- * RN_ECORRUPT and err names the batch's byte offset in the request.
+ * Every batch is validated before anything is written: bounds, batchLength
+ * >= 49, magic 2, CRC-32C, a known codec (none, gzip, snappy, lz4, zstd), a
+ * record count >= 1 with lastOffsetDelta = count - 1, and every record read
+ * as Kafka reads it (lengths within the record and the batch, offset deltas
+ * 0..count-1, nothing after the last); a gzip batch is inflated, through a
+ * fixed window and up to max_inflated bytes, to read its records (snappy,
+ * lz4 and zstd batches are checked up to their records only). On failure
+ * returns RN_ECORRUPT and err names the batch's byte offset in the request
+ * (and the record, where one is at fault).
  * Offsets are written into `batches` in place; *base_offset gets the first one.
  * now_ms is the append time: it starts a segment's age for roll by age and
  * dates segments whose batches carry no timestamp (-1) for retention.
@@ -144,7 +152,10 @@ typedef struct rn_broker_opts {
     int port;                   /* 0: any free port (see rn_broker_port) */
     const char *data_dir;
     int32_t partitions;         /* for auto-created topics */
+    int32_t max_partitions;     /* in all topics: creating more is refused (0: no limit
+                                   but 100000 a topic); each takes 4 descriptors or more */
     int auto_create;
+    int32_t max_group_members; /* JoinGroup beyond it: GROUP_MAX_SIZE_REACHED (0: no limit) */
     rn_klog_opts klog;
     int flush;                  /* RN_FLUSH_* */
     int64_t flush_interval_ns;

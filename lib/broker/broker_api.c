@@ -2,6 +2,7 @@
  * ListOffsets, CreateTopics, DeleteTopics, FindCoordinator. Each parses the
  * request with the bounded reader, answers into q->out and either finishes
  * the request or leaves it waiting; -1 means the request was malformed. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,9 +53,27 @@ static void write_topic_meta(rn_kw *w, int16_t v, int16_t err, const char *name,
     }
 }
 
+/* Room for parts more partitions under --max-partitions: 1 or 0. *held is
+ * the partitions of all topics, counted on the first call of a request
+ * (start it at -1) and kept up to date by the caller as it creates. */
+static int partitions_fit(rn_broker *b, int64_t *held, int32_t parts)
+{
+    if (b->o.max_partitions <= 0)
+        return 1;
+    if (*held < 0) {
+        *held = 0;
+        for (ktopic *t = b->topics; t; t = t->next)
+            *held += t->n;
+    }
+    return *held + parts <= b->o.max_partitions;
+}
+
 /* Find a topic, creating it when auto-creation is allowed. *err gets the
- * error code for a topic that is not there. */
-static ktopic *topic_get(rn_broker *b, rn_kstr name, int create, int16_t *err)
+ * error code for a topic that is not there. *held is partitions_fit's; a
+ * topic over the limit is refused with UNKNOWN_TOPIC_OR_PARTITION, logged
+ * once a request (*refused counts them). */
+static ktopic *topic_get(rn_broker *b, rn_kstr name, int create, int16_t *err,
+                         int64_t *held, int *refused)
 {
     ktopic *t = rn__topic_find(b, name.p, name.n);
     char msg[RN_ERRLEN];
@@ -69,11 +88,21 @@ static ktopic *topic_get(rn_broker *b, rn_kstr name, int create, int16_t *err)
         *err = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION;
         return NULL;
     }
+    if (!partitions_fit(b, held, b->o.partitions)) {
+        if ((*refused)++ == 0)
+            rn__blog(b, "auto-create %.*s refused: %" PRId64 " partitions held, "
+                     "--max-partitions is %d", (int)name.n, name.p, *held,
+                     (int)b->o.max_partitions);
+        *err = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
     if (rn__topic_create(b, name.p, name.n, b->o.partitions, &t, msg) < 0) {
         rn__blog(b, "auto-create %.*s: %s", (int)name.n, name.p, msg);
         *err = RN_KERR_KAFKA_STORAGE_ERROR;
         return NULL;
     }
+    if (*held >= 0)
+        *held += t->n;
     return t;
 }
 
@@ -115,15 +144,32 @@ int rn__metadata(kreq *q)
     } else {
         rn_kr_init(&r, q->body, q->blen);
         r.off = topics_at;
+        int64_t held = -1;
+        int refused = 0;
         rn_kw_array(w, n);
         for (int32_t i = 0; i < n; i++) {
             rn_kstr name = rn_kr_str(&r);
             int16_t e;
-            ktopic *t = topic_get(b, name, allow, &e);
+            ktopic *t = topic_get(b, name, allow, &e, &held, &refused);
             write_topic_meta(w, v, e, name.p, name.n, t);
         }
     }
     rn__req_done(q);
+    return 0;
+}
+
+/* Whether a record set holds a zstd batch (codec 4), which Kafka accepts
+ * only from Produce v7 on. A set too damaged to walk is left to klog. */
+static int has_zstd(const unsigned char *p, size_t n)
+{
+    for (size_t at = 0; n - at >= RN_KLOG_BATCH_HEADER; ) {
+        int32_t blen = (int32_t)rn_be32(p + at + 8);
+        if ((p[at + 22] & 7) == 4)
+            return 1;
+        if (blen < 49 || (uint64_t)blen + 12 > n - at)
+            break;
+        at += 12 + (size_t)blen;
+    }
     return 0;
 }
 
@@ -145,12 +191,13 @@ static int produce_pass(kreq *q, int act)
         rn__req_begin(q);
         rn_kw_array(w, nt);
     }
-    int64_t now = rn__now_ms();
+    int64_t now = rn__now_ms(), held = -1;
+    int refused = 0;
     for (int32_t i = 0; i < nt && rn_kr_ok(&r); i++) {
         rn_kstr name = rn_kr_str(&r);
         int32_t np = rn_kr_array(&r, 8, NULL);
         int16_t terr = 0;
-        ktopic *t = act ? topic_get(b, name, 1, &terr) : NULL;
+        ktopic *t = act ? topic_get(b, name, 1, &terr, &held, &refused) : NULL;
         if (act) {
             rn_kw_str(w, name.p, name.n);
             rn_kw_array(w, np);
@@ -168,6 +215,8 @@ static int produce_pass(kreq *q, int act)
                 e = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (!e && (rec.null || rec.n == 0))
                 e = RN_KERR_CORRUPT_MESSAGE;
+            else if (!e && v < 7 && has_zstd((const unsigned char *)rec.p, rec.n))
+                e = RN_KERR_UNSUPPORTED_COMPRESSION_TYPE;
             if (!e) {
                 char err[RN_ERRLEN];
                 /* The frame is ours: klog assigns offsets in place. */
@@ -476,6 +525,7 @@ int rn__create_topics(kreq *q)
     if (v >= 2)
         rn_kw_i32(w, 0);
     rn_kw_array(w, nt);
+    int64_t held = -1;
     for (int32_t i = 0; i < nt; i++) {
         rn_kstr name = rn_kr_str(&r);
         int32_t parts = rn_kr_i32(&r);
@@ -499,18 +549,32 @@ int rn__create_topics(kreq *q)
         int16_t e = 0;
         const char *msg = NULL;
         char err[RN_ERRLEN];
+        int32_t most = b->o.max_partitions > 0 && b->o.max_partitions < 100000
+                           ? b->o.max_partitions : 100000;
         ktopic *t;
-        if (!rn__topic_name_ok(name.p, name.n))
+        if (!rn__topic_name_ok(name.p, name.n)) {
             e = RN_KERR_INVALID_TOPIC, msg = "invalid topic name";
-        else if (rn__topic_find(b, name.p, name.n))
+        } else if (rn__topic_find(b, name.p, name.n)) {
             e = RN_KERR_TOPIC_ALREADY_EXISTS, msg = "topic already exists";
-        else if (parts < 1 || parts > 100000)
+        } else if (parts < 1) {
             e = RN_KERR_INVALID_PARTITIONS, msg = "number of partitions must be at least 1";
-        else if (rf != -1 && rf != 1)
+        } else if (parts > most) {
+            snprintf(err, sizeof err, "%d partitions is more than the %d brokerd allows",
+                     (int)parts, (int)most);
+            e = RN_KERR_INVALID_PARTITIONS, msg = err;
+        } else if (rf != -1 && rf != 1) {
             e = RN_KERR_INVALID_REPLICATION_FACTOR,
             msg = "replication factor must be 1: brokerd is one broker";
-        else if (!validate_only && rn__topic_create(b, name.p, name.n, parts, &t, err) < 0)
+        } else if (!partitions_fit(b, &held, parts)) {
+            snprintf(err, sizeof err, "%d more partitions would pass the broker's limit of "
+                     "%d (%" PRId64 " held)", (int)parts, (int)b->o.max_partitions, held);
+            rn__blog(b, "create %.*s refused: %s", (int)name.n, name.p, err);
+            e = RN_KERR_POLICY_VIOLATION, msg = err;
+        } else if (!validate_only && rn__topic_create(b, name.p, name.n, parts, &t, err) < 0) {
             e = RN_KERR_KAFKA_STORAGE_ERROR, msg = err;
+        } else if (!validate_only && held >= 0) {
+            held += parts;
+        }
         rn_kw_str(w, name.p, name.n);
         rn_kw_i16(w, e);
         if (v >= 1)

@@ -1,7 +1,8 @@
 /* broker_group.c -- consumer groups, coordinated here: JoinGroup generations,
  * SyncGroup, Heartbeat and session timeouts, LeaveGroup, and committed
- * offsets kept in "<data-dir>/__groups/<group>" (written whole to a temporary
- * file and renamed, so a crash leaves the old or the new file).
+ * offsets kept in "<data-dir>/__groups/<file>" (written whole to a temporary
+ * file and renamed, so a crash leaves the old or the new file; see
+ * group_save for the names and the format).
  *
  * The state machine is Kafka's, simplified: Empty -> PreparingRebalance
  * (members rejoin; done when all known members have, or at the rebalance
@@ -10,6 +11,7 @@
  * Unlike Kafka there is no initial rebalance delay: the first member gets a
  * generation at once, and the second one's join starts the next rebalance,
  * which the first learns of at its next heartbeat. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,23 +43,37 @@ struct kmember {
     int pending;            /* was given an id (MEMBER_ID_REQUIRED), not joined yet */
 };
 
+/* A committed offset. Topic and metadata are bytes as the client sent them
+ * (any byte, NUL included). */
 typedef struct koffset {
     char *topic;
+    size_t tlen;
     int32_t part;
     int64_t offset;
     char *meta;             /* NULL: null */
+    size_t mlen;
 } koffset;
 
 struct kgroup {
     kgroup *next;
-    char *name;
+    char *name;             /* NUL-terminated for messages; nlen bytes, any byte */
+    size_t nlen;
     int state;
     int32_t gen;
     char *ptype, *proto, *leader;
     kmember *members;
     int64_t deadline;       /* PreparingRebalance ends by then */
     koffset *offs;
-    size_t noffs;
+    size_t noffs, offcap;
+    /* (topic, partition) -> 1 + index in offs; open addressing, linear
+     * probing, at most half full, so commit and load stay linear. */
+    uint32_t *slots;
+    size_t nslots;
+    uint64_t seed;
+    char *file;             /* its file's name in __groups/, once known */
+    int nmembers;           /* members, pending ones included */
+    kmember *last;          /* the last of members (joins go after it) */
+    int full_logged;        /* the refusal at --max-group-members was logged */
 };
 
 static char *dupn(const char *p, size_t n)
@@ -75,7 +91,7 @@ static int streq(const char *s, rn_kstr k) { return strlen(s) == k.n && !memcmp(
 static kgroup *group_find(rn_broker *b, rn_kstr name, int create)
 {
     for (kgroup *g = b->groups; g; g = g->next)
-        if (streq(g->name, name))
+        if (g->nlen == name.n && !memcmp(g->name, name.p, name.n))
             return g;
     if (!create)
         return NULL;
@@ -84,6 +100,8 @@ static kgroup *group_find(rn_broker *b, rn_kstr name, int create)
         free(g);
         return NULL;
     }
+    g->nlen = name.n;
+    g->seed = rn_hash_seed();
     g->next = b->groups;
     b->groups = g;
     return g;
@@ -186,10 +204,15 @@ static void fail_parked(kmember *m, int16_t e)
 
 static void member_remove(kgroup *g, kmember *m, int16_t e)
 {
-    kmember **pp = &g->members;
-    while (*pp != m)
+    kmember **pp = &g->members, *prev = NULL;
+    while (*pp != m) {
+        prev = *pp;
         pp = &(*pp)->next;
+    }
     *pp = m->next;
+    if (g->last == m)
+        g->last = prev;
+    g->nmembers--;
     fail_parked(m, e);
     protos_free(m);
     rn_buf_free(&m->assignment);
@@ -420,6 +443,16 @@ int rn__join_group(kreq *q)
         join_answer_err(q, RN_KERR_UNKNOWN_MEMBER_ID, NULL);
         return 0;
     }
+    if (!m && b->o.max_group_members > 0 && g->nmembers >= b->o.max_group_members) {
+        if (g->nmembers == b->o.max_group_members && !g->full_logged) {
+            rn__blog(b, "group %s: %d members, --max-group-members reached: joins refused",
+                     g->name, g->nmembers);
+            g->full_logged = 1;
+        }
+        join_answer_err(q, RN_KERR_GROUP_MAX_SIZE_REACHED, NULL);
+        return 0;
+    }
+    g->full_logged = g->full_logged && g->nmembers >= b->o.max_group_members;
     if (!m) {
         m = calloc(1, sizeof *m);
         char id[320];
@@ -430,10 +463,13 @@ int rn__join_group(kreq *q)
             return -1;
         }
         m->g = g;
-        kmember **pp = &g->members;     /* join order: the first is the leader */
-        while (*pp)
-            pp = &(*pp)->next;
-        *pp = m;
+        /* Join order: the first is the leader. */
+        if (g->last)
+            g->last->next = m;
+        else
+            g->members = m;
+        g->last = m;
+        g->nmembers++;
         m->session_ms = session;
         m->last_seen = rn_mono_ns();
         if (v >= 4) {
@@ -582,45 +618,105 @@ int rn__leave_group(kreq *q)
 
 /* ---- committed offsets ---- */
 
-/* Group ids may hold any byte: the file name escapes all but [A-Za-z0-9._-]
- * as %XX (and a leading '.' so "." and ".." cannot occur). */
-static void group_path(rn_broker *b, const char *name, char *out, size_t outlen, int tmp)
+/* ---- the offsets' store ---- */
+
+/* Hex of n bytes, after a '=' so that "" is not nothing. */
+static int put_hex(rn_buf *out, const char *p, size_t n)
 {
-    char esc[3 * 256 + 1];
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p && n < sizeof esc - 4; p++) {
-        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                 *p == '_' || *p == '-' || (*p == '.' && p != (const unsigned char *)name);
-        n += ok ? (size_t)snprintf(esc + n, 2, "%c", *p) : (size_t)snprintf(esc + n, 4, "%%%02X", *p);
+    static const char digits[] = "0123456789abcdef";
+    if (rn_buf_reserve(out, 1 + 2 * n) < 0)
+        return -1;
+    out->p[out->len++] = '=';
+    for (size_t i = 0; i < n; i++) {
+        out->p[out->len++] = digits[(unsigned char)p[i] >> 4];
+        out->p[out->len++] = digits[(unsigned char)p[i] & 15];
     }
-    esc[n] = 0;
-    snprintf(out, outlen, "%s/__groups/%s%s", b->data_dir, tmp ? "." : "", esc);
+    return 0;
 }
 
+/* "=hex" back to bytes (malloc'd, NUL-terminated too): NULL when malformed. */
+static char *get_hex(const char *s, size_t *n)
+{
+    size_t len = strlen(s);
+    if (s[0] != '=' || (len - 1) % 2)
+        return NULL;
+    char *out = malloc((len - 1) / 2 + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < (len - 1) / 2; i++) {
+        unsigned x;
+        if (!isxdigit((unsigned char)s[1 + 2 * i]) || !isxdigit((unsigned char)s[2 + 2 * i])
+            || sscanf(s + 1 + 2 * i, "%2x", &x) != 1) {
+            free(out);
+            return NULL;
+        }
+        out[i] = (char)x;
+    }
+    out[(len - 1) / 2] = 0;
+    *n = (len - 1) / 2;
+    return out;
+}
+
+/* The file of a group in __groups/. A short id names its file itself,
+ * escaped: all but [A-Za-z0-9._-] as %XX, and a leading '.' too (so "." and
+ * ".." cannot occur, and dot files are temporaries). An id whose escaped
+ * form would be longer than NAME_MAX allows is named by a hash of it,
+ * "~<16 hex>" ('~' is always escaped, so the two kinds never meet), with
+ * ".1", ".2", ... after it when another group's file has the name; the id
+ * is inside the file either way. */
+#define SHORT_NAME 200
+
+static int file_taken(rn_broker *b, const char *name)
+{
+    for (kgroup *o = b->groups; o; o = o->next)
+        if (o->file && !strcmp(o->file, name))
+            return 1;
+    return 0;
+}
+
+static char *group_file(rn_broker *b, const kgroup *g)
+{
+    char esc[3 * SHORT_NAME + 1];
+    size_t n = 0;
+    const unsigned char *p = (const unsigned char *)g->name;
+    for (; *p && n <= SHORT_NAME; p++) {
+        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '_' || *p == '-' || (*p == '.' && p != (const unsigned char *)g->name);
+        n += ok ? (size_t)snprintf(esc + n, 2, "%c", *p) : (size_t)snprintf(esc + n, 4, "%%%02X", *p);
+    }
+    if (p == (const unsigned char *)g->name + g->nlen && n <= SHORT_NAME)
+        return strdup(esc);
+    char name[64];
+    uint64_t h = rn_hash(g->name, g->nlen, 0x72756e6e656cULL);
+    snprintf(name, sizeof name, "~%016llx", (unsigned long long)h);
+    for (unsigned k = 1; file_taken(b, name); k++)
+        snprintf(name, sizeof name, "~%016llx.%u", (unsigned long long)h, k);
+    return strdup(name);
+}
+
+/* Format 2, a text file of lines, every byte string as "=" and hex:
+ *   runnel-group-offsets 2
+ *   group =<id>
+ *   =<topic> <partition> <offset> <- for null metadata, else =<metadata>
+ * Format 1 (topic and metadata as text, the id only in the file name) is
+ * still read. */
 static int group_save(rn_broker *b, kgroup *g, char *err)
 {
     char path[4096], tmp[4096];
     rn_buf out = { 0 };
-    group_path(b, g->name, path, sizeof path, 0);
-    group_path(b, g->name, tmp, sizeof tmp, 1);
-    int bad = rn_buf_append(&out, "runnel-group-offsets 1\n", 23) < 0;
+    if (!g->file && !(g->file = group_file(b, g)))
+        return rn_seterr(err, "group %s: out of memory", g->name);
+    snprintf(path, sizeof path, "%s/__groups/%s", b->data_dir, g->file);
+    snprintf(tmp, sizeof tmp, "%s/__groups/.%s", b->data_dir, g->file);
+    int bad = rn_buf_append(&out, "runnel-group-offsets 2\ngroup ", 29) < 0
+              || put_hex(&out, g->name, g->nlen) < 0 || rn_buf_append(&out, "\n", 1) < 0;
     for (size_t i = 0; i < g->noffs && !bad; i++) {
         koffset *o = &g->offs[i];
         char num[64];
         int n = snprintf(num, sizeof num, " %d %lld ", o->part, (long long)o->offset);
-        bad = rn_buf_append(&out, o->topic, strlen(o->topic)) < 0
-              || rn_buf_append(&out, num, (size_t)n) < 0;
-        if (!o->meta) {
-            bad = bad || rn_buf_append(&out, "-", 1) < 0;
-        } else {   /* "=" then hex, so that "" is not nothing */
-            bad = bad || rn_buf_append(&out, "=", 1) < 0;
-            for (const unsigned char *p = (const unsigned char *)o->meta; *p && !bad; p++) {
-                char hex[3];
-                snprintf(hex, sizeof hex, "%02x", *p);
-                bad = rn_buf_append(&out, hex, 2) < 0;
-            }
-        }
-        bad = bad || rn_buf_append(&out, "\n", 1) < 0;
+        bad = put_hex(&out, o->topic, o->tlen) < 0 || rn_buf_append(&out, num, (size_t)n) < 0
+              || (o->meta ? put_hex(&out, o->meta, o->mlen) : rn_buf_append(&out, "-", 1)) < 0
+              || rn_buf_append(&out, "\n", 1) < 0;
     }
     if (bad) {
         rn_buf_free(&out);
@@ -638,26 +734,134 @@ static int group_save(rn_broker *b, kgroup *g, char *err)
     return r;
 }
 
+static uint64_t offset_hash(const kgroup *g, const char *topic, size_t tn, int32_t part)
+{
+    return rn_hash(topic, tn, g->seed ^ (uint64_t)(uint32_t)part);
+}
+
+/* Put offs[i] in the table (which has room). */
+static void slot_put(kgroup *g, size_t i)
+{
+    size_t mask = g->nslots - 1;
+    size_t h = (size_t)offset_hash(g, g->offs[i].topic, g->offs[i].tlen, g->offs[i].part) & mask;
+    while (g->slots[h])
+        h = (h + 1) & mask;
+    g->slots[h] = (uint32_t)(i + 1);
+}
+
 static koffset *offset_slot(kgroup *g, const char *topic, size_t tn, int32_t part, int create)
 {
-    for (size_t i = 0; i < g->noffs; i++)
-        if (g->offs[i].part == part && strlen(g->offs[i].topic) == tn &&
-            !memcmp(g->offs[i].topic, topic, tn))
-            return &g->offs[i];
-    if (!create)
+    if (g->nslots) {
+        size_t mask = g->nslots - 1;
+        for (size_t h = (size_t)offset_hash(g, topic, tn, part) & mask; g->slots[h];
+             h = (h + 1) & mask) {
+            koffset *o = &g->offs[g->slots[h] - 1];
+            if (o->part == part && o->tlen == tn && !memcmp(o->topic, topic, tn))
+                return o;
+        }
+    }
+    if (!create || g->noffs >= UINT32_MAX - 1)
         return NULL;
-    koffset *no = realloc(g->offs, (g->noffs + 1) * sizeof *no);
-    if (!no)
-        return NULL;
-    g->offs = no;
+    if (g->noffs == g->offcap) {
+        size_t cap = g->offcap ? 2 * g->offcap : 8;
+        koffset *no = realloc(g->offs, cap * sizeof *no);
+        if (!no)
+            return NULL;
+        g->offs = no;
+        g->offcap = cap;
+    }
+    if (2 * (g->noffs + 1) > g->nslots) {
+        size_t ns = g->nslots ? 2 * g->nslots : 16;
+        uint32_t *sl = calloc(ns, sizeof *sl);
+        if (!sl)
+            return NULL;
+        free(g->slots);
+        g->slots = sl;
+        g->nslots = ns;
+        for (size_t i = 0; i < g->noffs; i++)
+            slot_put(g, i);
+    }
     koffset *o = &g->offs[g->noffs];
     if (!(o->topic = dupn(topic, tn)))
         return NULL;
-    g->noffs++;
+    o->tlen = tn;
     o->part = part;
     o->offset = -1;
     o->meta = NULL;
+    o->mlen = 0;
+    slot_put(g, g->noffs++);
     return o;
+}
+
+/* One line of a format 1 or 2 file into g; 0, or -1 when out of memory.
+ * Malformed lines are skipped. */
+static int load_line(kgroup *g, int version, char *line)
+{
+    char *f[4], *save = NULL;
+    int n = 0;
+    for (char *t = strtok_r(line, " \n", &save); t && n < 4; t = strtok_r(NULL, " \n", &save))
+        f[n++] = t;
+    if (n != 4)
+        return 0;
+    char *topic, *meta = NULL;
+    size_t tn, mn = 0;
+    if (version == 1) {
+        topic = strdup(f[0]);
+        tn = strlen(f[0]);
+    } else {
+        topic = get_hex(f[0], &tn);
+    }
+    char *end1, *end2;
+    long part = strtol(f[1], &end1, 10);
+    long long off = strtoll(f[2], &end2, 10);
+    int ok = topic && !*end1 && !*end2 && part >= INT32_MIN && part <= INT32_MAX;
+    if (ok && f[3][0] == '=' && !(meta = get_hex(f[3], &mn)))
+        ok = 0;
+    koffset *o = ok ? offset_slot(g, topic, tn, (int32_t)part, 1) : NULL;
+    free(topic);
+    if (!o) {
+        free(meta);
+        return ok ? -1 : 0;
+    }
+    o->offset = off;
+    free(o->meta);
+    o->meta = meta;
+    o->mlen = mn;
+    return 0;
+}
+
+/* The group of a file: format 2 names it inside, format 1 by the file name
+ * (unescaped). NULL when the file is neither. */
+static kgroup *load_group(rn_broker *b, const char *fname, FILE *f, int *version,
+                          char **line, size_t *cap)
+{
+    if (getline(line, cap, f) < 0)
+        return NULL;
+    if (!strcmp(*line, "runnel-group-offsets 1\n")) {
+        char name[256];
+        size_t n = 0;
+        for (const char *p = fname; *p && n < sizeof name - 1; p++) {
+            unsigned x;
+            if (*p == '%' && sscanf(p + 1, "%2x", &x) == 1) {
+                name[n++] = (char)x;
+                p += 2;
+            } else {
+                name[n++] = *p;
+            }
+        }
+        *version = 1;
+        return group_find(b, (rn_kstr){ name, n, 0 }, 1);
+    }
+    if (strcmp(*line, "runnel-group-offsets 2\n") || getline(line, cap, f) < 0
+        || strncmp(*line, "group ", 6))
+        return NULL;
+    (*line)[strcspn(*line, "\n")] = 0;
+    size_t n;
+    char *id = get_hex(*line + 6, &n);
+    kgroup *g = id ? group_find(b, (rn_kstr){ id, n, 0 }, 1) : NULL;
+    free(id);
+    *version = 2;
+    return g;
 }
 
 int rn__group_load(rn_broker *b, char *err)
@@ -670,49 +874,29 @@ int rn__group_load(rn_broker *b, char *err)
     if (!d)
         return rn_seterr(err, "%s: %s", dir, strerror(errno));
     struct dirent *e;
-    while ((e = readdir(d))) {
+    char *line = NULL;
+    size_t cap = 0;
+    int r = 0;
+    while ((e = readdir(d)) && r == 0) {
         if (e->d_name[0] == '.')
             continue;   /* ".", ".." and unfinished temporary files */
-        char name[256];
-        size_t n = 0;
-        for (const char *p = e->d_name; *p && n < sizeof name - 1; p++) {
-            unsigned x;
-            if (*p == '%' && sscanf(p + 1, "%2x", &x) == 1) {
-                name[n++] = (char)x;
-                p += 2;
-            } else {
-                name[n++] = *p;
-            }
-        }
         char path[4096 + 256];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         FILE *f = fopen(path, "r");
         if (!f)
             continue;
-        kgroup *g = group_find(b, (rn_kstr){ name, n, 0 }, 1);
-        char line[2048], topic[256], meta[1024];
-        int part;
-        long long off;
-        if (g && fgets(line, sizeof line, f) && !strncmp(line, "runnel-group-offsets 1", 22)) {
-            while (fgets(line, sizeof line, f)) {
-                if (sscanf(line, "%255s %d %lld %1023s", topic, &part, &off, meta) != 4)
-                    continue;
-                koffset *o = offset_slot(g, topic, strlen(topic), part, 1);
-                if (!o)
-                    break;
-                o->offset = off;
-                if (meta[0] == '=' && (o->meta = malloc(strlen(meta) / 2 + 1))) {
-                    size_t k = 0;
-                    for (unsigned x; meta[1 + 2 * k] && sscanf(meta + 1 + 2 * k, "%2x", &x) == 1; k++)
-                        o->meta[k] = (char)x;
-                    o->meta[k] = 0;
-                }
-            }
-        }
+        int version;
+        kgroup *g = load_group(b, e->d_name, f, &version, &line, &cap);
+        if (g && !g->file && !(g->file = strdup(e->d_name)))
+            r = rn_seterr(err, "%s: out of memory", path);
+        while (g && r == 0 && getline(&line, &cap, f) >= 0)
+            if (load_line(g, version, line) < 0)
+                r = rn_seterr(err, "%s: out of memory", path);
         fclose(f);
     }
+    free(line);
     closedir(d);
-    return 0;
+    return r;
 }
 
 int rn__offset_commit(kreq *q)
@@ -790,7 +974,8 @@ int rn__offset_commit(kreq *q)
                 } else {
                     o->offset = off;
                     free(o->meta);
-                    o->meta = md.null ? NULL : dupn(md.p, strnlen(md.p, md.n));
+                    o->meta = md.null ? NULL : dupn(md.p, md.n);
+                    o->mlen = md.null ? 0 : md.n;
                     changed = 1;
                 }
             }
@@ -816,10 +1001,20 @@ static void write_offset(rn_kw *w, int16_t v, int32_t p, const koffset *o)
     if (v >= 5)
         rn_kw_i32(w, -1);                   /* committed_leader_epoch */
     if (o && o->meta)
-        rn_kw_nstr(w, o->meta, strlen(o->meta));
+        rn_kw_nstr(w, o->meta, o->mlen);
     else
         rn_kw_nstr(w, "", 0);
     rn_kw_i16(w, 0);
+}
+
+static int offset_cmp(const void *a, const void *b)
+{
+    const koffset *x = *(const koffset *const *)a, *y = *(const koffset *const *)b;
+    size_t n = x->tlen < y->tlen ? x->tlen : y->tlen;
+    int c = memcmp(x->topic, y->topic, n);
+    if (c || x->tlen != y->tlen)
+        return c ? c : x->tlen < y->tlen ? -1 : 1;
+    return x->part < y->part ? -1 : x->part > y->part;
 }
 
 int rn__offset_fetch(kreq *q)
@@ -846,27 +1041,29 @@ int rn__offset_fetch(kreq *q)
     if (v >= 3)
         rn_kw_i32(w, 0);
     if (null) {
-        /* Every committed offset, by topic. */
+        /* Every committed offset, by topic: sorted, so that each topic's
+         * come together. */
+        size_t n = g ? g->noffs : 0;
+        const koffset **by = malloc((n ? n : 1) * sizeof *by);
+        if (!by)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            by[i] = &g->offs[i];
+        qsort(by, n, sizeof *by, offset_cmp);
         size_t cnt_at = rn_kw_hole32(w);
         int32_t cnt = 0;
-        for (size_t i = 0; g && i < g->noffs; i++) {
-            size_t k;
-            for (k = 0; k < i; k++)
-                if (!strcmp(g->offs[k].topic, g->offs[i].topic))
-                    break;
-            if (k < i)
-                continue;
+        for (size_t i = 0; i < n; ) {
+            size_t k = i;
             cnt++;
-            rn_kw_strz(w, g->offs[i].topic);
-            size_t np_at = rn_kw_hole32(w);
-            int32_t np = 0;
-            for (k = i; k < g->noffs; k++)
-                if (!strcmp(g->offs[k].topic, g->offs[i].topic)) {
-                    write_offset(w, v, g->offs[k].part, &g->offs[k]);
-                    np++;
-                }
-            rn_kw_fill32(w, np_at, np);
+            rn_kw_str(w, by[i]->topic, by[i]->tlen);
+            while (k < n && by[k]->tlen == by[i]->tlen
+                   && !memcmp(by[k]->topic, by[i]->topic, by[i]->tlen))
+                k++;
+            rn_kw_array(w, (int32_t)(k - i));
+            for (; i < k; i++)
+                write_offset(w, v, by[i]->part, by[i]);
         }
+        free(by);
         rn_kw_fill32(w, cnt_at, cnt);
     } else {
         rn_kr_init(&r, q->body, q->blen);
@@ -907,6 +1104,8 @@ void rn__group_free_all(rn_broker *b)
             free(g->offs[i].meta);
         }
         free(g->offs);
+        free(g->slots);
+        free(g->file);
         free(g->name);
         free(g->ptype);
         free(g->proto);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/core.h"
 
@@ -29,6 +30,7 @@
 #define STATE "recovery-point"
 #define STATE_TMP "recovery-point.tmp"
 #define STATE_HEADER "runnel-klog 1\n"
+#define DEFAULT_MAX_INFLATED (256ull << 20)
 
 typedef struct seg {
     int64_t base, next;     /* first offset; next offset after its last batch */
@@ -686,6 +688,8 @@ int rn_klog_open(const char *dir, const rn_klog_opts *o, rn_klog **out, char *er
         l->o.segment_bytes = 1ULL << 30;
     if (!l->o.index_interval)
         l->o.index_interval = 4096;
+    if (!l->o.max_inflated)
+        l->o.max_inflated = DEFAULT_MAX_INFLATED;
     if (l->o.segment_bytes > INT32_MAX) {
         /* Index positions are 4 bytes, as in Kafka. */
         rn_seterr(err, "%s: segment size %" PRIu64 " above the 2 GiB - 1 limit",
@@ -844,6 +848,216 @@ uint64_t rn_klog_size(const rn_klog *l)
     return t;
 }
 
+/* ---- validating what a producer sends --------------------------------- */
+
+/* The records of one batch as a byte source: the batch's own bytes, or what
+ * inflates from them, through the log's scan window, so that checking a
+ * compressed batch takes no more memory than that however far it inflates
+ * (and at most max bytes of output: a decompression bomb stops there). */
+typedef struct recsrc {
+    const unsigned char *p;
+    size_t n, off;
+    z_stream *z;
+    unsigned char *win;
+    uint64_t total, max;
+    int ended;              /* the compressed stream is complete */
+    const char *why;        /* the first error */
+} recsrc;
+
+/* Refill: 1 when there are bytes again, 0 at the end, -1 with why set. */
+static int src_fill(recsrc *s)
+{
+    for (;;) {
+        if (!s->z || s->ended || s->why)
+            return s->why ? -1 : 0;
+        s->z->next_out = s->win;
+        s->z->avail_out = WINDOW;
+        int zr = inflate(s->z, Z_NO_FLUSH);
+        size_t got = WINDOW - s->z->avail_out;
+        if (zr == Z_STREAM_END) {
+            s->ended = 1;
+        } else if (zr != Z_OK && !(zr == Z_BUF_ERROR && got)) {
+            s->why = zr == Z_BUF_ERROR ? "compressed data ends early" : "corrupt gzip data";
+            return -1;
+        }
+        s->total += got;
+        if (s->total > s->max) {
+            s->why = "records inflate beyond the limit";
+            return -1;
+        }
+        s->p = s->win;
+        s->n = got;
+        s->off = 0;
+        if (got)
+            return 1;
+    }
+}
+
+/* The bytes in hand at s->p + s->off for the current record (left of it
+ * remain), refilling when none are; 0 with why set when there are none. */
+static size_t src_avail(recsrc *s, uint64_t *left)
+{
+    if (*left == 0) {
+        s->why = s->why ? s->why : "a record's fields run past its length";
+        return 0;
+    }
+    if (s->off == s->n && src_fill(s) <= 0) {
+        s->why = s->why ? s->why : "records run past the end of the batch";
+        return 0;
+    }
+    return s->n - s->off;
+}
+
+static int src_byte(recsrc *s, uint64_t *left, unsigned char *c)
+{
+    if (!src_avail(s, left))
+        return -1;
+    *c = s->p[s->off++];
+    (*left)--;
+    return 0;
+}
+
+static int src_skip(recsrc *s, uint64_t *left, uint64_t n)
+{
+    if (n > *left) {
+        s->why = "a field runs past its record";
+        return -1;
+    }
+    while (n > 0) {
+        size_t k = src_avail(s, left);
+        if (!k)
+            return -1;
+        if (k > n)
+            k = (size_t)n;
+        s->off += k;
+        *left -= k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* A zigzag varint of at most maxb bytes (5 for an int, 10 for a long). */
+static int src_varint(recsrc *s, uint64_t *left, int maxb, int64_t *v)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < maxb; i++) {
+        unsigned char c;
+        if (src_byte(s, left, &c) < 0)
+            return -1;
+        u |= (uint64_t)(c & 0x7f) << (7 * i);
+        if (!(c & 0x80)) {
+            *v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+            return 0;
+        }
+    }
+    s->why = "varint too long";
+    return -1;
+}
+
+/* A length-prefixed field (key, value, header key or value): its length,
+ * at least min (-1 is null), then that many bytes skipped. */
+static int src_field(recsrc *s, uint64_t *left, int64_t min, const char *why)
+{
+    int64_t v;
+    if (src_varint(s, left, 5, &v) < 0)
+        return -1;
+    if (v < min) {
+        s->why = why;
+        return -1;
+    }
+    return v > 0 ? src_skip(s, left, (uint64_t)v) : 0;
+}
+
+/* Every record of the batch, as Kafka's validator reads them: a length that
+ * the fields fill exactly, offset deltas 0..n-1, key and value lengths >= -1,
+ * headers with a key; n records and nothing after them. */
+static int check_records(recsrc *s, int32_t count, int64_t *bad_rec)
+{
+    for (int32_t i = 0; i < count; i++) {
+        uint64_t all = UINT64_MAX, left;
+        int64_t len, v, nh;
+        *bad_rec = i;
+        if (src_varint(s, &all, 5, &len) < 0)
+            return -1;
+        if (len < 0) {
+            s->why = "negative record length";
+            return -1;
+        }
+        if (!s->z && (uint64_t)len > s->n - s->off) {
+            s->why = "a record runs past the end of the batch";
+            return -1;
+        }
+        left = (uint64_t)len;
+        unsigned char attr;
+        if (src_byte(s, &left, &attr) < 0 || src_varint(s, &left, 10, &v) < 0
+            || src_varint(s, &left, 5, &v) < 0)
+            return -1;
+        if (v != i) {
+            s->why = "offset deltas are not 0, 1, 2, ...";
+            return -1;
+        }
+        if (src_field(s, &left, -1, "key length below -1") < 0
+            || src_field(s, &left, -1, "value length below -1") < 0
+            || src_varint(s, &left, 5, &nh) < 0)
+            return -1;
+        if (nh < 0) {
+            s->why = "negative header count";
+            return -1;
+        }
+        for (int64_t k = 0; k < nh; k++)
+            if (src_field(s, &left, 0, "header key length below 0") < 0
+                || src_field(s, &left, -1, "header value length below -1") < 0)
+                return -1;
+        if (left) {
+            s->why = "a record is longer than its fields";
+            return -1;
+        }
+    }
+    *bad_rec = -1;
+    if (s->off < s->n || src_fill(s) != 0) {
+        s->why = s->why ? s->why : "bytes after the last record";
+        return -1;
+    }
+    return 0;
+}
+
+/* What pass 1 checks beyond the header: the codec, the record count against
+ * lastOffsetDelta, and each record, inflating a gzip batch to read them.
+ * Batches of the other codecs (snappy, lz4, zstd) are taken as they are:
+ * we link no library for them. NULL when the batch is good. */
+static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h,
+                               int64_t *bad_rec)
+{
+    int codec = b[22] & 7;
+    int32_t count = (int32_t)rn_be32(b + 57);
+    *bad_rec = -1;
+    if (codec > 4)
+        return "unknown compression codec";
+    if (count < 1)
+        return "no records";
+    if (count - 1 != h->delta)
+        return "lastOffsetDelta is not the record count - 1";
+    if (codec > 1)
+        return NULL;
+    recsrc s = { .p = b + HDR, .n = (size_t)h->len + 12 - HDR, .win = l->win,
+                 .max = l->o.max_inflated };
+    z_stream z;
+    if (codec == 1) {
+        memset(&z, 0, sizeof z);
+        if (inflateInit2(&z, 15 + 32) != Z_OK)   /* gzip or zlib header */
+            return "out of memory";
+        z.next_in = (unsigned char *)(uintptr_t)s.p;
+        z.avail_in = (uInt)s.n;
+        s.z = &z;
+        s.p = NULL;
+        s.n = 0;
+    }
+    int r = check_records(&s, count, bad_rec);
+    if (s.z)
+        inflateEnd(&z);
+    return r < 0 ? s.why : NULL;
+}
+
 static int append_locked(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
                          int64_t count, int64_t *base_offset, char *err);
 
@@ -875,6 +1089,14 @@ int rn_klog_append(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
         if (crc != h.crc) {
             rn_seterr(err, "batch at byte %zu: CRC mismatch (stored %08" PRIx32
                       ", computed %08" PRIx32 ")", p, h.crc, crc);
+            return RN_ECORRUPT;
+        }
+        int64_t rec;
+        if ((why = check_batch(l, b + p, &h, &rec)) != NULL) {
+            if (rec >= 0)
+                rn_seterr(err, "batch at byte %zu: record %" PRId64 ": %s", p, rec, why);
+            else
+                rn_seterr(err, "batch at byte %zu: %s", p, why);
             return RN_ECORRUPT;
         }
         count += (int64_t)h.delta + 1;
