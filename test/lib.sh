@@ -10,6 +10,10 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/runnel-test.XXXXXX")
 PIDS=
 
 cleanup() {
+    # Subshells keep the traps: a watchdog ( sleep N; kill ... ) & that is
+    # killed must not clean up under the running test (nor, after it, kill
+    # pids that are someone else's by then).
+    [ "${BASHPID:-$$}" = "$$" ] || exit 1      # (dash resets them)
     for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     [ -n "${KEEP_TMP:-}" ] && echo "# kept $T" >&2 || rm -rf "$T"
