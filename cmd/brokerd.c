@@ -195,7 +195,7 @@ static const char usage_text[] =
     "                     [--max-request SIZE] [--max-conn-buffer SIZE]\n"
     "                     [--max-partial SIZE] [--max-connections N]\n"
     "                     [--idle-timeout DURATION] [--max-partitions N]\n"
-    "                     [--max-group-members N]\n"
+    "                     [--max-group-members N] [--group-initial-delay DURATION]\n"
     "       brokerd topics -b HOST:PORT [--timeout DURATION] {--list |\n"
     "                      --describe [TOPIC ...] | --create TOPIC [--partitions N]\n"
     "                      [--replication-factor N] | --delete TOPIC}\n";
@@ -226,6 +226,9 @@ static void usage(void)
           "      --max-partitions N     partitions in all topics; more are refused (default\n"
           "                             10000, or what the descriptor limit allows)\n"
           "      --max-group-members N  members of one consumer group (default 1000)\n"
+          "      --group-initial-delay DURATION\n"
+          "                             an empty group's first rebalance waits this long for\n"
+          "                             more members (default 3s, as Kafka's)\n"
           "  -h, --help                 show this help\n"
           "  -V, --version              show the version\n"
           "\ntopics: list, describe, create or delete topics on any Kafka broker.\n\n"
@@ -318,7 +321,8 @@ static int yesno(const char *opt, const char *arg)
 int main(int argc, char **argv)
 {
     enum { OPT_AUTO = 256, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ,
-           OPT_CONNBUF, OPT_PARTIAL, OPT_MAXCONN, OPT_IDLE, OPT_MAXPARTS, OPT_MAXMEMBERS };
+           OPT_CONNBUF, OPT_PARTIAL, OPT_MAXCONN, OPT_IDLE, OPT_MAXPARTS, OPT_MAXMEMBERS,
+           OPT_INITDELAY };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "data-dir", required_argument, NULL, 'd' },
@@ -336,6 +340,7 @@ int main(int argc, char **argv)
         { "idle-timeout", required_argument, NULL, OPT_IDLE },
         { "max-partitions", required_argument, NULL, OPT_MAXPARTS },
         { "max-group-members", required_argument, NULL, OPT_MAXMEMBERS },
+        { "group-initial-delay", required_argument, NULL, OPT_INITDELAY },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -345,7 +350,7 @@ int main(int argc, char **argv)
         .auto_create = 1, .flush = RN_FLUSH_NONE, .max_request = 100u << 20,
         .max_conn_buffer = 1u << 20, .max_partial = 256u << 20, .max_connections = -1,
         .idle_timeout_ns = 600 * 1000000000LL,
-        .max_group_members = 1000,
+        .max_group_members = 1000, .group_initial_delay_ns = 3000000000LL,
         .klog = { .segment_bytes = 1ull << 30, .segment_age_ns = 7 * 86400 * 1000000000LL,
                   .retention_ns = 7 * 86400 * 1000000000LL, .retention_bytes = 0,
                   .index_interval = 4096 },
@@ -434,6 +439,9 @@ int main(int argc, char **argv)
             max_parts = (int64_t)rn_opt_uint("--max-partitions", optarg, 1000000);
             if (max_parts < 1)
                 rn_usage_error("--max-partitions: must be at least 1");
+            break;
+        case OPT_INITDELAY:
+            o.group_initial_delay_ns = rn_opt_duration("--group-initial-delay", optarg);
             break;
         case OPT_MAXMEMBERS:
             o.max_group_members = (int32_t)rn_opt_uint("--max-group-members", optarg, 1000000);

@@ -36,3 +36,27 @@ seq 111 115 | kcat -b "$B" -P -t g
 timeout 10 kcat -b "$B" -G grp -f '%s\n' g >"$T/c" 2>/dev/null || true
 sort -n "$T/c" | tr '\n' ' ' | grep -qx '111 112 113 114 115 ' || fail "resume: $(cat "$T/c")"
 stop "$bpid"
+
+# Kafka's initial rebalance delay (3 s by default): two members started
+# together share the first generation, and each message is read once, even
+# with -o beginning; with --group-initial-delay 0 the first member gets a
+# generation of its own and reads everything before the second comes.
+start_brokerd --partitions 4
+seq 1 200 | kcat -b "$B" -P -t d -K:
+bg kcat -u -b "$B" -G first -o beginning -f '%s\n' d >"$T/d1" 2>/dev/null; p1=$!
+sleep 0.5
+bg kcat -u -b "$B" -G first -o beginning -f '%s\n' d >"$T/d2" 2>/dev/null; p2=$!
+wait_until 20 grep -q 'group first: generation 1 with 2 members' "$blog" ||
+    fail "the first generation does not hold both members: $(grep 'group first' "$blog")"
+wait_until 20 sh -c "[ \$(cat '$T/d1' '$T/d2' | wc -l) -ge 200 ]" ||
+    fail "read $(cat "$T/d1" "$T/d2" | wc -l) of 200"
+sleep 1
+expect_eq "messages read by the two members" "$(cat "$T/d1" "$T/d2" | sort -n | uniq | wc -l) $(cat "$T/d1" "$T/d2" | wc -l)" "200 200"
+kill -TERM "$p1" "$p2"; wait "$p1" "$p2" 2>/dev/null || true
+stop "$bpid"
+start_brokerd --partitions 4 --group-initial-delay 0
+bg kcat -u -b "$B" -G second -o beginning -f '%s\n' d >/dev/null 2>&1; p1=$!
+wait_until 20 grep -q 'group second: generation 1 with 1 member,' "$blog" ||
+    fail "without the delay, the first member's generation: $(grep 'group second' "$blog")"
+kill -TERM "$p1"; wait "$p1" 2>/dev/null || true
+stop "$bpid"

@@ -156,6 +156,10 @@ typedef struct rn_broker_opts {
                                    but 100000 a topic); each takes 4 descriptors or more */
     int auto_create;
     int32_t max_group_members; /* JoinGroup beyond it: GROUP_MAX_SIZE_REACHED (0: no limit) */
+    int64_t group_initial_delay_ns; /* an empty group's first rebalance waits this long
+                                   for more members (Kafka's group.initial.rebalance.delay.ms);
+                                   each join within it waits again, up to the rebalance
+                                   timeout; 0: none */
     rn_klog_opts klog;
     int flush;                  /* RN_FLUSH_* */
     int64_t flush_interval_ns;

@@ -8,9 +8,11 @@
  * (members rejoin; done when all known members have, or at the rebalance
  * timeout, dropping those that did not) -> AwaitingSync (the leader, the
  * first member, gets everyone's metadata and sends the assignment) -> Stable.
- * Unlike Kafka there is no initial rebalance delay: the first member gets a
- * generation at once, and the second one's join starts the next rebalance,
- * which the first learns of at its next heartbeat. */
+ * As Kafka's, the first rebalance of an empty group waits for more members
+ * (group_initial_delay_ns, Kafka's group.initial.rebalance.delay.ms): each
+ * join within the delay starts it again, up to the rebalance timeout, so
+ * members started together share the first generation instead of the first
+ * one reading everything alone. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -63,6 +65,7 @@ struct kgroup {
     char *ptype, *proto, *leader;
     kmember *members;
     int64_t deadline;       /* PreparingRebalance ends by then */
+    int64_t initial_end;    /* the initial delay's limit; 0: not in it */
     koffset *offs;
     size_t noffs, offcap;
     /* (topic, partition) -> 1 + index in offs; open addressing, linear
@@ -240,6 +243,7 @@ static const kproto_md *proto_of(const kmember *m, const char *name)
  * new generation, the leader with everyone's metadata. */
 static void complete_join(rn_broker *b, kgroup *g)
 {
+    g->initial_end = 0;
     for (kmember *m = g->members, *next; m; m = next) {
         next = m->next;
         if (!m->pending && !m->join_req) {
@@ -319,8 +323,8 @@ static void complete_join(rn_broker *b, kgroup *g)
 
 static void try_complete_join(rn_broker *b, kgroup *g)
 {
-    if (g->state != G_PREPARING)
-        return;
+    if (g->state != G_PREPARING || g->initial_end)
+        return;     /* (the initial delay ends at its deadline: rn__group_tick) */
     for (kmember *m = g->members; m; m = m->next)
         if (!m->pending && !m->join_req)
             return;
@@ -329,9 +333,12 @@ static void try_complete_join(rn_broker *b, kgroup *g)
 
 static void prepare_rebalance(rn_broker *b, kgroup *g)
 {
-    (void)b;
-    if (g->state == G_PREPARING)
+    int64_t now = rn_mono_ns(), delay = b->o.group_initial_delay_ns;
+    if (g->state == G_PREPARING) {
+        if (g->initial_end)     /* one more member: wait again, within the limit */
+            g->deadline = now + delay < g->initial_end ? now + delay : g->initial_end;
         return;
+    }
     /* Syncs waiting for the old generation's assignment will not get one. */
     for (kmember *m = g->members; m; m = m->next) {
         kreq *q = unpark(&m->sync_req);
@@ -342,8 +349,14 @@ static void prepare_rebalance(rn_broker *b, kgroup *g)
     for (kmember *m = g->members; m; m = m->next)
         if (m->rebalance_ms > rb)
             rb = m->rebalance_ms;
+    int first = g->state == G_EMPTY;
     g->state = G_PREPARING;
-    g->deadline = rn_mono_ns() + (int64_t)rb * 1000000;
+    g->deadline = now + (int64_t)rb * 1000000;
+    if (first && delay > 0) {
+        g->initial_end = g->deadline;
+        if (now + delay < g->deadline)
+            g->deadline = now + delay;
+    }
 }
 
 static void after_leave(rn_broker *b, kgroup *g)
