@@ -204,7 +204,9 @@ int rn_broker_port(const rn_broker *b);
  * answered now), flush and close every log, then call done. */
 void rn_broker_stop(rn_broker *b, void (*done)(void *data), void *data);
 /* Whether a storage error (a failed fsync, a log that would not open) was
- * seen: the exit status should say so. */
+ * seen: the exit status should say so. An append that the disk refused (a
+ * full disk) is not one: it was answered KAFKA_STORAGE_ERROR, never
+ * acknowledged. */
 int rn_broker_failed(const rn_broker *b);
 const rn_counters *rn_broker_counters(const rn_broker *b);
 /* After stop's done (or without start): free everything. */
