@@ -992,14 +992,21 @@ START_TEST(long_poll_fetch)
 }
 END_TEST
 
-START_TEST(flush_always)
+/* Reopen the broker with --flush always and produce a batch of two records
+ * (kept in a) to t-0 from peer 0: the request's correlation id. */
+static int32_t produce_flush_always(rn_buf *a)
 {
     close_broker();
     T.o.flush = RN_FLUSH_ALWAYS;
     open_broker();
+    batch(a, 2, 1000, "a");
+    return produce(0, "t", 0, -1, a->p, a->len);
+}
+
+START_TEST(flush_always)
+{
     rn_buf a = { 0 };
-    batch(&a, 2, 1000, "a");
-    int32_t c = produce(0, "t", 0, -1, a.p, a.len);
+    int32_t c = produce_flush_always(&a);
     /* The answer waits for the fsync, which runs off the loop thread. */
     ck_assert(!answered(0));
     ck_assert_int_eq(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
@@ -1037,12 +1044,8 @@ static int fail_t0(int fd)
  * partition takes appends again. */
 START_TEST(fsync_fails)
 {
-    close_broker();
-    T.o.flush = RN_FLUSH_ALWAYS;
-    open_broker();
     rn_buf a = { 0 };
-    batch(&a, 2, 1000, "a");
-    int32_t c = produce(0, "t", 0, -1, a.p, a.len);
+    int32_t c = produce_flush_always(&a);
     ck_assert_int_eq(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
     produced(0, c, "t", 0, 0, 0, 0);
     rn__klog_fsync_hook = fail_t0;
