@@ -992,14 +992,21 @@ START_TEST(long_poll_fetch)
 }
 END_TEST
 
-START_TEST(flush_always)
+/* Reopen the broker with --flush always and produce a batch of two records
+ * (kept in a) to t-0 from peer 0: the request's correlation id. */
+static int32_t produce_flush_always(rn_buf *a)
 {
     close_broker();
     T.o.flush = RN_FLUSH_ALWAYS;
     open_broker();
+    batch(a, 2, 1000, "a");
+    return produce(0, "t", 0, -1, a->p, a->len);
+}
+
+START_TEST(flush_always)
+{
     rn_buf a = { 0 };
-    batch(&a, 2, 1000, "a");
-    int32_t c = produce(0, "t", 0, -1, a.p, a.len);
+    int32_t c = produce_flush_always(&a);
     /* The answer waits for the fsync, which runs off the loop thread. */
     ck_assert(!answered(0));
     ck_assert_int_eq(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
@@ -1012,6 +1019,66 @@ START_TEST(flush_always)
     ck_assert_uint_gt(fread(buf, 1, sizeof buf - 1, f), 0);
     fclose(f);
     ck_assert_msg(strstr(buf, "recovery-point 2\n"), "%s", buf);
+    rn_buf_free(&a);
+}
+END_TEST
+
+/* fsync fails for partition t-0's files only (EIO), not for t-1's. */
+static int fail_t0(int fd)
+{
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    path[n > 0 ? n : 0] = '\0';
+    if (strstr(path, "/t-0")) {
+        errno = EIO;
+        return -1;
+    }
+    return fsync(fd);
+}
+
+/* A failed fsync answers the Produce that waits for it KAFKA_STORAGE_ERROR
+ * (its connection stays), takes the partition offline (later Produces to it
+ * are refused at once; its records are still served) and leaves the other
+ * partitions alone; brokerd's exit status will say so. After a restart the
+ * partition takes appends again. */
+START_TEST(fsync_fails)
+{
+    rn_buf a = { 0 };
+    int32_t c = produce_flush_always(&a);
+    ck_assert_int_eq(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
+    produced(0, c, "t", 0, 0, 0, 0);
+    rn__klog_fsync_hook = fail_t0;
+    c = produce(0, "t", 0, -1, a.p, a.len);
+    int32_t c1 = produce(1, "t", 1, 1, a.p, a.len);
+    ck_assert(!answered(0));
+    ck_assert_int_eq(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
+    rn__klog_fsync_hook = NULL;
+    ck_assert(!T.p[0].closed);
+    produced(0, c, "t", 0, RN_KERR_KAFKA_STORAGE_ERROR, -1, -1);
+    produced(1, c1, "t", 1, 0, 0, 0);
+    ck_assert_msg(logged("/t-0: fsync: Input/output error: the partition takes no more appends"),
+                  "%s", T.log);
+    ck_assert(rn_broker_failed(T.b));
+    /* Offline: refused without waiting, read as before. */
+    produce_now(0, "t", 0, -1, a.p, a.len, RN_KERR_KAFKA_STORAGE_ERROR, -1);
+    c = fetch(0, "t", 0, 0, 0, 1);
+    rn_kr r = answer(0, c);
+    rn_kr_i32(&r);                                  /* throttle */
+    ck_assert_int_eq(rn_kr_i16(&r), 0);
+    rn_kr_i32(&r);                                  /* session_id */
+    expect_one_partition(&r, "t", 0);
+    ck_assert_int_eq(rn_kr_i16(&r), 0);
+    ck_assert_int_eq(rn_kr_i64(&r), 4);             /* the records stay: at least once */
+    c1 = produce(1, "t", 1, 1, a.p, a.len);
+    ck_assert_int_eq(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
+    produced(1, c1, "t", 1, 0, 2, 0);
+    close_broker();
+    open_broker();
+    c = produce(0, "t", 0, -1, a.p, a.len);
+    ck_assert_int_eq(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
+    produced(0, c, "t", 0, 0, 4, 0);
+    ck_assert(!rn_broker_failed(T.b));
     rn_buf_free(&a);
 }
 END_TEST
@@ -1416,6 +1483,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, long_poll_fetch);
     tcase_add_test(tc, flush_always);
+    tcase_add_test(tc, fsync_fails);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("groups");

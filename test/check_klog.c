@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "core/core.h"
 #include "broker/broker.h"
+#include "broker/broker_int.h"
 
 static char dir[] = "/tmp/check_klog.XXXXXX";
 static char ldir[300];   /* the partition directory, created by open */
@@ -1071,6 +1073,161 @@ START_TEST(roll_fails)
 }
 END_TEST
 
+/* A file size limit stands for a full disk (EFBIG where a disk says ENOSPC):
+ * the append that does not fit is refused with part of it written, and is
+ * cut back, so that no offset is issued twice or skipped; when there is
+ * room again the next append goes where it would have.
+ * Check itself writes a file at each assertion: none until the limit is
+ * lifted (fsize_limit returns what to assert then). */
+static int fsize_limit(rlim_t n)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_FSIZE, &r) < 0)
+        return -1;
+    r.rlim_cur = n;
+    return setrlimit(RLIMIT_FSIZE, &r);
+}
+
+START_TEST(write_fails_nothing_kept)
+{
+    char err[RN_ERRLEN] = "", p[400];
+    unsigned char buf[4096];
+    signal(SIGXFSZ, SIG_IGN);
+    rn_klog *l = open_log(NULL);
+    add(l, 2, 1000, 100);
+    add(l, 3, 1000, 100);
+    seg_path(p, 0, ".log");
+    off_t before = file_size(p);
+    size_t n = make_batch(buf, 2, 1000, 200);
+    int64_t base = -7;
+    int lim = fsize_limit((rlim_t)before + 50);
+    int r = rn_klog_append(l, buf, n, 1000, &base, err);
+    struct stat st;
+    off_t after = stat(p, &st) == 0 ? st.st_size : -1;
+    ck_assert_int_eq(fsize_limit(RLIM_INFINITY), 0);
+    ck_assert_int_eq(lim, 0);
+    ck_assert_int_eq(r, RN_ERR);
+    ck_assert_msg(strstr(err, "00000000000000000000.log: write: ")
+                  && strstr(err, strerror(EFBIG)), "%s", err);
+    ck_assert_int_eq(base, -7);
+    ck_assert_int_eq(rn_klog_end(l), 5);
+    ck_assert_int_eq(after, before);
+    int64_t first, next;
+    ck_assert_int_eq(walk(read_at(l, 0, 1 << 20), &first, &next), 2);
+    ck_assert_int_eq(next, 5);
+    ck_assert_int_eq(add(l, 2, 1000, 200), 5);
+    rn_klog_close(l);
+    l = open_log(NULL);
+    ck_assert_int_eq(rn_klog_end(l), 7);
+    ck_assert_int_eq(walk(read_at(l, 0, 1 << 20), &first, &next), 3);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* A disk too full for the state file: the log opens all the same. The old
+ * file said "clean", which would no longer be true, so it goes, and the
+ * open after that validates everything. */
+START_TEST(open_on_full_disk)
+{
+    char err[RN_ERRLEN] = "", st[400];
+    signal(SIGXFSZ, SIG_IGN);
+    rn_klog *l = open_log(NULL);
+    add(l, 2, 1000, 100);
+    rn_klog_close(l);
+    unsigned char buf[4096];
+    int64_t base = -7;
+    size_t n = make_batch(buf, 1, 1000, 10);
+    int lim = fsize_limit(10);
+    int opened = rn_klog_open(ldir, NULL, &l, err);
+    int appended = opened == 0 ? rn_klog_append(l, buf, n, 1000, &base, err) : 0;
+    ck_assert_int_eq(fsize_limit(RLIM_INFINITY), 0);
+    ck_assert_int_eq(lim, 0);
+    ck_assert_msg(opened == 0, "open: %s", err);
+    ck_assert_msg(strstr(rn_klog_recovery_note(l), "removed recovery-point"), "%s",
+                  rn_klog_recovery_note(l));
+    snprintf(st, sizeof st, "%s/recovery-point", ldir);
+    ck_assert_int_eq(access(st, F_OK), -1);
+    ck_assert_int_eq(rn_klog_end(l), 2);
+    ck_assert_int_eq(appended, RN_ERR);
+    ck_assert_int_eq(add(l, 1, 1000, 10), 2);
+    rn_klog_close(l);
+    l = open_log(NULL);
+    ck_assert_int_eq(rn_klog_end(l), 3);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* A sync whose data reached the disk but whose state file could not be
+ * replaced (here a directory is in the way of its temporary) succeeds: the
+ * old recovery point is still true. The next sync saves the new one. */
+START_TEST(sync_without_state_file)
+{
+    char err[RN_ERRLEN] = "", tmp[400], buf[256];
+    rn_klog *l = open_log(NULL);
+    add(l, 2, 1000, 10);
+    ck_assert_int_eq(rn_klog_sync(l, err), 0);
+    snprintf(tmp, sizeof tmp, "%s/recovery-point.tmp", ldir);
+    ck_assert_int_eq(mkdir(tmp, 0755), 0);
+    add(l, 3, 1000, 10);
+    ck_assert_msg(rn_klog_sync(l, err) == 0, "%s", err);
+    read_state(buf, sizeof buf);
+    ck_assert_msg(strstr(buf, "recovery-point 2\n"), "%s", buf);
+    ck_assert_int_eq(rmdir(tmp), 0);
+    ck_assert_int_eq(rn_klog_sync(l, err), 0);
+    read_state(buf, sizeof buf);
+    ck_assert_msg(strstr(buf, "recovery-point 5\n"), "%s", buf);
+    rn_klog_close(l);
+}
+END_TEST
+
+static int fail_fsync(int fd)
+{
+    (void)fd;
+    errno = EIO;
+    return -1;
+}
+
+/* A failed fsync stops the log: the kernel may have dropped what it could
+ * not write, so no later sync can vouch for it. Appends and syncs fail,
+ * reads go on, the recovery point stays where the last good sync left it,
+ * and the close is not clean; reopened, the log works again. */
+START_TEST(fsync_fails_log_stops)
+{
+    char err[RN_ERRLEN] = "", buf[256];
+    rn_klog *l = open_log(NULL);
+    add(l, 2, 1000, 10);
+    ck_assert_int_eq(rn_klog_sync(l, err), 0);
+    add(l, 3, 1000, 10);
+    rn__klog_fsync_hook = fail_fsync;
+    ck_assert_int_eq(rn_klog_sync(l, err), RN_ERR);
+    rn__klog_fsync_hook = NULL;
+    ck_assert_msg(strstr(err, "fsync: ") && strstr(err, strerror(EIO)), "%s", err);
+    ck_assert(rn_klog_failed(l));
+    ck_assert_int_eq(rn_klog_sync(l, err), RN_ERR);
+    ck_assert_msg(strstr(err, "an earlier fsync failed"), "%s", err);
+    unsigned char b[4096];
+    int64_t base = -7;
+    size_t n = make_batch(b, 1, 1000, 10);
+    ck_assert_int_eq(rn_klog_append(l, b, n, 1000, &base, err), RN_ERR);
+    ck_assert_msg(strstr(err, "an earlier fsync failed"), "%s", err);
+    ck_assert_int_eq(base, -7);
+    ck_assert_int_eq(rn_klog_end(l), 5);
+    int64_t first, next;
+    ck_assert_int_eq(walk(read_at(l, 0, 1 << 20), &first, &next), 2);
+    read_state(buf, sizeof buf);
+    ck_assert_msg(strstr(buf, "recovery-point 2\n"), "%s", buf);
+    rn_klog_close(l);
+    read_state(buf, sizeof buf);
+    ck_assert_msg(strstr(buf, "recovery-point 2\n") && strstr(buf, "clean 0\n"), "%s", buf);
+    l = open_log(NULL);
+    ck_assert(!rn_klog_failed(l));
+    ck_assert_int_eq(rn_klog_end(l), 5);
+    ck_assert_int_eq(add(l, 1, 1000, 10), 5);
+    ck_assert_int_eq(rn_klog_sync(l, err), 0);
+    rn_klog_close(l);
+}
+END_TEST
+
 /* A time index cut short behind the log's back: the lookup reports an I/O
  * error rather than an answer. */
 START_TEST(offset_for_time_io_error)
@@ -1200,6 +1357,10 @@ int main(void)
     tcase_add_test(tc, sync_fails_then_retries);
     tcase_add_test(tc, roll_fails);
     tcase_add_test(tc, offset_for_time_io_error);
+    tcase_add_test(tc, write_fails_nothing_kept);
+    tcase_add_test(tc, open_on_full_disk);
+    tcase_add_test(tc, sync_without_state_file);
+    tcase_add_test(tc, fsync_fails_log_stops);
     suite_add_tcase(s, tc);
 
     SRunner *sr = srunner_create(s);

@@ -210,7 +210,11 @@ BAD = {
 
 
 def good(values):
-    return batch(records([v.encode() for v in values]), len(values), len(values) - 1)
+    return good_bytes([v.encode() for v in values])
+
+
+def good_bytes(values):
+    return batch(records(values), len(values), len(values) - 1)
 
 
 def good_gzip(values):
@@ -291,6 +295,13 @@ def main():
         else:
             rs = BAD[kind]()
         produce(c, args[0], rs, ver)
+    elif cmd == 'fill':             # fill TOPIC FIRST N SIZE: "k error base" a line
+        # N one-record batches, value k (8 digits) padded to SIZE bytes.
+        for k in range(int(args[1]), int(args[1]) + int(args[2])):
+            v = b'%08d' % k
+            sys.stdout.write('%d ' % k)
+            produce(c, args[0], good_bytes([v + b'.' * (int(args[3]) - len(v))]))
+            sys.stdout.flush()
     elif cmd == 'commit-time':      # commit-time GROUP TOPIC N: best of 3, seconds
         best = None
         for k in range(3):

@@ -1032,6 +1032,12 @@ void rn__appended(rn_broker *b, ktopic *t, int32_t p)
 {
     t->dirty[p] = 1;
     b->append_seq++;
+    if (b->disk_err && rn_mono_ns() - b->disk_err_ns >= LOG_EVERY_NS) {
+        rn__blog(b, "appends work again (%llu refused with KAFKA_STORAGE_ERROR meanwhile)",
+                 (unsigned long long)b->disk_refused);
+        b->disk_err = 0;
+        b->disk_refused = 0;
+    }
     /* Only the parked fetches that read t try again (rn__fetch_wake). */
     for (kwatch *w = t->watchers; w; w = w->tnext) {
         kreq *q = w->q;
@@ -1048,15 +1054,60 @@ void rn__appended(rn_broker *b, ktopic *t, int32_t p)
     }
 }
 
+void rn__append_failed(rn_broker *b, ktopic *t, int32_t p, const char *err)
+{
+    /* Not a failure of brokerd (nothing acknowledged is lost, and it goes
+     * on when there is room again): no exit status for it. */
+    (*b->c_storage_errors)++;
+    b->disk_refused++;
+    b->disk_err_ns = rn_mono_ns();
+    if (!b->disk_err)
+        rn__blog(b, "%s-%d: %s: Produce is answered KAFKA_STORAGE_ERROR until appends "
+                 "work again", t->name, p, err);
+    b->disk_err = 1;
+}
+
+/* Every log of the commit is synced, even after one failed: a log left out
+ * would not be synced until its next append. */
 static void sync_work(uv_work_t *w)
 {
     rn_broker *b = w->data;
     char err[RN_ERRLEN];
+    for (size_t i = 0; i < b->sync_n; i++) {
+        b->sync_bad[i] = rn_klog_sync(b->sync_logs[i], err) < 0;
+        if (b->sync_bad[i] && b->sync_failed++ == 0)
+            memcpy(b->sync_err, err, sizeof err);
+    }
+}
+
+int rn__unsynced(rn_broker *b, rn_klog *l)
+{
     for (size_t i = 0; i < b->sync_n; i++)
-        if (rn_klog_sync(b->sync_logs[i], err) < 0) {
-            b->sync_failed = 1;
-            break;
-        }
+        if (b->sync_logs[i] == l)
+            return b->sync_bad[i];
+    return 0;
+}
+
+/* After a commit in which some logs failed: the requests that waited for it
+ * are answered KAFKA_STORAGE_ERROR for those, and a log that may sync
+ * later (it could not even start: no descriptor) joins the next commit. */
+static void commit_failed(rn_broker *b)
+{
+    if (b->sync_failed > 1)
+        rn__blog(b, "%s (and %d more logs): these partitions take no more appends until "
+                 "brokerd restarts", b->sync_err, b->sync_failed - 1);
+    else
+        rn__blog(b, "%s: the partition takes no more appends until brokerd restarts",
+                 b->sync_err);
+    b->failed = 1;
+    b->sync_failed = 0;
+    for (kreq *q = b->flushes.head; q; q = q->wnext)
+        if (q->flush_seq <= b->sync_target)
+            rn__produce_unsynced(q);
+    for (ktopic *t = b->topics; t; t = t->next)
+        for (int32_t i = 0; i < t->n; i++)
+            if (rn__unsynced(b, t->logs[i]) && !rn_klog_failed(t->logs[i]))
+                t->dirty[i] = 1;
 }
 
 static void sync_after(uv_work_t *w, int status)
@@ -1065,15 +1116,10 @@ static void sync_after(uv_work_t *w, int status)
     (void)status;
     b->syncing = 0;
     (*b->c_fsyncs)++;
-    if (b->sync_failed) {
-        /* The acknowledgement would be a lie: drop the connections that
-         * wait for it, so their clients retry. */
-        rn__blog(b, "fsync failed: connections waiting for it are closed");
-        b->failed = 1;
-        b->sync_failed = 0;
-        while (b->flushes.head)
-            conn_close(b->flushes.head->c);
-    }
+    /* The acknowledgement would be a lie for the logs that failed: their
+     * partitions are answered KAFKA_STORAGE_ERROR (the others synced). */
+    if (b->sync_failed)
+        commit_failed(b);
     b->synced_seq = b->sync_target;
     while (b->flushes.head && b->flushes.head->flush_seq <= b->synced_seq)
         rn__req_done(b->flushes.head);
@@ -1102,9 +1148,12 @@ static void sync_start(rn_broker *b)
         return;
     }
     rn_klog **logs = realloc(b->sync_logs, n * sizeof *logs);
-    if (!logs)
+    if (logs)
+        b->sync_logs = logs;
+    unsigned char *bad = logs ? realloc(b->sync_bad, n) : NULL;
+    if (!bad)
         return;     /* tried again on the next append or tick */
-    b->sync_logs = logs;
+    b->sync_bad = bad;
     b->sync_n = 0;
     for (ktopic *t = b->topics; t; t = t->next)
         for (int32_t i = 0; i < t->n; i++)
@@ -1326,6 +1375,7 @@ rn_broker *rn_broker_new(uv_loop_t *loop, const rn_broker_opts *o, char *err)
     b->c_fetched_bytes = rn_counter_add(&b->counters, "fetched_bytes");
     b->c_bad_requests = rn_counter_add(&b->counters, "bad_requests");
     b->c_fsyncs = rn_counter_add(&b->counters, "group_commits");
+    b->c_storage_errors = rn_counter_add(&b->counters, "storage_errors");
     if (!b->data_dir) {
         rn_seterr(err, "out of memory");
         goto err;
@@ -1391,6 +1441,7 @@ void rn_broker_free(rn_broker *b)
     }
     rn__group_free_all(b);
     free(b->sync_logs);
+    free(b->sync_bad);
     free(b->data_dir);
     free(b);
 }

@@ -50,7 +50,9 @@ typedef struct rn_klog_opts {
 #define RN_KLOG_BATCH_HEADER 61
 
 /* Open (creating dir if missing) and recover. o may be NULL for defaults; zero
- * fields take defaults. What recovery did is in rn_klog_recovery_note(). */
+ * fields take defaults. What recovery did is in rn_klog_recovery_note().
+ * Opens on a full disk too: the state file it cannot rewrite is left, when
+ * it says the same, or removed (the next open then validates everything). */
 int rn_klog_open(const char *dir, const rn_klog_opts *o, rn_klog **out, char *err);
 
 /* Clean close: fsyncs everything and records the fact, so the next open trusts
@@ -58,6 +60,9 @@ int rn_klog_open(const char *dir, const rn_klog_opts *o, rn_klog **out, char *er
 void rn_klog_close(rn_klog *l);
 
 /* Append the records field of a Produce request (one or more RecordBatch v2).
+ * A write that fails (ENOSPC, EDQUOT, EFBIG, EIO) returns RN_ERR with nothing
+ * of the request visible or kept: the segment is cut back to its last whole
+ * batch, the end does not move, and the next append goes where it would have.
  * Every batch is validated before anything is written: bounds, batchLength
  * >= 49, magic 2, CRC-32C, a known codec (none, gzip, snappy, lz4, zstd), a
  * record count >= 1 with lastOffsetDelta = count - 1, and every record read
@@ -76,8 +81,19 @@ int rn_klog_append(rn_klog *l, unsigned char *batches, size_t len, int64_t now_m
 
 /* fsync data and indexes of every segment written since the last sync (the
  * active one and any rolled since), then save the recovery point: the end as
- * it was when the sync began. Safe on a worker thread (see above). */
+ * it was when the sync began. Safe on a worker thread (see above). A state
+ * file that cannot be written (a full disk) is not an error: the data is on
+ * disk, and the old recovery point stays true.
+ * A failed fsync stops the log for good (see rn_klog_failed). */
 int rn_klog_sync(rn_klog *l, char *err);
+
+/* Whether an fsync failed. Then nothing since the last good sync is known to
+ * be on disk, and a later fsync that succeeds would not prove otherwise (the
+ * kernel may drop pages it failed to write and report that once): appends
+ * and syncs fail from then on (RN_ERR), reads still work, close does not
+ * call the log clean, and the next open validates everything written since
+ * the last good sync. Kafka takes the log directory offline the same way. */
+int rn_klog_failed(rn_klog *l);
 
 int64_t rn_klog_start(const rn_klog *l);        /* log start offset */
 int64_t rn_klog_end(const rn_klog *l);          /* next offset to assign (= high watermark) */
@@ -192,7 +208,9 @@ int rn_broker_port(const rn_broker *b);
  * answered now), flush and close every log, then call done. */
 void rn_broker_stop(rn_broker *b, void (*done)(void *data), void *data);
 /* Whether a storage error (a failed fsync, a log that would not open) was
- * seen: the exit status should say so. */
+ * seen: the exit status should say so. An append that the disk refused (a
+ * full disk) is not one: it was answered KAFKA_STORAGE_ERROR, never
+ * acknowledged. */
 int rn_broker_failed(const rn_broker *b);
 const rn_counters *rn_broker_counters(const rn_broker *b);
 /* After stop's done (or without start): free everything. */

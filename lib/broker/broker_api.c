@@ -217,6 +217,9 @@ static int produce_pass(kreq *q, int act)
                 e = RN_KERR_CORRUPT_MESSAGE;
             else if (!e && v < 7 && has_zstd((const unsigned char *)rec.p, rec.n))
                 e = RN_KERR_UNSUPPORTED_COMPRESSION_TYPE;
+            /* A log whose fsync failed is offline: said when it failed. */
+            if (!e && rn_klog_failed(t->logs[p]))
+                e = RN_KERR_KAFKA_STORAGE_ERROR;
             if (!e) {
                 char err[RN_ERRLEN];
                 /* The frame is ours: klog assigns offsets in place. */
@@ -226,9 +229,10 @@ static int produce_pass(kreq *q, int act)
                     e = RN_KERR_CORRUPT_MESSAGE;
                     rn__blog(b, "%s: produce to %s-%d: %s", q->c->peer, t->name, p, err);
                 } else if (rr < 0) {
+                    /* Kafka answers a full or failing log directory so too
+                     * (NOT_ENOUGH_REPLICAS is about replicas, which we lack). */
                     e = RN_KERR_KAFKA_STORAGE_ERROR;
-                    b->failed = 1;
-                    rn__blog(b, "%s-%d: %s", t->name, p, err);
+                    rn__append_failed(b, t, p, err);
                 } else {
                     rn__appended(b, t, p);
                     (*b->c_produced_batches)++;
@@ -257,6 +261,40 @@ int rn__produce(kreq *q)
     produce_pass(q, 1);
     rn__produced(q);
     return 0;
+}
+
+void rn__produce_unsynced(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    /* Walk the answer produce_pass wrote, after the size and correlation id;
+     * its entries have a fixed size after the topic name. */
+    unsigned char *out = (unsigned char *)q->out.p;
+    rn_kr r;
+    rn_kr_init(&r, out + 8, q->out.len - 8);
+    int32_t nt = rn_kr_array(&r, MIN_TOPIC, NULL);
+    for (int32_t i = 0; i < nt && rn_kr_ok(&r); i++) {
+        rn_kstr name = rn_kr_str(&r);
+        ktopic *t = rn__topic_find(b, name.p, name.n);
+        int32_t np = rn_kr_array(&r, 8, NULL);
+        for (int32_t j = 0; j < np && rn_kr_ok(&r); j++) {
+            unsigned char *at = out + 8 + r.off;
+            int32_t p = rn_kr_i32(&r);
+            int16_t e = rn_kr_i16(&r);
+            rn_kr_i64(&r);                      /* base_offset */
+            rn_kr_i64(&r);                      /* log_append_time_ms */
+            if (v >= 5)
+                rn_kr_i64(&r);                  /* log_start_offset */
+            if (!rn_kr_ok(&r) || e != 0
+                || (t && p >= 0 && p < t->n && !rn__unsynced(b, t->logs[p])))
+                continue;
+            at[4] = RN_KERR_KAFKA_STORAGE_ERROR >> 8;
+            at[5] = RN_KERR_KAFKA_STORAGE_ERROR & 0xff;
+            rn_put_be64(at + 6, (uint64_t)-1);
+            if (v >= 5)
+                rn_put_be64(at + 22, (uint64_t)-1);
+        }
+    }
 }
 
 /* ---- Fetch ---- */

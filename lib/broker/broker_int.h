@@ -142,6 +142,10 @@ int rn_kreq_hdr_parse(rn_kr *r, rn_kreq_hdr *h, char *err);
 /* The ApiVersions response (any version 0..3) with error_code, into w. */
 void rn_kapi_versions_body(rn_kw *w, int16_t version, int16_t error_code);
 
+/* klog.c, for tests: when set, what klog calls instead of fsync and
+ * fdatasync, so that a test can make an fsync fail. */
+extern int (*rn__klog_fsync_hook)(int fd);
+
 /* broker_int.c -- what the parts of the broker (broker.c: server, topics,
  * flush; broker_api.c: the data APIs; broker_group.c: consumer groups) share.
  * Not for use outside lib/broker*.c. */
@@ -273,9 +277,16 @@ struct rn_broker {
     int syncing;
     uv_work_t sync_work;
     rn_klog **sync_logs;
+    unsigned char *sync_bad;    /* sync_logs[i] failed to sync */
     size_t sync_n;
     int sync_failed;
+    char sync_err[RN_ERRLEN];   /* the first failed fsync's reason */
     int64_t sync_target;
+    /* Appends refused by the disk (full, or failing): said once when it
+     * starts and once when appends work again (rn__append_failed). */
+    int disk_err;
+    int64_t disk_err_ns;
+    uint64_t disk_refused;
     int failed;
     int stopping;
     int64_t stop_deadline;
@@ -283,7 +294,7 @@ struct rn_broker {
     void *stop_data;
     rn_counters counters;
     uint64_t *c_conns, *c_requests, *c_produced_batches, *c_produced_bytes,
-        *c_fetched_bytes, *c_bad_requests, *c_fsyncs;
+        *c_fetched_bytes, *c_bad_requests, *c_fsyncs, *c_storage_errors;
     int no_sendfile;            /* sendfile(2) said EINVAL/ENOSYS once: pread from now on */
     char rbuf[64 * 1024];
     uint64_t member_seq;
@@ -328,13 +339,22 @@ int rn__topic_create(rn_broker *b, const char *name, size_t n, int32_t parts, kt
 int rn__topic_delete(rn_broker *b, ktopic *t, char *err);
 int rn__topic_name_ok(const char *name, size_t n);
 void rn__appended(rn_broker *b, ktopic *t, int32_t p);
+/* An append to t-p failed for the disk (err says how: full, failing): log
+ * it when appends start failing, count it always. rn__appended says when
+ * they work again, at the first success a second after the last failure. */
+void rn__append_failed(rn_broker *b, ktopic *t, int32_t p, const char *err);
 void rn__produced(kreq *q);     /* answer now, or once flushed (--flush always) */
+int rn__unsynced(rn_broker *b, rn_klog *l);  /* l failed in the commit that just ended */
 int64_t rn__now_ms(void);
 
 /* broker_api.c */
 int rn__api_versions(kreq *q);
 int rn__metadata(kreq *q);
 int rn__produce(kreq *q);
+/* A Produce waiting for a group commit that failed: its partitions whose log
+ * did not sync (rn__unsynced) or that are gone are answered
+ * KAFKA_STORAGE_ERROR instead. */
+void rn__produce_unsynced(kreq *q);
 int rn__fetch(kreq *q);
 void rn__fetch_wake(rn_broker *b);
 void rn__fetch_expire_all(rn_broker *b);

@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "core/core.h"
+#include "broker/broker_int.h"
 
 #define HDR RN_KLOG_BATCH_HEADER
 #define MIN_BATCH_LEN 49          /* batchLength of a batch with no records */
@@ -62,7 +63,8 @@ struct rn_klog {
     int64_t start, end;
     int64_t rp;             /* recovery point: everything below was fsynced */
     int dir_dirty;          /* segment files created since the last fsync of dir */
-    int idx_failed;         /* an index write failed: do not call the next open clean */
+    int idx_failed;         /* an index write or a cut failed: do not call the next open clean */
+    int sync_errno;         /* an fsync failed: what it said (sticky, see rn_klog_sync) */
     unsigned char *win;     /* the scan window, WINDOW bytes */
     uint64_t truncated;
     char note[512];
@@ -105,6 +107,15 @@ static const char *check_hdr(const bhdr *h, uint64_t avail)
 }
 
 /* ---- file I/O ---------------------------------------------------------- */
+
+int (*rn__klog_fsync_hook)(int fd);
+
+static int sync_fd(int fd, int data_only)
+{
+    if (rn__klog_fsync_hook)
+        return rn__klog_fsync_hook(fd);
+    return data_only ? fdatasync(fd) : fsync(fd);
+}
 
 static void seg_name(char *out, int64_t base, const char *ext)
 {
@@ -667,8 +678,20 @@ static int recover(rn_klog *l, char *err)
     for (size_t i = 0; i < l->n; i++)
         if (l->s[i].next > l->rp || l->s[i].dirty)
             l->s[i].dirty = 1;
-    /* Whatever the last close was, this run has not closed cleanly yet. */
-    return save_state(l, 0, err);
+    /* Whatever the last close was, this run has not closed cleanly yet. On
+     * a full disk the file cannot be replaced; that must not keep the log
+     * from opening. An old state file that says what we would write may
+     * stay; any other goes, and without one the next open validates
+     * everything, which is always safe. */
+    char why[RN_ERRLEN];
+    if (save_state(l, 0, why) == 0)
+        return 0;
+    if (have && !clean && rp == l->rp && pstart == l->start)
+        return 0;
+    if (unlinkat(l->dirfd, STATE, 0) < 0 && errno != ENOENT)
+        return rn_seterr(err, "%s (and unlink: %s)", why, strerror(errno));
+    note(l, "%s: removed %s, the next open validates every segment", why, STATE);
+    return 0;
 }
 
 /* ---- public API -------------------------------------------------------- */
@@ -739,14 +762,14 @@ static int flush_segs(rn_klog *l, char *err)
         seg *g = &l->s[i];
         if (!g->dirty)
             continue;
-        if (fdatasync(g->fd) < 0 || fdatasync(g->ifd) < 0 || fdatasync(g->tfd) < 0) {
+        if (sync_fd(g->fd, 1) < 0 || sync_fd(g->ifd, 1) < 0 || sync_fd(g->tfd, 1) < 0) {
             char name[48];
             seg_name(name, g->base, ".log");
             return rn_seterr(err, "%s/%s: fsync: %s", l->dir, name, strerror(errno));
         }
         g->dirty = 0;
     }
-    if (l->dir_dirty && fsync(l->dirfd) < 0)
+    if (l->dir_dirty && sync_fd(l->dirfd, 0) < 0)
         return rn_seterr(err, "%s: fsync: %s", l->dir, strerror(errno));
     l->dir_dirty = 0;
     return 0;
@@ -759,6 +782,11 @@ int rn_klog_sync(rn_klog *l, char *err)
      * originals. Everything below the end seen here was written before it,
      * and fsync flushes a file whatever descriptor names it. */
     pthread_mutex_lock(&l->mu);
+    if (l->sync_errno) {
+        int se = l->sync_errno;
+        pthread_mutex_unlock(&l->mu);
+        return rn_seterr(err, "%s: an earlier fsync failed: %s", l->dir, strerror(se));
+    }
     int64_t end = l->end;
     size_t n = 0, k = 0;
     for (size_t i = 0; i < l->n; i++)
@@ -781,34 +809,53 @@ int rn_klog_sync(rn_klog *l, char *err)
         fds[k++] = dup(l->dirfd);
     l->dir_dirty = 0;
     pthread_mutex_unlock(&l->mu);
-    int e = 0;
+    int e = 0, fe = 0;
     for (size_t i = 0; i < k; i++) {
         if (fds[i] < 0)
             e = e ? e : errno ? errno : EBADF;
-        else if (fsync(fds[i]) < 0 && !e)
-            e = errno;
+        else if (sync_fd(fds[i], 0) < 0 && !fe)
+            fe = errno ? errno : EIO;
         if (fds[i] >= 0)
             close(fds[i]);
     }
     free(fds);
-    if (e) {
-        /* Flush everything next time: we no longer know what made it. */
+    if (e || fe) {
+        /* Flush everything next time: we no longer know what made it. A
+         * descriptor we could not duplicate is no harm done, but a failed
+         * fsync is: the kernel may have dropped the pages it could not
+         * write and will not say so twice, so a later fsync that succeeds
+         * proves nothing. The log stops here, as Kafka takes a log
+         * directory offline: no more appends or syncs until it is opened
+         * again, and the recovery point stays below what failed, so that
+         * open validates everything written since. */
         pthread_mutex_lock(&l->mu);
         for (size_t i = 0; i < l->n; i++)
             l->s[i].dirty = 1;
         l->dir_dirty = 1;
+        if (fe)
+            l->sync_errno = fe;
         pthread_mutex_unlock(&l->mu);
-        return rn_seterr(err, "%s: fsync: %s", l->dir, strerror(e));
+        return rn_seterr(err, "%s: fsync: %s", l->dir, strerror(fe ? fe : e));
     }
-    int r = 0;
     pthread_mutex_lock(&l->state_mu);
     if (end > l->rp) {   /* nothing new: spare the state file's fsyncs */
+        /* A state file that cannot be written (a full disk) fails nothing:
+         * the data is on disk, and the old recovery point is still true,
+         * only more is validated at the next open. */
         int64_t old = l->rp;
         l->rp = end;
-        if ((r = save_state(l, 0, err)) < 0)
+        if (save_state(l, 0, NULL) < 0)
             l->rp = old;
     }
     pthread_mutex_unlock(&l->state_mu);
+    return 0;
+}
+
+int rn_klog_failed(rn_klog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int r = l->sync_errno != 0;
+    pthread_mutex_unlock(&l->mu);
     return r;
 }
 
@@ -819,7 +866,7 @@ void rn_klog_close(rn_klog *l)
     tidx_finish(l, active(l));
     /* Clean only when everything is on disk and the indexes are whole;
      * otherwise the next open simply validates as after a crash. */
-    if (flush_segs(l, NULL) == 0) {
+    if (!l->sync_errno && flush_segs(l, NULL) == 0) {
         l->rp = l->end;
         save_state(l, !l->idx_failed, NULL);
     }
@@ -1108,7 +1155,10 @@ int rn_klog_append(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
         return RN_ECORRUPT;
     }
     pthread_mutex_lock(&l->mu);
-    int r = append_locked(l, b, len, now_ms, count, base_offset, err);
+    int r = l->sync_errno ? rn_seterr(err, "%s: an earlier fsync failed (%s): no appends "
+                                      "until it is opened again", l->dir,
+                                      strerror(l->sync_errno))
+                          : append_locked(l, b, len, now_ms, count, base_offset, err);
     pthread_mutex_unlock(&l->mu);
     return r;
 }
@@ -1136,8 +1186,11 @@ static int append_locked(rn_klog *l, unsigned char *b, size_t len, int64_t now_m
     }
     int e = rn_pwrite_full(g->fd, b, len, g->size);
     if (e < 0) {
-        /* Do not leave half a request where the next one will land. */
-        if (ftruncate(g->fd, (off_t)g->size) < 0) { /* the next write overwrites it */ }
+        /* Do not leave half a request where the next one will land: nothing
+         * of it is visible (size and end stay), and the next append writes
+         * over it. Should even the cut fail, the next open must validate. */
+        if (ftruncate(g->fd, (off_t)g->size) < 0)
+            l->idx_failed = 1;
         char name[48];
         seg_name(name, g->base, ".log");
         return rn_seterr(err, "%s/%s: write: %s", l->dir, name, rn_io_strerror(e));
