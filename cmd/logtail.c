@@ -365,7 +365,7 @@ int main(int argc, char **argv)
     if (cut)
         rn_warn("%" PRIu64 " line%s longer than %zu bytes cut", cut, cut == 1 ? "" : "s",
                 o.max_line);
-    if (rn_tail_failed(a.tail))
+    if (rn_tail_failed(a.tail) || (a.hop && rn_tailhop_failed(a.hop)))
         status = 1;
     if (a.hop && rn_tailhop_unfinished(a.hop))
         rn_warn("stopped with lines not acknowledged: %s",
