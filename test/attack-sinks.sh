@@ -19,6 +19,27 @@ now_ms() { date +%s%3N; }
 # within MS START: fail unless less than MS ms have passed since START.
 within() { _e=$(( $(now_ms) - $2 )); [ $_e -lt "$1" ] || fail "$3: took $_e ms (bound $1)"; }
 count() { grep -c "$1" "$2" || true; }
+# stuck_stop WHAT FIFO PATTERN ERRFILE CHANBUF_ARGS...: chanbuf with a 1 s
+# --timeout reading FIFO, given 10 events; once ERRFILE shows PATTERN (the
+# sink is stuck), a SIGTERM must end it within 3 s, with status 1, saying
+# that the 10 events were not delivered.
+stuck_stop() {
+    _what=$1 _fifo=$2 _pat=$3 _err=$4; shift 4
+    mkfifo "$_fifo"
+    "$CHANBUF" --timeout 1s "$@" <"$_fifo" 2>"$_err" &
+    _cb=$!; PIDS="$PIDS $_cb"
+    exec 7>"$_fifo"
+    seq 1 10 >&7
+    wait_until 10 grep -q "$_pat" "$_err" || fail "$_what: not stuck: $(cat "$_err")"
+    _t0=$(now_ms)
+    kill -TERM "$_cb"
+    _st=0; wait "$_cb" || _st=$?
+    within 3000 "$_t0" "$_what"
+    exec 7>&-
+    expect_eq "$_what: status" $_st 1
+    grep -q '10 events in the memory channel were not delivered' "$_err" ||
+        fail "$_what: loss not said: $(cat "$_err")"
+}
 # fill DIR: take every free block of the file system of DIR.
 fill() { dd if=/dev/zero of="$1/fill" bs=4k 2>/dev/null || true; }
 
@@ -67,20 +88,8 @@ if [ -n "$full" ]; then
     # says what was not delivered.
     mkdir "$D/out"
     fill "$D"
-    mkfifo "$T/fifo2"
-    "$CHANBUF" --timeout 1s --sink "file://$D/out/ev" <"$T/fifo2" 2>"$T/s.err" &
-    cb=$!; PIDS="$PIDS $cb"
-    exec 7>"$T/fifo2"
-    seq 1 100 >&7
-    wait_until 10 grep -q 'No space left on device' "$T/s.err" || fail "no full disk: $(cat "$T/s.err")"
-    t0=$(now_ms)
-    kill -TERM "$cb"
-    st=0; wait "$cb" || st=$?
-    within 3000 "$t0" "stop with a full disk"
-    exec 7>&-
-    expect_eq "stuck stop status" $st 1
-    grep -q '100 events in the memory channel were not delivered' "$T/s.err" ||
-        fail "loss not said: $(cat "$T/s.err")"
+    stuck_stop "stop with a full disk" "$T/fifo2" 'No space left on device' "$T/s.err" \
+        --sink "file://$D/out/ev"
     rm -rf "$D/out" "$D/fill"
 
     # 3. logtail's position file on a full disk: said once, the old file
@@ -155,20 +164,8 @@ expect_file "$T/k.got" "$T/k.want"
 
 # 6. A stop with the broker down ends within --timeout, exits 1, and says
 # what was not delivered; a second SIGTERM ends the default 10 s at once.
-mkfifo "$T/fifo6"
-"$CHANBUF" --timeout 1s --sink "kafka://127.0.0.1:1/t" <"$T/fifo6" 2>"$T/kd.err" &
-cb=$!; PIDS="$PIDS $cb"
-exec 7>"$T/fifo6"
-seq 1 10 >&7
-wait_until 10 grep -q 'Connection refused' "$T/kd.err" || fail "$(cat "$T/kd.err")"
-t0=$(now_ms)
-kill -TERM "$cb"
-st=0; wait "$cb" || st=$?
-within 3000 "$t0" "stop with the broker down"
-exec 7>&-
-expect_eq "broker down stop status" $st 1
-grep -q '10 events in the memory channel were not delivered' "$T/kd.err" ||
-    fail "loss not said: $(cat "$T/kd.err")"
+stuck_stop "stop with the broker down" "$T/fifo6" 'Connection refused' "$T/kd.err" \
+    --sink "kafka://127.0.0.1:1/t"
 "$CHANBUF" --sink "kafka://127.0.0.1:1/t" <"$T/big" 2>"$T/kd2.err" &
 cb=$!; PIDS="$PIDS $cb"
 wait_until 10 grep -q 'Connection refused' "$T/kd2.err" || fail "$(cat "$T/kd2.err")"
