@@ -15,7 +15,7 @@ static const char usage_text[] =
     "usage: chanbuf [--listen ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"
     "               [--batch N] [--fsync always|DURATION] [--when-full block|drop]\n"
     "               [--max-connections N] [--idle-timeout DURATION] [--max-unread SIZE]\n"
-    "               [--max-partial SIZE]\n"
+    "               [--max-partial SIZE] [--timeout DURATION]\n"
     "               [-o lines|json|frames] [--sink SINK] ... [--route HEADER=VALUE:SINK_NAME] ...\n";
 
 static void usage(void)
@@ -38,6 +38,7 @@ static void usage(void)
           "      --max-unread SIZE   answers a sender may leave unread before it is not read\n"
           "                          (default 256k)\n"
           "      --max-partial SIZE  bytes of hop frames still arriving, in all (default 256m)\n"
+          "      --timeout DURATION  how long a stop waits for the sinks (default 10s)\n"
           "  -o, --output FORMAT     stdout and file sinks: lines (default), json, frames\n"
           "      --sink SINK         a sink (default stdout); may be repeated\n"
           "      --route H=V:NAME    events whose header H is V go to sink NAME\n"
@@ -73,7 +74,8 @@ static void on_signal(uv_signal_t *h, int sig)
 int main(int argc, char **argv)
 {
     enum { OPT_LISTEN = 256, OPT_DIR, OPT_CAP, OPT_MAXB, OPT_BATCH, OPT_FSYNC, OPT_FULL,
-           OPT_SINK, OPT_ROUTE, OPT_MAXCONN, OPT_IDLE, OPT_UNREAD, OPT_PARTIAL };
+           OPT_SINK, OPT_ROUTE, OPT_MAXCONN, OPT_IDLE, OPT_UNREAD, OPT_PARTIAL,
+           OPT_TIMEOUT };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, OPT_LISTEN },
         { "dir", required_argument, NULL, OPT_DIR },
@@ -86,6 +88,7 @@ int main(int argc, char **argv)
         { "idle-timeout", required_argument, NULL, OPT_IDLE },
         { "max-unread", required_argument, NULL, OPT_UNREAD },
         { "max-partial", required_argument, NULL, OPT_PARTIAL },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "output", required_argument, NULL, 'o' },
         { "sink", required_argument, NULL, OPT_SINK },
         { "route", required_argument, NULL, OPT_ROUTE },
@@ -150,6 +153,10 @@ int main(int argc, char **argv)
         case OPT_PARTIAL:
             if ((o.max_partial = (size_t)rn_opt_size("--max-partial", optarg)) < RN_HOP_MAX_FRAME)
                 rn_usage_error("--max-partial: must be at least 32m (a whole frame)");
+            break;
+        case OPT_TIMEOUT:
+            if ((o.drain_ns = rn_opt_duration("--timeout", optarg)) < 1000000)
+                rn_usage_error("--timeout: must be at least 1ms");
             break;
         case 'o':
             if (rn_format_parse(optarg, &o.fmt, err) < 0)

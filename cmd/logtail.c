@@ -15,7 +15,7 @@
 static const char usage_text[] =
     "usage: logtail [-o lines|json|frames | --to tcp://HOST:PORT[,HOST:PORT ...]] [--pos FILE]\n"
     "               [--start beginning|end] [--once] [--max-line SIZE] [--exec CMD [--restart]]\n"
-    "               [FILE | GLOB | -] ...\n";
+    "               [--timeout DURATION] [FILE | GLOB | -] ...\n";
 
 static void usage(void)
 {
@@ -33,6 +33,7 @@ static void usage(void)
           "      --max-line SIZE   cut longer lines to SIZE bytes (default 1m)\n"
           "      --exec CMD        read the output of sh -c CMD\n"
           "      --restart         run CMD again 1s after it exits\n"
+          "      --timeout DUR     --to: how long a stop waits for acks (default 10s)\n"
           "  -h, --help            show this help\n"
           "  -V, --version         show the version\n", stdout);
     exit(0);
@@ -218,7 +219,8 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_POS = 256, OPT_START, OPT_ONCE, OPT_MAXLINE, OPT_EXEC, OPT_RESTART, OPT_TO };
+    enum { OPT_POS = 256, OPT_START, OPT_ONCE, OPT_MAXLINE, OPT_EXEC, OPT_RESTART, OPT_TO,
+           OPT_TIMEOUT };
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'o' },
         { "pos", required_argument, NULL, OPT_POS },
@@ -228,6 +230,7 @@ int main(int argc, char **argv)
         { "exec", required_argument, NULL, OPT_EXEC },
         { "restart", no_argument, NULL, OPT_RESTART },
         { "to", required_argument, NULL, OPT_TO },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -278,6 +281,10 @@ int main(int argc, char **argv)
             execs[nexec++] = optarg;
             break;
         case OPT_RESTART: restart = 1; break;
+        case OPT_TIMEOUT:
+            if ((ho.drain_ns = rn_opt_duration("--timeout", optarg)) < 1000000)
+                rn_usage_error("--timeout: must be at least 1ms");
+            break;
         case 'h': usage(); break;
         case 'V': rn_version(); break;
         default: rn_usage_error("unknown option");
@@ -365,12 +372,15 @@ int main(int argc, char **argv)
     if (cut)
         rn_warn("%" PRIu64 " line%s longer than %zu bytes cut", cut, cut == 1 ? "" : "s",
                 o.max_line);
-    if (rn_tail_failed(a.tail))
+    if (rn_tail_failed(a.tail) || (a.hop && rn_tailhop_failed(a.hop)))
         status = 1;
-    if (a.hop && rn_tailhop_unfinished(a.hop))
+    if (a.hop && rn_tailhop_unfinished(a.hop)) {
         rn_warn("stopped with lines not acknowledged: %s",
                 o.pos_path ? "they are read again from the positions"
                            : "they are lost (no --pos)");
+        if (!o.pos_path)
+            status = 1;     /* read and never delivered */
+    }
     if (a.out_status)
         status = a.out_status;
 

@@ -66,6 +66,7 @@ typedef struct app {
     rn_rowwriter *out;
     int late_fd;
     int out_failed, status;
+    int save_failing;           /* the last save of --state failed */
     int64_t wm_out;             /* the last watermark written; INT64_MIN: none */
     const char *state_path;
     char optsig[4096];
@@ -145,12 +146,21 @@ static void flush_out(app *a)
         stdout_failed(a, r, err);
 }
 
+/* Save the state. A failure (a full disk: the old file stays whole) is said
+ * once and tried again at the next save, which says when it works again;
+ * the exit status is 1 when the last save failed. */
 static void save_state(app *a)
 {
     char err[RN_ERRLEN];
-    if (a->state_path && rn_window_save(rn_wagg_window(a->agg), a->state_path, a->optsig, err) < 0) {
-        rn_warn("%s", err);
-        a->status = 1;
+    if (!a->state_path)
+        return;
+    if (rn_window_save(rn_wagg_window(a->agg), a->state_path, a->optsig, err) < 0) {
+        if (!a->save_failing)
+            rn_warn("state not saved: %s; trying again at the next save", err);
+        a->save_failing = 1;
+    } else if (a->save_failing) {
+        rn_warn("%s: state saved again", a->state_path);
+        a->save_failing = 0;
     }
 }
 
@@ -576,5 +586,5 @@ int main(int argc, char **argv)
     rn_rowwriter_free(a.out);
     rn_wagg_free(a.agg);
     free(fill_keys);
-    return a.status;
+    return a.save_failing ? 1 : a.status;
 }

@@ -373,9 +373,11 @@ START_TEST(positions_optional_and_save_error)
         ck_assert_int_eq(ck_nwarns(), 0);
         return;
     }
-    snprintf(want, sizeof want, "%s.tmp: No such file or directory\n", T.pos);
+    snprintf(want, sizeof want, "positions not saved: %s.tmp: No such file or directory; "
+             "trying again at the next save\n", T.pos);
     ck_assert_int_ge(ck_nwarns(), 1);
     ck_assert_msg(strncmp(ck_warns(), want, strlen(want)) == 0, "%s", ck_warns());
+    ck_assert_int_eq(rn_tailhop_failed(T.hop), 1);     /* the last save failed */
 }
 END_TEST
 

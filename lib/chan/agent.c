@@ -523,10 +523,14 @@ static void finish(rn_agent *a)
     a->stopping = 3;
     rn_chan_stats st;
     rn_chan_get_stats(a->chan, &st);
-    if (st.pending && !a->o.dir)
+    if (st.pending && !a->o.dir) {
         rn_warn_to(a->o.on_warn, a->o.data,
                    "%" PRIu64 " events in the memory channel were not delivered", st.pending);
-    else if (st.pending)
+        /* Accepted and lost: not a success, unless a closed standard output
+         * (a reader that went away, as head does) was the reason to stop. */
+        if (__atomic_load_n(&a->failed_sink, __ATOMIC_ACQUIRE) != RN_EPIPE)
+            a->status = 1;
+    } else if (st.pending)
         rn_warn_to(a->o.on_warn, a->o.data, "%" PRIu64 " events stay in %s for the next run",
                    st.pending, a->o.dir);
     if (a->server)
@@ -669,18 +673,19 @@ void rn_agent_counters(rn_agent *a, char *buf, size_t len)
 {
     rn_chan_stats st;
     rn_chan_get_stats(a->chan, &st);
-    uint64_t retries = 0;
+    uint64_t retries = 0, dropped = __atomic_load_n(&a->dropped, __ATOMIC_RELAXED);
     size_t n = (size_t)snprintf(buf, len, "in=%" PRIu64, st.in);
     for (size_t i = 0; i < a->o.nsinks && a->sinks[i] && n < len; i++) {
         n += (size_t)snprintf(buf + n, len - n, " out.%s=%" PRIu64, rn_sink_name(a->sinks[i]),
                               rn_sink_out(a->sinks[i]));
         retries += rn_sink_retries(a->sinks[i]);
+        dropped += rn_sink_dropped(a->sinks[i]);
     }
     if (n < len)
         snprintf(buf + n, len - n,
                  " pending=%" PRIu64 " dropped=%" PRIu64 " retries=%" PRIu64
                  " duplicates=%" PRIu64,
-                 st.pending, __atomic_load_n(&a->dropped, __ATOMIC_RELAXED), retries,
+                 st.pending, dropped, retries,
                  st.duplicates);
 }
 

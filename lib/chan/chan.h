@@ -173,6 +173,8 @@ uint64_t rn_chan_lag(rn_chan *c, size_t sink);
  * next hop; reported delivered by the Kafka producer), in order. A sink that
  * cannot deliver keeps trying (a file it cannot write, a hop that is down, a
  * broker that refuses) and counts retries; only a closed stdout stops it.
+ * The exception: a kafka sink drops (and counts) a record larger than the
+ * producer's or the broker's limit, which no retry could deliver.
  *
  * A sink is given a name (NAME=URI; by default the URI itself), which is the
  * key of its cursor in a file channel and what --route refers to. */
@@ -241,6 +243,7 @@ void rn_sink_free(rn_sink *s);
 const char *rn_sink_name(const rn_sink *s);
 uint64_t rn_sink_out(const rn_sink *s);        /* events delivered */
 uint64_t rn_sink_retries(const rn_sink *s);    /* deliveries tried again */
+uint64_t rn_sink_dropped(const rn_sink *s);    /* kafka: records over the size limit */
 
 /* agent.c -- chanbuf's agent: a source (standard input, or hop senders on a
  * listening socket), the channel, its sinks, and a clean stop (Flume's

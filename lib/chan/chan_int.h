@@ -157,6 +157,7 @@ struct rn_sink {
     int started;
     int stop;                   /* atomic: rn_sink_stop was called */
     uint64_t out, retries;      /* atomic counters */
+    uint64_t dropped;           /* atomic: records that can never be delivered */
     void (*wake)(rn_sink *s);   /* kinds with an event loop: rn_sink_stop pokes it */
     void *impl;
 };

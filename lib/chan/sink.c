@@ -464,6 +464,16 @@ static int file_roll(wsink *ws, char *err)
     return r;
 }
 
+/* Close and remove the open file (empty, or holding no whole batch). */
+static void file_discard(wsink *ws)
+{
+    close(ws->fd);
+    ws->fd = -1;
+    unlink(ws->tmp);
+    rn_writer_free(ws->w);
+    ws->w = NULL;
+}
+
 /* Deliver one batch into the current file (opening one as needed). */
 static int file_deliver(rn_sink *s, wsink *ws, const rn_chan_batch *b, char *err)
 {
@@ -475,22 +485,20 @@ static int file_deliver(rn_sink *s, wsink *ws, const rn_chan_batch *b, char *err
     if (r == 0 && s->o.fsync && fdatasync(ws->fd) < 0)
         r = rn_seterr(err, "fsync: %s", strerror(errno));
     if (r < 0) {
-        /* Take the half-written batch out again; it is sent again whole. */
-        if (before >= 0 && ftruncate(ws->fd, before) == 0)
-            lseek(ws->fd, before, SEEK_SET);
+        /* Take the half-written batch out again; it is sent again whole. A
+         * file it was the first batch of goes: the writer counts the frames
+         * stream header as written, and the next try opens a new file. */
         char e2[RN_ERRLEN];
         snprintf(e2, sizeof e2, "%.100s: %.150s", ws->tmp, err);
         strcpy(err, e2);
+        if (before <= 0)
+            file_discard(ws);
+        else if (ftruncate(ws->fd, before) == 0)
+            lseek(ws->fd, before, SEEK_SET);
         return RN_ERR;
     }
-    if (n == 0 && before == 0) {
-        /* Nothing for this sink in the batch, and the file is still empty. */
-        close(ws->fd);
-        ws->fd = -1;
-        unlink(ws->tmp);
-        rn_writer_free(ws->w);
-        ws->w = NULL;
-    }
+    if (n == 0 && before == 0)
+        file_discard(ws);   /* nothing for this sink in the batch: still empty */
     ws->delivered = n;
     off_t size = ws->fd >= 0 ? lseek(ws->fd, 0, SEEK_CUR) : 0;
     if (ws->fd >= 0 && s->spec.roll_bytes && (uint64_t)size >= s->spec.roll_bytes)
@@ -661,4 +669,8 @@ uint64_t rn_sink_out(const rn_sink *s) { return __atomic_load_n(&s->out, __ATOMI
 uint64_t rn_sink_retries(const rn_sink *s)
 {
     return __atomic_load_n(&s->retries, __ATOMIC_RELAXED);
+}
+uint64_t rn_sink_dropped(const rn_sink *s)
+{
+    return __atomic_load_n(&s->dropped, __ATOMIC_RELAXED);
 }

@@ -5,7 +5,11 @@
  * report (the broker refused, or the record could not be written) does not
  * lose the record: it is produced again after a second, counted as a retry.
  * Records never time out in the producer (message.timeout.ms = 0), so a
- * broker that is down only delays them. */
+ * broker that is down only delays them. The one exception is a record larger
+ * than the producer's or the broker's limit (message.max.bytes, 1 MB by
+ * default): no retry can deliver it, so it is dropped, counted (the sink's
+ * dropped counter) and said, at most every 10 s, and the rest of its batch
+ * goes on. */
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +40,10 @@ typedef struct ksink {
     retry *retries, **tail;     /* failed, to produce again after a second */
     int64_t retry_at;
     int64_t warned_at;          /* rn_mono_ns of the last warning */
+    int64_t drop_warned_at;     /* ... of the last one about a dropped record */
+    uint64_t drops_quiet;       /* dropped since that warning */
+    uint64_t batch_drops;       /* records of the batch being produced dropped */
+    char max_bytes[32];         /* the producer's message.max.bytes */
     long id;                    /* the batch being produced */
     uint64_t produced;          /* records of it produced so far */
 } ksink;
@@ -50,6 +58,33 @@ static void kwarn(ksink *k, const char *what, const char *why)
     rn_sink__warn(k->s, "%s: %s; trying again", what, why);
 }
 
+/* Too large for the producer (refused at once) or for the broker (in a
+ * delivery report): sending it again cannot help. */
+static int too_large(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+           || e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
+
+/* Drop a record that can never be delivered: it counts as finished in its
+ * batch. Said the first time and then at most every 10 s, with how many
+ * went since. */
+static void drop(ksink *k, long id, size_t len, rd_kafka_resp_err_t e)
+{
+    rn_sink__count(&k->s->dropped, 1);
+    rn_sink__fifo_one(&k->fifo, id);
+    k->drops_quiet++;
+    int64_t now = rn_mono_ns();
+    if (k->drop_warned_at && now - k->drop_warned_at < 10000000000LL)
+        return;
+    rn_sink__warn(k->s, "dropped %llu record%s: a record of %zu bytes is over the limit "
+                  "(message.max.bytes %s here, and the broker's own): %s",
+                  (unsigned long long)k->drops_quiet, k->drops_quiet == 1 ? "" : "s", len,
+                  k->max_bytes, rd_kafka_err2str(e));
+    k->drop_warned_at = now;
+    k->drops_quiet = 0;
+}
+
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     ksink *k = opaque;
@@ -60,6 +95,12 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         rn_sink__fifo_one(&k->fifo, id);
         return;
     }
+    if (too_large(m->err)) {
+        drop(k, id, m->len + m->key_len, m->err);
+        return;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+        return;     /* the stop purged it: it stays pending in the channel */
     kwarn(k, "delivery failed", rd_kafka_err2str(m->err));
     rn_sink__count(&k->s->retries, 1);
     retry *r = calloc(1, sizeof *r);
@@ -96,8 +137,9 @@ static void on_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
     kwarn(opaque, "kafka", reason);
 }
 
-/* Produce one record; waits while the producer's queue is full. 0, or RN_ERR
- * when the sink is stopping or the record cannot be produced at all. */
+/* Produce one record; waits while the producer's queue is full. 0 (also for
+ * a record dropped as too large), or RN_ERR when the sink is stopping or the
+ * record cannot be produced at all. */
 static int produce(ksink *k, long id, const void *val, size_t vlen, const void *key,
                    size_t klen, int64_t ts_ms, rd_kafka_headers_t *hdrs)
 {
@@ -110,6 +152,13 @@ static int produce(ksink *k, long id, const void *val, size_t vlen, const void *
             RD_KAFKA_V_OPAQUE((void *)(intptr_t)id), RD_KAFKA_V_END);
         if (!e) {
             k->inflight++;
+            return 0;
+        }
+        if (too_large(e)) {
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            k->batch_drops++;
+            drop(k, id, vlen + klen, e);
             return 0;
         }
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || rn_sink__stopping(k->s)) {
@@ -155,6 +204,7 @@ static void produce_batch(ksink *k)
         return;
     }
     k->produced = 0;
+    k->batch_drops = 0;
     size_t bad;
     int r = rn_batch_each(k->b.events.p, k->b.events.len, k->b.count, produce_event, k, &bad, err);
     if (r == RN_ECORRUPT)
@@ -162,7 +212,7 @@ static void produce_batch(ksink *k)
                       (unsigned long long)k->b.seq, bad, err);
     size_t i = (size_t)(k->id - k->fifo.first);
     struct rn_sink__fifo_ent *e = &k->fifo.e[(k->fifo.head + i) % k->fifo.cap];
-    e->events = k->produced;
+    e->events = k->produced - k->batch_drops;
     if (r == 0)     /* reports so far took their part off the placeholder */
         e->left = e->left - UINT64_MAX / 2 + k->produced;
 }
@@ -207,6 +257,9 @@ int rn_sink__kafka_init(rn_sink *s, char *err)
         return rn_seterr(err, "sink %s: %s", s->spec.name, e);
     }
     rd_kafka_conf_set_log_cb(conf, NULL);
+    size_t mlen = sizeof k->max_bytes;
+    if (rd_kafka_conf_get(conf, "message.max.bytes", k->max_bytes, &mlen) != RD_KAFKA_CONF_OK)
+        strcpy(k->max_bytes, "?");
     set(conf, "acks", s->spec.acks);
     set(conf, "message.timeout.ms", "0");
     set(conf, "linger.ms", "5");
@@ -242,9 +295,12 @@ void *rn_sink__kafka_run(void *arg)
         if (got < 0)
             usleep(100000);
     }
-    /* What is in flight gets a moment to be confirmed; the rest stays
-     * pending in the channel. */
-    rd_kafka_flush(k->rk, 2000);
+    /* What is in flight gets a moment to be confirmed (the agent's drain
+     * has given it its --timeout already: a broker that is down must not
+     * hold the stop); the rest is purged and stays pending in the channel. */
+    rd_kafka_flush(k->rk, 200);
+    rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(k->rk, 0);
     rn_sink__fifo_flush(s, &k->fifo);
     for (retry *r = k->retries, *n; r; r = n) {
         n = r->next;

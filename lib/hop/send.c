@@ -22,6 +22,10 @@
 #define BACKOFF_MIN_NS (100 * 1000000LL)
 #define BACKOFF_MAX_NS (5 * 1000000000LL)
 #define NACK_WARN_EVERY_NS 1000000000LL
+/* A receiver that closes a connection up this long with nothing in flight
+ * closed it for being idle: reconnect without a word. Sooner is a failure
+ * (a receiver that closes every connection at once must not loop quietly). */
+#define IDLE_QUIET_MS 1000
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -72,6 +76,7 @@ struct sconn {
     size_t in_off;
     blist flight;               /* in the order they were sent */
     uint32_t max_frame;
+    uint64_t ready_ms;          /* uv_now at the WELCOME */
 };
 
 struct starget {
@@ -446,6 +451,7 @@ static int on_welcome(sconn *c, const unsigned char *body, size_t n)
                            RN_HOP_VERSION);
     c->max_frame = rn_be32(body + 1);
     c->state = C_READY;
+    c->ready_ms = uv_now(s->loop);
     t->backoff = s->bmin;
     s->fo_failed = 0;
     s->fo_backoff = s->bmin;
@@ -559,6 +565,16 @@ static void sconn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     if (n < 0) {
         int kind = c->state == C_READY ? F_LOST : F_CONNECT;
+        if (n == UV_EOF && kind == F_LOST && !c->flight.head
+            && uv_now(s->loop) - c->ready_ms >= IDLE_QUIET_MS) {
+            /* Closed while nothing was in flight, after a while: a receiver
+             * that closes idle connections (chanbuf --idle-timeout). Nothing
+             * to send again and nothing to warn about: connect again now. */
+            starget *t = c->t;
+            conn_kill(c);
+            arm_timer(t, 0);
+            return;
+        }
         if (n == UV_EOF)
             conn_fail(c, kind, "the receiver closed the connection");
         else

@@ -227,3 +227,15 @@ nomem:
     rn_buf_free(&b);
     return rn_seterr(err, "%s: out of memory", path);
 }
+
+int rn_posfile_said(int r, const char *err, const char *path, int *failing,
+                    void (*on_warn)(void *data, const char *msg), void *data)
+{
+    if (r < 0 && !*failing)
+        rn_warn_to(on_warn, data, "positions not saved: %s; trying again at the next save",
+                   err);
+    else if (r == 0 && *failing)
+        rn_warn_to(on_warn, data, "%s: positions saved again", path);
+    *failing = r < 0;
+    return r;
+}

@@ -97,6 +97,7 @@ struct rn_tail {
     uv_timer_t scan_timer, commit_timer;
     uv_idle_t idle;
     int inited, started, stopping, failed, handles_open, paused;
+    int pos_failing;        /* the last save of the positions failed */
     uint64_t next_id;       /* for splitter ids */
     int scan_pending;       /* a directory changed: rescan on the next turn */
     char *rbuf;
@@ -940,12 +941,19 @@ static void on_scan_timer(uv_timer_t *h)
         uv_timer_set_repeat(h, (uint64_t)(t->o.scan_ns / 1000000));
 }
 
+/* Save the positions; a failure is said once, until a save works again. */
+static int commit_said(rn_tail *t)
+{
+    char err[RN_ERRLEN];
+    return rn_posfile_said(rn_tail_commit(t, err), err, t->o.pos_path, &t->pos_failing,
+                           t->o.on_warn, t->o.data);
+}
+
 static void on_commit_timer(uv_timer_t *h)
 {
     rn_tail *t = h->data;
-    char err[RN_ERRLEN];
-    if (!t->stopping && rn_tail_commit(t, err) < 0)
-        warnf(t, "%s", err);
+    if (!t->stopping)
+        commit_said(t);
 }
 
 /* Everything that can end has ended, and nothing is followed: stop. */
@@ -1081,7 +1089,7 @@ int rn_tail_commit(rn_tail *t, char *err)
     if (!t->o.pos_path || t->o.manual_commit)
         return 0;
     if (t->o.on_flush && t->o.on_flush(t->o.data) < 0)
-        return rn_seterr(err, "output failed; positions not saved");
+        return rn_seterr(err, "the output failed");
     if (rn_tail_positions(t, &t->pos, err) < 0)
         return RN_ERR;
     return rn_posfile_save(&t->pos, t->o.pos_path, err);
@@ -1118,13 +1126,12 @@ static void on_watch_closed(uv_handle_t *h)
 
 void rn_tail_stop(rn_tail *t)
 {
-    char err[RN_ERRLEN];
     if (t->stopping == 2)
         return;
     int failed_output = t->stopping == 1;
     t->stopping = 2;
-    if (!failed_output && rn_tail_commit(t, err) < 0)
-        warnf(t, "%s", err);
+    if (!failed_output && commit_said(t) < 0)
+        t->failed = 1;      /* the positions on disk are older than what went out */
     if (!t->inited)
         return;
     uv_close((uv_handle_t *)&t->idle, on_closed);

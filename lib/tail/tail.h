@@ -68,6 +68,13 @@ int rn_posfile_add(rn_posfile *pf, const rn_fileid *id, uint64_t offset,
 /* Atomically replace path with the entries of pf. */
 int rn_posfile_save(const rn_posfile *pf, const char *path, char *err);
 
+/* The outcome r (err) of a save that is tried again at every interval: a
+ * failure (a full disk: the old file stays whole) is said once, and so is
+ * the first save that works after it. *failing carries this between calls
+ * and is 1 while the last save failed. Returns r. */
+int rn_posfile_said(int r, const char *err, const char *path, int *failing,
+                    void (*on_warn)(void *data, const char *msg), void *data);
+
 void rn_posfile_clear(rn_posfile *pf);   /* drop entries, keep the allocation */
 void rn_posfile_free(rn_posfile *pf);
 
@@ -158,7 +165,8 @@ void rn_tail_pause(rn_tail *t, int pause);
 struct rn_posfile;
 int rn_tail_positions(rn_tail *t, struct rn_posfile *pf, char *err);
 
-/* Something could not be read, or a command failed: the tool exits 1. */
+/* Something could not be read, a command failed, or the last save of the
+ * positions failed: the tool exits 1. */
 int rn_tail_failed(const rn_tail *t);
 
 const rn_counters *rn_tail_counters(const rn_tail *t);
@@ -222,6 +230,9 @@ const rn_counters *rn_tailhop_counters(const rn_tailhop *h);
 /* 1 when events were left unacknowledged at the end (they will be read
  * again from the positions). */
 int rn_tailhop_unfinished(const rn_tailhop *h);
+
+/* 1 when the last save of the positions (at the end) failed. */
+int rn_tailhop_failed(const rn_tailhop *h);
 
 /* After uv_run returned. */
 void rn_tailhop_free(rn_tailhop *h);

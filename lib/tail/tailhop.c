@@ -27,6 +27,7 @@ struct rn_tailhop {
     rn_posfile *acked;          /* positions of the newest acknowledged snapshot */
     int dirty, paused, finishing, closed, unfinished;
     int put_in_turn;            /* events were put since the last turn */
+    int pos_failing;            /* the last save of the positions failed */
     int64_t deadline;           /* 0: wait as long as it takes */
     uv_timer_t commit_timer, drain_timer;
 };
@@ -36,9 +37,8 @@ static void save(rn_tailhop *h)
     char err[RN_ERRLEN];
     if (!h->dirty || !h->o.pos_path)
         return;
-    if (rn_posfile_save(h->acked, h->o.pos_path, err) < 0)
-        rn_warn_to(h->o.on_warn, h->o.data, "%s", err);
-    else
+    if (rn_posfile_said(rn_posfile_save(h->acked, h->o.pos_path, err), err, h->o.pos_path,
+                        &h->pos_failing, h->o.on_warn, h->o.data) == 0)
         h->dirty = 0;
 }
 
@@ -240,6 +240,7 @@ const rn_counters *rn_tailhop_counters(const rn_tailhop *h)
 }
 
 int rn_tailhop_unfinished(const rn_tailhop *h) { return h->unfinished; }
+int rn_tailhop_failed(const rn_tailhop *h) { return h->pos_failing; }
 
 void rn_tailhop_free(rn_tailhop *h)
 {
