@@ -86,6 +86,12 @@ readback >"$T/got"
 expect_file "$T/got" "$T/exp"
 kraw fill t 2000 1 100 >"$T/fill3"
 expect_eq "produce after the restart on a full disk" "$(cut -d' ' -f2- "$T/fill3")" "56 -1"
+# A group's offset commit that cannot be saved is refused, not acknowledged
+# and lost at the next restart; said once.
+expect_eq "offset commit on a full disk" "$(kraw commit full t 1 5)" "56:1"
+expect_eq "the same again" "$(kraw commit full t 1 6)" "56:1"
+expect_eq "offsets after refused commits" "$(kraw fetch-offsets full t 1 | cut -d' ' -f1-2)" "0 -1"
+expect_eq "lines saying commits are refused" "$(grep -c 'offset commits are refused' "$blog")" 1
 
 # ---- room again: appends resume without a restart ---------------------------
 rm "$D/filler" "$D/top"
@@ -94,6 +100,9 @@ kraw fill t 3000 5 10000 >"$T/fill4"
 answers "$T/fill4" "$end"
 expect_eq "produced once there was room" "$nok" 5
 expect_eq "lines saying appends work again" "$(grep -c '^brokerd: appends work again' "$blog")" 1
+expect_eq "offset commit with room" "$(kraw commit full t 1 7)" "0:1"
+expect_eq "the offset committed" "$(kraw fetch-offsets full t 1 | cut -d' ' -f1-2)" "0 7"
+expect_eq "lines saying commits are saved again" "$(grep -c 'offset commits are saved again' "$blog")" 1
 acked "$T/fill1" "$T/fill2" "$T/fill4" >"$T/exp"
 readback >"$T/got"
 expect_file "$T/got" "$T/exp"

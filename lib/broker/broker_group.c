@@ -959,19 +959,41 @@ int rn__offset_commit(kreq *q)
         if (!e && g->state == G_AWAITING_SYNC)
             e = RN_KERR_REBALANCE_IN_PROGRESS;
     }
+    /* Apply, then save, then answer: a commit that could not be saved (a
+     * full disk) is undone and answered KAFKA_STORAGE_ERROR, so a client is
+     * never told 0 for an offset a restart would lose. */
+    size_t nparts = 0;
     rn_kr_init(&r, q->body, q->blen);
     r.off = at;
-    rn__req_begin(q);
-    if (v >= 3)
-        rn_kw_i32(w, 0);
-    rn_kw_array(w, nt);
-    int changed = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        rn_kr_str(&r);
+        int32_t np = rn_kr_array(&r, 14, NULL);
+        nparts += (size_t)np;
+        for (int32_t j = 0; j < np; j++) {
+            rn_kr_i32(&r);
+            rn_kr_i64(&r);
+            if (v == 1)
+                rn_kr_i64(&r);
+            if (v >= 6)
+                rn_kr_i32(&r);
+            rn_kr_nstr(&r);
+        }
+    }
+    typedef struct undo { size_t at; int64_t offset; char *meta; size_t mlen; } undo;
+    int16_t *pe = calloc(nparts ? nparts : 1, sizeof *pe);
+    undo *u = calloc(nparts ? nparts : 1, sizeof *u);
+    if (!pe || !u) {
+        free(pe);
+        free(u);
+        return -1;
+    }
+    size_t k = 0, nu = 0;
+    rn_kr_init(&r, q->body, q->blen);
+    r.off = at;
     for (int32_t i = 0; i < nt; i++) {
         rn_kstr topic = rn_kr_str(&r);
         int32_t np = rn_kr_array(&r, 14, NULL);
-        rn_kw_str(w, topic.p, topic.n);
-        rn_kw_array(w, np);
-        for (int32_t j = 0; j < np; j++) {
+        for (int32_t j = 0; j < np; j++, k++) {
             int32_t p = rn_kr_i32(&r);
             int64_t off = rn_kr_i64(&r);
             if (v == 1)
@@ -979,30 +1001,78 @@ int rn__offset_commit(kreq *q)
             if (v >= 6)
                 rn_kr_i32(&r);
             rn_kstr md = rn_kr_nstr(&r);
-            int16_t pe = e;
-            if (!pe) {
-                koffset *o = offset_slot(g, topic.p, topic.n, p, 1);
-                if (!o) {
-                    pe = RN_KERR_UNKNOWN_SERVER_ERROR;
-                } else {
-                    o->offset = off;
-                    free(o->meta);
-                    o->meta = md.null ? NULL : dupn(md.p, md.n);
-                    o->mlen = md.null ? 0 : md.n;
-                    changed = 1;
-                }
+            pe[k] = e;
+            if (e)
+                continue;
+            size_t before = g->noffs;
+            koffset *o = offset_slot(g, topic.p, topic.n, p, 1);
+            char *meta = md.null ? NULL : dupn(md.p, md.n);
+            if (!o || (!md.null && !meta)) {
+                free(meta);
+                pe[k] = RN_KERR_UNKNOWN_SERVER_ERROR;
+                continue;
             }
-            rn_kw_i32(w, p);
-            rn_kw_i16(w, pe);
+            u[nu].at = (size_t)(o - g->offs);
+            u[nu].offset = g->noffs > before ? -1 : o->offset;     /* new: no commit */
+            u[nu].meta = o->meta;
+            u[nu].mlen = o->mlen;
+            nu++;
+            o->offset = off;
+            o->meta = meta;
+            o->mlen = md.null ? 0 : md.n;
         }
     }
-    if (changed) {
+    if (nu) {
         char err[RN_ERRLEN];
         if (group_save(b, g, err) < 0) {
-            rn__blog(b, "group %s: %s", g->name, err);
-            b->failed = 1;
+            if (!b->groups_err)
+                rn__blog(b, "group %s: %s: offset commits are refused (KAFKA_STORAGE_ERROR) "
+                         "until they can be saved", g->name, err);
+            b->groups_err = 1;
+            for (size_t i = nu; i-- > 0;) {         /* newest first: back to before */
+                koffset *o = &g->offs[u[i].at];
+                free(o->meta);
+                o->offset = u[i].offset;
+                o->meta = u[i].meta;
+                o->mlen = u[i].mlen;
+                u[i].meta = NULL;
+            }
+            for (size_t i = 0; i < k; i++)
+                if (!pe[i])
+                    pe[i] = RN_KERR_KAFKA_STORAGE_ERROR;
+        } else if (b->groups_err) {
+            rn__blog(b, "group %s: offset commits are saved again", g->name);
+            b->groups_err = 0;
+        }
+        for (size_t i = 0; i < nu; i++)
+            free(u[i].meta);
+    }
+    rn__req_begin(q);
+    if (v >= 3)
+        rn_kw_i32(w, 0);
+    rn_kw_array(w, nt);
+    k = 0;
+    rn_kr_init(&r, q->body, q->blen);
+    r.off = at;
+    for (int32_t i = 0; i < nt; i++) {
+        rn_kstr topic = rn_kr_str(&r);
+        int32_t np = rn_kr_array(&r, 14, NULL);
+        rn_kw_str(w, topic.p, topic.n);
+        rn_kw_array(w, np);
+        for (int32_t j = 0; j < np; j++, k++) {
+            int32_t p = rn_kr_i32(&r);
+            rn_kr_i64(&r);
+            if (v == 1)
+                rn_kr_i64(&r);
+            if (v >= 6)
+                rn_kr_i32(&r);
+            rn_kr_nstr(&r);
+            rn_kw_i32(w, p);
+            rn_kw_i16(w, pe[k]);
         }
     }
+    free(pe);
+    free(u);
     rn__req_done(q);
     return 0;
 }

@@ -287,6 +287,7 @@ struct rn_broker {
     int disk_err;
     int64_t disk_err_ns;
     uint64_t disk_refused;
+    int groups_err;             /* a group's offsets could not be saved: said once */
     int failed;
     int stopping;
     int64_t stop_deadline;
