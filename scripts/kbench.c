@@ -41,7 +41,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: kbench produce -b host:port -t topic -n count -s size [--acks n] [--linger ms]\n"
-            "       kbench consume -b host:port -t topic -n count [-s size] [--timeout s]\n");
+            "       kbench consume -b host:port -t topic -n count [-s size] [--timeout s]\n"
+            "                      [--min-bytes n]\n");
     exit(2);
 }
 
@@ -155,7 +156,7 @@ static int produce(const char *brokers, const char *topic, long long n, long lon
 /* ---- consume ---- */
 
 static int consume(const char *brokers, const char *topic, long long n, long long size,
-                   int timeout_s)
+                   int timeout_s, const char *min_bytes)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char errstr[512];
@@ -168,6 +169,8 @@ static int consume(const char *brokers, const char *topic, long long n, long lon
     set(conf, "enable.auto.commit", "false");
     set(conf, "enable.partition.eof", "false");
     set(conf, "fetch.wait.max.ms", "100");
+    if (min_bytes)
+        set(conf, "fetch.min.bytes", min_bytes);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk)
         die("%s", errstr);
@@ -238,6 +241,7 @@ int main(int argc, char **argv)
         { "acks", required_argument, NULL, 'a' },
         { "linger", required_argument, NULL, 'l' },
         { "timeout", required_argument, NULL, 'T' },
+        { "min-bytes", required_argument, NULL, 'm' },
         { NULL, 0, NULL, 0 },
     };
     if (argc < 2)
@@ -246,7 +250,7 @@ int main(int argc, char **argv)
     int prod = !strcmp(mode, "produce");
     if (!prod && strcmp(mode, "consume"))
         usage();
-    const char *brokers = NULL, *topic = NULL, *acks = "1", *linger = "5";
+    const char *brokers = NULL, *topic = NULL, *acks = "1", *linger = "5", *min_bytes = NULL;
     long long n = -1, size = -1;
     int timeout_s = 30, c;
     optind = 2;
@@ -259,6 +263,7 @@ int main(int argc, char **argv)
         case 'a': num(optarg, -1, 1, "--acks"); acks = optarg; break;
         case 'l': num(optarg, 0, 60000, "--linger"); linger = optarg; break;
         case 'T': timeout_s = (int)num(optarg, 1, 3600, "--timeout"); break;
+        case 'm': num(optarg, 1, 100000000, "--min-bytes"); min_bytes = optarg; break;
         default: usage();
         }
     }
@@ -268,6 +273,8 @@ int main(int argc, char **argv)
         die("produce needs -s SIZE");
     if (!prod && (strcmp(acks, "1") || strcmp(linger, "5")))
         die("--acks and --linger are for produce");
+    if (prod && min_bytes)
+        die("--min-bytes is for consume");
     return prod ? produce(brokers, topic, n, size, acks, linger)
-                : consume(brokers, topic, n, size, timeout_s);
+                : consume(brokers, topic, n, size, timeout_s, min_bytes);
 }

@@ -292,10 +292,11 @@ static void produce_now(int i, const char *topic, int32_t part, int16_t acks, co
     produced(i, c, topic, part, err, err ? -1 : base, err ? -1 : 0);
 }
 
-static int32_t fetch(int i, const char *topic, int32_t part, int64_t off, int32_t max_wait,
-                     int32_t min_bytes)
+/* A Fetch of version v (7..11) with 1 MiB limits, as librdkafka's. */
+static int32_t fetch_v(int i, int16_t v, const char *topic, int32_t part, int64_t off,
+                       int32_t max_wait, int32_t min_bytes)
 {
-    int32_t c = req(RN_KAPI_FETCH, 11);
+    int32_t c = req(RN_KAPI_FETCH, v);
     rn_kw_i32(&w, -1);                  /* replica_id */
     rn_kw_i32(&w, max_wait);
     rn_kw_i32(&w, min_bytes);
@@ -304,14 +305,22 @@ static int32_t fetch(int i, const char *topic, int32_t part, int64_t off, int32_
     rn_kw_i32(&w, 0);                   /* session_id */
     rn_kw_i32(&w, -1);                  /* session_epoch */
     put_one_partition(topic, part);
-    rn_kw_i32(&w, -1);                  /* current_leader_epoch */
+    if (v >= 9)
+        rn_kw_i32(&w, -1);              /* current_leader_epoch */
     rn_kw_i64(&w, off);
     rn_kw_i64(&w, -1);                  /* log_start_offset */
     rn_kw_i32(&w, 1 << 20);             /* partition_max_bytes */
     rn_kw_array(&w, 0);                 /* forgotten_topics_data */
-    rn_kw_strz(&w, "");                 /* rack_id */
+    if (v >= 11)
+        rn_kw_strz(&w, "");             /* rack_id */
     send_to(i);
     return c;
+}
+
+static int32_t fetch(int i, const char *topic, int32_t part, int64_t off, int32_t max_wait,
+                     int32_t min_bytes)
+{
+    return fetch_v(i, 11, topic, part, off, max_wait, min_bytes);
 }
 
 /* A Fetch answer for one partition; its record bytes must be recs[0..n). */
@@ -902,13 +911,20 @@ START_TEST(offsets_earliest_latest_by_time)
     rn_buf a = { 0 };
     batch(&a, 3, 1000, "a");
     batch(&a, 2, 2000, "b");
+    /* A maxTimestamp of -1, as sarama sends it: recomputed on append. */
+    size_t at = batch(&a, 2, 3000, "c");
+    rn_put_be64(a.p + at + 35, (uint64_t)-1);
+    rn_put_be32(a.p + at + 17, rn_crc32c(0, a.p + at + 21, a.len - at - 21));
     produce_now(0, "t", 0, 1, a.p, a.len, 0, 0);
     offsets(0, "t", 0, -2, 0, -1, 0);           /* earliest */
-    offsets(0, "t", 0, -1, 0, -1, 5);           /* latest */
+    offsets(0, "t", 0, -1, 0, -1, 7);           /* latest */
     offsets(0, "t", 0, 1000, 0, 1000, 0);
-    offsets(0, "t", 0, 1500, 0, 1500, 3);       /* the first batch at or after */
+    offsets(0, "t", 0, 1500, 0, 2000, 3);       /* the first record at or after, its time */
     offsets(0, "t", 0, 2000, 0, 2000, 3);
+    offsets(0, "t", 0, 2001, 0, 3000, 5);
+    offsets(0, "t", 0, 3001, 0, -1, -1);        /* none that new */
     offsets(0, "t", 1, -1, 0, -1, 0);
+    offsets(0, "t", 1, 5, 0, -1, -1);
     offsets(0, "t", 2, -1, RN_KERR_UNKNOWN_TOPIC_OR_PARTITION, -1, -1);
     offsets(0, "nosuch", 0, -2, RN_KERR_UNKNOWN_TOPIC_OR_PARTITION, -1, -1);
     rn_buf_free(&a);
@@ -989,6 +1005,93 @@ START_TEST(long_poll_fetch)
     ck_assert_uint_ge(uv_now(&T.loop) - t0, 30);
     fetched(0, f, "t", 0, 0, 2, 0, "", 0);
     rn_buf_free(&a);
+}
+END_TEST
+
+/* As Kafka's DelayedFetch, min_bytes weighs what the log holds from the
+ * fetch position, up to the partition's max_bytes, not what fits the answer:
+ * whole batches up to 1 MiB hold less than 1,000,000 bytes here, but the
+ * fetch is answered at once. */
+START_TEST(fetch_min_bytes_counts_the_log)
+{
+    static char tag[4001];
+    rn_buf a = { 0 };
+    memset(tag, 'x', sizeof tag - 1);
+    batch(&a, 22, 1000, tag);
+    size_t blen = a.len;
+    ck_assert_uint_lt((1u << 20) / blen * blen, 1000000);
+    int64_t off = 0;
+    for (int k = 0; k < 14; k++, off += 22) {
+        produce_now(1, "t", 0, 1, a.p, a.len, 0, off);
+        a.len = 0;
+        batch(&a, 22, 1000, tag);
+    }
+    int32_t f = fetch(0, "t", 0, 0, 10000, 1000000);
+    ck_assert(answered(0));
+    rn_kr r = answer(0, f);
+    ck_assert_int_eq(rn_kr_i32(&r), 0);             /* throttle */
+    ck_assert_int_eq(rn_kr_i16(&r), 0);
+    ck_assert_int_eq(rn_kr_i32(&r), 0);             /* session_id */
+    expect_one_partition(&r, "t", 0);
+    ck_assert_int_eq(rn_kr_i16(&r), 0);
+    ck_assert_int_eq(rn_kr_i64(&r), off);
+    rn_kr_i64(&r);
+    rn_kr_i64(&r);
+    rn_kr_array(&r, 0, NULL);
+    rn_kr_i32(&r);
+    ck_assert_uint_eq(rn_kr_bytes(&r).n, (1u << 20) / blen * blen);
+    end(&r);
+    /* More than the partition may send in one answer: it waits. */
+    f = fetch(0, "t", 0, 0, 20, (1 << 20) + 1);
+    ck_assert(!answered(0));
+    /* From near the end, what is left is less than min_bytes: it waits. */
+    int32_t g = fetch(2, "t", 0, off - 22, 20, 1000000);
+    ck_assert(!answered(2));
+    ck_assert_int_eq(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
+    ck_assert(answered(0));
+    answer(0, f);
+    r = answer(2, g);
+    rn_buf_free(&a);
+}
+END_TEST
+
+/* Below Fetch v10 a client cannot read zstd: Kafka answers
+ * UNSUPPORTED_COMPRESSION_TYPE when the batch at the fetch position is
+ * zstd, and serves the batches before it. */
+START_TEST(fetch_zstd_needs_v10)
+{
+    rn_buf a = { 0 }, z = { 0 };
+    batch(&a, 2, 1000, "a");
+    size_t at = batch(&z, 1, 1000, "opaque");
+    z.p[at + 22] = 4;                   /* zstd: brokerd does not look inside */
+    rn_put_be32(z.p + at + 17, rn_crc32c(0, z.p + at + 21, z.len - at - 21));
+    produce_now(1, "t", 0, 1, a.p, a.len, 0, 0);
+    produce_now(1, "t", 0, 1, z.p, z.len, 0, 2);
+    for (int16_t v = 7; v <= 11; v++) {
+        for (int64_t off = 0; off <= 2; off += 2) {
+            int32_t c = fetch_v(0, v, "t", 0, off, 0, 0);
+            rn_kr r = answer(0, c);
+            int bad = v < 10 && off == 2;
+            ck_assert_int_eq(rn_kr_i32(&r), 0);             /* throttle */
+            ck_assert_int_eq(rn_kr_i16(&r), 0);
+            ck_assert_int_eq(rn_kr_i32(&r), 0);             /* session_id */
+            expect_one_partition(&r, "t", 0);
+            ck_assert_int_eq(rn_kr_i16(&r), bad ? RN_KERR_UNSUPPORTED_COMPRESSION_TYPE : 0);
+            ck_assert_int_eq(rn_kr_i64(&r), bad ? -1 : 3);  /* high watermark */
+            ck_assert_int_eq(rn_kr_i64(&r), bad ? -1 : 3);
+            ck_assert_int_eq(rn_kr_i64(&r), bad ? -1 : 0);  /* log start */
+            ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 0);
+            if (v >= 11)
+                ck_assert_int_eq(rn_kr_i32(&r), -1);
+            rn_kstr recs = rn_kr_bytes(&r);
+            /* From 0 the first batch is plain and both go: the client
+             * meets zstd only when it asks from there. */
+            ck_assert_uint_eq(recs.n, bad ? 0 : off == 0 ? a.len + z.len : z.len);
+            end(&r);
+        }
+    }
+    rn_buf_free(&a);
+    rn_buf_free(&z);
 }
 END_TEST
 
@@ -1482,6 +1585,8 @@ int main(void)
     tc = tcase_create("waiting");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, long_poll_fetch);
+    tcase_add_test(tc, fetch_min_bytes_counts_the_log);
+    tcase_add_test(tc, fetch_zstd_needs_v10);
     tcase_add_test(tc, flush_always);
     tcase_add_test(tc, fsync_fails);
     suite_add_tcase(s, tc);

@@ -132,6 +132,23 @@ static int64_t add(rn_klog *l, int nrec, int64_t ts, size_t vlen)
     return base;
 }
 
+/* The offset for time ts_ms (its record's timestamp in *rts when not NULL). */
+static int64_t oft_ts(rn_klog *l, int64_t ts_ms, int64_t *rts)
+{
+    char err[RN_ERRLEN] = "";
+    int64_t off = -3, t = -3;
+    ck_assert_msg(rn_klog_offset_for_time(l, ts_ms, &off, &t, err) == 0, "time %lld: %s",
+                  (long long)ts_ms, err);
+    if (rts)
+        *rts = t;
+    return off;
+}
+
+static int64_t oft(rn_klog *l, int64_t ts_ms)
+{
+    return oft_ts(l, ts_ms, NULL);
+}
+
 /* Read at offset and check the slice: whole batches of the right offsets. */
 static rn_klog_slice read_at(rn_klog *l, int64_t off, size_t max)
 {
@@ -468,6 +485,45 @@ static size_t gzip(unsigned char *out, size_t cap, const unsigned char *in, size
     return got;
 }
 
+/* Records with the given timestamp deltas, values "r0", "r1", ... */
+static size_t records_ts(unsigned char *out, int n, const int64_t *deltas)
+{
+    unsigned char *p = out;
+    for (int i = 0; i < n; i++) {
+        unsigned char body[64];
+        size_t k = 0;
+        body[k++] = 0;
+        k += varint(body + k, deltas[i]);
+        k += varint(body + k, i);
+        k += varint(body + k, -1);
+        k += varint(body + k, 2);
+        body[k++] = 'r';
+        body[k++] = (unsigned char)('0' + i % 10);
+        k += varint(body + k, 0);
+        p += varint(p, (int64_t)k);
+        memcpy(p, body, k);
+        p += k;
+    }
+    return (size_t)(p - out);
+}
+
+/* A batch of such records stamped first + deltas[i], in codec 0 or 1 (gzip)
+ * or, opaque, 2-4; its maxTimestamp field says what the producer claims. */
+static size_t ts_batch(unsigned char *out, int n, int64_t first, const int64_t *deltas,
+                       int64_t claimed_max, int codec)
+{
+    unsigned char recs[4096], z[4096];
+    size_t rn = records_ts(recs, n, deltas), bn;
+    if (codec == 1)
+        bn = raw_batch(out, n, n - 1, 1, z, gzip(z, sizeof z, recs, rn));
+    else
+        bn = raw_batch(out, n, n - 1, codec, recs, rn);
+    put64(out + 27, (uint64_t)first);
+    put64(out + 35, (uint64_t)claimed_max);
+    recrc(out);
+    return bn;
+}
+
 /* A good batch, then the bad one: refused with why, nothing appended, and
  * the log takes the next good batch at the offset it would have had. */
 static void refuse(rn_klog *l, const unsigned char *bad, size_t n, const char *why)
@@ -617,7 +673,7 @@ START_TEST(reopen_clean)
     ck_assert_int_eq(rn_klog_end(l), end);
     ck_assert_uint_eq(rn_klog_segments(l), nseg);
     ck_assert_str_eq(rn_klog_recovery_note(l), "");
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1030), 90);
+    ck_assert_int_eq(oft(l, 1030), 90);
     ck_assert_int_eq(add(l, 1, 2000, 1), end);
     int64_t first, next;
     ck_assert_int_eq(walk(read_at(l, 100, 1), &first, &next), 1);
@@ -713,7 +769,7 @@ static void torn_tail(int remove_state)
     ck_assert_int_eq(walk(read_at(l, 41, 1), &first, &next), 1);
     ck_assert_int_eq(first, 40);
     ck_assert_int_eq(next, 43);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 150), 40);
+    ck_assert_int_eq(oft(l, 150), 40);
     rn_klog_close(l);
     l = open_log(&o);
     ck_assert_int_eq(rn_klog_end(l), 43);
@@ -826,7 +882,7 @@ START_TEST(indexes_rebuilt)
         walk(read_at(l, off, 1), &first, &next);
         ck_assert_int_eq(first, off & ~1LL);
     }
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1005), 2);
+    ck_assert_int_eq(oft(l, 1005), 2);
     rn_klog_close(l);
 }
 END_TEST
@@ -888,7 +944,7 @@ START_TEST(retention_by_time)
     /* At 172 s, the segments up to 111 s are. */
     ck_assert_int_eq(rn_klog_maintain(l, 172000 * ms, err), 4);
     ck_assert_int_eq(rn_klog_start(l), 12);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 0), 12);
+    ck_assert_int_eq(oft(l, 0), 12);
     /* Much later everything has expired, but the active segment stays. */
     ck_assert_int_eq(rn_klog_maintain(l, 999000 * ms, err), 1);
     ck_assert_uint_eq(rn_klog_segments(l), 1);
@@ -902,35 +958,101 @@ START_TEST(offset_for_time)
 {
     rn_klog_opts o = { .segment_bytes = 2048, .index_interval = 100 };
     rn_klog *l = open_log(&o);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 5), 0);
+    ck_assert_int_eq(oft(l, 5), -1);   /* empty: no record is that new */
     /* Batches of 4 records at 1000, 1010, ... with one out-of-order dip. */
     for (int i = 0; i < 60; i++)
         add(l, 4, i == 30 ? 500 : 1000 + 10 * i, 60);
     ck_assert_uint_gt(rn_klog_segments(l), 3);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 0), 0);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1000), 0);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1001), 4);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1010), 4);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1255), 26 * 4);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1295), 30 * 4 + 4);   /* the dip is skipped */
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1590), 59 * 4);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1591), 240);          /* none: end */
-    ck_assert_int_eq(rn_klog_offset_for_time(l, -1), 240);            /* latest */
-    ck_assert_int_eq(rn_klog_offset_for_time(l, -2), 0);              /* earliest */
+    ck_assert_int_eq(oft(l, 0), 0);
+    ck_assert_int_eq(oft(l, 1000), 0);
+    ck_assert_int_eq(oft(l, 1001), 4);
+    ck_assert_int_eq(oft(l, 1010), 4);
+    ck_assert_int_eq(oft(l, 1255), 26 * 4);
+    ck_assert_int_eq(oft(l, 1295), 30 * 4 + 4);   /* the dip is skipped */
+    ck_assert_int_eq(oft(l, 1590), 59 * 4);
+    ck_assert_int_eq(oft(l, 1591), -1);           /* none */
+    ck_assert_int_eq(oft(l, -1), 240);            /* latest */
+    ck_assert_int_eq(oft(l, -2), 0);              /* earliest */
     /* Every answer agrees with a linear scan. */
     for (int64_t t = 990; t < 1600; t += 3) {
-        int64_t want = 240;
+        int64_t want = -1;
         for (int i = 0; i < 60; i++)
             if ((i == 30 ? 500 : 1000 + 10 * i) >= t) {
                 want = 4 * i;
                 break;
             }
-        ck_assert_int_eq(rn_klog_offset_for_time(l, t), want);
+        ck_assert_int_eq(oft(l, t), want);
     }
     rn_klog_close(l);
     l = open_log(&o);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1255), 26 * 4);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1590), 59 * 4);
+    ck_assert_int_eq(oft(l, 1255), 26 * 4);
+    ck_assert_int_eq(oft(l, 1590), 59 * 4);
+    rn_klog_close(l);
+}
+END_TEST
+
+/* As Kafka: the max timestamp is recomputed on append (sarama sends -1), and
+ * a search by time answers the first record stamped at or after the time,
+ * with that record's timestamp, inside plain and gzip batches; -1 when no
+ * record is that new. The same after a clean reopen and after the indexes
+ * are rebuilt from the segments. */
+START_TEST(offset_for_time_records)
+{
+    rn_klog_opts o = { .segment_bytes = 512, .index_interval = 64 };
+    static const int64_t d[4] = { 0, 50, 20, 70 };
+    unsigned char b[8192];
+    char err[RN_ERRLEN] = "";
+    int64_t base, t;
+    rn_klog *l = open_log(&o);
+    for (int k = 0; k < 10; k++) {
+        size_t n = ts_batch(b, 4, 1000 + 100 * k, d, -1, k % 2);
+        ck_assert_msg(rn_klog_append(l, b, n, 0, &base, err) == 0, "%s", err);
+        ck_assert_int_eq(base, 4 * k);
+        ck_assert_int_eq((int64_t)get64(b + 35), 1000 + 100 * k + 70);
+        ck_assert_uint_eq(rn_be32(b + 17), rn_crc32c(0, b + 21, n - 21));
+    }
+    ck_assert_uint_gt(rn_klog_segments(l), 2);
+    ck_assert_int_eq(read_at(l, 0, 1).codec, 0);
+    ck_assert_uint_eq(read_at(l, 0, 1).avail, rn_klog_size(l));
+    ck_assert_int_eq(read_at(l, 5, 1).codec, 1);
+    for (int pass = 0; pass < 3; pass++) {
+        for (int k = 0; k < 10; k++) {
+            int64_t at = 1000 + 100 * k;
+            ck_assert_int_eq(oft_ts(l, at, &t), 4 * k);
+            ck_assert_int_eq(t, at);
+            ck_assert_int_eq(oft_ts(l, at + 1, &t), 4 * k + 1);   /* not the batch's first */
+            ck_assert_int_eq(t, at + 50);
+            ck_assert_int_eq(oft_ts(l, at + 21, &t), 4 * k + 1);  /* first by offset */
+            ck_assert_int_eq(t, at + 50);
+            ck_assert_int_eq(oft_ts(l, at + 51, &t), 4 * k + 3);
+            ck_assert_int_eq(t, at + 70);
+            ck_assert_int_eq(oft_ts(l, at + 71, &t), k < 9 ? 4 * k + 4 : -1);
+            ck_assert_int_eq(t, k < 9 ? at + 100 : -1);
+        }
+        rn_klog_close(l);
+        if (pass == 1) {
+            glob_t g;
+            ck_assert_int_eq(chdir(ldir), 0);
+            ck_assert_int_eq(glob("*index", 0, NULL, &g), 0);
+            for (size_t i = 0; i < g.gl_pathc; i++)
+                ck_assert_int_eq(unlink(g.gl_pathv[i]), 0);
+            globfree(&g);
+            ck_assert_int_eq(chdir("/"), 0);
+        }
+        l = open_log(&o);
+    }
+    /* From a log start inside a batch. */
+    ck_assert_int_eq(rn_klog_advance_start(l, 10, err), 0);
+    ck_assert_int_eq(oft_ts(l, 1000, &t), 10);
+    ck_assert_int_eq(t, 1220);
+    /* A batch we cannot inflate keeps its claim, raised to firstTimestamp. */
+    size_t n = ts_batch(b, 4, 5000, d, -1, 2);
+    ck_assert_msg(rn_klog_append(l, b, n, 0, &base, err) == 0, "%s", err);
+    ck_assert_int_eq((int64_t)get64(b + 35), 5000);
+    ck_assert_int_eq(oft_ts(l, 4999, &t), 40);
+    ck_assert_int_eq(t, 5000);
+    ck_assert_int_eq(oft(l, 5001), -1);
+    ck_assert_int_eq(read_at(l, 40, 1).codec, 2);
     rn_klog_close(l);
 }
 END_TEST
@@ -988,7 +1110,7 @@ START_TEST(advance_start_and_sync)
     int64_t first, next;
     walk(read_at(l, 13, 1), &first, &next);
     ck_assert_int_eq(first, 12);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 0), 13);
+    ck_assert_int_eq(oft(l, 0), 13);
     /* Segments wholly below the start go at the next maintain. */
     ck_assert_int_eq(rn_klog_maintain(l, 0, err), 3);
     ck_assert_int_eq(rn_klog_start(l), 13);
@@ -1236,13 +1358,16 @@ START_TEST(offset_for_time_io_error)
     rn_klog *l = open_log(&o);
     for (int i = 0; i < 20; i++)
         add(l, 2, 1000 + 10 * i, 60);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1100), 20);
+    ck_assert_int_eq(oft(l, 1100), 20);
     char p[400];
     seg_path(p, 0, ".timeindex");
     ck_assert_int_gt(file_size(p), 0);
     ck_assert_int_eq(truncate(p, 0), 0);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, 1100), RN_ERR);
-    ck_assert_int_eq(rn_klog_offset_for_time(l, -1), 40);    /* needs no index */
+    char err[RN_ERRLEN] = "";
+    int64_t off, rts;
+    ck_assert_int_eq(rn_klog_offset_for_time(l, 1100, &off, &rts, err), RN_ERR);
+    ck_assert_msg(strstr(err, "index read"), "%s", err);
+    ck_assert_int_eq(oft(l, -1), 40);    /* needs no index */
     rn_klog_close(l);
 }
 END_TEST
@@ -1351,6 +1476,7 @@ int main(void)
     tcase_add_test(tc, retention_by_bytes);
     tcase_add_test(tc, retention_by_time);
     tcase_add_test(tc, offset_for_time);
+    tcase_add_test(tc, offset_for_time_records);
     tcase_add_test(tc, roll_by_age);
     tcase_add_test(tc, advance_start_and_sync);
     tcase_add_test(tc, sync_on_worker_thread);

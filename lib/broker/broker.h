@@ -14,7 +14,8 @@
  * roll, retention, and recovery that truncates a torn tail.
  *
  * Directory layout (compatible with Kafka's own):
- *   00000000000000000000.log        batches exactly as produced, offsets assigned in place
+ *   00000000000000000000.log        batches as produced, offsets assigned and max
+ *                                   timestamp recomputed in place (as Kafka does)
  *   00000000000000000000.index      sparse: 4-byte relative offset (the batch's last
  *                                   offset), 4-byte position, about every index_interval bytes
  *   00000000000000000000.timeindex  8-byte max timestamp so far (ms), 4-byte relative
@@ -73,6 +74,9 @@ void rn_klog_close(rn_klog *l);
  * returns RN_ECORRUPT and err names the batch's byte offset in the request
  * (and the record, where one is at fault).
  * Offsets are written into `batches` in place; *base_offset gets the first one.
+ * So is each batch's maxTimestamp, recomputed from its records as Kafka does
+ * (producers may send -1 there), with the CRC to match; a snappy, lz4 or zstd
+ * batch keeps its own, raised to its firstTimestamp at least.
  * now_ms is the append time: it starts a segment's age for roll by age and
  * dates segments whose batches carry no timestamp (-1) for retention.
  * No fsync here: see rn_klog_sync(). */
@@ -102,15 +106,30 @@ int64_t rn_klog_end(const rn_klog *l);          /* next offset to assign (= high
  * the batch holding `offset`, up to max_bytes but always at least one whole
  * batch. Never spans two segments. offset == end: len 0. offset < start or
  * > end: RN_ERANGE. The fd belongs to the log and stays valid until
- * rn_klog_maintain() deletes the segment or rn_klog_close(). */
-typedef struct rn_klog_slice { int fd; uint64_t pos; size_t len; } rn_klog_slice;
+ * rn_klog_maintain() deletes the segment or rn_klog_close(). codec is the
+ * first batch's (attributes & 7; -1 when len is 0) and avail the bytes from
+ * pos to the end of the log, in all segments (what Kafka counts against a
+ * fetch's min_bytes). */
+typedef struct rn_klog_slice {
+    int fd;
+    uint64_t pos;
+    size_t len;
+    int codec;
+    uint64_t avail;
+} rn_klog_slice;
 int rn_klog_read(rn_klog *l, int64_t offset, size_t max_bytes, rn_klog_slice *out, char *err);
 
-/* ListOffsets by time: the first offset of the first batch whose max timestamp
- * is >= ts_ms, or end when there is none. Kafka's sentinels work too: -1
- * (latest) gives end, -2 (earliest) gives start. RN_ERR (-1) for any other
- * ts_ms means an I/O error (a segment could not be read). */
-int64_t rn_klog_offset_for_time(rn_klog *l, int64_t ts_ms);
+/* ListOffsets by time, as Kafka's fetchOffsetByTimestamp: the first record at
+ * or above the log start stamped ts_ms or later, its offset and timestamp in
+ * *offset and *rec_ts; both -1 when no record is that new. Batch max
+ * timestamps are recomputed on append, so that the search goes straight to
+ * the batch, and inside it to the record (a gzip batch is inflated; a
+ * snappy, lz4 or zstd one answers its first offset and max timestamp).
+ * Kafka's sentinels work too: -1 (latest) gives end, -2 (earliest) gives
+ * start, with *rec_ts -1. 0, or RN_ERR/RN_ENOMEM with err (a segment or an
+ * index could not be read). */
+int rn_klog_offset_for_time(rn_klog *l, int64_t ts_ms, int64_t *offset, int64_t *rec_ts,
+                            char *err);
 
 /* Roll by age (never an empty segment), then apply retention to closed
  * segments, oldest first, stopping at the first one kept: by time (newest

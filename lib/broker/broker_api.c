@@ -301,8 +301,12 @@ void rn__produce_unsynced(kreq *q)
 
 /* Build the Fetch answer for what the logs hold now; returns the record
  * bytes in it, or -1 for a malformed request. *errors is set when a partition
- * has an error (the answer then goes at once). */
-static long fetch_build(kreq *q, int32_t *max_wait, int32_t *min_bytes, int *errors)
+ * has an error (the answer then goes at once). *readable gets what Kafka's
+ * DelayedFetch weighs against min_bytes: per partition, the bytes from the
+ * fetch position to the log end, up to the partition's max_bytes, whether
+ * or not this answer has room for them. */
+static long fetch_build(kreq *q, int32_t *max_wait, int32_t *min_bytes, int *errors,
+                        long *readable)
 {
     rn_broker *b = q->c->b;
     int16_t v = q->h.api_version;
@@ -328,6 +332,7 @@ static long fetch_build(kreq *q, int32_t *max_wait, int32_t *min_bytes, int *err
     rn_kw_array(w, nt);
     long total = 0;
     *errors = 0;
+    *readable = 0;
     for (int32_t i = 0; i < nt && rn_kr_ok(&r); i++) {
         rn_kstr name = rn_kr_str(&r);
         int32_t np = rn_kr_array(&r, 16, NULL);
@@ -348,7 +353,7 @@ static long fetch_build(kreq *q, int32_t *max_wait, int32_t *min_bytes, int *err
                 break;
             int16_t e = 0;
             int64_t hw = -1, start = -1;
-            rn_klog_slice sl = { -1, 0, 0 };
+            rn_klog_slice sl = { .fd = -1 };
             if (!t || p < 0 || p >= t->n) {
                 e = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else {
@@ -362,13 +367,23 @@ static long fetch_build(kreq *q, int32_t *max_wait, int32_t *min_bytes, int *err
                     want = room > 0 ? (size_t)room : 0;
                 if (off < start || off > hw) {
                     e = RN_KERR_OFFSET_OUT_OF_RANGE;
-                } else if (off < hw && want > 0) {
-                    int rr = rn_klog_read(l, off, want, &sl, err);
+                } else if (off < hw && pmax > 0) {
+                    /* With no room left, read only to weigh what waits. */
+                    int rr = rn_klog_read(l, off, want > 0 ? want : 1, &sl, err);
                     if (rr == RN_ERANGE) {
                         e = RN_KERR_OFFSET_OUT_OF_RANGE;
                     } else if (rr < 0) {
                         e = RN_KERR_KAFKA_STORAGE_ERROR;
                         rn__blog(b, "%s-%d: %s", t->name, p, err);
+                    } else if (v < 10 && sl.codec == 4) {
+                        /* zstd needs Fetch v10, as Kafka says for the
+                         * batch at the fetch position. */
+                        e = RN_KERR_UNSUPPORTED_COMPRESSION_TYPE;
+                        hw = start = -1;
+                    } else {
+                        *readable += sl.avail < (uint64_t)pmax ? (long)sl.avail : (long)pmax;
+                        if (want == 0)
+                            sl.len = 0;
                     }
                 }
             }
@@ -417,7 +432,8 @@ static void on_fetch_timer(uv_timer_t *t)
     kreq *q = t->data;
     int32_t mw, mb;
     int errs;
-    long got = fetch_build(q, &mw, &mb, &errs);
+    long readable;
+    long got = fetch_build(q, &mw, &mb, &errs, &readable);
     if (got > 0)
         *q->c->b->c_fetched_bytes += (uint64_t)got;
     rn__req_done(q);
@@ -429,10 +445,12 @@ static int fetch_try(kreq *q, int final)
     rn_broker *b = q->c->b;
     int32_t max_wait, min_bytes;
     int errs;
-    long got = fetch_build(q, &max_wait, &min_bytes, &errs);
+    long readable;
+    long got = fetch_build(q, &max_wait, &min_bytes, &errs, &readable);
     if (got < 0)
         return -1;
-    if (final || errs || got >= min_bytes || max_wait <= 0 || b->stopping) {
+    if (final || errs || got >= min_bytes || readable >= min_bytes || max_wait <= 0
+        || b->stopping) {
         *b->c_fetched_bytes += (uint64_t)got;
         rn__req_done(q);
         return 1;
@@ -508,9 +526,12 @@ int rn__list_offsets(kreq *q)
             } else if (ts == -2) {
                 off = rn_klog_start(t->logs[p]);
             } else {
-                off = rn_klog_offset_for_time(t->logs[p], ts);
-                if (off >= 0)
-                    rts = ts;
+                char err[RN_ERRLEN];
+                if (rn_klog_offset_for_time(t->logs[p], ts, &off, &rts, err) < 0) {
+                    e = RN_KERR_KAFKA_STORAGE_ERROR;
+                    off = rts = -1;
+                    rn__blog(b, "%s-%d: %s", t->name, p, err);
+                }
             }
             rn_kw_i32(w, p);
             rn_kw_i16(w, e);

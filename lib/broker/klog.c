@@ -78,7 +78,9 @@ typedef struct bhdr {
     int32_t len;       /* 8: bytes after this field */
     int magic;         /* 16 */
     uint32_t crc;      /* 17: covers 21 .. 12 + len */
+    int attr;          /* 22: the low byte of attributes (codec, timestamp type) */
     int32_t delta;     /* 23: lastOffsetDelta */
+    int64_t first_ts;  /* 27: firstTimestamp */
     int64_t max_ts;    /* 35 */
 } bhdr;
 
@@ -88,9 +90,27 @@ static void parse_hdr(const unsigned char *p, bhdr *h)
     h->len = (int32_t)rn_be32(p + 8);
     h->magic = (signed char)p[16];
     h->crc = rn_be32(p + 17);
+    h->attr = p[22];
     h->delta = (int32_t)rn_be32(p + 23);
+    h->first_ts = (int64_t)rn_be64(p + 27);
     h->max_ts = (int64_t)rn_be64(p + 35);
 }
+
+/* What a walk over a batch's records learns of their timestamps (each is
+ * firstTimestamp + timestampDelta): the largest, as Kafka recomputes it on
+ * append, and, when target is not -1, the first record from index `from` on
+ * stamped target or later (hit -1: none), as a search by time wants. */
+typedef struct tscan {
+    int64_t first, target;
+    int32_t from;
+    int scanned;            /* the records were read (no codec we cannot inflate) */
+    int64_t max;            /* -1 for no records */
+    int32_t hit;
+    int64_t hit_ts;
+} tscan;
+
+static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h,
+                               int64_t *bad_rec, tscan *ts);
 
 /* The checks that need no payload; NULL when the header is plausible. */
 static const char *check_hdr(const bhdr *h, uint64_t avail)
@@ -1017,8 +1037,9 @@ static int src_field(recsrc *s, uint64_t *left, int64_t min, const char *why)
 
 /* Every record of the batch, as Kafka's validator reads them: a length that
  * the fields fill exactly, offset deltas 0..n-1, key and value lengths >= -1,
- * headers with a key; n records and nothing after them. */
-static int check_records(recsrc *s, int32_t count, int64_t *bad_rec)
+ * headers with a key; n records and nothing after them. Timestamps go to ts
+ * when it is not NULL. */
+static int check_records(recsrc *s, int32_t count, int64_t *bad_rec, tscan *ts)
 {
     for (int32_t i = 0; i < count; i++) {
         uint64_t all = UINT64_MAX, left;
@@ -1036,8 +1057,20 @@ static int check_records(recsrc *s, int32_t count, int64_t *bad_rec)
         }
         left = (uint64_t)len;
         unsigned char attr;
-        if (src_byte(s, &left, &attr) < 0 || src_varint(s, &left, 10, &v) < 0
-            || src_varint(s, &left, 5, &v) < 0)
+        if (src_byte(s, &left, &attr) < 0 || src_varint(s, &left, 10, &v) < 0)
+            return -1;
+        if (ts) {
+            int64_t t;     /* saturate nonsense stamps rather than overflow */
+            if (__builtin_add_overflow(ts->first, v, &t))
+                t = v < 0 ? INT64_MIN : INT64_MAX;
+            if (t > ts->max)
+                ts->max = t;
+            if (ts->target != -1 && ts->hit < 0 && i >= ts->from && t >= ts->target) {
+                ts->hit = i;
+                ts->hit_ts = t;
+            }
+        }
+        if (src_varint(s, &left, 5, &v) < 0)
             return -1;
         if (v != i) {
             s->why = "offset deltas are not 0, 1, 2, ...";
@@ -1071,9 +1104,10 @@ static int check_records(recsrc *s, int32_t count, int64_t *bad_rec)
 /* What pass 1 checks beyond the header: the codec, the record count against
  * lastOffsetDelta, and each record, inflating a gzip batch to read them.
  * Batches of the other codecs (snappy, lz4, zstd) are taken as they are:
- * we link no library for them. NULL when the batch is good. */
+ * we link no library for them. NULL when the batch is good. With ts, the
+ * records' timestamps are read too (ts->scanned says whether they were). */
 static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h,
-                               int64_t *bad_rec)
+                               int64_t *bad_rec, tscan *ts)
 {
     int codec = b[22] & 7;
     int32_t count = (int32_t)rn_be32(b + 57);
@@ -1084,6 +1118,13 @@ static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h
         return "no records";
     if (count - 1 != h->delta)
         return "lastOffsetDelta is not the record count - 1";
+    if (ts) {
+        ts->first = h->first_ts;
+        ts->scanned = codec <= 1;
+        ts->max = -1;
+        ts->hit = -1;
+        ts->hit_ts = -1;
+    }
     if (codec > 1)
         return NULL;
     recsrc s = { .p = b + HDR, .n = (size_t)h->len + 12 - HDR, .win = l->win,
@@ -1099,7 +1140,7 @@ static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h
         s.p = NULL;
         s.n = 0;
     }
-    int r = check_records(&s, count, bad_rec);
+    int r = check_records(&s, count, bad_rec, ts);
     if (s.z)
         inflateEnd(&z);
     return r < 0 ? s.why : NULL;
@@ -1107,6 +1148,20 @@ static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h
 
 static int append_locked(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
                          int64_t count, int64_t *base_offset, char *err);
+
+/* Kafka recomputes a batch's maxTimestamp on append rather than trust the
+ * producer's (sarama sends -1): the field is rewritten, and the CRC with it,
+ * so that the segment, its time index and a later recovery all agree. A
+ * batch we cannot inflate keeps its own, raised to firstTimestamp at least;
+ * a LogAppendTime batch is left alone (brokerd never sets that type). */
+static void fix_max_ts(unsigned char *b, const bhdr *h, const tscan *ts)
+{
+    int64_t m = ts->scanned ? ts->max : h->max_ts > h->first_ts ? h->max_ts : h->first_ts;
+    if ((h->attr & 8) || m == h->max_ts)
+        return;
+    rn_put_be64(b + 35, (uint64_t)m);
+    rn_put_be32(b + 17, rn_crc32c(0, b + 21, (size_t)h->len - 9));
+}
 
 int rn_klog_append(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
                    int64_t *base_offset, char *err)
@@ -1139,13 +1194,15 @@ int rn_klog_append(rn_klog *l, unsigned char *b, size_t len, int64_t now_ms,
             return RN_ECORRUPT;
         }
         int64_t rec;
-        if ((why = check_batch(l, b + p, &h, &rec)) != NULL) {
+        tscan ts = { .target = -1 };
+        if ((why = check_batch(l, b + p, &h, &rec, &ts)) != NULL) {
             if (rec >= 0)
                 rn_seterr(err, "batch at byte %zu: record %" PRId64 ": %s", p, rec, why);
             else
                 rn_seterr(err, "batch at byte %zu: %s", p, why);
             return RN_ECORRUPT;
         }
+        fix_max_ts(b + p, &h, &ts);
         count += (int64_t)h.delta + 1;
         p += 12 + (size_t)h.len;
     }
@@ -1287,6 +1344,10 @@ int rn_klog_read(rn_klog *l, int64_t offset, size_t max_bytes, rn_klog_slice *ou
             return -1;
         if (pos >= g->size)
             continue;
+        out->codec = h.attr & 7;
+        out->avail = g->size - pos;
+        for (size_t k = i + 1; k < l->n; k++)
+            out->avail += l->s[k].size;
         q = pos + 12 + (uint64_t)h.len;
         uint64_t limit = max_bytes > g->size - pos ? g->size : pos + max_bytes;
         if (q < limit) {
@@ -1317,41 +1378,90 @@ int rn_klog_read(rn_klog *l, int64_t offset, size_t max_bytes, rn_klog_slice *ou
     out->fd = active(l)->fd;
     out->pos = active(l)->size;
     out->len = 0;
+    out->codec = -1;
+    out->avail = 0;
     return 0;
 }
 
-int64_t rn_klog_offset_for_time(rn_klog *l, int64_t ts_ms)
+/* The first record of the batch at pos (header h), from offset `from` on,
+ * stamped ts_ms or later: 1 with *off and *rts, 0 when none. The batch is
+ * read whole (it was a Produce's, so --max-request bounds it) and a gzip
+ * one inflated through the scan window. Snappy, lz4 and zstd batches cannot
+ * be read: the answer is their first offset and their max timestamp. */
+static int search_batch(rn_klog *l, const seg *g, uint64_t pos, const bhdr *h, int64_t from,
+                        int64_t ts_ms, int64_t *off, int64_t *rts, char *err)
 {
-    if (ts_ms == -1)
-        return l->end;
-    if (ts_ms == -2)
-        return l->start;
+    char name[48];
+    seg_name(name, g->base, ".log");
+    if ((h->attr & 7) > 1) {
+        *off = h->base > from ? h->base : from;
+        *rts = h->max_ts;
+        return 1;
+    }
+    size_t n = 12 + (size_t)h->len;
+    unsigned char *b = malloc(n);
+    if (!b) {
+        rn_seterr(err, "%s/%s: out of memory", l->dir, name);
+        return RN_ENOMEM;
+    }
+    int e = rn_pread_full(g->fd, b, n, pos);
+    if (e < 0) {
+        free(b);
+        return rn_seterr(err, "%s/%s: read: %s", l->dir, name, rn_io_strerror(e));
+    }
+    tscan ts = { .target = ts_ms, .from = from > h->base ? (int32_t)(from - h->base) : 0 };
+    int64_t rec;
+    const char *why = check_batch(l, b, h, &rec, &ts);
+    free(b);
+    if (why)
+        return rn_seterr(err, "%s/%s: byte %" PRIu64 ": %s", l->dir, name, pos, why);
+    if (ts.hit < 0)
+        return 0;
+    *off = h->base + ts.hit;
+    *rts = ts.hit_ts;
+    return 1;
+}
+
+int rn_klog_offset_for_time(rn_klog *l, int64_t ts_ms, int64_t *offset, int64_t *rec_ts,
+                            char *err)
+{
+    *offset = *rec_ts = -1;
+    if (ts_ms == -1 || ts_ms == -2) {
+        *offset = ts_ms == -1 ? l->end : l->start;
+        return 0;
+    }
     for (size_t i = seg_find(l, l->start); i < l->n; i++) {
         seg *g = &l->s[i];
         if (g->max_ts < ts_ms)
             continue;
         /* Every batch before the time index's answer has a smaller max
-         * timestamp; the offset index turns it into a place to scan from. */
+         * timestamp; the offset index turns it into a place to scan from.
+         * The first batch whose max timestamp reaches ts_ms holds the
+         * record, unless all such records lie below the log start. */
         int64_t off, key;
         uint64_t pos;
         rn_rd r;
         bhdr h;
-        if (tidx_lookup(g, ts_ms, &off) < 0)
-            return -1;
-        if (off >= 0 && idx_lookup(g, off - g->base, &pos, &key) < 0)
-            return -1;
+        int e;
+        if ((e = tidx_lookup(g, ts_ms, &off)) < 0
+            || (off >= 0 && (e = idx_lookup(g, off - g->base, &pos, &key)) < 0))
+            return rn_seterr(err, "%s: index read: %s", l->dir, rn_io_strerror(e));
         if (off < 0)
             pos = 0;
         rn_rd_init(&r, g->fd, g->size, l->win, WINDOW);
         while (pos < g->size) {
-            if (hdr_at(l, &r, g, pos, &h, NULL) < 0)
-                return -1;
-            if (h.max_ts >= ts_ms && h.base + h.delta >= l->start)
-                return h.base > l->start ? h.base : l->start;
+            if (hdr_at(l, &r, g, pos, &h, err) < 0)
+                return RN_ERR;
+            if (h.max_ts >= ts_ms && h.base + h.delta >= l->start) {
+                int found = search_batch(l, g, pos, &h, l->start, ts_ms, offset, rec_ts, err);
+                if (found != 0)
+                    return found < 0 ? found : 0;
+                rn_rd_init(&r, g->fd, g->size, l->win, WINDOW);  /* inflating used win */
+            }
             pos += 12 + (uint64_t)h.len;
         }
     }
-    return l->end;
+    return 0;
 }
 
 int rn_klog_maintain(rn_klog *l, int64_t now_ns, char *err)
