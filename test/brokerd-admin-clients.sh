@@ -1,9 +1,9 @@
 #!/bin/sh
 # brokerd-admin-clients.sh -- a Kafka client with its own protocol code
-# (kafka-python) against brokerd with its default version negotiation: a
-# producer and a consumer (keys and headers byte for byte), and the admin
-# calls: topics, configs equal to brokerd's options (read-only), and the
-# groups, with a group of two kcat members.
+# (kafka-python, KafkaJS) against brokerd with its default version
+# negotiation: a producer and a consumer (keys and headers byte for byte),
+# and the admin calls: topics, configs equal to brokerd's options
+# (read-only), and the groups, with a group of two kcat members.
 . "$(dirname "$0")/lib.sh"
 command -v kcat >/dev/null || fail "kcat is missing (scripts/bootstrap installs it)"
 # Debian's python3-kafka is for Debian's python3, which may not be first on PATH.
@@ -12,6 +12,9 @@ for p in /usr/bin/python3 python3; do
     if "$p" -c 'import kafka' 2>/dev/null; then PY=$p; break; fi
 done
 [ -n "$PY" ] || fail "kafka-python is missing (scripts/bootstrap installs python3-kafka)"
+command -v node >/dev/null || fail "node is missing (scripts/bootstrap installs nodejs)"
+KJS=$top_srcdir/deps/node/node_modules/kafkajs
+[ -d "$KJS" ] || fail "KafkaJS is missing from $KJS (scripts/bootstrap installs it)"
 
 start_brokerd --partitions 3 --retention 2h --retention-bytes 10m --segment-bytes 64m \
     --max-request 2m --group-initial-delay 1s
@@ -101,4 +104,38 @@ want("assigned partitions", sorted(parts), [0, 1, 2])
 g, = a.describe_consumer_groups(["nobody"])
 want("an unknown group", g.state, "Dead")
 a.close()
+EOF
+
+# The same admin calls from KafkaJS.
+KJS=$KJS node - "$B" <<'EOF' || fail "KafkaJS admin calls: $(tail -3 "$blog")"
+const { Kafka, ConfigResourceTypes, logLevel } = require(process.env.KJS);
+const assert = require('assert');
+const kafka = new Kafka({ brokers: [process.argv[2]], clientId: 'kjs', logLevel: logLevel.NOTHING });
+(async () => {
+  const a = kafka.admin();
+  await a.connect();
+  assert.deepStrictEqual(await a.listTopics(), ['kp']);
+  const md = await a.fetchTopicMetadata({ topics: ['kp'] });
+  assert.deepStrictEqual(md.topics[0].partitions.map(p => p.partitionId).sort(), [0, 1, 2]);
+  const cf = await a.describeConfigs({
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: 'kp',
+                  configNames: ['retention.ms', 'segment.bytes', 'retention.bytes'] }],
+    includeSynonyms: true });
+  const r = cf.resources[0];
+  assert.strictEqual(r.errorCode, 0);
+  assert.deepStrictEqual(Object.fromEntries(r.configEntries.map(e => [e.configName, e.configValue])),
+    { 'retention.ms': '7200000', 'segment.bytes': '67108864', 'retention.bytes': '10485760' });
+  assert.deepStrictEqual(r.configEntries.map(e => e.configSynonyms[0].configName),
+    ['log.retention.bytes', 'log.retention.ms', 'log.segment.bytes']);
+  assert.deepStrictEqual((await a.listGroups()).groups, [{ groupId: 'pair', protocolType: 'consumer' }]);
+  const g = (await a.describeGroups(['pair'])).groups[0];
+  assert.strictEqual(g.state, 'Stable');
+  assert.strictEqual(g.members.length, 2);
+  for (const m of g.members) {
+    assert.strictEqual(m.clientId, 'rdkafka');
+    assert.strictEqual(m.clientHost, '/127.0.0.1');
+    assert.ok(m.memberAssignment.length > 0);
+  }
+  await a.disconnect();
+})().catch(e => { console.error(e); process.exit(1); });
 EOF
