@@ -821,21 +821,33 @@ static void describe_resource(kreq *q, int8_t type, rn_kstr name, rn_kr keys, in
     rn_kw_fill32(w, at, cnt);
 }
 
+/* A DescribeConfigs resource: its type and name, and a reader at its key
+ * list of *nkeys keys (-1: null, all). */
+static void read_described(rn_kr *r, int8_t *type, rn_kstr *name, rn_kr *keys, int32_t *nkeys)
+{
+    int null;
+    *type = rn_kr_i8(r);
+    *name = rn_kr_str(r);
+    *nkeys = rn_kr_array(r, 2, &null);
+    *keys = *r;
+    for (int32_t j = 0; j < *nkeys; j++)
+        rn_kr_str(r);
+    if (null)
+        *nkeys = -1;
+}
+
 int rn__describe_configs(kreq *q)
 {
     int16_t v = q->h.api_version;
-    rn_kr r;
+    rn_kr r, keys;
+    int8_t type;
+    rn_kstr name;
+    int32_t nk;
     rn_kr_init(&r, q->body, q->blen);
     int32_t nr = rn_kr_array(&r, 7, NULL);
     size_t at = r.off;
-    for (int32_t i = 0; i < nr && rn_kr_ok(&r); i++) {
-        rn_kr_i8(&r);
-        rn_kr_str(&r);
-        int null;
-        int32_t nk = rn_kr_array(&r, 2, &null);
-        for (int32_t j = 0; j < nk; j++)
-            rn_kr_str(&r);
-    }
+    for (int32_t i = 0; i < nr && rn_kr_ok(&r); i++)
+        read_described(&r, &type, &name, &keys, &nk);
     int synonyms = v >= 1 ? rn_kr_i8(&r) != 0 : 0;
     if (!rn_kr_ok(&r))
         return -1;
@@ -845,17 +857,23 @@ int rn__describe_configs(kreq *q)
     rn_kw_i32(&q->w, 0);                    /* throttle_time_ms */
     rn_kw_array(&q->w, nr);
     for (int32_t i = 0; i < nr; i++) {
-        int8_t type = rn_kr_i8(&r);
-        rn_kstr name = rn_kr_str(&r);
-        int null;
-        int32_t nk = rn_kr_array(&r, 2, &null);
-        rn_kr keys = r;
-        for (int32_t j = 0; j < nk; j++)
-            rn_kr_str(&r);
-        describe_resource(q, type, name, keys, null ? -1 : nk, synonyms);
+        read_described(&r, &type, &name, &keys, &nk);
+        describe_resource(q, type, name, keys, nk, synonyms);
     }
     rn__req_done(q);
     return 0;
+}
+
+/* An AlterConfigs resource: its type and name (its settings are skipped). */
+static void read_altered(rn_kr *r, int8_t *type, rn_kstr *name)
+{
+    *type = rn_kr_i8(r);
+    *name = rn_kr_str(r);
+    int32_t nc = rn_kr_array(r, 4, NULL);
+    for (int32_t j = 0; j < nc; j++) {
+        rn_kr_str(r);
+        rn_kr_nstr(r);
+    }
 }
 
 int rn__alter_configs(kreq *q)
@@ -863,18 +881,13 @@ int rn__alter_configs(kreq *q)
     rn_broker *b = q->c->b;
     rn_kr r;
     rn_kw *w = &q->w;
+    int8_t type;
+    rn_kstr name;
     rn_kr_init(&r, q->body, q->blen);
     int32_t nr = rn_kr_array(&r, 7, NULL);
     size_t at = r.off;
-    for (int32_t i = 0; i < nr && rn_kr_ok(&r); i++) {
-        rn_kr_i8(&r);
-        rn_kr_str(&r);
-        int32_t nc = rn_kr_array(&r, 4, NULL);
-        for (int32_t j = 0; j < nc; j++) {
-            rn_kr_str(&r);
-            rn_kr_nstr(&r);
-        }
-    }
+    for (int32_t i = 0; i < nr && rn_kr_ok(&r); i++)
+        read_altered(&r, &type, &name);
     rn_kr_i8(&r);                           /* validate_only */
     if (!rn_kr_ok(&r))
         return -1;
@@ -884,13 +897,7 @@ int rn__alter_configs(kreq *q)
     rn_kw_i32(w, 0);                        /* throttle_time_ms */
     rn_kw_array(w, nr);
     for (int32_t i = 0; i < nr; i++) {
-        int8_t type = rn_kr_i8(&r);
-        rn_kstr name = rn_kr_str(&r);
-        int32_t nc = rn_kr_array(&r, 4, NULL);
-        for (int32_t j = 0; j < nc; j++) {
-            rn_kr_str(&r);
-            rn_kr_nstr(&r);
-        }
+        read_altered(&r, &type, &name);
         int16_t e = RN_KERR_POLICY_VIOLATION;
         const char *msg = "configs are read-only: brokerd's options set them";
         if (type == RES_TOPIC && !rn__topic_find(b, name.p, name.n))

@@ -206,6 +206,16 @@ static void fail_parked(kmember *m, int16_t e)
         sync_answer(q, e, NULL);
 }
 
+static void member_free(kmember *m)
+{
+    protos_free(m);
+    rn_buf_free(&m->assignment);
+    free(m->client_id);
+    free(m->client_host);
+    free(m->id);
+    free(m);
+}
+
 static void member_remove(kgroup *g, kmember *m, int16_t e)
 {
     kmember **pp = &g->members, *prev = NULL;
@@ -218,12 +228,7 @@ static void member_remove(kgroup *g, kmember *m, int16_t e)
         g->last = prev;
     g->nmembers--;
     fail_parked(m, e);
-    protos_free(m);
-    rn_buf_free(&m->assignment);
-    free(m->client_id);
-    free(m->client_host);
-    free(m->id);
-    free(m);
+    member_free(m);
 }
 
 static int active_members(const kgroup *g)
@@ -1205,10 +1210,7 @@ void rn__group_free_all(rn_broker *b)
         while (g->members) {
             kmember *m = g->members;
             g->members = m->next;
-            protos_free(m);
-            rn_buf_free(&m->assignment);
-            free(m->id);
-            free(m);
+            member_free(m);
         }
         for (size_t i = 0; i < g->noffs; i++) {
             free(g->offs[i].topic);

@@ -50,7 +50,8 @@ enum {
 };
 
 /* The version ranges brokerd serves: the non-flexible versions (and the
- * flexible ApiVersions v3) that librdkafka 2.0 negotiates. */
+ * flexible ApiVersions v3) that librdkafka 2.0 negotiates, and those the
+ * admin calls of kafka-python, KafkaJS and sarama send. */
 typedef struct rn_kapi_range {
     int16_t key, min, max;
 } rn_kapi_range;
