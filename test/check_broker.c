@@ -672,8 +672,9 @@ START_TEST(api_versions)
     rn_kr r = answer(0, c);
     ck_assert_int_eq(rn_kr_i16(&r), 0);
     int32_t n = rn_kr_carray(&r, 0);
-    ck_assert_int_eq(n, 14);
-    /* Spot checks: the versions librdkafka 2 asks for. */
+    ck_assert_int_eq(n, 18);
+    /* Spot checks: the versions librdkafka 2 asks for, and the admin
+     * clients' (sarama, kafka-python, KafkaJS). */
     int seen = 0;
     for (int32_t k = 0; k < n; k++) {
         int16_t key = rn_kr_i16(&r), min = rn_kr_i16(&r), max = rn_kr_i16(&r);
@@ -684,13 +685,17 @@ START_TEST(api_versions)
         case RN_KAPI_FETCH: want_min = 4, want_max = 11; break;
         case RN_KAPI_API_VERSIONS: want_min = 0, want_max = 3; break;
         case RN_KAPI_JOIN_GROUP: want_min = 0, want_max = 5; break;
+        case RN_KAPI_METADATA: want_min = 0, want_max = 8; break;
+        case RN_KAPI_DESCRIBE_CONFIGS: want_min = 0, want_max = 2; break;
+        case RN_KAPI_LIST_GROUPS: want_min = 0, want_max = 2; break;
+        case RN_KAPI_DESCRIBE_GROUPS: want_min = 0, want_max = 4; break;
         default: continue;
         }
         ck_assert_int_eq(min, want_min);
         ck_assert_int_eq(max, want_max);
         seen++;
     }
-    ck_assert_int_eq(seen, 4);
+    ck_assert_int_eq(seen, 8);
     ck_assert_int_eq(rn_kr_i32(&r), 0);             /* throttle */
     rn_kr_skip_tags(&r);
     end(&r);
@@ -701,7 +706,7 @@ START_TEST(api_versions)
     r = answer(0, c);
     ck_assert_int_eq(rn_kr_i16(&r), RN_KERR_UNSUPPORTED_VERSION);
     n = rn_kr_array(&r, 0, NULL);
-    ck_assert_int_eq(n, 14);
+    ck_assert_int_eq(n, 18);
     for (int32_t k = 0; k < 3 * n; k++)
         rn_kr_i16(&r);
     end(&r);
@@ -1557,6 +1562,312 @@ START_TEST(stop_answers_waiters)
 }
 END_TEST
 
+/* ---- admin: Metadata v8, DescribeConfigs, AlterConfigs, groups -------------- */
+
+START_TEST(metadata_v8)
+{
+    /* v8: leader epoch (-1: none), offline replicas, and the authorized
+     * operations when asked (all of them, as Kafka without an authorizer). */
+    const char *name = "m8";
+    int32_t c = req(RN_KAPI_METADATA, 8);
+    rn_kw_array(&w, 1);
+    rn_kw_strz(&w, name);
+    rn_kw_i8(&w, 1);                    /* allow_auto_topic_creation */
+    rn_kw_i8(&w, 1);                    /* include_cluster_authorized_operations */
+    rn_kw_i8(&w, 0);                    /* include_topic_authorized_operations */
+    send_to(0);
+    rn_kr r = answer(0, c);
+    ck_assert_int_eq(metadata_head(&r), 1);
+    ck_assert_int_eq(rn_kr_i16(&r), 0);
+    expect_str(&r, name);
+    ck_assert_int_eq(rn_kr_i8(&r), 0);
+    ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 2);
+    for (int32_t p = 0; p < 2; p++) {
+        ck_assert_int_eq(rn_kr_i16(&r), 0);
+        ck_assert_int_eq(rn_kr_i32(&r), p);
+        ck_assert_int_eq(rn_kr_i32(&r), 0);         /* leader */
+        ck_assert_int_eq(rn_kr_i32(&r), -1);        /* leader_epoch */
+        ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 1);
+        ck_assert_int_eq(rn_kr_i32(&r), 0);
+        ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 1);
+        ck_assert_int_eq(rn_kr_i32(&r), 0);
+        ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 0);  /* offline_replicas */
+    }
+    ck_assert_int_eq(rn_kr_i32(&r), INT32_MIN);     /* topic ops: not asked */
+    /* CREATE ALTER DESCRIBE CLUSTER_ACTION DESCRIBE_CONFIGS ALTER_CONFIGS
+     * IDEMPOTENT_WRITE */
+    ck_assert_int_eq(rn_kr_i32(&r), 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12);
+    end(&r);
+}
+END_TEST
+
+/* DescribeConfigs of one resource; keys NULL asks for all. */
+static int32_t describe_configs(int16_t v, int8_t type, const char *name, const char *const *keys,
+                                int nkeys, int synonyms)
+{
+    int32_t c = req(RN_KAPI_DESCRIBE_CONFIGS, v);
+    rn_kw_array(&w, 1);
+    rn_kw_i8(&w, type);
+    rn_kw_strz(&w, name);
+    rn_kw_array(&w, keys ? nkeys : -1);
+    for (int k = 0; keys && k < nkeys; k++)
+        rn_kw_strz(&w, keys[k]);
+    if (v >= 1)
+        rn_kw_i8(&w, (int8_t)synonyms);
+    send_to(0);
+    return c;
+}
+
+/* The head of its answer: returns the number of configs. */
+static int32_t configs_head(rn_kr *r, int16_t err, int8_t type, const char *name)
+{
+    ck_assert_int_eq(rn_kr_i32(r), 0);              /* throttle */
+    ck_assert_int_eq(rn_kr_array(r, 0, NULL), 1);
+    ck_assert_int_eq(rn_kr_i16(r), err);
+    rn_kstr msg = rn_kr_nstr(r);
+    ck_assert(rn_kr_ok(r) && msg.null == !err);
+    ck_assert_int_eq(rn_kr_i8(r), type);
+    expect_str(r, name);
+    return rn_kr_array(r, 0, NULL);
+}
+
+/* One config entry of a v1/v2 answer; synonym: the broker setting expected
+ * as its one synonym, or NULL for none. */
+static void config_entry(rn_kr *r, const char *name, const char *value, const char *synonym)
+{
+    expect_str(r, name);
+    expect_str(r, value);
+    ck_assert_int_eq(rn_kr_i8(r), 1);               /* read_only */
+    ck_assert_int_eq(rn_kr_i8(r), 4);               /* STATIC_BROKER_CONFIG */
+    ck_assert_int_eq(rn_kr_i8(r), 0);               /* is_sensitive */
+    ck_assert_int_eq(rn_kr_array(r, 0, NULL), synonym ? 1 : 0);
+    if (synonym) {
+        expect_str(r, synonym);
+        expect_str(r, value);
+        ck_assert_int_eq(rn_kr_i8(r), 4);
+    }
+}
+
+START_TEST(describe_configs_from_options)
+{
+    close_broker();
+    T.o.klog.retention_ns = 3600 * 1000000000LL;
+    T.o.klog.segment_bytes = 1 << 20;
+    T.o.flush = RN_FLUSH_ALWAYS;
+    open_broker();
+    int32_t c = create(0, "cfg", 1, 1, 0, 0);
+    created(0, c, "cfg", 0, NULL);
+
+    /* The keys asked for, in our order; an unknown key is left out. */
+    const char *keys[] = { "segment.bytes", "nope", "retention.ms", "flush.messages" };
+    c = describe_configs(2, 2, "cfg", keys, 4, 1);
+    rn_kr r = answer(0, c);
+    ck_assert_int_eq(configs_head(&r, 0, 2, "cfg"), 3);
+    config_entry(&r, "retention.ms", "3600000", "log.retention.ms");
+    config_entry(&r, "segment.bytes", "1048576", "log.segment.bytes");
+    config_entry(&r, "flush.messages", "1", "log.flush.interval.messages");
+    end(&r);
+
+    /* All of them (null keys), without synonyms; no retention by size. */
+    c = describe_configs(1, 2, "cfg", NULL, 0, 0);
+    r = answer(0, c);
+    int32_t n = configs_head(&r, 0, 2, "cfg");
+    ck_assert_int_ge(n, 10);
+    int seen = 0;
+    for (int32_t k = 0; k < n; k++) {
+        rn_kr at = r;
+        rn_kstr key = rn_kr_str(&at);
+        if (key.n == 15 && !memcmp(key.p, "retention.bytes", 15))
+            config_entry(&r, "retention.bytes", "-1", NULL), seen++;
+        else if (key.n == 14 && !memcmp(key.p, "cleanup.policy", 14))
+            config_entry(&r, "cleanup.policy", "delete", NULL), seen++;
+        else {
+            rn_kr_str(&r);
+            rn_kr_nstr(&r);
+            rn_kr_i8(&r);
+            rn_kr_i8(&r);
+            rn_kr_i8(&r);
+            ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 0);
+        }
+    }
+    ck_assert_int_eq(seen, 2);
+    end(&r);
+
+    /* v0: is_default where v1 has the source, and no synonyms. */
+    const char *one[] = { "retention.ms" };
+    c = describe_configs(0, 2, "cfg", one, 1, 0);
+    r = answer(0, c);
+    ck_assert_int_eq(configs_head(&r, 0, 2, "cfg"), 1);
+    expect_str(&r, "retention.ms");
+    expect_str(&r, "3600000");
+    ck_assert_int_eq(rn_kr_i8(&r), 1);              /* read_only */
+    ck_assert_int_eq(rn_kr_i8(&r), 0);              /* is_default */
+    ck_assert_int_eq(rn_kr_i8(&r), 0);              /* is_sensitive */
+    end(&r);
+
+    /* The broker: by its id or by "" (its own settings). */
+    const char *parts[] = { "num.partitions" };
+    c = describe_configs(2, 4, "0", parts, 1, 0);
+    r = answer(0, c);
+    ck_assert_int_eq(configs_head(&r, 0, 4, "0"), 1);
+    config_entry(&r, "num.partitions", "2", NULL);
+    end(&r);
+    c = describe_configs(2, 4, "7", NULL, 0, 0);
+    r = answer(0, c);
+    ck_assert_int_eq(configs_head(&r, RN_KERR_INVALID_REQUEST, 4, "7"), 0);
+    end(&r);
+
+    /* A topic that is not there; a resource type that has no configs here. */
+    c = describe_configs(2, 2, "none", NULL, 0, 0);
+    r = answer(0, c);
+    ck_assert_int_eq(configs_head(&r, RN_KERR_UNKNOWN_TOPIC_OR_PARTITION, 2, "none"), 0);
+    end(&r);
+    c = describe_configs(2, 8, "x", NULL, 0, 0);
+    r = answer(0, c);
+    ck_assert_int_eq(configs_head(&r, RN_KERR_INVALID_REQUEST, 8, "x"), 0);
+    end(&r);
+    ck_assert(!T.p[0].closed);
+}
+END_TEST
+
+START_TEST(alter_configs_refused)
+{
+    int32_t c = create(0, "cfg", 1, 1, 0, 0);
+    created(0, c, "cfg", 0, NULL);
+    const char *names[] = { "cfg", "none" };
+    c = req(RN_KAPI_ALTER_CONFIGS, 1);
+    rn_kw_array(&w, 2);
+    for (int k = 0; k < 2; k++) {
+        rn_kw_i8(&w, 2);
+        rn_kw_strz(&w, names[k]);
+        rn_kw_array(&w, 1);
+        rn_kw_strz(&w, "retention.ms");
+        rn_kw_nstr(&w, "1000", 4);
+    }
+    rn_kw_i8(&w, 0);                    /* validate_only */
+    send_to(0);
+    rn_kr r = answer(0, c);
+    ck_assert_int_eq(rn_kr_i32(&r), 0);
+    ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 2);
+    ck_assert_int_eq(rn_kr_i16(&r), RN_KERR_POLICY_VIOLATION);
+    expect_str(&r, "configs are read-only: brokerd's options set them");
+    ck_assert_int_eq(rn_kr_i8(&r), 2);
+    expect_str(&r, "cfg");
+    ck_assert_int_eq(rn_kr_i16(&r), RN_KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    expect_str(&r, "no such topic");
+    ck_assert_int_eq(rn_kr_i8(&r), 2);
+    expect_str(&r, "none");
+    end(&r);
+}
+END_TEST
+
+static int32_t describe_group_req(int16_t v, const char *group)
+{
+    int32_t c = req(RN_KAPI_DESCRIBE_GROUPS, v);
+    rn_kw_array(&w, 1);
+    rn_kw_strz(&w, group);
+    if (v >= 3)
+        rn_kw_i8(&w, 1);                /* include_authorized_operations */
+    send_to(2);
+    return c;
+}
+
+/* The head of a DescribeGroups v4 answer for one group; returns its members. */
+static int32_t described(rn_kr *r, int16_t err, const char *group, const char *state,
+                         const char *ptype, const char *proto)
+{
+    ck_assert_int_eq(rn_kr_i32(r), 0);
+    ck_assert_int_eq(rn_kr_array(r, 0, NULL), 1);
+    ck_assert_int_eq(rn_kr_i16(r), err);
+    expect_str(r, group);
+    expect_str(r, state);
+    expect_str(r, ptype);
+    expect_str(r, proto);
+    return rn_kr_array(r, 0, NULL);
+}
+
+static void described_member(rn_kr *r, const char *id, const char *meta, const char *assign)
+{
+    expect_str(r, id);
+    expect_null_str(r);                             /* group_instance_id */
+    expect_str(r, "check");                         /* client_id */
+    expect_str(r, "/no socket");                    /* client_host: a fake connection's */
+    expect_bytes(r, meta, strlen(meta));
+    expect_bytes(r, assign, strlen(assign));
+}
+
+START_TEST(list_and_describe_groups)
+{
+    char a[64], ids[1][64];
+    const char *assign[] = { "parts" };
+    /* No groups yet. */
+    int32_t c = req(RN_KAPI_LIST_GROUPS, 2);
+    send_to(2);
+    rn_kr r = answer(2, c);
+    ck_assert_int_eq(rn_kr_i32(&r), 0);
+    ck_assert_int_eq(rn_kr_i16(&r), 0);
+    ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 0);
+    end(&r);
+
+    c = join_new(0, "g", "meta-A", a);
+    joined j = join_answer(0, c);
+    ck_assert_int_eq(j.err, 0);
+    /* Joined, not synced: members are listed, but not what they hold yet. */
+    c = describe_group_req(4, "g");
+    r = answer(2, c);
+    ck_assert_int_eq(described(&r, 0, "g", "CompletingRebalance", "consumer", ""), 1);
+    described_member(&r, a, "", "");
+    ck_assert_int_eq(rn_kr_i32(&r), 1 << 3 | 1 << 6 | 1 << 8);   /* READ DELETE DESCRIBE */
+    end(&r);
+
+    strcpy(ids[0], a);
+    c = sync_group(0, "g", j.gen, a, 1, ids, assign);
+    synced(0, c, 0, "parts");
+    c = describe_group_req(4, "g");
+    r = answer(2, c);
+    ck_assert_int_eq(described(&r, 0, "g", "Stable", "consumer", "range"), 1);
+    described_member(&r, a, "meta-A", "parts");
+    ck_assert_int_eq(rn_kr_i32(&r), 1 << 3 | 1 << 6 | 1 << 8);
+    end(&r);
+
+    c = req(RN_KAPI_LIST_GROUPS, 0);
+    send_to(2);
+    r = answer(2, c);
+    ck_assert_int_eq(rn_kr_i16(&r), 0);
+    ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 1);
+    expect_str(&r, "g");
+    expect_str(&r, "consumer");
+    end(&r);
+
+    /* Kafka's answers for a group it does not know and for no id (v0: no
+     * throttle, no operations). */
+    c = describe_group_req(4, "nobody");
+    r = answer(2, c);
+    ck_assert_int_eq(described(&r, 0, "nobody", "Dead", "", ""), 0);
+    ck_assert_int_eq(rn_kr_i32(&r), 1 << 3 | 1 << 6 | 1 << 8);
+    end(&r);
+    c = describe_group_req(0, "");
+    r = answer(2, c);
+    ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 1);
+    ck_assert_int_eq(rn_kr_i16(&r), RN_KERR_INVALID_GROUP_ID);
+    expect_str(&r, "");
+    expect_str(&r, "Dead");
+    expect_str(&r, "");
+    expect_str(&r, "");
+    ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 0);
+    end(&r);
+
+    /* Left: Empty, with no members, still listed. */
+    c = leave(0, "g", a);
+    simple(0, c, 0);
+    c = describe_group_req(4, "g");
+    r = answer(2, c);
+    ck_assert_int_eq(described(&r, 0, "g", "Empty", "consumer", ""), 0);
+    ck_assert_int_eq(rn_kr_i32(&r), 1 << 3 | 1 << 6 | 1 << 8);
+    end(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("broker");
@@ -1616,6 +1927,14 @@ int main(void)
     tcase_add_test(tc, start_fails);
     tcase_add_test(tc, storage_error);
     tcase_add_test(tc, stop_answers_waiters);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("admin");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, metadata_v8);
+    tcase_add_test(tc, describe_configs_from_options);
+    tcase_add_test(tc, alter_configs_refused);
+    tcase_add_test(tc, list_and_describe_groups);
     suite_add_tcase(s, tc);
 
     SRunner *sr = srunner_create(s);

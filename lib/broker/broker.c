@@ -620,6 +620,10 @@ static int dispatch(kreq *q)
     case RN_KAPI_LEAVE_GROUP: return rn__leave_group(q);
     case RN_KAPI_OFFSET_COMMIT: return rn__offset_commit(q);
     case RN_KAPI_OFFSET_FETCH: return rn__offset_fetch(q);
+    case RN_KAPI_LIST_GROUPS: return rn__list_groups(q);
+    case RN_KAPI_DESCRIBE_GROUPS: return rn__describe_groups(q);
+    case RN_KAPI_DESCRIBE_CONFIGS: return rn__describe_configs(q);
+    case RN_KAPI_ALTER_CONFIGS: return rn__alter_configs(q);
     default: return unsupported(q);
     }
 }

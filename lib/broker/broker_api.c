@@ -33,8 +33,16 @@ int rn__api_versions(kreq *q)
     return 0;
 }
 
+/* Kafka's authorized-operations bits (AclOperation codes) for what a client
+ * may do with no authorizer, which is every operation of the resource, as
+ * Kafka answers without one; INT32_MIN when the client did not ask. */
+#define OPS_NOT_ASKED INT32_MIN
+#define OP(code) (1 << (code))
+#define TOPIC_OPS (OP(3) | OP(4) | OP(5) | OP(6) | OP(7) | OP(8) | OP(10) | OP(11))
+#define CLUSTER_OPS (OP(5) | OP(7) | OP(8) | OP(9) | OP(10) | OP(11) | OP(12))
+
 static void write_topic_meta(rn_kw *w, int16_t v, int16_t err, const char *name, size_t n,
-                             const ktopic *t)
+                             const ktopic *t, int topic_ops)
 {
     rn_kw_i16(w, err);
     rn_kw_str(w, name, n);
@@ -46,11 +54,17 @@ static void write_topic_meta(rn_kw *w, int16_t v, int16_t err, const char *name,
         rn_kw_i16(w, 0);
         rn_kw_i32(w, i);
         rn_kw_i32(w, 0);        /* leader */
+        if (v >= 7)
+            rn_kw_i32(w, -1);   /* leader_epoch: none kept, so no epoch validation */
         rn_kw_array(w, 1);      /* replicas */
         rn_kw_i32(w, 0);
         rn_kw_array(w, 1);      /* isr */
         rn_kw_i32(w, 0);
+        if (v >= 5)
+            rn_kw_array(w, 0);  /* offline_replicas */
     }
+    if (v >= 8)
+        rn_kw_i32(w, topic_ops ? TOPIC_OPS : OPS_NOT_ASKED);
 }
 
 /* Room for parts more partitions under --max-partitions: 1 or 0. *held is
@@ -118,6 +132,8 @@ int rn__metadata(kreq *q)
     for (int32_t i = 0; i < n; i++)
         rn_kr_str(&r);
     int allow = v >= 4 ? rn_kr_i8(&r) : 1;
+    int cluster_ops = v >= 8 ? rn_kr_i8(&r) : 0;
+    int topic_ops = v >= 8 ? rn_kr_i8(&r) : 0;
     if (!rn_kr_ok(&r))
         return -1;
 
@@ -139,7 +155,7 @@ int rn__metadata(kreq *q)
         size_t at = rn_kw_hole32(w);
         int32_t cnt = 0;
         for (ktopic *t = b->topics; t; t = t->next, cnt++)
-            write_topic_meta(w, v, 0, t->name, strlen(t->name), t);
+            write_topic_meta(w, v, 0, t->name, strlen(t->name), t, topic_ops);
         rn_kw_fill32(w, at, cnt);
     } else {
         rn_kr_init(&r, q->body, q->blen);
@@ -151,9 +167,11 @@ int rn__metadata(kreq *q)
             rn_kstr name = rn_kr_str(&r);
             int16_t e;
             ktopic *t = topic_get(b, name, allow, &e, &held, &refused);
-            write_topic_meta(w, v, e, name.p, name.n, t);
+            write_topic_meta(w, v, e, name.p, name.n, t, topic_ops);
         }
     }
+    if (v >= 8)
+        rn_kw_i32(w, cluster_ops ? CLUSTER_OPS : OPS_NOT_ASKED);
     rn__req_done(q);
     return 0;
 }
@@ -705,6 +723,213 @@ int rn__find_coordinator(kreq *q)
     rn_kw_i32(w, 0);
     rn_kw_strz(w, b->host);
     rn_kw_i32(w, b->port);
+    rn__req_done(q);
+    return 0;
+}
+
+/* ---- DescribeConfigs, AlterConfigs ---- */
+
+enum { RES_TOPIC = 2, RES_BROKER = 4 };
+enum { SRC_STATIC_BROKER = 4 };     /* ConfigSource: the broker's startup settings */
+
+/* A setting as Kafka names it for a topic and for the broker (the topic's
+ * synonym), with its value from brokerd's options. A topic's settings are
+ * all the broker's: brokerd has no per-topic overrides. */
+#define MAX_CONFIGS 24     /* room for configs_of's 15 entries */
+
+typedef struct kconfig {
+    const char *topic, *broker;
+    char value[24];
+} kconfig;
+
+#define NEVER INT64_MAX     /* what Kafka shows for "no limit" in a time it keeps as a long */
+
+static int configs_of(const rn_broker *b, kconfig *c)
+{
+    const rn_broker_opts *o = &b->o;
+    const rn_klog_opts *k = &o->klog;
+    int n = 0;
+#define SET(t, br, fmt, val) \
+    (c[n].topic = (t), c[n].broker = (br), snprintf(c[n].value, sizeof c[n].value, fmt, val), n++)
+    SET(NULL, "num.partitions", "%d", (int)o->partitions);
+    SET(NULL, "auto.create.topics.enable", "%s", o->auto_create ? "true" : "false");
+    SET(NULL, "group.initial.rebalance.delay.ms", "%" PRId64, o->group_initial_delay_ns / 1000000);
+    SET("cleanup.policy", "log.cleanup.policy", "%s", "delete");
+    SET("compression.type", "compression.type", "%s", "producer");
+    SET("max.message.bytes", "message.max.bytes", "%zu", o->max_request);
+    SET("message.timestamp.type", "log.message.timestamp.type", "%s", "CreateTime");
+    SET("min.insync.replicas", "min.insync.replicas", "%d", 1);
+    SET("retention.bytes", "log.retention.bytes", "%" PRId64,
+        k->retention_bytes ? (int64_t)k->retention_bytes : -1);
+    SET("retention.ms", "log.retention.ms", "%" PRId64,
+        k->retention_ns > 0 ? k->retention_ns / 1000000 : -1);
+    /* (0 takes klog's default: see rn_klog_open) */
+    SET("segment.bytes", "log.segment.bytes", "%" PRIu64,
+        k->segment_bytes ? k->segment_bytes : (uint64_t)1 << 30);
+    SET("segment.ms", "log.roll.ms", "%" PRId64,
+        k->segment_age_ns > 0 ? k->segment_age_ns / 1000000 : NEVER);
+    SET("index.interval.bytes", "log.index.interval.bytes", "%" PRIu32,
+        k->index_interval ? k->index_interval : 4096);
+    SET("flush.messages", "log.flush.interval.messages", "%" PRId64,
+        o->flush == RN_FLUSH_ALWAYS ? 1 : NEVER);
+    SET("flush.ms", "log.flush.interval.ms", "%" PRId64,
+        o->flush == RN_FLUSH_INTERVAL ? o->flush_interval_ns / 1000000 : NEVER);
+#undef SET
+    return n;
+}
+
+/* Whether the keys asked for (a null array: all) name s. */
+static int key_asked(rn_kr keys, int32_t nkeys, const char *s)
+{
+    if (nkeys < 0)
+        return 1;
+    for (int32_t i = 0; i < nkeys; i++) {
+        rn_kstr k = rn_kr_str(&keys);
+        if (k.n == strlen(s) && !memcmp(k.p, s, k.n))
+            return 1;
+    }
+    return 0;
+}
+
+/* One resource's answer; keys is a reader at its key list of nkeys (-1: null). */
+static void describe_resource(kreq *q, int8_t type, rn_kstr name, rn_kr keys, int32_t nkeys,
+                              int synonyms)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kw *w = &q->w;
+    kconfig c[MAX_CONFIGS];
+    int n = configs_of(b, c);
+    int16_t e = 0;
+    const char *msg = NULL;
+    if (type == RES_TOPIC) {
+        if (!rn__topic_find(b, name.p, name.n))
+            e = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION, msg = "no such topic";
+    } else if (type == RES_BROKER) {
+        if (name.n && !(name.n == 1 && name.p[0] == '0'))
+            e = RN_KERR_INVALID_REQUEST, msg = "brokerd is broker 0";
+    } else {
+        e = RN_KERR_INVALID_REQUEST, msg = "only topic and broker configs are described";
+    }
+    rn_kw_i16(w, e);
+    rn_kw_nstr(w, msg, msg ? strlen(msg) : 0);
+    rn_kw_i8(w, type);
+    rn_kw_str(w, name.p, name.n);
+    size_t at = rn_kw_hole32(w);
+    int32_t cnt = 0;
+    for (int i = 0; i < n && !e; i++) {
+        const char *key = type == RES_TOPIC ? c[i].topic : c[i].broker;
+        if (!key || !key_asked(keys, nkeys, key))
+            continue;
+        rn_kw_strz(w, key);
+        rn_kw_nstr(w, c[i].value, strlen(c[i].value));
+        rn_kw_i8(w, 1);                     /* read_only */
+        if (v == 0)
+            rn_kw_i8(w, 0);                 /* is_default */
+        else
+            rn_kw_i8(w, SRC_STATIC_BROKER);
+        rn_kw_i8(w, 0);                     /* is_sensitive */
+        if (v >= 1) {
+            rn_kw_array(w, synonyms);
+            if (synonyms) {                 /* the broker setting it comes from */
+                rn_kw_strz(w, c[i].broker);
+                rn_kw_nstr(w, c[i].value, strlen(c[i].value));
+                rn_kw_i8(w, SRC_STATIC_BROKER);
+            }
+        }
+        cnt++;
+    }
+    rn_kw_fill32(w, at, cnt);
+}
+
+/* A DescribeConfigs resource: its type and name, and a reader at its key
+ * list of *nkeys keys (-1: null, all). */
+static void read_described(rn_kr *r, int8_t *type, rn_kstr *name, rn_kr *keys, int32_t *nkeys)
+{
+    int null;
+    *type = rn_kr_i8(r);
+    *name = rn_kr_str(r);
+    *nkeys = rn_kr_array(r, 2, &null);
+    *keys = *r;
+    for (int32_t j = 0; j < *nkeys; j++)
+        rn_kr_str(r);
+    if (null)
+        *nkeys = -1;
+}
+
+int rn__describe_configs(kreq *q)
+{
+    int16_t v = q->h.api_version;
+    rn_kr r, keys;
+    int8_t type;
+    rn_kstr name;
+    int32_t nk;
+    rn_kr_init(&r, q->body, q->blen);
+    int32_t nr = rn_kr_array(&r, 7, NULL);
+    size_t at = r.off;
+    for (int32_t i = 0; i < nr && rn_kr_ok(&r); i++)
+        read_described(&r, &type, &name, &keys, &nk);
+    int synonyms = v >= 1 ? rn_kr_i8(&r) != 0 : 0;
+    if (!rn_kr_ok(&r))
+        return -1;
+    rn_kr_init(&r, q->body, q->blen);
+    r.off = at;
+    rn__req_begin(q);
+    rn_kw_i32(&q->w, 0);                    /* throttle_time_ms */
+    rn_kw_array(&q->w, nr);
+    for (int32_t i = 0; i < nr; i++) {
+        read_described(&r, &type, &name, &keys, &nk);
+        describe_resource(q, type, name, keys, nk, synonyms);
+    }
+    rn__req_done(q);
+    return 0;
+}
+
+/* An AlterConfigs resource: its type and name (its settings are skipped). */
+static void read_altered(rn_kr *r, int8_t *type, rn_kstr *name)
+{
+    *type = rn_kr_i8(r);
+    *name = rn_kr_str(r);
+    int32_t nc = rn_kr_array(r, 4, NULL);
+    for (int32_t j = 0; j < nc; j++) {
+        rn_kr_str(r);
+        rn_kr_nstr(r);
+    }
+}
+
+int rn__alter_configs(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    rn_kr r;
+    rn_kw *w = &q->w;
+    int8_t type;
+    rn_kstr name;
+    rn_kr_init(&r, q->body, q->blen);
+    int32_t nr = rn_kr_array(&r, 7, NULL);
+    size_t at = r.off;
+    for (int32_t i = 0; i < nr && rn_kr_ok(&r); i++)
+        read_altered(&r, &type, &name);
+    rn_kr_i8(&r);                           /* validate_only */
+    if (!rn_kr_ok(&r))
+        return -1;
+    rn_kr_init(&r, q->body, q->blen);
+    r.off = at;
+    rn__req_begin(q);
+    rn_kw_i32(w, 0);                        /* throttle_time_ms */
+    rn_kw_array(w, nr);
+    for (int32_t i = 0; i < nr; i++) {
+        read_altered(&r, &type, &name);
+        int16_t e = RN_KERR_POLICY_VIOLATION;
+        const char *msg = "configs are read-only: brokerd's options set them";
+        if (type == RES_TOPIC && !rn__topic_find(b, name.p, name.n))
+            e = RN_KERR_UNKNOWN_TOPIC_OR_PARTITION, msg = "no such topic";
+        else if (type != RES_TOPIC && type != RES_BROKER)
+            e = RN_KERR_INVALID_REQUEST, msg = "only topic and broker configs exist";
+        rn_kw_i16(w, e);
+        rn_kw_nstr(w, msg, strlen(msg));
+        rn_kw_i8(w, type);
+        rn_kw_str(w, name.p, name.n);
+    }
     rn__req_done(q);
     return 0;
 }

@@ -43,6 +43,7 @@ struct kmember {
     kreq *join_req, *sync_req;
     int64_t last_seen;      /* monotonic ns */
     int pending;            /* was given an id (MEMBER_ID_REQUIRED), not joined yet */
+    char *client_id, *client_host;  /* of its latest JoinGroup, for DescribeGroups */
 };
 
 /* A committed offset. Topic and metadata are bytes as the client sent them
@@ -205,6 +206,16 @@ static void fail_parked(kmember *m, int16_t e)
         sync_answer(q, e, NULL);
 }
 
+static void member_free(kmember *m)
+{
+    protos_free(m);
+    rn_buf_free(&m->assignment);
+    free(m->client_id);
+    free(m->client_host);
+    free(m->id);
+    free(m);
+}
+
 static void member_remove(kgroup *g, kmember *m, int16_t e)
 {
     kmember **pp = &g->members, *prev = NULL;
@@ -217,10 +228,7 @@ static void member_remove(kgroup *g, kmember *m, int16_t e)
         g->last = prev;
     g->nmembers--;
     fail_parked(m, e);
-    protos_free(m);
-    rn_buf_free(&m->assignment);
-    free(m->id);
-    free(m);
+    member_free(m);
 }
 
 static int active_members(const kgroup *g)
@@ -415,6 +423,29 @@ void rn__group_stop(rn_broker *b)
 
 /* ---- APIs ---- */
 
+/* Note who m is, from the JoinGroup q: its client id, and its host as Kafka
+ * shows it ("/" and the address, without the port). */
+static int member_client(kmember *m, const kreq *q)
+{
+    const char *peer = q->c->peer, *colon = strrchr(peer, ':');
+    size_t hn = colon ? (size_t)(colon - peer) : strlen(peer);
+    char *id = dupn(q->h.client_id.p ? q->h.client_id.p : "", q->h.client_id.n);
+    char *host = malloc(hn + 2);
+    if (!id || !host) {
+        free(id);
+        free(host);
+        return -1;
+    }
+    host[0] = '/';
+    memcpy(host + 1, peer, hn);
+    host[hn + 1] = 0;
+    free(m->client_id);
+    free(m->client_host);
+    m->client_id = id;
+    m->client_host = host;
+    return 0;
+}
+
 int rn__join_group(kreq *q)
 {
     rn_broker *b = q->c->b;
@@ -492,6 +523,8 @@ int rn__join_group(kreq *q)
             return 0;
         }
     }
+    if (member_client(m, q) < 0)
+        return -1;
     m->pending = 0;
     m->session_ms = session;
     m->rebalance_ms = rebalance;
@@ -1177,10 +1210,7 @@ void rn__group_free_all(rn_broker *b)
         while (g->members) {
             kmember *m = g->members;
             g->members = m->next;
-            protos_free(m);
-            rn_buf_free(&m->assignment);
-            free(m->id);
-            free(m);
+            member_free(m);
         }
         for (size_t i = 0; i < g->noffs; i++) {
             free(g->offs[i].topic);
@@ -1195,4 +1225,91 @@ void rn__group_free_all(rn_broker *b)
         free(g->leader);
         free(g);
     }
+}
+
+/* ---- ListGroups, DescribeGroups ---- */
+
+/* Kafka's names of the states (AwaitingSync is its CompletingRebalance). */
+static const char *state_name(int state)
+{
+    switch (state) {
+    case G_PREPARING: return "PreparingRebalance";
+    case G_AWAITING_SYNC: return "CompletingRebalance";
+    case G_STABLE: return "Stable";
+    default: return "Empty";
+    }
+}
+
+int rn__list_groups(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    rn_kw *w = &q->w;
+    rn__req_begin(q);
+    if (q->h.api_version >= 1)
+        rn_kw_i32(w, 0);                    /* throttle_time_ms */
+    rn_kw_i16(w, 0);
+    size_t at = rn_kw_hole32(w);
+    int32_t n = 0;
+    for (kgroup *g = b->groups; g; g = g->next, n++) {
+        rn_kw_str(w, g->name, g->nlen);
+        rn_kw_strz(w, g->ptype ? g->ptype : "");
+    }
+    rn_kw_fill32(w, at, n);
+    rn__req_done(q);
+    return 0;
+}
+
+/* One group's description, as Kafka gives it: a group it does not know is
+ * "Dead" with no error; members' metadata and assignments only when the
+ * group is Stable (before that they are not settled). */
+static void describe_group(rn_kw *w, int16_t v, rn_broker *b, rn_kstr gid, int ops)
+{
+    kgroup *g = gid.n ? group_find(b, gid, 0) : NULL;
+    int stable = g && g->state == G_STABLE;
+    rn_kw_i16(w, gid.n ? 0 : RN_KERR_INVALID_GROUP_ID);
+    rn_kw_str(w, gid.p, gid.n);
+    rn_kw_strz(w, g ? state_name(g->state) : "Dead");
+    rn_kw_strz(w, g && g->ptype ? g->ptype : "");
+    rn_kw_strz(w, stable && g->proto ? g->proto : "");
+    rn_kw_array(w, g ? active_members(g) : 0);
+    for (kmember *m = g ? g->members : NULL; m; m = m->next) {
+        if (m->pending)
+            continue;
+        const kproto_md *pm = stable ? proto_of(m, g->proto) : NULL;
+        rn_kw_strz(w, m->id);
+        if (v >= 4)
+            rn_kw_nstr(w, NULL, 0);         /* group_instance_id: no static members */
+        rn_kw_strz(w, m->client_id ? m->client_id : "");
+        rn_kw_strz(w, m->client_host ? m->client_host : "");
+        rn_kw_bytes(w, pm && pm->meta.len ? pm->meta.p : "", pm ? pm->meta.len : 0);
+        rn_kw_bytes(w, stable && m->assignment.len ? m->assignment.p : "",
+                    stable ? m->assignment.len : 0);
+    }
+    if (v >= 3)     /* READ, DELETE, DESCRIBE: all of them, with no authorizer */
+        rn_kw_i32(w, ops ? (1 << 3 | 1 << 6 | 1 << 8) : INT32_MIN);
+}
+
+int rn__describe_groups(kreq *q)
+{
+    rn_broker *b = q->c->b;
+    int16_t v = q->h.api_version;
+    rn_kr r;
+    rn_kr_init(&r, q->body, q->blen);
+    int32_t n = rn_kr_array(&r, 2, NULL);
+    size_t at = r.off;
+    for (int32_t i = 0; i < n; i++)
+        rn_kr_str(&r);
+    int ops = v >= 3 ? rn_kr_i8(&r) : 0;
+    if (!rn_kr_ok(&r))
+        return -1;
+    rn_kr_init(&r, q->body, q->blen);
+    r.off = at;
+    rn__req_begin(q);
+    if (v >= 1)
+        rn_kw_i32(&q->w, 0);                /* throttle_time_ms */
+    rn_kw_array(&q->w, n);
+    for (int32_t i = 0; i < n; i++)
+        describe_group(&q->w, v, b, rn_kr_str(&r), ops);
+    rn__req_done(q);
+    return 0;
 }

@@ -27,8 +27,9 @@ enum {
     RN_KAPI_PRODUCE = 0, RN_KAPI_FETCH = 1, RN_KAPI_LIST_OFFSETS = 2, RN_KAPI_METADATA = 3,
     RN_KAPI_OFFSET_COMMIT = 8, RN_KAPI_OFFSET_FETCH = 9, RN_KAPI_FIND_COORDINATOR = 10,
     RN_KAPI_JOIN_GROUP = 11, RN_KAPI_HEARTBEAT = 12, RN_KAPI_LEAVE_GROUP = 13,
-    RN_KAPI_SYNC_GROUP = 14, RN_KAPI_API_VERSIONS = 18, RN_KAPI_CREATE_TOPICS = 19,
-    RN_KAPI_DELETE_TOPICS = 20,
+    RN_KAPI_SYNC_GROUP = 14, RN_KAPI_DESCRIBE_GROUPS = 15, RN_KAPI_LIST_GROUPS = 16,
+    RN_KAPI_API_VERSIONS = 18, RN_KAPI_CREATE_TOPICS = 19, RN_KAPI_DELETE_TOPICS = 20,
+    RN_KAPI_DESCRIBE_CONFIGS = 32, RN_KAPI_ALTER_CONFIGS = 33,
 };
 
 /* Error codes (the protocol guide's table). */
@@ -49,7 +50,8 @@ enum {
 };
 
 /* The version ranges brokerd serves: the non-flexible versions (and the
- * flexible ApiVersions v3) that librdkafka 2.0 negotiates. */
+ * flexible ApiVersions v3) that librdkafka 2.0 negotiates, and those the
+ * admin calls of kafka-python, KafkaJS and sarama send. */
 typedef struct rn_kapi_range {
     int16_t key, min, max;
 } rn_kapi_range;
@@ -363,6 +365,10 @@ int rn__list_offsets(kreq *q);
 int rn__create_topics(kreq *q);
 int rn__delete_topics(kreq *q);
 int rn__find_coordinator(kreq *q);
+/* DescribeConfigs: a topic's or the broker's settings, taken from brokerd's
+ * own options; AlterConfigs: refused, they are read-only. */
+int rn__describe_configs(kreq *q);
+int rn__alter_configs(kreq *q);
 
 /* broker_group.c */
 int rn__group_load(rn_broker *b, char *err);
@@ -376,5 +382,7 @@ int rn__heartbeat(kreq *q);
 int rn__leave_group(kreq *q);
 int rn__offset_commit(kreq *q);
 int rn__offset_fetch(kreq *q);
+int rn__list_groups(kreq *q);
+int rn__describe_groups(kreq *q);
 
 #endif

@@ -5,12 +5,14 @@
 
 const rn_kapi_range rn_kapi_ranges[] = {
     { RN_KAPI_PRODUCE, 3, 7 },          { RN_KAPI_FETCH, 4, 11 },
-    { RN_KAPI_LIST_OFFSETS, 1, 2 },     { RN_KAPI_METADATA, 0, 4 },
+    { RN_KAPI_LIST_OFFSETS, 1, 2 },     { RN_KAPI_METADATA, 0, 8 },
     { RN_KAPI_OFFSET_COMMIT, 0, 7 },    { RN_KAPI_OFFSET_FETCH, 1, 5 },
     { RN_KAPI_FIND_COORDINATOR, 0, 2 }, { RN_KAPI_JOIN_GROUP, 0, 5 },
     { RN_KAPI_HEARTBEAT, 0, 3 },        { RN_KAPI_LEAVE_GROUP, 0, 1 },
     { RN_KAPI_SYNC_GROUP, 0, 3 },       { RN_KAPI_API_VERSIONS, 0, 3 },
     { RN_KAPI_CREATE_TOPICS, 0, 4 },    { RN_KAPI_DELETE_TOPICS, 0, 3 },
+    { RN_KAPI_DESCRIBE_GROUPS, 0, 4 },  { RN_KAPI_LIST_GROUPS, 0, 2 },
+    { RN_KAPI_DESCRIBE_CONFIGS, 0, 2 }, { RN_KAPI_ALTER_CONFIGS, 0, 1 },
 };
 const size_t rn_kapi_nranges = sizeof rn_kapi_ranges / sizeof rn_kapi_ranges[0];
 
@@ -39,6 +41,10 @@ const char *rn_kapi_name(int16_t key)
     case RN_KAPI_API_VERSIONS: return "ApiVersions";
     case RN_KAPI_CREATE_TOPICS: return "CreateTopics";
     case RN_KAPI_DELETE_TOPICS: return "DeleteTopics";
+    case RN_KAPI_DESCRIBE_GROUPS: return "DescribeGroups";
+    case RN_KAPI_LIST_GROUPS: return "ListGroups";
+    case RN_KAPI_DESCRIBE_CONFIGS: return "DescribeConfigs";
+    case RN_KAPI_ALTER_CONFIGS: return "AlterConfigs";
     default: return "unknown";
     }
 }
