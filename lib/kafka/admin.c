@@ -1,7 +1,9 @@
-/* admin.c -- topic administration on librdkafka: list, describe, create, delete. */
+/* admin.c -- topic and group administration on librdkafka: list, describe,
+ * create, delete topics; list, describe, reset consumer groups. */
 #include "kafka/kafka.h"
 
 #include <librdkafka/rdkafka.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 struct rn_kadmin {
     rd_kafka_t *rk;
+    rd_kafka_conf_t *conf;      /* a copy, for the client of each describe */
     char *brokers;
     int timeout_ms;
 };
@@ -22,8 +25,8 @@ static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const ch
     (void)rk, (void)level, (void)fac, (void)buf;
 }
 
-int rn_kadmin_new(const char *brokers, int timeout_ms, rn_kadmin **out, int *bad_setting,
-                  char *err)
+int rn_kadmin_new(const char *brokers, int timeout_ms, const rn_kprops *props,
+                  rn_kadmin **out, int *bad_setting, char *err)
 {
     char errstr[512], ms[32];
     *out = NULL;
@@ -46,11 +49,22 @@ int rn_kadmin_new(const char *brokers, int timeout_ms, rn_kadmin **out, int *bad
         rd_kafka_conf_destroy(conf);
         goto err;
     }
+    if (rn_kprops_apply(props, RN_KPROPS_ADMIN, conf, errstr) < 0) {
+        *bad_setting = 1;
+        rd_kafka_conf_destroy(conf);
+        goto err;
+    }
     rd_kafka_conf_set_log_cb(conf, quiet_log);
+    if (!(a->conf = rd_kafka_conf_dup(conf))) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, sizeof errstr, "out of memory");
+        goto err;
+    }
     /* conf becomes the client's; when there is no client it is still ours. */
     a->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!a->rk) {
         rd_kafka_conf_destroy(conf);
+        rd_kafka_conf_destroy(a->conf);
         goto err;
     }
     *out = a;
@@ -67,6 +81,7 @@ void rn_kadmin_free(rn_kadmin *a)
     if (!a)
         return;
     rd_kafka_destroy(a->rk);
+    rd_kafka_conf_destroy(a->conf);
     free(a->brokers);
     free(a);
 }
@@ -240,4 +255,475 @@ int rn_kadmin_create(rn_kadmin *a, const char *topic, int partitions, int replic
 int rn_kadmin_delete(rn_kadmin *a, const char *topic, char *err)
 {
     return run_admin(a, topic, 0, 0, 0, err);
+}
+
+/* ---- consumer groups ---- */
+
+/* Options for one admin call, and the queue its answer comes to. */
+static rd_kafka_AdminOptions_t *admin_opts(rn_kadmin *a, rd_kafka_t *rk, rd_kafka_admin_op_t op,
+                                           char *err)
+{
+    char errstr[512];
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, op);
+    if (!ao) {
+        rn_seterr(err, "out of memory");
+        return NULL;
+    }
+    if (rd_kafka_AdminOptions_set_request_timeout(ao, a->timeout_ms, errstr, sizeof errstr)) {
+        rn_seterr(err, "%s", errstr);
+        rd_kafka_AdminOptions_destroy(ao);
+        return NULL;
+    }
+    return ao;
+}
+
+/* The answer on q, or NULL with err (nobody answered, or the call failed
+ * as a whole). */
+static rd_kafka_event_t *await(rn_kadmin *a, rd_kafka_queue_t *q, const char *what, char *err)
+{
+    /* The request times out by itself; the margin covers the connect. */
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, a->timeout_ms + 5000);
+    if (!ev) {
+        rn_seterr(err, "%s: %s: no answer within the timeout", a->brokers, what);
+        return NULL;
+    }
+    if (rd_kafka_event_error(ev)) {
+        fail(a, what, rd_kafka_event_error(ev), rd_kafka_event_error_string(ev), err);
+        rd_kafka_event_destroy(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static int cmp_name(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+int rn_kadmin_groups(rn_kadmin *a, char ***names, size_t *n, char *err)
+{
+    *names = NULL;
+    *n = 0;
+    rd_kafka_AdminOptions_t *ao = admin_opts(a, a->rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, err);
+    if (!ao)
+        return RN_ERR;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(a->rk);
+    rd_kafka_ListConsumerGroups(a->rk, ao, q);
+    rd_kafka_event_t *ev = await(a, q, "list groups", err);
+    int r = RN_ERR;
+    if (!ev)
+        goto out;
+    const rd_kafka_ListConsumerGroups_result_t *res = rd_kafka_event_ListConsumerGroups_result(ev);
+    size_t nerr = 0, ng = 0;
+    const rd_kafka_error_t **errs = rd_kafka_ListConsumerGroups_result_errors(res, &nerr);
+    if (nerr) {
+        /* One broker failing makes the list incomplete: say so rather than
+         * print part of it as the whole. */
+        fail(a, "list groups", rd_kafka_error_code(errs[0]), rd_kafka_error_string(errs[0]),
+             err);
+        goto out;
+    }
+    const rd_kafka_ConsumerGroupListing_t **gs = rd_kafka_ListConsumerGroups_result_valid(res, &ng);
+    char **v = calloc(ng + 1, sizeof *v);
+    if (!v) {
+        rn_seterr(err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < ng; i++) {
+        if (!(v[i] = strdup(rd_kafka_ConsumerGroupListing_group_id(gs[i])))) {
+            while (i > 0)
+                free(v[--i]);
+            free(v);
+            rn_seterr(err, "out of memory");
+            goto out;
+        }
+    }
+    qsort(v, ng, sizeof *v, cmp_name);
+    *names = v;
+    *n = ng;
+    r = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_queue_destroy(q);
+    return r;
+}
+
+void rn_kgroup_free(rn_kgroup *g)
+{
+    for (size_t i = 0; i < g->nmembers; i++) {
+        free(g->members[i].id);
+        free(g->members[i].client_id);
+        free(g->members[i].host);
+    }
+    for (size_t i = 0; i < g->nparts; i++)
+        free(g->parts[i].topic);
+    free(g->members);
+    free(g->parts);
+    free(g->describe_error);
+    memset(g, 0, sizeof *g);
+}
+
+/* The row of topic/partition in g, added (with no offsets) when new; NULL
+ * when out of memory. Rows are kept unsorted until the end. */
+static rn_kgroup_part *part_row(rn_kgroup *g, size_t *cap, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < g->nparts; i++)
+        if (g->parts[i].partition == partition && !strcmp(g->parts[i].topic, topic))
+            return &g->parts[i];
+    if (g->nparts == *cap) {
+        size_t c = *cap ? 2 * *cap : 16;
+        rn_kgroup_part *p = realloc(g->parts, c * sizeof *p);
+        if (!p)
+            return NULL;
+        g->parts = p;
+        *cap = c;
+    }
+    rn_kgroup_part *p = &g->parts[g->nparts];
+    if (!(p->topic = strdup(topic)))
+        return NULL;
+    p->partition = partition;
+    p->committed = p->end = p->target = -1;
+    p->member = -1;
+    g->nparts++;
+    return p;
+}
+
+static int cmp_row(const void *x, const void *y)
+{
+    const rn_kgroup_part *p = x, *q = y;
+    int c = strcmp(p->topic, q->topic);
+    return c ? c : (p->partition > q->partition) - (p->partition < q->partition);
+}
+
+/* State and members (with their assigned partitions as rows). A broker
+ * that cannot describe groups is not an error: describe_error says why. */
+static int describe_members(rn_kadmin *a, const char *group, rn_kgroup *g, size_t *cap,
+                            char *err)
+{
+    char why[RN_ERRLEN];
+    /* A client of its own: librdkafka 2.0.2 cannot run another admin call
+     * on a client, nor destroy it, once a DescribeConsumerGroups failed
+     * because the broker lacks DescribeGroups (it waits forever). Such a
+     * client is abandoned instead, to end with the process. */
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(a->conf);
+    rd_kafka_t *rk = conf ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why) : NULL;
+    if (!rk) {
+        if (conf)
+            rd_kafka_conf_destroy(conf);
+        return rn_seterr(err, "%s", conf ? why : "out of memory");
+    }
+    int abandon = 0;
+    rd_kafka_AdminOptions_t *ao = admin_opts(a, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, err);
+    if (!ao) {
+        rd_kafka_destroy(rk);
+        return RN_ERR;
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    const char *groups[1] = { group };
+    rd_kafka_DescribeConsumerGroups(rk, groups, 1, ao, q);
+    rd_kafka_event_t *ev = await(a, q, "describe group", why);
+    abandon = !ev;
+    int r = RN_ERR;
+    size_t n = 0;
+    const rd_kafka_ConsumerGroupDescription_t **ds = NULL;
+    if (ev)
+        ds = rd_kafka_DescribeConsumerGroups_result_groups(
+            rd_kafka_event_DescribeConsumerGroups_result(ev), &n);
+    if (ev && n != 1)
+        rn_seterr(why, "%s: describe group: no result for %s", a->brokers, group);
+    if (ev && n == 1 && rd_kafka_ConsumerGroupDescription_error(ds[0])) {
+        const rd_kafka_error_t *e = rd_kafka_ConsumerGroupDescription_error(ds[0]);
+        fail(a, "describe group", rd_kafka_error_code(e), rd_kafka_error_string(e), why);
+        abandon = 1;
+        n = 0;
+    }
+    if (n != 1) {
+        g->state = "Unknown";
+        if (!(g->describe_error = strdup(why))) {
+            rn_seterr(err, "out of memory");
+            goto out;
+        }
+        r = 0;
+        goto out;
+    }
+    const rd_kafka_ConsumerGroupDescription_t *d = ds[0];
+    static const char *const names[] = { "Unknown", "PreparingRebalance",
+                                         "CompletingRebalance", "Stable", "Dead", "Empty" };
+    rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupDescription_state(d);
+    g->state = (unsigned)st < sizeof names / sizeof *names ? names[st] : "Unknown";
+    size_t nm = rd_kafka_ConsumerGroupDescription_member_count(d);
+    if (nm && !(g->members = calloc(nm, sizeof *g->members))) {
+        rn_seterr(err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nm; i++) {
+        const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(d, i);
+        rn_kgroup_member *gm = &g->members[g->nmembers++];
+        const char *host = rd_kafka_MemberDescription_host(m);
+        if (!(gm->id = strdup(rd_kafka_MemberDescription_consumer_id(m)))
+            || !(gm->client_id = strdup(rd_kafka_MemberDescription_client_id(m)))
+            || !(gm->host = strdup(host ? host : ""))) {
+            rn_seterr(err, "out of memory");
+            goto out;
+        }
+        const rd_kafka_MemberAssignment_t *as = rd_kafka_MemberDescription_assignment(m);
+        const rd_kafka_topic_partition_list_t *tl = as ? rd_kafka_MemberAssignment_partitions(as)
+                                                       : NULL;
+        for (int k = 0; tl && k < tl->cnt; k++) {
+            rn_kgroup_part *p = part_row(g, cap, tl->elems[k].topic, tl->elems[k].partition);
+            if (!p) {
+                rn_seterr(err, "out of memory");
+                goto out;
+            }
+            p->member = (int)i;
+        }
+    }
+    r = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_queue_destroy(q);
+    if (!abandon)
+        rd_kafka_destroy(rk);
+    return r;
+}
+
+/* The group's committed offsets, as rows. */
+static int committed_offsets(rn_kadmin *a, const char *group, rn_kgroup *g, size_t *cap,
+                             char *err)
+{
+    rd_kafka_AdminOptions_t *ao = admin_opts(a, a->rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, err);
+    if (!ao)
+        return RN_ERR;
+    /* Every partition of every topic, by name: librdkafka 2.0.2, given
+     * NULL for "all", asks for none. */
+    rn_kadmin_meta md;
+    if (rn_kadmin_metadata(a, &md, err) < 0) {
+        rd_kafka_AdminOptions_destroy(ao);
+        return RN_ERR;
+    }
+    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < md.ntopics; i++)
+        for (int k = 0; k < md.topics[i].nparts; k++)
+            rd_kafka_topic_partition_list_add(all, md.topics[i].name, md.topics[i].parts[k].id);
+    rn_kadmin_meta_free(&md);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(a->rk);
+    rd_kafka_ListConsumerGroupOffsets_t *lo = rd_kafka_ListConsumerGroupOffsets_new(
+        group, all->cnt ? all : NULL);
+    rd_kafka_topic_partition_list_destroy(all);
+    rd_kafka_ListConsumerGroupOffsets(a->rk, &lo, 1, ao, q);
+    rd_kafka_ListConsumerGroupOffsets_destroy(lo);
+    rd_kafka_event_t *ev = await(a, q, "group offsets", err);
+    int r = RN_ERR;
+    if (!ev)
+        goto out;
+    size_t n = 0;
+    const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
+        rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
+    if (n != 1) {
+        rn_seterr(err, "%s: group offsets: no result for %s", a->brokers, group);
+        goto out;
+    }
+    const rd_kafka_error_t *e = rd_kafka_group_result_error(gr[0]);
+    if (e) {
+        fail(a, "group offsets", rd_kafka_error_code(e), rd_kafka_error_string(e), err);
+        goto out;
+    }
+    const rd_kafka_topic_partition_list_t *tl = rd_kafka_group_result_partitions(gr[0]);
+    for (int k = 0; tl && k < tl->cnt; k++) {
+        const rd_kafka_topic_partition_t *tp = &tl->elems[k];
+        if (tp->err || tp->offset < 0)
+            continue;           /* none committed */
+        rn_kgroup_part *p = part_row(g, cap, tp->topic, tp->partition);
+        if (!p) {
+            rn_seterr(err, "out of memory");
+            goto out;
+        }
+        p->committed = tp->offset;
+    }
+    r = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_queue_destroy(q);
+    return r;
+}
+
+/* Every row's log end (and with lows, its log start into target). */
+static int log_ends(rn_kadmin *a, rn_kgroup *g, int lows, char *err)
+{
+    for (size_t i = 0; i < g->nparts; i++) {
+        rn_kgroup_part *p = &g->parts[i];
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(a->rk, p->topic, p->partition,
+                                                                 &lo, &hi, a->timeout_ms);
+        if (e) {
+            char what[512];
+            snprintf(what, sizeof what, "%s [%" PRId32 "]: log end", p->topic, p->partition);
+            return fail(a, what, e, rd_kafka_err2str(e), err);
+        }
+        p->end = hi;
+        if (lows)
+            p->target = lo;
+    }
+    return 0;
+}
+
+int rn_kadmin_group_describe(rn_kadmin *a, const char *group, rn_kgroup *out, char *err)
+{
+    size_t cap = 0;
+    memset(out, 0, sizeof *out);
+    if (describe_members(a, group, out, &cap, err) < 0
+        || committed_offsets(a, group, out, &cap, err) < 0 || log_ends(a, out, 0, err) < 0) {
+        rn_kgroup_free(out);
+        return RN_ERR;
+    }
+    qsort(out->parts, out->nparts, sizeof *out->parts, cmp_row);
+    return 0;
+}
+
+/* The reset's target for every row: they hold the log start in target. */
+static int targets(rn_kadmin *a, rn_kgroup *g, int kind, int64_t val, char *err)
+{
+    if (kind == RN_OFF_BEGINNING)
+        return 0;
+    if (kind != RN_OFF_TIME) {
+        for (size_t i = 0; i < g->nparts; i++) {
+            rn_kgroup_part *p = &g->parts[i];
+            /* As Kafka's tool: an offset outside the log is clamped to it. */
+            if (kind == RN_OFF_END || val > p->end)
+                p->target = p->end;
+            else if (val > p->target)
+                p->target = val;
+        }
+        return 0;
+    }
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new((int)g->nparts);
+    for (size_t i = 0; i < g->nparts; i++)
+        rd_kafka_topic_partition_list_add(tl, g->parts[i].topic, g->parts[i].partition)
+            ->offset = val;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(a->rk, tl, a->timeout_ms);
+    int r = 0;
+    if (e) {
+        r = fail(a, "offsets for time", e, rd_kafka_err2str(e), err);
+    } else {
+        for (int k = 0; k < tl->cnt; k++) {
+            rn_kgroup_part *p = &g->parts[k];
+            if (tl->elems[k].err) {
+                r = fail(a, "offsets for time", tl->elems[k].err,
+                         rd_kafka_err2str(tl->elems[k].err), err);
+                break;
+            }
+            /* No record that new: the end, as Kafka's tool. */
+            p->target = tl->elems[k].offset < 0 ? p->end : tl->elems[k].offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(tl);
+    return r;
+}
+
+static int alter_offsets(rn_kadmin *a, const char *group, const rn_kgroup *g, char *err)
+{
+    rd_kafka_AdminOptions_t *ao = admin_opts(a, a->rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, err);
+    if (!ao)
+        return RN_ERR;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(a->rk);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new((int)g->nparts);
+    for (size_t i = 0; i < g->nparts; i++)
+        rd_kafka_topic_partition_list_add(tl, g->parts[i].topic, g->parts[i].partition)
+            ->offset = g->parts[i].target;
+    rd_kafka_AlterConsumerGroupOffsets_t *ag = rd_kafka_AlterConsumerGroupOffsets_new(group, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    rd_kafka_AlterConsumerGroupOffsets(a->rk, &ag, 1, ao, q);
+    rd_kafka_AlterConsumerGroupOffsets_destroy(ag);
+    rd_kafka_event_t *ev = await(a, q, "reset offsets", err);
+    int r = RN_ERR;
+    if (!ev)
+        goto out;
+    size_t n = 0;
+    const rd_kafka_group_result_t **gr = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+        rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
+    if (n != 1) {
+        rn_seterr(err, "%s: reset offsets: no result for %s", a->brokers, group);
+        goto out;
+    }
+    const rd_kafka_error_t *e = rd_kafka_group_result_error(gr[0]);
+    if (e) {
+        fail(a, "reset offsets", rd_kafka_error_code(e), rd_kafka_error_string(e), err);
+        goto out;
+    }
+    const rd_kafka_topic_partition_list_t *res = rd_kafka_group_result_partitions(gr[0]);
+    for (int k = 0; res && k < res->cnt; k++) {
+        if (res->elems[k].err) {
+            char what[512];
+            snprintf(what, sizeof what, "reset offsets: %s [%" PRId32 "]", res->elems[k].topic,
+                     res->elems[k].partition);
+            fail(a, what, res->elems[k].err, rd_kafka_err2str(res->elems[k].err), err);
+            goto out;
+        }
+    }
+    r = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_queue_destroy(q);
+    return r;
+}
+
+int rn_kadmin_group_reset(rn_kadmin *a, const char *group, const char *topic, int kind,
+                          int64_t val, int execute, rn_kgroup *out, char *err)
+{
+    size_t cap = 0;
+    rn_kgroup cur;
+    memset(out, 0, sizeof *out);
+    /* Members and committed offsets as they are now. */
+    if (rn_kadmin_group_describe(a, group, &cur, err) < 0)
+        return RN_ERR;
+    if (cur.nmembers) {
+        rn_seterr(err, "%s: the group has %zu member%s (state %s): offsets can be reset only "
+                  "while it has none", group, cur.nmembers, cur.nmembers == 1 ? "" : "s",
+                  cur.state);
+        goto err;
+    }
+    out->state = cur.state;
+    if (cur.describe_error && !(out->describe_error = strdup(cur.describe_error))) {
+        rn_seterr(err, "out of memory");
+        goto err;
+    }
+    rn_kadmin_meta md;
+    if (rn_kadmin_metadata(a, &md, err) < 0)
+        goto err;
+    const rn_kadmin_topic *t = rn_kadmin_meta_find(&md, topic);
+    if (!t || t->unknown || t->nparts == 0) {
+        rn_seterr(err, "%s: unknown topic", topic);
+        rn_kadmin_meta_free(&md);
+        goto err;
+    }
+    for (int i = 0; i < t->nparts; i++) {
+        rn_kgroup_part *p = part_row(out, &cap, topic, t->parts[i].id);
+        if (!p) {
+            rn_seterr(err, "out of memory");
+            rn_kadmin_meta_free(&md);
+            goto err;
+        }
+        for (size_t k = 0; k < cur.nparts; k++)
+            if (cur.parts[k].partition == p->partition && !strcmp(cur.parts[k].topic, topic))
+                p->committed = cur.parts[k].committed;
+    }
+    rn_kadmin_meta_free(&md);
+    qsort(out->parts, out->nparts, sizeof *out->parts, cmp_row);
+    if (log_ends(a, out, 1, err) < 0 || targets(a, out, kind, val, err) < 0
+        || (execute && alter_offsets(a, group, out, err) < 0))
+        goto err;
+    rn_kgroup_free(&cur);
+    return 0;
+err:
+    rn_kgroup_free(&cur);
+    rn_kgroup_free(out);
+    return RN_ERR;
 }
