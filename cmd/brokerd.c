@@ -410,9 +410,15 @@ static const char usage_text[] =
     "                     [--max-partial SIZE] [--max-connections N]\n"
     "                     [--idle-timeout DURATION] [--max-partitions N]\n"
     "                     [--max-group-members N] [--group-initial-delay DURATION]\n"
-    "       brokerd topics -b HOST:PORT [--timeout DURATION] {--list |\n"
-    "                      --describe [TOPIC ...] | --create TOPIC [--partitions N]\n"
-    "                      [--replication-factor N] | --delete TOPIC}\n";
+    "       brokerd topics -b HOST:PORT [--timeout DURATION] [-X NAME=VALUE ...]\n"
+    "                      [-F FILE] {--list | --describe [TOPIC ...] |\n"
+    "                      --create TOPIC [--partitions N] [--replication-factor N] |\n"
+    "                      --delete TOPIC}\n"
+    "       brokerd groups -b HOST:PORT [--timeout DURATION] [-X NAME=VALUE ...]\n"
+    "                      [-F FILE] {--list | --describe GROUP [--state] |\n"
+    "                      --reset-offsets GROUP --topic TOPIC {--to-earliest |\n"
+    "                      --to-latest | --to-offset N | --to-datetime TIME}\n"
+    "                      [--execute]}\n";
 
 static void usage(void)
 {
@@ -452,7 +458,21 @@ static void usage(void)
           "      --describe [TOPIC ...] TOPIC PARTITION LEADER REPLICAS ISR, tab-separated\n"
           "      --create TOPIC         with --partitions N and --replication-factor N\n"
           "                             (default: the broker's defaults)\n"
-          "      --delete TOPIC\n", stdout);
+          "      --delete TOPIC\n"
+          "  -X, --property NAME=VALUE  a librdkafka property (repeatable), e.g.\n"
+          "                             -X security.protocol=SASL_SSL\n"
+          "  -F, --property-file FILE   librdkafka properties, NAME=VALUE lines\n"
+          "\ngroups: list, describe or reset consumer groups on any Kafka broker\n"
+          "(-b, -t, -X and -F as for topics).\n\n"
+          "      --list                 group names, one a line, sorted\n"
+          "      --describe GROUP       GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET\n"
+          "                             LAG CONSUMER-ID HOST CLIENT-ID, tab-separated\n"
+          "      --state                with --describe: GROUP STATE MEMBERS\n"
+          "      --reset-offsets GROUP  plan new offsets for --topic TOPIC's partitions\n"
+          "                             (only while the group has no members):\n"
+          "      --to-earliest, --to-latest, --to-offset N,\n"
+          "      --to-datetime YYYY-MM-DDTHH:MM:SS[.fff]Z|+HH:MM or @EPOCH_MS\n"
+          "      --execute              commit the plan (default: print it only)\n", stdout);
     exit(0);
 }
 

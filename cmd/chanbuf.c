@@ -18,7 +18,7 @@ static const char usage_text[] =
     "               [--max-connections N] [--idle-timeout DURATION] [--max-unread SIZE]\n"
     "               [--max-partial SIZE] [--timeout DURATION]\n"
     "               [-o lines|json|frames] [--sink SINK] ... [--route HEADER=VALUE:SINK_NAME] ...\n"
-    "               [-X NAME=VALUE] ... [-F FILE]\n";
+    "               [-X NAME=VALUE ...] [-F FILE]\n";
 
 static void usage(void)
 {
