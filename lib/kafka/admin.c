@@ -12,7 +12,6 @@
 
 struct rn_kadmin {
     rd_kafka_t *rk;
-    rd_kafka_conf_t *conf;      /* a copy, for the client of each describe */
     char *brokers;
     int timeout_ms;
 };
@@ -55,16 +54,10 @@ int rn_kadmin_new(const char *brokers, int timeout_ms, const rn_kprops *props,
         goto err;
     }
     rd_kafka_conf_set_log_cb(conf, quiet_log);
-    if (!(a->conf = rd_kafka_conf_dup(conf))) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, sizeof errstr, "out of memory");
-        goto err;
-    }
     /* conf becomes the client's; when there is no client it is still ours. */
     a->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!a->rk) {
         rd_kafka_conf_destroy(conf);
-        rd_kafka_conf_destroy(a->conf);
         goto err;
     }
     *out = a;
@@ -81,7 +74,6 @@ void rn_kadmin_free(rn_kadmin *a)
     if (!a)
         return;
     rd_kafka_destroy(a->rk);
-    rd_kafka_conf_destroy(a->conf);
     free(a->brokers);
     free(a);
 }
@@ -260,11 +252,10 @@ int rn_kadmin_delete(rn_kadmin *a, const char *topic, char *err)
 /* ---- consumer groups ---- */
 
 /* Options for one admin call, and the queue its answer comes to. */
-static rd_kafka_AdminOptions_t *admin_opts(rn_kadmin *a, rd_kafka_t *rk, rd_kafka_admin_op_t op,
-                                           char *err)
+static rd_kafka_AdminOptions_t *admin_opts(rn_kadmin *a, rd_kafka_admin_op_t op, char *err)
 {
     char errstr[512];
-    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, op);
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(a->rk, op);
     if (!ao) {
         rn_seterr(err, "out of memory");
         return NULL;
@@ -304,7 +295,7 @@ int rn_kadmin_groups(rn_kadmin *a, char ***names, size_t *n, char *err)
 {
     *names = NULL;
     *n = 0;
-    rd_kafka_AdminOptions_t *ao = admin_opts(a, a->rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, err);
+    rd_kafka_AdminOptions_t *ao = admin_opts(a, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, err);
     if (!ao)
         return RN_ERR;
     rd_kafka_queue_t *q = rd_kafka_queue_new(a->rk);
@@ -397,97 +388,103 @@ static int cmp_row(const void *x, const void *y)
     return c ? c : (p->partition > q->partition) - (p->partition < q->partition);
 }
 
-/* State and members (with their assigned partitions as rows). A broker
- * that cannot describe groups is not an error: describe_error says why. */
+/* A member's assignment as the consumer protocol encodes it (version,
+ * then [topic, [partition]], then user data): its partitions as rows owned
+ * by member. 0, RN_ECORRUPT when it does not parse, RN_ENOMEM. */
+static int assignment_rows(rn_kgroup *g, size_t *cap, int member, const unsigned char *b,
+                           size_t n)
+{
+    size_t at = 0;
+#define NEED(k) do { if (n - at < (size_t)(k)) return RN_ECORRUPT; } while (0)
+#define I16() (at += 2, (int16_t)(b[at - 2] << 8 | b[at - 1]))
+#define I32() (at += 4, (int32_t)((uint32_t)b[at - 4] << 24 | (uint32_t)b[at - 3] << 16 \
+                                  | (uint32_t)b[at - 2] << 8 | b[at - 1]))
+    if (n == 0)
+        return 0;               /* nothing assigned (yet) */
+    NEED(6);
+    (void)I16();           /* version */
+    int32_t nt = I32();
+    for (int32_t t = 0; t < nt; t++) {
+        NEED(2);
+        int16_t tl = I16();
+        if (tl < 0)
+            return RN_ECORRUPT;
+        NEED(tl + 4);
+        char topic[32768];
+        memcpy(topic, b + at, (size_t)tl);
+        topic[tl] = 0;
+        at += (size_t)tl;
+        int32_t np = I32();
+        if (np < 0 || (size_t)np > (n - at) / 4)
+            return RN_ECORRUPT;
+        for (int32_t k = 0; k < np; k++) {
+            rn_kgroup_part *p = part_row(g, cap, topic, I32());
+            if (!p)
+                return RN_ENOMEM;
+            p->member = member;
+        }
+    }
+#undef NEED
+#undef I16
+#undef I32
+    return 0;
+}
+
+/* State and members (with their assigned partitions as rows), by
+ * librdkafka's rd_kafka_list_groups (ListGroups and DescribeGroups): its
+ * admin API's DescribeConsumerGroups, in 2.0.2, breaks the client when the
+ * broker lacks DescribeGroups (an assertion, or a destroy that never
+ * returns). A broker that cannot describe groups is not an error:
+ * describe_error says why. */
 static int describe_members(rn_kadmin *a, const char *group, rn_kgroup *g, size_t *cap,
                             char *err)
 {
     char why[RN_ERRLEN];
-    /* A client of its own: librdkafka 2.0.2 cannot run another admin call
-     * on a client, nor destroy it, once a DescribeConsumerGroups failed
-     * because the broker lacks DescribeGroups (it waits forever). Such a
-     * client is abandoned instead, to end with the process. */
-    rd_kafka_conf_t *conf = rd_kafka_conf_dup(a->conf);
-    rd_kafka_t *rk = conf ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why) : NULL;
-    if (!rk) {
-        if (conf)
-            rd_kafka_conf_destroy(conf);
-        return rn_seterr(err, "%s", conf ? why : "out of memory");
-    }
-    int abandon = 0;
-    rd_kafka_AdminOptions_t *ao = admin_opts(a, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, err);
-    if (!ao) {
-        rd_kafka_destroy(rk);
-        return RN_ERR;
-    }
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    const char *groups[1] = { group };
-    rd_kafka_DescribeConsumerGroups(rk, groups, 1, ao, q);
-    rd_kafka_event_t *ev = await(a, q, "describe group", why);
-    abandon = !ev;
-    int r = RN_ERR;
-    size_t n = 0;
-    const rd_kafka_ConsumerGroupDescription_t **ds = NULL;
-    if (ev)
-        ds = rd_kafka_DescribeConsumerGroups_result_groups(
-            rd_kafka_event_DescribeConsumerGroups_result(ev), &n);
-    if (ev && n != 1)
+    const struct rd_kafka_group_list *gl = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_list_groups(a->rk, group, &gl, a->timeout_ms);
+    const struct rd_kafka_group_info *gi = !e && gl->group_cnt == 1 ? &gl->groups[0] : NULL;
+    if (e)
+        fail(a, "describe group", e, rd_kafka_err2str(e), why);
+    else if (!gi)
         rn_seterr(why, "%s: describe group: no result for %s", a->brokers, group);
-    if (ev && n == 1 && rd_kafka_ConsumerGroupDescription_error(ds[0])) {
-        const rd_kafka_error_t *e = rd_kafka_ConsumerGroupDescription_error(ds[0]);
-        fail(a, "describe group", rd_kafka_error_code(e), rd_kafka_error_string(e), why);
-        abandon = 1;
-        n = 0;
-    }
-    if (n != 1) {
+    else if (gi->err)
+        fail(a, "describe group", gi->err, rd_kafka_err2str(gi->err), why);
+    if (!gi || gi->err) {
+        if (gl)
+            rd_kafka_group_list_destroy(gl);
         g->state = "Unknown";
         if (!(g->describe_error = strdup(why))) {
             rn_seterr(err, "out of memory");
-            goto out;
+            return RN_ENOMEM;
         }
-        r = 0;
-        goto out;
+        return 0;
     }
-    const rd_kafka_ConsumerGroupDescription_t *d = ds[0];
-    static const char *const names[] = { "Unknown", "PreparingRebalance",
-                                         "CompletingRebalance", "Stable", "Dead", "Empty" };
-    rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupDescription_state(d);
-    g->state = (unsigned)st < sizeof names / sizeof *names ? names[st] : "Unknown";
-    size_t nm = rd_kafka_ConsumerGroupDescription_member_count(d);
-    if (nm && !(g->members = calloc(nm, sizeof *g->members))) {
-        rn_seterr(err, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < nm; i++) {
-        const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(d, i);
+    static const char *const names[] = { "PreparingRebalance", "CompletingRebalance",
+                                         "Stable", "Dead", "Empty" };
+    g->state = "Unknown";
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (gi->state && !strcmp(gi->state, names[i]))
+            g->state = names[i];
+    int r = 0;
+    if (gi->member_cnt > 0 && !(g->members = calloc((size_t)gi->member_cnt, sizeof *g->members)))
+        r = RN_ENOMEM;
+    for (int i = 0; r == 0 && i < gi->member_cnt; i++) {
+        const struct rd_kafka_group_member_info *m = &gi->members[i];
         rn_kgroup_member *gm = &g->members[g->nmembers++];
-        const char *host = rd_kafka_MemberDescription_host(m);
-        if (!(gm->id = strdup(rd_kafka_MemberDescription_consumer_id(m)))
-            || !(gm->client_id = strdup(rd_kafka_MemberDescription_client_id(m)))
-            || !(gm->host = strdup(host ? host : ""))) {
-            rn_seterr(err, "out of memory");
-            goto out;
-        }
-        const rd_kafka_MemberAssignment_t *as = rd_kafka_MemberDescription_assignment(m);
-        const rd_kafka_topic_partition_list_t *tl = as ? rd_kafka_MemberAssignment_partitions(as)
-                                                       : NULL;
-        for (int k = 0; tl && k < tl->cnt; k++) {
-            rn_kgroup_part *p = part_row(g, cap, tl->elems[k].topic, tl->elems[k].partition);
-            if (!p) {
-                rn_seterr(err, "out of memory");
-                goto out;
-            }
-            p->member = (int)i;
-        }
+        if (!(gm->id = strdup(m->member_id ? m->member_id : ""))
+            || !(gm->client_id = strdup(m->client_id ? m->client_id : ""))
+            || !(gm->host = strdup(m->client_host ? m->client_host : "")))
+            r = RN_ENOMEM;
+        else
+            r = assignment_rows(g, cap, i, m->member_assignment,
+                                (size_t)m->member_assignment_size);
     }
-    r = 0;
-out:
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(ao);
-    rd_kafka_queue_destroy(q);
-    if (!abandon)
-        rd_kafka_destroy(rk);
+    if (r == RN_ENOMEM)
+        rn_seterr(err, "out of memory");
+    else if (r < 0)
+        rn_seterr(err, "%s: describe group %s: a member's assignment does not parse",
+                  a->brokers, group);
+    rd_kafka_group_list_destroy(gl);
     return r;
 }
 
@@ -495,7 +492,7 @@ out:
 static int committed_offsets(rn_kadmin *a, const char *group, rn_kgroup *g, size_t *cap,
                              char *err)
 {
-    rd_kafka_AdminOptions_t *ao = admin_opts(a, a->rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, err);
+    rd_kafka_AdminOptions_t *ao = admin_opts(a, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, err);
     if (!ao)
         return RN_ERR;
     /* Every partition of every topic, by name: librdkafka 2.0.2, given
@@ -628,7 +625,7 @@ static int targets(rn_kadmin *a, rn_kgroup *g, int kind, int64_t val, char *err)
 
 static int alter_offsets(rn_kadmin *a, const char *group, const rn_kgroup *g, char *err)
 {
-    rd_kafka_AdminOptions_t *ao = admin_opts(a, a->rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, err);
+    rd_kafka_AdminOptions_t *ao = admin_opts(a, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, err);
     if (!ao)
         return RN_ERR;
     rd_kafka_queue_t *q = rd_kafka_queue_new(a->rk);

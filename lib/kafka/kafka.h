@@ -195,9 +195,11 @@ int rn_kadmin_create(rn_kadmin *a, const char *topic, int partitions, int replic
 int rn_kadmin_delete(rn_kadmin *a, const char *topic, char *err);
 
 /* Consumer groups, as kafka-consumer-groups.sh shows them: through
- * librdkafka's admin API (ListConsumerGroups, DescribeConsumerGroups,
- * ListConsumerGroupOffsets, AlterConsumerGroupOffsets) and the partitions'
- * ends (ListOffsets), so on any Kafka cluster. */
+ * librdkafka's admin API (ListConsumerGroups, ListConsumerGroupOffsets,
+ * AlterConsumerGroupOffsets), rd_kafka_list_groups for a group's members
+ * (DescribeConsumerGroups of librdkafka 2.0.2 breaks its client on a broker
+ * without DescribeGroups) and the partitions' ends (ListOffsets), so on any
+ * Kafka cluster. */
 
 /* Every group's name, sorted, into *names (free each and the array); RN_ERR
  * with err. */
