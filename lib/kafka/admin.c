@@ -488,6 +488,20 @@ static int describe_members(rn_kadmin *a, const char *group, rn_kgroup *g, size_
     return r;
 }
 
+/* The one group's result of an offsets call: its partitions, or RN_ERR. */
+static int one_group(const rn_kadmin *a, const rd_kafka_group_result_t **gr, size_t n,
+                     const char *group, const char *what,
+                     const rd_kafka_topic_partition_list_t **parts, char *err)
+{
+    if (n != 1)
+        return rn_seterr(err, "%s: %s: no result for %s", a->brokers, what, group);
+    const rd_kafka_error_t *e = rd_kafka_group_result_error(gr[0]);
+    if (e)
+        return fail(a, what, rd_kafka_error_code(e), rd_kafka_error_string(e), err);
+    *parts = rd_kafka_group_result_partitions(gr[0]);
+    return 0;
+}
+
 /* The group's committed offsets, as rows. */
 static int committed_offsets(rn_kadmin *a, const char *group, rn_kgroup *g, size_t *cap,
                              char *err)
@@ -520,16 +534,9 @@ static int committed_offsets(rn_kadmin *a, const char *group, rn_kgroup *g, size
     size_t n = 0;
     const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
         rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
-    if (n != 1) {
-        rn_seterr(err, "%s: group offsets: no result for %s", a->brokers, group);
+    const rd_kafka_topic_partition_list_t *tl;
+    if (one_group(a, gr, n, group, "group offsets", &tl, err) < 0)
         goto out;
-    }
-    const rd_kafka_error_t *e = rd_kafka_group_result_error(gr[0]);
-    if (e) {
-        fail(a, "group offsets", rd_kafka_error_code(e), rd_kafka_error_string(e), err);
-        goto out;
-    }
-    const rd_kafka_topic_partition_list_t *tl = rd_kafka_group_result_partitions(gr[0]);
     for (int k = 0; tl && k < tl->cnt; k++) {
         const rd_kafka_topic_partition_t *tp = &tl->elems[k];
         if (tp->err || tp->offset < 0)
@@ -644,16 +651,9 @@ static int alter_offsets(rn_kadmin *a, const char *group, const rn_kgroup *g, ch
     size_t n = 0;
     const rd_kafka_group_result_t **gr = rd_kafka_AlterConsumerGroupOffsets_result_groups(
         rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
-    if (n != 1) {
-        rn_seterr(err, "%s: reset offsets: no result for %s", a->brokers, group);
+    const rd_kafka_topic_partition_list_t *res;
+    if (one_group(a, gr, n, group, "reset offsets", &res, err) < 0)
         goto out;
-    }
-    const rd_kafka_error_t *e = rd_kafka_group_result_error(gr[0]);
-    if (e) {
-        fail(a, "reset offsets", rd_kafka_error_code(e), rd_kafka_error_string(e), err);
-        goto out;
-    }
-    const rd_kafka_topic_partition_list_t *res = rd_kafka_group_result_partitions(gr[0]);
     for (int k = 0; res && k < res->cnt; k++) {
         if (res->elems[k].err) {
             char what[512];
