@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "core/core.h"
 #include "kafka/kafka.h"
+#include "window/window.h"
 
 /* ---- brokerd topics: list, describe, create or delete topics on any
  * Kafka broker (lib/kafka/admin.c does the work; here we print). */
@@ -26,6 +27,7 @@ typedef struct topics_opts {
     int replication;            /* -1: the broker's default */
     char **names;               /* --describe's operands */
     int nnames;
+    rn_kprops *props;           /* -X, -F */
 } topics_opts;
 
 static void print_ids(const int32_t *ids, int n)
@@ -91,6 +93,35 @@ static int run_metadata(rn_kadmin *a, const topics_opts *o)
     return status;
 }
 
+/* What topics and groups share: --timeout, -X and -F, the client. */
+static int admin_timeout(const char *arg)
+{
+    int64_t ns = rn_opt_duration("--timeout", arg);
+    if (ns < 100000000 || ns > 3600 * 1000000000LL)
+        rn_usage_error("--timeout: must be between 100ms and 1h");
+    return (int)(ns / 1000000);
+}
+
+static void admin_prop(rn_kprops **p, int opt, const char *arg)
+{
+    char err[RN_ERRLEN];
+    if (rn_kprops_opt(p, opt, arg, err) < 0)
+        rn_usage_error("-%c: %s", opt, err);
+}
+
+static rn_kadmin *admin_new(const char *brokers, int timeout_ms, const rn_kprops *props)
+{
+    char err[RN_ERRLEN];
+    rn_kadmin *a;
+    int bad_setting;
+    if (rn_kadmin_new(brokers, timeout_ms, props, &a, &bad_setting, err) < 0) {
+        if (bad_setting)
+            rn_usage_error("%s", err);
+        rn_die("%s", err);
+    }
+    return a;
+}
+
 static void set_cmd(topics_opts *o, int cmd)
 {
     if (o->cmd != CMD_NONE && o->cmd != cmd)
@@ -110,6 +141,8 @@ static int brokerd_topics(int argc, char **argv, void (*usage)(void))
         { "delete", required_argument, NULL, OPT_DELETE },
         { "partitions", required_argument, NULL, OPT_PARTS },
         { "replication-factor", required_argument, NULL, OPT_RF },
+        { "property", required_argument, NULL, 'X' },
+        { "property-file", required_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -118,16 +151,12 @@ static int brokerd_topics(int argc, char **argv, void (*usage)(void))
     int c;
 
     optind = 2;
-    while ((c = getopt_long(argc, argv, "b:t:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:t:X:F:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': o.brokers = optarg; break;
-        case 't': {
-            int64_t ns = rn_opt_duration("--timeout", optarg);
-            if (ns < 100000000 || ns > 3600 * 1000000000LL)
-                rn_usage_error("--timeout: must be between 100ms and 1h");
-            o.timeout_ms = (int)(ns / 1000000);
-            break;
-        }
+        case 't': o.timeout_ms = admin_timeout(optarg); break;
+        case 'X':
+        case 'F': admin_prop(&o.props, c, optarg); break;
         case OPT_LIST: set_cmd(&o, CMD_LIST); break;
         case OPT_DESCRIBE: set_cmd(&o, CMD_DESCRIBE); break;
         case OPT_CREATE: set_cmd(&o, CMD_CREATE); o.topic = optarg; break;
@@ -164,12 +193,8 @@ static int brokerd_topics(int argc, char **argv, void (*usage)(void))
 
     char err[RN_ERRLEN];
     rn_kadmin *a;
-    int bad_setting, status = 0;
-    if (rn_kadmin_new(o.brokers, o.timeout_ms, &a, &bad_setting, err) < 0) {
-        if (bad_setting)
-            rn_usage_error("--brokers: %s", err);
-        rn_die("%s", err);
-    }
+    int status = 0;
+    a = admin_new(o.brokers, o.timeout_ms, o.props);
     if (o.cmd == CMD_LIST || o.cmd == CMD_DESCRIBE) {
         status = run_metadata(a, &o);
     } else {
@@ -182,6 +207,195 @@ static int brokerd_topics(int argc, char **argv, void (*usage)(void))
         }
     }
     rn_kadmin_free(a);
+    rn_kprops_free(o.props);
+    return status;
+}
+
+/* ---- brokerd groups: list, describe and reset consumer groups on any
+ * Kafka broker, as kafka-consumer-groups.sh does. */
+
+enum { G_NONE, G_LIST, G_DESCRIBE, G_RESET };
+
+static void print_off(int64_t v)
+{
+    if (v < 0)
+        fputs("\t-", stdout);
+    else
+        printf("\t%" PRId64, v);
+}
+
+/* GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST
+ * CLIENT-ID, as Kafka's --describe; a member with nothing assigned has a row
+ * of its own with "-" for the partition. */
+static void describe_group(const char *group, const rn_kgroup *g)
+{
+    for (size_t i = 0; i < g->nparts; i++) {
+        const rn_kgroup_part *p = &g->parts[i];
+        printf("%s\t%s\t%" PRId32, group, p->topic, p->partition);
+        print_off(p->committed);
+        print_off(p->end);
+        print_off(p->committed >= 0 && p->end >= 0 ? p->end - p->committed : -1);
+        if (p->member >= 0) {
+            const rn_kgroup_member *m = &g->members[p->member];
+            printf("\t%s\t%s\t%s\n", m->id, m->host, m->client_id);
+        } else {
+            fputs("\t-\t-\t-\n", stdout);
+        }
+    }
+    for (size_t k = 0; k < g->nmembers; k++) {
+        size_t i = 0;
+        while (i < g->nparts && g->parts[i].member != (int)k)
+            i++;
+        if (i == g->nparts)
+            printf("%s\t-\t-\t-\t-\t-\t%s\t%s\t%s\n", group, g->members[k].id,
+                   g->members[k].host, g->members[k].client_id);
+    }
+}
+
+static int brokerd_groups(int argc, char **argv, void (*usage)(void))
+{
+    enum { OPT_LIST = 256, OPT_DESCRIBE, OPT_STATE, OPT_RESET, OPT_TOPIC, OPT_EARLIEST,
+           OPT_LATEST, OPT_TO_OFFSET, OPT_TO_TIME, OPT_EXECUTE };
+    static const struct option longopts[] = {
+        { "brokers", required_argument, NULL, 'b' },
+        { "timeout", required_argument, NULL, 't' },
+        { "list", no_argument, NULL, OPT_LIST },
+        { "describe", required_argument, NULL, OPT_DESCRIBE },
+        { "state", no_argument, NULL, OPT_STATE },
+        { "reset-offsets", required_argument, NULL, OPT_RESET },
+        { "topic", required_argument, NULL, OPT_TOPIC },
+        { "to-earliest", no_argument, NULL, OPT_EARLIEST },
+        { "to-latest", no_argument, NULL, OPT_LATEST },
+        { "to-offset", required_argument, NULL, OPT_TO_OFFSET },
+        { "to-datetime", required_argument, NULL, OPT_TO_TIME },
+        { "execute", no_argument, NULL, OPT_EXECUTE },
+        { "property", required_argument, NULL, 'X' },
+        { "property-file", required_argument, NULL, 'F' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *brokers = NULL, *group = NULL, *topic = NULL;
+    int timeout_ms = 10000, cmd = G_NONE, to = -1, execute = 0, state = 0, c;
+    int64_t val = 0;
+    rn_kprops *props = NULL;
+    char err[RN_ERRLEN];
+
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "b:t:X:F:hV", longopts, NULL)) != -1) {
+        int want = c == OPT_LIST ? G_LIST : c == OPT_DESCRIBE ? G_DESCRIBE
+                 : c == OPT_RESET ? G_RESET : G_NONE;
+        if (want != G_NONE) {
+            if (cmd != G_NONE)
+                rn_usage_error("groups: use one of --list, --describe, --reset-offsets");
+            cmd = want;
+            group = optarg;
+        }
+        if (c == OPT_EARLIEST || c == OPT_LATEST || c == OPT_TO_OFFSET || c == OPT_TO_TIME) {
+            if (to != -1)
+                rn_usage_error("groups: use one of --to-earliest, --to-latest, --to-offset, "
+                               "--to-datetime");
+        }
+        switch (c) {
+        case 'b': brokers = optarg; break;
+        case 't': timeout_ms = admin_timeout(optarg); break;
+        case 'X':
+        case 'F': admin_prop(&props, c, optarg); break;
+        case OPT_LIST: case OPT_DESCRIBE: case OPT_RESET: break;
+        case OPT_STATE: state = 1; break;
+        case OPT_TOPIC: topic = optarg; break;
+        case OPT_EARLIEST: to = RN_OFF_BEGINNING; break;
+        case OPT_LATEST: to = RN_OFF_END; break;
+        case OPT_TO_OFFSET:
+            to = RN_OFF_ABS;
+            val = (int64_t)rn_opt_uint("--to-offset", optarg, INT64_MAX);
+            break;
+        case OPT_TO_TIME:
+            to = RN_OFF_TIME;
+            if (optarg[0] == '@') {
+                val = (int64_t)rn_opt_uint("--to-datetime", optarg + 1, INT64_MAX);
+            } else {
+                int64_t ns;
+                rn_timex *x = rn_timex_new("iso8601", err);
+                if (!x)
+                    rn_die("%s", err);
+                if (rn_timex_parse(x, optarg, strlen(optarg), &ns) < 0)
+                    rn_usage_error("--to-datetime: '%s' is neither YYYY-MM-DDTHH:MM:SS[.fff] "
+                                   "with Z or +HH:MM, nor @EPOCH_MS", optarg);
+                rn_timex_free(x);
+                val = ns / 1000000;
+            }
+            break;
+        case OPT_EXECUTE: execute = 1; break;
+        case 'h': usage(); break;
+        case 'V': rn_version(); break;
+        default: rn_usage_error("unknown option");
+        }
+    }
+    if (optind < argc)
+        rn_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!brokers)
+        rn_usage_error("groups: --brokers is required");
+    if (cmd == G_NONE)
+        rn_usage_error("groups: one of --list, --describe, --reset-offsets is required");
+    if (state && cmd != G_DESCRIBE)
+        rn_usage_error("--state goes with --describe");
+    if (cmd == G_RESET && (!topic || to == -1))
+        rn_usage_error("--reset-offsets needs --topic and one of --to-earliest, --to-latest, "
+                       "--to-offset, --to-datetime");
+    if (cmd != G_RESET && (topic || to != -1 || execute))
+        rn_usage_error("--topic, --to-... and --execute go with --reset-offsets");
+    if (group && !*group)
+        rn_usage_error("groups: empty group name");
+
+    rn_kadmin *a = admin_new(brokers, timeout_ms, props);
+    int status = 0;
+    rn_kgroup g;
+    if (cmd == G_LIST) {
+        char **names;
+        size_t n;
+        if (rn_kadmin_groups(a, &names, &n, err) < 0) {
+            rn_warn("%s", err);
+            status = 1;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                puts(names[i]);
+                free(names[i]);
+            }
+            free(names);
+        }
+    } else if (cmd == G_DESCRIBE) {
+        if (rn_kadmin_group_describe(a, group, &g, err) < 0) {
+            rn_warn("%s", err);
+            status = 1;
+        } else {
+            if (g.describe_error)
+                rn_warn("%s: members and state unknown: %s", group, g.describe_error);
+            if (state)
+                printf("%s\t%s\t%zu\n", group, g.state, g.nmembers);
+            else
+                describe_group(group, &g);
+            rn_kgroup_free(&g);
+        }
+    } else if (rn_kadmin_group_reset(a, group, topic, to, val, execute, &g, err) < 0) {
+        rn_warn("%s", err);
+        status = 1;
+    } else {
+        /* GROUP TOPIC PARTITION NEW-OFFSET, as Kafka's tool prints the plan. */
+        if (g.describe_error)
+            rn_warn("%s: cannot tell whether the group has members: %s", group,
+                    g.describe_error);
+        for (size_t i = 0; i < g.nparts; i++)
+            printf("%s\t%s\t%" PRId32 "\t%" PRId64 "\n", group, g.parts[i].topic,
+                   g.parts[i].partition, g.parts[i].target);
+        if (!execute)
+            rn_warn("dry run: nothing changed (--execute to reset)");
+        rn_kgroup_free(&g);
+    }
+    if (fflush(stdout) == EOF)
+        rn_die("stdout: write error");
+    rn_kadmin_free(a);
+    rn_kprops_free(props);
     return status;
 }
 
@@ -196,9 +410,15 @@ static const char usage_text[] =
     "                     [--max-partial SIZE] [--max-connections N]\n"
     "                     [--idle-timeout DURATION] [--max-partitions N]\n"
     "                     [--max-group-members N] [--group-initial-delay DURATION]\n"
-    "       brokerd topics -b HOST:PORT [--timeout DURATION] {--list |\n"
-    "                      --describe [TOPIC ...] | --create TOPIC [--partitions N]\n"
-    "                      [--replication-factor N] | --delete TOPIC}\n";
+    "       brokerd topics -b HOST:PORT [--timeout DURATION] [-X NAME=VALUE ...]\n"
+    "                      [-F FILE] {--list | --describe [TOPIC ...] |\n"
+    "                      --create TOPIC [--partitions N] [--replication-factor N] |\n"
+    "                      --delete TOPIC}\n"
+    "       brokerd groups -b HOST:PORT [--timeout DURATION] [-X NAME=VALUE ...]\n"
+    "                      [-F FILE] {--list | --describe GROUP [--state] |\n"
+    "                      --reset-offsets GROUP --topic TOPIC {--to-earliest |\n"
+    "                      --to-latest | --to-offset N | --to-datetime TIME}\n"
+    "                      [--execute]}\n";
 
 static void usage(void)
 {
@@ -238,7 +458,21 @@ static void usage(void)
           "      --describe [TOPIC ...] TOPIC PARTITION LEADER REPLICAS ISR, tab-separated\n"
           "      --create TOPIC         with --partitions N and --replication-factor N\n"
           "                             (default: the broker's defaults)\n"
-          "      --delete TOPIC\n", stdout);
+          "      --delete TOPIC\n"
+          "  -X, --property NAME=VALUE  a librdkafka property (repeatable), e.g.\n"
+          "                             -X security.protocol=SASL_SSL\n"
+          "  -F, --property-file FILE   librdkafka properties, NAME=VALUE lines\n"
+          "\ngroups: list, describe or reset consumer groups on any Kafka broker\n"
+          "(-b, -t, -X and -F as for topics).\n\n"
+          "      --list                 group names, one a line, sorted\n"
+          "      --describe GROUP       GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET\n"
+          "                             LAG CONSUMER-ID HOST CLIENT-ID, tab-separated\n"
+          "      --state                with --describe: GROUP STATE MEMBERS\n"
+          "      --reset-offsets GROUP  plan new offsets for --topic TOPIC's partitions\n"
+          "                             (only while the group has no members):\n"
+          "      --to-earliest, --to-latest, --to-offset N,\n"
+          "      --to-datetime YYYY-MM-DDTHH:MM:SS[.fff]Z|+HH:MM or @EPOCH_MS\n"
+          "      --execute              commit the plan (default: print it only)\n", stdout);
     exit(0);
 }
 
@@ -369,8 +603,10 @@ int main(int argc, char **argv)
         rn_version();
     if (argc > 1 && !strcmp(argv[1], "topics"))
         return brokerd_topics(argc, argv, usage);
+    if (argc > 1 && !strcmp(argv[1], "groups"))
+        return brokerd_groups(argc, argv, usage);
     if (argc < 2 || strcmp(argv[1], "serve") != 0)
-        rn_usage_error(argc < 2 ? "missing command (serve or topics)" : "unknown command '%s'",
+        rn_usage_error(argc < 2 ? "missing command (serve, topics or groups)" : "unknown command '%s'",
                        argv[1]);
     optind = 2;
     while ((c = getopt_long(argc, argv, "l:d:p:hV", longopts, NULL)) != -1) {

@@ -10,13 +10,15 @@
 #include "cli.h"
 #include "core/core.h"
 #include "hop/hop.h"
+#include "kafka/kafka.h"
 
 static const char usage_text[] =
     "usage: chanbuf [--listen ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"
     "               [--batch N] [--fsync always|DURATION] [--when-full block|drop]\n"
     "               [--max-connections N] [--idle-timeout DURATION] [--max-unread SIZE]\n"
     "               [--max-partial SIZE] [--timeout DURATION]\n"
-    "               [-o lines|json|frames] [--sink SINK] ... [--route HEADER=VALUE:SINK_NAME] ...\n";
+    "               [-o lines|json|frames] [--sink SINK] ... [--route HEADER=VALUE:SINK_NAME] ...\n"
+    "               [-X NAME=VALUE ...] [-F FILE]\n";
 
 static void usage(void)
 {
@@ -42,6 +44,9 @@ static void usage(void)
           "  -o, --output FORMAT     stdout and file sinks: lines (default), json, frames\n"
           "      --sink SINK         a sink (default stdout); may be repeated\n"
           "      --route H=V:NAME    events whose header H is V go to sink NAME\n"
+          "  -X NAME=VALUE           kafka sinks: a librdkafka property (repeatable), e.g.\n"
+          "                          -X security.protocol=SASL_SSL\n"
+          "  -F FILE                 kafka sinks: librdkafka properties, NAME=VALUE lines\n"
           "  -h, --help              show this help\n"
           "  -V, --version           show the version\n", stdout);
     exit(0);
@@ -92,6 +97,8 @@ int main(int argc, char **argv)
         { "output", required_argument, NULL, 'o' },
         { "sink", required_argument, NULL, OPT_SINK },
         { "route", required_argument, NULL, OPT_ROUTE },
+        { "property", required_argument, NULL, 'X' },
+        { "property-file", required_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -105,11 +112,12 @@ int main(int argc, char **argv)
         .fsync_always = 1, .fmt = RN_FMT_LINES, .batch = 1000,
         .drain_ns = 10000000000LL, .sinks = sinks, .on_warn = on_warn,
     };
+    rn_kprops *kprops = NULL;
     char err[RN_ERRLEN];
     int c;
 
     rn_cli_init("chanbuf");
-    while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:X:F:hV", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_LISTEN: o.listen = optarg; break;
         case OPT_DIR: o.dir = optarg; break;
@@ -174,6 +182,11 @@ int main(int argc, char **argv)
                 rn_usage_error("--route: at most 256 routes");
             routes_arg[nroutes++] = optarg;
             break;
+        case 'X':
+        case 'F':
+            if (rn_kprops_opt(&kprops, c, optarg, err) < 0)
+                rn_usage_error("-%c: %s", c, err);
+            break;
         case 'h': usage(); break;
         case 'V': rn_version(); break;
         default: rn_usage_error("unknown option");
@@ -190,6 +203,16 @@ int main(int argc, char **argv)
             rn_usage_error("%s", err);
     o.routes = routes;
     o.nroutes = nroutes;
+    if (kprops) {
+        size_t k = 0;
+        while (k < o.nsinks && sinks[k].kind != RN_SINK_KAFKA)
+            k++;
+        if (k == o.nsinks)
+            rn_usage_error("-X and -F go with a kafka:// sink");
+        if (rn_kprops_check(kprops, RN_KPROPS_SINK, err) < 0)
+            rn_usage_error("-X: %s", err);
+        o.kprops = kprops;
+    }
     if (rn_sig_ignore_pipe(err) < 0)
         rn_die("%s", err);
 
@@ -224,5 +247,6 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < nroutes; i++)
         free(keep[i]);
+    rn_kprops_free(kprops);
     return status;
 }

@@ -16,7 +16,7 @@ static const char usage_text[] =
     "usage: consume -b BROKERS -t TOPIC [-p PARTITION] [-G GROUP]\n"
     "               [--offset beginning|end|N|-N|@EPOCH_MS] [-e] [-c COUNT]\n"
     "               [-o lines|json|frames] [--order-wait DURATION]\n"
-    "               [--timeout DURATION]\n";
+    "               [--timeout DURATION] [-X NAME=VALUE ...] [-F FILE]\n";
 
 static void usage(void)
 {
@@ -40,6 +40,9 @@ static void usage(void)
           "      --timeout DURATION bound on reaching the brokers, with -e on waiting\n"
           "                         for the topic to exist, and on the commit at exit\n"
           "                         (default 10s)\n"
+          "  -X NAME=VALUE          a librdkafka property (repeatable), e.g.\n"
+          "                         -X security.protocol=SASL_SSL\n"
+          "  -F FILE                librdkafka properties, NAME=VALUE lines\n"
           "  -h, --help             show this help\n"
           "  -V, --version          show the version\n", stdout);
     exit(0);
@@ -93,6 +96,8 @@ int main(int argc, char **argv)
         { "output", required_argument, NULL, 'o' },
         { "order-wait", required_argument, NULL, OPT_ORDER_WAIT },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "property", required_argument, NULL, 'X' },
+        { "property-file", required_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -101,6 +106,7 @@ int main(int argc, char **argv)
                         .order_wait_ms = 500, .on_warn = on_warn };
     rn_format fmt = RN_FMT_LINES;
     uint64_t count = 0;
+    rn_kprops *props = NULL;
     char err[RN_ERRLEN];
     int c;
 
@@ -111,7 +117,7 @@ int main(int argc, char **argv)
     rn_input in;
     if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);
-    while ((c = getopt_long(argc, argv, "b:t:p:G:ec:o:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:t:p:G:ec:o:X:F:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': o.brokers = optarg; break;
         case 't': o.topic = optarg; break;
@@ -139,6 +145,11 @@ int main(int argc, char **argv)
             if (o.timeout_ms <= 0)
                 rn_usage_error("--timeout: at least 1ms");
             break;
+        case 'X':
+        case 'F':
+            if (rn_kprops_opt(&props, c, optarg, err) < 0)
+                rn_usage_error("-%c: %s", c, err);
+            break;
         case 'h': usage(); break;
         case 'V': rn_version(); break;
         default: rn_usage_error("unknown option");
@@ -150,6 +161,9 @@ int main(int argc, char **argv)
         rn_usage_error("-b BROKERS and -t TOPIC are required");
     if (o.group && o.partition >= 0)
         rn_usage_error("cannot use -p with -G: the group assigns partitions");
+    if (rn_kprops_check(props, RN_KPROPS_CONSUMER, err) < 0)
+        rn_usage_error("-X: %s", err);
+    o.props = props;
 
     rn_writer *out = rn_writer_new(STDOUT_FILENO, fmt);
     if (!out)
@@ -226,5 +240,6 @@ int main(int argc, char **argv)
         status = 1;
     }
     rn_writer_free(out);
+    rn_kprops_free(props);
     return status;
 }

@@ -614,7 +614,7 @@ rn_agent *rn_agent_new(uv_loop_t *loop, const rn_agent_opts *o, char *err)
     for (size_t i = 0; i < o->nsinks; i++) {
         rn_sink_opts so = {
             .chan = a->chan, .index = i, .batch = a->o.batch, .fmt = o->fmt,
-            .fsync = o->dir && o->fsync_always, .filter = a->filters[i],
+            .fsync = o->dir && o->fsync_always, .filter = a->filters[i], .kprops = o->kprops,
             .on_warn = pass_warn, .on_fail = sink_failed, .data = a,
         };
         if (!(a->sinks[i] = rn_sink_start(&o->sinks[i], &so, err)))

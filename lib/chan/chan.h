@@ -218,6 +218,8 @@ typedef struct rn_sink_opts {
     rn_format fmt;              /* stdout and file sinks */
     int fsync;                  /* file sink: fsync each batch before done */
     rn_sink_filter filter;
+    const struct rn_kprops *kprops; /* kafka sinks: the user's librdkafka
+                                       properties (kafka/kafka.h), or NULL */
     /* From the sink's thread. */
     void (*on_warn)(void *data, const char *msg);
     /* The sink has stopped for good (stdout closed, status RN_EPIPE, or failed:
@@ -288,6 +290,7 @@ typedef struct rn_agent_opts {
     const rn_route *routes;     /* all of one header */
     size_t nroutes;
     int64_t drain_ns;           /* how long rn_agent_stop waits for the sinks */
+    const struct rn_kprops *kprops; /* kafka sinks' librdkafka properties, or NULL */
     /* The hop port's limits (rn_hop_server_opts; 0: its defaults). */
     size_t max_conns, max_unread, max_partial;
     int64_t idle_ms;            /* < 0: never */

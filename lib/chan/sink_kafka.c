@@ -19,6 +19,7 @@
 
 #include "core/core.h"
 #include "chan/chan_int.h"
+#include "kafka/kafka.h"
 
 #define MAX_INFLIGHT 200000     /* records produced and not yet reported */
 
@@ -257,13 +258,18 @@ int rn_sink__kafka_init(rn_sink *s, char *err)
         return rn_seterr(err, "sink %s: %s", s->spec.name, e);
     }
     rd_kafka_conf_set_log_cb(conf, NULL);
-    size_t mlen = sizeof k->max_bytes;
-    if (rd_kafka_conf_get(conf, "message.max.bytes", k->max_bytes, &mlen) != RD_KAFKA_CONF_OK)
-        strcpy(k->max_bytes, "?");
     set(conf, "acks", s->spec.acks);
     set(conf, "message.timeout.ms", "0");
     set(conf, "linger.ms", "5");
     set(conf, "enable.idempotence", "false");
+    /* The user's last, so that they override our defaults. */
+    if (rn_kprops_apply(s->o.kprops, RN_KPROPS_SINK, conf, e) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return rn_seterr(err, "sink %s: %s", s->spec.name, e);
+    }
+    size_t mlen = sizeof k->max_bytes;
+    if (rd_kafka_conf_get(conf, "message.max.bytes", k->max_bytes, &mlen) != RD_KAFKA_CONF_OK)
+        strcpy(k->max_bytes, "?");
     rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, k);

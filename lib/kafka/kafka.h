@@ -1,5 +1,6 @@
 /* kafka.h -- the Kafka client side, on librdkafka: the consumer that
- * consume(1) runs, and the topic administration of brokerd topics. */
+ * consume(1) runs, the topic and group administration of brokerd topics and
+ * brokerd groups, and the librdkafka properties a user gives them all. */
 #ifndef RN_KAFKA_KAFKA_H
 #define RN_KAFKA_KAFKA_H
 
@@ -7,6 +8,34 @@
 #include <stdint.h>
 
 #include "core/core.h"
+
+/* kprops.c -- librdkafka properties from the user, as kcat's -X NAME=VALUE
+ * and -F FILE (NAME=VALUE lines; blank lines and # comments are skipped),
+ * for every client: a cluster with SASL or TLS, a client.id, fetch sizes.
+ * They are applied after the client's own settings, so they override its
+ * defaults; the few it sets for its guarantees are refused instead
+ * (rn_kprops_check says which and what to use). */
+
+typedef struct rn_kprops rn_kprops;
+struct rd_kafka_conf_s;
+
+enum { RN_KPROPS_CONSUMER, RN_KPROPS_SINK, RN_KPROPS_ADMIN };
+
+rn_kprops *rn_kprops_new(void);             /* NULL: out of memory */
+void rn_kprops_free(rn_kprops *p);          /* NULL is a no-op */
+size_t rn_kprops_count(const rn_kprops *p); /* NULL: 0 */
+/* "NAME=VALUE", or each such line of the file at path. RN_ERR with err when
+ * it is not NAME=VALUE or librdkafka refuses it (its message names the
+ * property), or RN_ENOMEM; a file's errors name its path and line. */
+int rn_kprops_add(rn_kprops *p, const char *arg, char *err);
+int rn_kprops_load(rn_kprops *p, const char *path, char *err);
+/* 0, or RN_ERR with err naming the first property of p that a client of
+ * role (RN_KPROPS_...) sets itself, and why. p may be NULL. */
+int rn_kprops_check(const rn_kprops *p, int role, char *err);
+/* A tool's -X ARG (opt 'X') or -F ARG (opt 'F'), into *p (made when NULL). */
+int rn_kprops_opt(rn_kprops **p, int opt, const char *arg, char *err);
+/* Check, then set every property of p (NULL: none) on conf. */
+int rn_kprops_apply(const rn_kprops *p, int role, struct rd_kafka_conf_s *conf, char *err);
 
 /* kconsume.c -- reading a topic as events, alone or in a consumer group, on
  * librdkafka (so any Kafka-protocol broker will do).
@@ -34,6 +63,7 @@ typedef struct rn_kcons_opts {
                                    first, a partition that may still have an
                                    older one holding the others back at most
                                    this long; 0: as fetched */
+    const rn_kprops *props;     /* the user's librdkafka properties, or NULL */
     rn_warn_fn *on_warn;        /* what the consumer waits for, said once */
     void *data;
 } rn_kcons_opts;
@@ -120,11 +150,12 @@ int rn_kcons_close(rn_kcons *c, char *err);
 typedef struct rn_kadmin rn_kadmin;
 
 /* A client for brokers (comma-separated HOST:PORT), with timeout_ms for
- * every request; it connects when first asked. 0 and *out, or RN_ERR with
- * err: *bad_setting is then 1 when librdkafka rejected brokers or timeout_ms
- * (for a tool, a usage error), 0 when the client would not start. */
-int rn_kadmin_new(const char *brokers, int timeout_ms, rn_kadmin **out, int *bad_setting,
-                  char *err);
+ * every request and the user's properties props (NULL: none); it connects
+ * when first asked. 0 and *out, or RN_ERR with err: *bad_setting is then 1
+ * when librdkafka rejected brokers, timeout_ms or a property (for a tool, a
+ * usage error), 0 when the client would not start. */
+int rn_kadmin_new(const char *brokers, int timeout_ms, const rn_kprops *props,
+                  rn_kadmin **out, int *bad_setting, char *err);
 void rn_kadmin_free(rn_kadmin *a);   /* NULL is a no-op */
 
 typedef struct rn_kadmin_part {
@@ -162,5 +193,55 @@ void rn_kadmin_meta_free(rn_kadmin_meta *m);
 int rn_kadmin_create(rn_kadmin *a, const char *topic, int partitions, int replication,
                      char *err);
 int rn_kadmin_delete(rn_kadmin *a, const char *topic, char *err);
+
+/* Consumer groups, as kafka-consumer-groups.sh shows them: through
+ * librdkafka's admin API (ListConsumerGroups, ListConsumerGroupOffsets,
+ * AlterConsumerGroupOffsets), rd_kafka_list_groups for a group's members
+ * (DescribeConsumerGroups of librdkafka 2.0.2 breaks its client on a broker
+ * without DescribeGroups) and the partitions' ends (ListOffsets), so on any
+ * Kafka cluster. */
+
+/* Every group's name, sorted, into *names (free each and the array); RN_ERR
+ * with err. */
+int rn_kadmin_groups(rn_kadmin *a, char ***names, size_t *n, char *err);
+
+typedef struct rn_kgroup_member {
+    char *id, *client_id, *host;
+} rn_kgroup_member;
+
+typedef struct rn_kgroup_part {
+    char *topic;
+    int32_t partition;
+    int64_t committed;          /* -1: none */
+    int64_t end;                /* the log end offset; -1: unknown */
+    int64_t target;             /* a reset's new offset (else -1) */
+    int member;                 /* index into members of its owner, or -1 */
+} rn_kgroup_part;
+
+typedef struct rn_kgroup {
+    const char *state;          /* "Stable", "Empty", ...; "Unknown" when not described */
+    char *describe_error;       /* NULL, or why members and state are not known
+                                   (e.g. a broker without DescribeGroups) */
+    rn_kgroup_member *members;
+    size_t nmembers;
+    rn_kgroup_part *parts;      /* sorted by topic and partition */
+    size_t nparts;
+} rn_kgroup;
+
+/* The group's state, members, and every partition that has a committed
+ * offset or is assigned, with its log end. RN_ERR with err when its offsets
+ * cannot be read; a group nobody knows has no members and no partitions. */
+int rn_kadmin_group_describe(rn_kadmin *a, const char *group, rn_kgroup *out, char *err);
+void rn_kgroup_free(rn_kgroup *g);
+
+/* Plan a reset of group's offsets for every partition of topic to kind
+ * (RN_OFF_BEGINNING, RN_OFF_END, RN_OFF_ABS: val, clamped to the log as
+ * Kafka does, RN_OFF_TIME: the first record at or after val ms, else the
+ * end) into *out (parts[].target), and with execute commit it. Refused
+ * (RN_ERR, err says so) while the group has members, as Kafka refuses; when
+ * the brokers cannot describe groups the plan goes on and
+ * out->describe_error says so. */
+int rn_kadmin_group_reset(rn_kadmin *a, const char *group, const char *topic, int kind,
+                          int64_t val, int execute, rn_kgroup *out, char *err);
 
 #endif

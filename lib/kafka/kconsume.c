@@ -462,6 +462,12 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
         set(conf, "enable.auto.commit", "false");
         set(conf, "group.id", "runnel-consume");   /* never joined: assign() only */
     }
+    /* The user's last, so that they override our defaults. */
+    if (rn_kprops_apply(o->props, RN_KPROPS_CONSUMER, conf, err) < 0) {
+        rd_kafka_conf_destroy(conf);
+        free(c);
+        return NULL;
+    }
     rd_kafka_conf_set_opaque(conf, c);
     c->wake[0] = c->wake[1] = -1;
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e))) {
