@@ -91,27 +91,24 @@ groups --reset-offsets g --topic logs --to-datetime yesterday
 expect_eq "bad --to-datetime (rc)" "$rc" 2
 
 # Members, state, --list and the refusal while a member is in the group
-# need brokerd to answer DescribeGroups and ListGroups.
+# (brokerd answers DescribeGroups and ListGroups).
 bg timeout 60 "$CONSUME" -b "$B" -t logs -G g -X client.id=member >/dev/null 2>"$T/m.err"
 mpid=$!
 wait_until 30 grep -q 'leader member-' "$blog" || fail "the member did not join: $(cat "$T/m.err")"
 groups --describe g --state
-if grep -q 'members and state unknown' "$T/err"; then
-    note "brokerd does not answer DescribeGroups yet: members, --list and the refusal untested"
-else
-    expect_eq "--describe --state (rc; $(cat "$T/err"))" "$rc" 0
-    expect_eq "--describe --state" "$(cat "$T/out")" "$(printf 'g\tStable\t1')"
-    groups --describe g
-    awk -F'\t' '$7 !~ /^member-/ || $9 != "member" { bad = 1 } END { exit bad }' "$T/out" ||
-        fail "--describe with a member: $(cat "$T/out")"
-    groups --reset-offsets g --topic logs --to-earliest --execute
-    expect_eq "reset with a member (rc)" "$rc" 1
-    grep -q 'g: the group has 1 member' "$T/err" || fail "refusal: $(cat "$T/err")"
-    expect_eq "not reset" "$(stop "$mpid"; committed)" "0:150 1:100 "
-    groups --list
-    expect_eq "--list (rc; $(cat "$T/err"))" "$rc" 0
-    expect_eq "--list" "$(cat "$T/out")" "g"
-fi
+! grep -q 'members and state unknown' "$T/err" || fail "no members and state: $(cat "$T/err")"
+expect_eq "--describe --state (rc; $(cat "$T/err"))" "$rc" 0
+expect_eq "--describe --state" "$(cat "$T/out")" "$(printf 'g\tStable\t1')"
+groups --describe g
+awk -F'\t' '$7 !~ /^member-/ || $9 != "member" { bad = 1 } END { exit bad }' "$T/out" ||
+    fail "--describe with a member: $(cat "$T/out")"
+groups --reset-offsets g --topic logs --to-earliest --execute
+expect_eq "reset with a member (rc)" "$rc" 1
+grep -q 'g: the group has 1 member' "$T/err" || fail "refusal: $(cat "$T/err")"
+expect_eq "not reset" "$(stop "$mpid"; committed)" "0:150 1:100 "
+groups --list
+expect_eq "--list (rc; $(cat "$T/err"))" "$rc" 0
+expect_eq "--list" "$(cat "$T/out")" "g"
 stop "$mpid"
 
 # -X and -F: a bad property is a usage error naming it, on every client.
