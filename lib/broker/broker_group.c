@@ -945,6 +945,18 @@ int rn__group_load(rn_broker *b, char *err)
     return r;
 }
 
+/* One partition of an OffsetCommit request. */
+static void commit_part(rn_kr *r, int16_t v, int32_t *p, int64_t *off, rn_kstr *md)
+{
+    *p = rn_kr_i32(r);
+    *off = rn_kr_i64(r);
+    if (v == 1)
+        rn_kr_i64(r);                       /* commit timestamp */
+    if (v >= 6)
+        rn_kr_i32(r);                       /* committed leader epoch */
+    *md = rn_kr_nstr(r);
+}
+
 int rn__offset_commit(kreq *q)
 {
     rn_broker *b = q->c->b;
@@ -963,20 +975,15 @@ int rn__offset_commit(kreq *q)
         rn_kr_i64(&r);                      /* retention_time_ms: kept forever */
     if (v >= 7)
         rn_kr_nstr(&r);
-    int32_t nt = rn_kr_array(&r, 6, NULL);
-    size_t at = r.off;
+    int32_t nt = rn_kr_array(&r, 6, NULL), p;
+    int64_t off;
+    rn_kstr md;
+    size_t at = r.off, nparts = 0;
     for (int32_t i = 0; i < nt && rn_kr_ok(&r); i++) {
         rn_kr_str(&r);
         int32_t np = rn_kr_array(&r, 14, NULL);
-        for (int32_t j = 0; j < np && rn_kr_ok(&r); j++) {
-            rn_kr_i32(&r);
-            rn_kr_i64(&r);
-            if (v == 1)
-                rn_kr_i64(&r);
-            if (v >= 6)
-                rn_kr_i32(&r);
-            rn_kr_nstr(&r);
-        }
+        for (int32_t j = 0; j < np && rn_kr_ok(&r); j++, nparts++)
+            commit_part(&r, v, &p, &off, &md);
     }
     if (!rn_kr_ok(&r))
         return -1;
@@ -995,23 +1002,6 @@ int rn__offset_commit(kreq *q)
     /* Apply, then save, then answer: a commit that could not be saved (a
      * full disk) is undone and answered KAFKA_STORAGE_ERROR, so a client is
      * never told 0 for an offset a restart would lose. */
-    size_t nparts = 0;
-    rn_kr_init(&r, q->body, q->blen);
-    r.off = at;
-    for (int32_t i = 0; i < nt; i++) {
-        rn_kr_str(&r);
-        int32_t np = rn_kr_array(&r, 14, NULL);
-        nparts += (size_t)np;
-        for (int32_t j = 0; j < np; j++) {
-            rn_kr_i32(&r);
-            rn_kr_i64(&r);
-            if (v == 1)
-                rn_kr_i64(&r);
-            if (v >= 6)
-                rn_kr_i32(&r);
-            rn_kr_nstr(&r);
-        }
-    }
     typedef struct undo { size_t at; int64_t offset; char *meta; size_t mlen; } undo;
     int16_t *pe = calloc(nparts ? nparts : 1, sizeof *pe);
     undo *u = calloc(nparts ? nparts : 1, sizeof *u);
@@ -1027,13 +1017,7 @@ int rn__offset_commit(kreq *q)
         rn_kstr topic = rn_kr_str(&r);
         int32_t np = rn_kr_array(&r, 14, NULL);
         for (int32_t j = 0; j < np; j++, k++) {
-            int32_t p = rn_kr_i32(&r);
-            int64_t off = rn_kr_i64(&r);
-            if (v == 1)
-                rn_kr_i64(&r);
-            if (v >= 6)
-                rn_kr_i32(&r);
-            rn_kstr md = rn_kr_nstr(&r);
+            commit_part(&r, v, &p, &off, &md);
             pe[k] = e;
             if (e)
                 continue;
@@ -1093,13 +1077,7 @@ int rn__offset_commit(kreq *q)
         rn_kw_str(w, topic.p, topic.n);
         rn_kw_array(w, np);
         for (int32_t j = 0; j < np; j++, k++) {
-            int32_t p = rn_kr_i32(&r);
-            rn_kr_i64(&r);
-            if (v == 1)
-                rn_kr_i64(&r);
-            if (v >= 6)
-                rn_kr_i32(&r);
-            rn_kr_nstr(&r);
+            commit_part(&r, v, &p, &off, &md);
             rn_kw_i32(w, p);
             rn_kw_i16(w, pe[k]);
         }
