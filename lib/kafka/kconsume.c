@@ -764,7 +764,11 @@ static int32_t pick(rn_kcons *c)
             now = rn_mono_ns();
         if (!c->hold_since[p])
             c->hold_since[p] = now;
-        int64_t end = c->hold_since[p] + c->o.order_wait_ms * 1000000;
+        /* Until its first fetch has answered (records or its end), a
+         * partition may hold anything: it is waited for up to --timeout,
+         * not --order-wait, so a slow start is not disorder. */
+        int64_t wait_ms = c->fetched[p] < 0 ? c->o.timeout_ms : c->o.order_wait_ms;
+        int64_t end = c->hold_since[p] + wait_ms * 1000000;
         if (end > now && (until < 0 || end < until))
             until = end;   /* else its time is up: it holds nothing back */
     }
