@@ -81,8 +81,8 @@ void rn_kadmin_free(rn_kadmin *a)
 /* The reason for a failed request. Say plainly when nobody answered:
  * librdkafka's wording ("Broker transport failure", "Timed out") does not
  * name the likely cause. */
-static int fail(const rn_kadmin *a, const char *what, rd_kafka_resp_err_t e,
-                const char *detail, char *err)
+static int request_error(const rn_kadmin *a, const char *what, rd_kafka_resp_err_t e,
+                         const char *detail, char *err)
 {
     if (e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__TIMED_OUT
         || e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
@@ -112,7 +112,7 @@ int rn_kadmin_metadata(rn_kadmin *a, rn_kadmin_meta *out, char *err)
      * that do. */
     rd_kafka_resp_err_t e = rd_kafka_metadata(a->rk, 1, NULL, &md, a->timeout_ms);
     if (e)
-        return fail(a, "metadata", e, rd_kafka_err2str(e), err);
+        return request_error(a, "metadata", e, rd_kafka_err2str(e), err);
     size_t nparts = 0;
     for (int i = 0; i < md->topic_cnt; i++)
         nparts += (size_t)md->topics[i].partition_cnt;
@@ -201,7 +201,7 @@ static int run_admin(rn_kadmin *a, const char *topic, int partitions, int replic
         goto out;
     }
     if (rd_kafka_event_error(ev)) {
-        fail(a, create ? "create" : "delete", rd_kafka_event_error(ev),
+        request_error(a, create ? "create" : "delete", rd_kafka_event_error(ev),
              rd_kafka_event_error_string(ev), err);
         goto out;
     }
@@ -268,8 +268,10 @@ static rd_kafka_AdminOptions_t *admin_opts(rn_kadmin *a, rd_kafka_admin_op_t op,
     return ao;
 }
 
-/* The answer on q, or NULL with err (nobody answered, or the call failed
- * as a whole). */
+/* The answer on q, or NULL with err set (nobody answered, or the call
+ * failed as a whole): an error for the caller to return, never printed. The
+ * request carries its own timeout (admin_opts), so an answer that does not
+ * come within it and the margin is not waited for. */
 static rd_kafka_event_t *await(rn_kadmin *a, rd_kafka_queue_t *q, const char *what, char *err)
 {
     /* The request times out by itself; the margin covers the connect. */
@@ -279,7 +281,7 @@ static rd_kafka_event_t *await(rn_kadmin *a, rd_kafka_queue_t *q, const char *wh
         return NULL;
     }
     if (rd_kafka_event_error(ev)) {
-        fail(a, what, rd_kafka_event_error(ev), rd_kafka_event_error_string(ev), err);
+        request_error(a, what, rd_kafka_event_error(ev), rd_kafka_event_error_string(ev), err);
         rd_kafka_event_destroy(ev);
         return NULL;
     }
@@ -310,7 +312,7 @@ int rn_kadmin_groups(rn_kadmin *a, char ***names, size_t *n, char *err)
     if (nerr) {
         /* One broker failing makes the list incomplete: say so rather than
          * print part of it as the whole. */
-        fail(a, "list groups", rd_kafka_error_code(errs[0]), rd_kafka_error_string(errs[0]),
+        request_error(a, "list groups", rd_kafka_error_code(errs[0]), rd_kafka_error_string(errs[0]),
              err);
         goto out;
     }
@@ -444,11 +446,11 @@ static int describe_members(rn_kadmin *a, const char *group, rn_kgroup *g, size_
     rd_kafka_resp_err_t e = rd_kafka_list_groups(a->rk, group, &gl, a->timeout_ms);
     const struct rd_kafka_group_info *gi = !e && gl->group_cnt == 1 ? &gl->groups[0] : NULL;
     if (e)
-        fail(a, "describe group", e, rd_kafka_err2str(e), why);
+        request_error(a, "describe group", e, rd_kafka_err2str(e), why);
     else if (!gi)
         rn_seterr(why, "%s: describe group: no result for %s", a->brokers, group);
     else if (gi->err)
-        fail(a, "describe group", gi->err, rd_kafka_err2str(gi->err), why);
+        request_error(a, "describe group", gi->err, rd_kafka_err2str(gi->err), why);
     if (!gi || gi->err) {
         if (gl)
             rd_kafka_group_list_destroy(gl);
@@ -497,7 +499,7 @@ static int one_group(const rn_kadmin *a, const rd_kafka_group_result_t **gr, siz
         return rn_seterr(err, "%s: %s: no result for %s", a->brokers, what, group);
     const rd_kafka_error_t *e = rd_kafka_group_result_error(gr[0]);
     if (e)
-        return fail(a, what, rd_kafka_error_code(e), rd_kafka_error_string(e), err);
+        return request_error(a, what, rd_kafka_error_code(e), rd_kafka_error_string(e), err);
     *parts = rd_kafka_group_result_partitions(gr[0]);
     return 0;
 }
@@ -568,7 +570,7 @@ static int log_ends(rn_kadmin *a, rn_kgroup *g, int lows, char *err)
         if (e) {
             char what[512];
             snprintf(what, sizeof what, "%s [%" PRId32 "]: log end", p->topic, p->partition);
-            return fail(a, what, e, rd_kafka_err2str(e), err);
+            return request_error(a, what, e, rd_kafka_err2str(e), err);
         }
         p->end = hi;
         if (lows)
@@ -613,12 +615,12 @@ static int targets(rn_kadmin *a, rn_kgroup *g, int kind, int64_t val, char *err)
     rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(a->rk, tl, a->timeout_ms);
     int r = 0;
     if (e) {
-        r = fail(a, "offsets for time", e, rd_kafka_err2str(e), err);
+        r = request_error(a, "offsets for time", e, rd_kafka_err2str(e), err);
     } else {
         for (int k = 0; k < tl->cnt; k++) {
             rn_kgroup_part *p = &g->parts[k];
             if (tl->elems[k].err) {
-                r = fail(a, "offsets for time", tl->elems[k].err,
+                r = request_error(a, "offsets for time", tl->elems[k].err,
                          rd_kafka_err2str(tl->elems[k].err), err);
                 break;
             }
@@ -659,7 +661,7 @@ static int alter_offsets(rn_kadmin *a, const char *group, const rn_kgroup *g, ch
             char what[512];
             snprintf(what, sizeof what, "reset offsets: %s [%" PRId32 "]", res->elems[k].topic,
                      res->elems[k].partition);
-            fail(a, what, res->elems[k].err, rd_kafka_err2str(res->elems[k].err), err);
+            request_error(a, what, res->elems[k].err, rd_kafka_err2str(res->elems[k].err), err);
             goto out;
         }
     }
