@@ -55,7 +55,7 @@ static int run_metadata(rn_kadmin *a, const topics_opts *o)
     char err[RN_ERRLEN];
     rn_kadmin_meta md;
     if (rn_kadmin_metadata(a, &md, err) < 0) {
-        rn_warn("%s", err);
+        rn_error("%s", err);
         return 1;
     }
     int status = 0;
@@ -65,7 +65,7 @@ static int run_metadata(rn_kadmin *a, const topics_opts *o)
     } else if (o->nnames == 0) {
         for (size_t i = 0; i < md.ntopics; i++) {
             if (md.topics[i].error) {
-                rn_warn("%s: %s", md.topics[i].name, md.topics[i].error);
+                rn_error("%s: %s", md.topics[i].name, md.topics[i].error);
                 status = 1;
             }
             describe_topic(&md.topics[i]);
@@ -76,12 +76,12 @@ static int run_metadata(rn_kadmin *a, const topics_opts *o)
         for (int k = 0; k < o->nnames; k++) {
             const rn_kadmin_topic *t = rn_kadmin_meta_find(&md, o->names[k]);
             if (!t || t->unknown) {
-                rn_warn("%s: unknown topic", o->names[k]);
+                rn_error("%s: unknown topic", o->names[k]);
                 status = 1;
                 continue;
             }
             if (t->error) {
-                rn_warn("%s: %s", t->name, t->error);
+                rn_error("%s: %s", t->name, t->error);
                 status = 1;
             }
             describe_topic(t);
@@ -131,10 +131,10 @@ static void set_cmd(topics_opts *o, int cmd)
 
 static int brokerd_topics(int argc, char **argv, void (*usage)(void))
 {
-    enum { OPT_LIST = 256, OPT_DESCRIBE, OPT_CREATE, OPT_DELETE, OPT_PARTS, OPT_RF };
+    enum { OPT_LIST = 256, OPT_DESCRIBE, OPT_CREATE, OPT_DELETE, OPT_PARTS, OPT_RF, OPT_TIMEOUT };
     static const struct option longopts[] = {
         { "brokers", required_argument, NULL, 'b' },
-        { "timeout", required_argument, NULL, 't' },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "list", no_argument, NULL, OPT_LIST },
         { "describe", no_argument, NULL, OPT_DESCRIBE },
         { "create", required_argument, NULL, OPT_CREATE },
@@ -143,6 +143,8 @@ static int brokerd_topics(int argc, char **argv, void (*usage)(void))
         { "replication-factor", required_argument, NULL, OPT_RF },
         { "property", required_argument, NULL, 'X' },
         { "property-file", required_argument, NULL, 'F' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -151,10 +153,13 @@ static int brokerd_topics(int argc, char **argv, void (*usage)(void))
     int c;
 
     optind = 2;
-    while ((c = getopt_long(argc, argv, "b:t:X:F:hV", longopts, NULL)) != -1) {
+    while ((c = rn_getopt(argc, argv, "b:t:X:F:vqhV", longopts)) != -1) {
         switch (c) {
         case 'b': o.brokers = optarg; break;
-        case 't': o.timeout_ms = admin_timeout(optarg); break;
+        case 't':
+            rn_old_option("-t DURATION (the timeout)", "--timeout DURATION");
+            /* fall through */
+        case OPT_TIMEOUT: o.timeout_ms = admin_timeout(optarg); break;
         case 'X':
         case 'F': admin_prop(&o.props, c, optarg); break;
         case OPT_LIST: set_cmd(&o, CMD_LIST); break;
@@ -171,11 +176,10 @@ static int brokerd_topics(int argc, char **argv, void (*usage)(void))
             if (o.replication < 1)
                 rn_usage_error("--replication-factor: must be at least 1");
             break;
-        case 'h': usage(); break;
-        case 'V': rn_version(); break;
-        default: rn_usage_error("unknown option");
+        default: rn_opt_common(c, usage);
         }
     }
+    rn_opts_done();
     if (!o.brokers)
         rn_usage_error("topics: --brokers is required");
     if (o.cmd == CMD_NONE)
@@ -202,13 +206,13 @@ static int brokerd_topics(int argc, char **argv, void (*usage)(void))
                     ? rn_kadmin_create(a, o.topic, o.partitions, o.replication, err)
                     : rn_kadmin_delete(a, o.topic, err);
         if (r < 0) {
-            rn_warn("%s", err);
+            rn_error("%s", err);
             status = 1;
         }
     }
     rn_kadmin_free(a);
     rn_kprops_free(o.props);
-    return status;
+    return rn_cli_exit(status);
 }
 
 /* ---- brokerd groups: list, describe and reset consumer groups on any
@@ -255,10 +259,10 @@ static void describe_group(const char *group, const rn_kgroup *g)
 static int brokerd_groups(int argc, char **argv, void (*usage)(void))
 {
     enum { OPT_LIST = 256, OPT_DESCRIBE, OPT_STATE, OPT_RESET, OPT_TOPIC, OPT_EARLIEST,
-           OPT_LATEST, OPT_TO_OFFSET, OPT_TO_TIME, OPT_EXECUTE };
+           OPT_LATEST, OPT_TO_OFFSET, OPT_TO_TIME, OPT_EXECUTE, OPT_TIMEOUT };
     static const struct option longopts[] = {
         { "brokers", required_argument, NULL, 'b' },
-        { "timeout", required_argument, NULL, 't' },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "list", no_argument, NULL, OPT_LIST },
         { "describe", required_argument, NULL, OPT_DESCRIBE },
         { "state", no_argument, NULL, OPT_STATE },
@@ -271,6 +275,8 @@ static int brokerd_groups(int argc, char **argv, void (*usage)(void))
         { "execute", no_argument, NULL, OPT_EXECUTE },
         { "property", required_argument, NULL, 'X' },
         { "property-file", required_argument, NULL, 'F' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -282,7 +288,7 @@ static int brokerd_groups(int argc, char **argv, void (*usage)(void))
     char err[RN_ERRLEN];
 
     optind = 2;
-    while ((c = getopt_long(argc, argv, "b:t:X:F:hV", longopts, NULL)) != -1) {
+    while ((c = rn_getopt(argc, argv, "b:t:X:F:vqhV", longopts)) != -1) {
         int want = c == OPT_LIST ? G_LIST : c == OPT_DESCRIBE ? G_DESCRIBE
                  : c == OPT_RESET ? G_RESET : G_NONE;
         if (want != G_NONE) {
@@ -298,7 +304,10 @@ static int brokerd_groups(int argc, char **argv, void (*usage)(void))
         }
         switch (c) {
         case 'b': brokers = optarg; break;
-        case 't': timeout_ms = admin_timeout(optarg); break;
+        case 't':
+            rn_old_option("-t DURATION (the timeout)", "--timeout DURATION");
+            /* fall through */
+        case OPT_TIMEOUT: timeout_ms = admin_timeout(optarg); break;
         case 'X':
         case 'F': admin_prop(&props, c, optarg); break;
         case OPT_LIST: case OPT_DESCRIBE: case OPT_RESET: break;
@@ -327,11 +336,10 @@ static int brokerd_groups(int argc, char **argv, void (*usage)(void))
             }
             break;
         case OPT_EXECUTE: execute = 1; break;
-        case 'h': usage(); break;
-        case 'V': rn_version(); break;
-        default: rn_usage_error("unknown option");
+        default: rn_opt_common(c, usage);
         }
     }
+    rn_opts_done();
     if (optind < argc)
         rn_usage_error("unexpected argument '%s'", argv[optind]);
     if (!brokers)
@@ -355,7 +363,7 @@ static int brokerd_groups(int argc, char **argv, void (*usage)(void))
         char **names;
         size_t n;
         if (rn_kadmin_groups(a, &names, &n, err) < 0) {
-            rn_warn("%s", err);
+            rn_error("%s", err);
             status = 1;
         } else {
             for (size_t i = 0; i < n; i++) {
@@ -366,7 +374,7 @@ static int brokerd_groups(int argc, char **argv, void (*usage)(void))
         }
     } else if (cmd == G_DESCRIBE) {
         if (rn_kadmin_group_describe(a, group, &g, err) < 0) {
-            rn_warn("%s", err);
+            rn_error("%s", err);
             status = 1;
         } else {
             if (g.describe_error)
@@ -378,7 +386,7 @@ static int brokerd_groups(int argc, char **argv, void (*usage)(void))
             rn_kgroup_free(&g);
         }
     } else if (rn_kadmin_group_reset(a, group, topic, to, val, execute, &g, err) < 0) {
-        rn_warn("%s", err);
+        rn_error("%s", err);
         status = 1;
     } else {
         /* GROUP TOPIC PARTITION NEW-OFFSET, as Kafka's tool prints the plan. */
@@ -396,13 +404,13 @@ static int brokerd_groups(int argc, char **argv, void (*usage)(void))
         rn_die("stdout: write error");
     rn_kadmin_free(a);
     rn_kprops_free(props);
-    return status;
+    return rn_cli_exit(status);
 }
 
 /* ---- brokerd serve ---- */
 
 static const char usage_text[] =
-    "usage: brokerd serve [--listen ADDR:PORT] [--data-dir DIR] [--partitions N]\n"
+    "usage: brokerd serve [-l ADDR:PORT] [--data-dir DIR] [--partitions N]\n"
     "                     [--auto-create yes|no] [--segment-bytes SIZE]\n"
     "                     [--segment-age DURATION] [--retention DURATION]\n"
     "                     [--retention-bytes SIZE] [--flush none|always|DURATION]\n"
@@ -410,12 +418,13 @@ static const char usage_text[] =
     "                     [--max-partial SIZE] [--max-connections N]\n"
     "                     [--idle-timeout DURATION] [--max-partitions N]\n"
     "                     [--max-group-members N] [--group-initial-delay DURATION]\n"
+    "                     [-v | -q]\n"
     "       brokerd topics -b HOST:PORT [--timeout DURATION] [-X NAME=VALUE ...]\n"
-    "                      [-F FILE] {--list | --describe [TOPIC ...] |\n"
+    "                      [-F FILE] [-v | -q] {--list | --describe [TOPIC ...] |\n"
     "                      --create TOPIC [--partitions N] [--replication-factor N] |\n"
     "                      --delete TOPIC}\n"
     "       brokerd groups -b HOST:PORT [--timeout DURATION] [-X NAME=VALUE ...]\n"
-    "                      [-F FILE] {--list | --describe GROUP [--state] |\n"
+    "                      [-F FILE] [-v | -q] {--list | --describe GROUP [--state] |\n"
     "                      --reset-offsets GROUP --topic TOPIC {--to-earliest |\n"
     "                      --to-latest | --to-offset N | --to-datetime TIME}\n"
     "                      [--execute]}\n";
@@ -426,19 +435,21 @@ static void usage(void)
     fputs("\nserve: the Kafka protocol (one node: leader of every partition, controller\n"
           "and group coordinator) over partitions stored in DIR.\n\n"
           "  -l, --listen ADDR:PORT     listen and advertise there (default 127.0.0.1:9092)\n"
-          "  -d, --data-dir DIR         partitions and group offsets (default ./data)\n"
-          "  -p, --partitions N         partitions of auto-created topics (default 1)\n"
+          "      --data-dir DIR         partitions and group offsets (default ./data)\n"
+          "      --partitions N         partitions of auto-created topics (default 1)\n"
           "      --auto-create yes|no   create unknown topics on Metadata/Produce (default yes)\n"
-          "      --segment-bytes SIZE   roll a segment at this size (default 1g)\n"
+          "      --segment-bytes SIZE   roll a segment at this size (default 1GiB)\n"
           "      --segment-age DURATION roll a segment at this age (default 7d)\n"
           "      --retention DURATION   delete closed segments older than this (default 7d)\n"
           "      --retention-bytes SIZE keep at most this much per partition (default: no limit)\n"
           "      --flush POLICY         none (page cache), always (fsync before acking), or\n"
           "                             an interval such as 1s (default none)\n"
-          "      --max-request SIZE     close connections sending larger requests (default 100m)\n"
+          "      --max-request SIZE     close connections sending larger requests\n"
+          "                             (default 100MiB)\n"
           "      --max-conn-buffer SIZE stop reading a connection while its requests and\n"
-          "                             unread answers hold more (default 1m)\n"
-          "      --max-partial SIZE     partial requests held in all connections (default 256m)\n"
+          "                             unread answers hold more (default 1MiB)\n"
+          "      --max-partial SIZE     partial requests held in all connections\n"
+          "                             (default 256MiB)\n"
           "      --max-connections N    accept and close connections over N (default 4096,\n"
           "                             or half the open-file limit if lower)\n"
           "      --idle-timeout DURATION\n"
@@ -449,29 +460,33 @@ static void usage(void)
           "      --group-initial-delay DURATION\n"
           "                             an empty group's first rebalance waits this long for\n"
           "                             more members (default 3s, as Kafka's)\n"
+          "  -v, --verbose              print the counters at exit\n"
+          "  -q, --quiet                no warnings, unless brokerd then fails\n"
           "  -h, --help                 show this help\n"
           "  -V, --version              show the version\n"
           "\ntopics: list, describe, create or delete topics on any Kafka broker.\n\n"
           "  -b, --brokers HOST:PORT    bootstrap brokers (comma-separated list)\n"
-          "  -t, --timeout DURATION     give up after this long (default 10s)\n"
+          "      --timeout DURATION     give up after this long (default 10s)\n"
           "      --list                 topic names, one a line, sorted\n"
           "      --describe [TOPIC ...] TOPIC PARTITION LEADER REPLICAS ISR, tab-separated\n"
-          "      --create TOPIC         with --partitions N and --replication-factor N\n"
-          "                             (default: the broker's defaults)\n"
+          "      --create TOPIC         create TOPIC\n"
+          "      --partitions N, --replication-factor N\n"
+          "                             with --create (default: the broker's defaults)\n"
           "      --delete TOPIC\n"
           "  -X, --property NAME=VALUE  a librdkafka property (repeatable), e.g.\n"
           "                             -X security.protocol=SASL_SSL\n"
           "  -F, --property-file FILE   librdkafka properties, NAME=VALUE lines\n"
           "\ngroups: list, describe or reset consumer groups on any Kafka broker\n"
-          "(-b, -t, -X and -F as for topics).\n\n"
+          "(-b, --timeout, -X, -F, -v and -q as for topics).\n\n"
           "      --list                 group names, one a line, sorted\n"
           "      --describe GROUP       GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET\n"
           "                             LAG CONSUMER-ID HOST CLIENT-ID, tab-separated\n"
           "      --state                with --describe: GROUP STATE MEMBERS\n"
           "      --reset-offsets GROUP  plan new offsets for --topic TOPIC's partitions\n"
-          "                             (only while the group has no members):\n"
+          "                             (only while the group has no members), to:\n"
           "      --to-earliest, --to-latest, --to-offset N,\n"
           "      --to-datetime YYYY-MM-DDTHH:MM:SS[.fff]Z|+HH:MM or @EPOCH_MS\n"
+          "      --topic TOPIC          with --reset-offsets: the topic\n"
           "      --execute              commit the plan (default: print it only)\n", stdout);
     exit(0);
 }
@@ -515,7 +530,7 @@ static int32_t max_partitions(int64_t asked)
 
 typedef struct app {
     rn_broker *b;
-    uv_signal_t sigs[3];
+    uv_signal_t sigs[4];
 } app;
 
 static void on_log(void *data, const char *msg)
@@ -527,17 +542,22 @@ static void on_log(void *data, const char *msg)
 static void on_stopped(void *data)
 {
     app *a = data;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         uv_close((uv_handle_t *)&a->sigs[i], NULL);
+}
+
+static void print_counters(app *a, void (*say)(const char *, ...))
+{
+    char buf[1024];
+    rn_counters_format(rn_broker_counters(a->b), buf, sizeof buf);
+    say("%s", buf);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
 {
     app *a = h->data;
     if (sig == SIGUSR1) {
-        char buf[1024];
-        rn_counters_format(rn_broker_counters(a->b), buf, sizeof buf);
-        rn_warn("%s", buf);
+        print_counters(a, rn_report);
         return;
     }
     rn_broker_stop(a->b, on_stopped, a);
@@ -554,13 +574,13 @@ static int yesno(const char *opt, const char *arg)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_AUTO = 256, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ,
+    enum { OPT_DATADIR = 256, OPT_PARTS, OPT_AUTO, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ,
            OPT_CONNBUF, OPT_PARTIAL, OPT_MAXCONN, OPT_IDLE, OPT_MAXPARTS, OPT_MAXMEMBERS,
            OPT_INITDELAY };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
-        { "data-dir", required_argument, NULL, 'd' },
-        { "partitions", required_argument, NULL, 'p' },
+        { "data-dir", required_argument, NULL, OPT_DATADIR },
+        { "partitions", required_argument, NULL, OPT_PARTS },
         { "auto-create", required_argument, NULL, OPT_AUTO },
         { "segment-bytes", required_argument, NULL, OPT_SEGB },
         { "segment-age", required_argument, NULL, OPT_SEGA },
@@ -575,6 +595,8 @@ int main(int argc, char **argv)
         { "max-partitions", required_argument, NULL, OPT_MAXPARTS },
         { "max-group-members", required_argument, NULL, OPT_MAXMEMBERS },
         { "group-initial-delay", required_argument, NULL, OPT_INITDELAY },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -609,7 +631,7 @@ int main(int argc, char **argv)
         rn_usage_error(argc < 2 ? "missing command (serve, topics or groups)" : "unknown command '%s'",
                        argv[1]);
     optind = 2;
-    while ((c = getopt_long(argc, argv, "l:d:p:hV", longopts, NULL)) != -1) {
+    while ((c = rn_getopt(argc, argv, "l:d:p:vqhV", longopts)) != -1) {
         switch (c) {
         case 'l': {
             const char *colon = strrchr(optarg, ':');
@@ -627,8 +649,14 @@ int main(int argc, char **argv)
             o.port = (int)rn_opt_uint("--listen", colon + 1, 65535);
             break;
         }
-        case 'd': o.data_dir = optarg; break;
+        case 'd':
+            rn_old_option("-d DIR", "--data-dir DIR");
+            /* fall through */
+        case OPT_DATADIR: o.data_dir = optarg; break;
         case 'p':
+            rn_old_option("-p N (the partitions)", "--partitions N");
+            /* fall through */
+        case OPT_PARTS:
             o.partitions = (int32_t)rn_opt_uint("--partitions", optarg, 100000);
             if (o.partitions < 1)
                 rn_usage_error("--partitions: must be at least 1");
@@ -653,17 +681,17 @@ int main(int argc, char **argv)
         case OPT_MAXREQ:
             o.max_request = (size_t)rn_opt_size("--max-request", optarg);
             if (o.max_request < 1024 || o.max_request > (1u << 30))
-                rn_usage_error("--max-request: must be between 1k and 1g");
+                rn_usage_error("--max-request: must be between 1KiB and 1GiB");
             break;
         case OPT_CONNBUF:
             o.max_conn_buffer = (size_t)rn_opt_size("--max-conn-buffer", optarg);
             if (o.max_conn_buffer < (16u << 10) || o.max_conn_buffer > (1u << 30))
-                rn_usage_error("--max-conn-buffer: must be between 16k and 1g");
+                rn_usage_error("--max-conn-buffer: must be between 16KiB and 1GiB");
             break;
         case OPT_PARTIAL:
             o.max_partial = (size_t)rn_opt_size("--max-partial", optarg);
             if (o.max_partial < (64u << 10))
-                rn_usage_error("--max-partial: must be at least 64k");
+                rn_usage_error("--max-partial: must be at least 64KiB");
             break;
         case OPT_MAXCONN:
             o.max_connections = (int)rn_opt_uint("--max-connections", optarg, 1000000);
@@ -684,15 +712,14 @@ int main(int argc, char **argv)
             if (o.max_group_members < 1)
                 rn_usage_error("--max-group-members: must be at least 1");
             break;
-        case 'h': usage(); break;
-        case 'V': rn_version(); break;
-        default: rn_usage_error("unknown option");
+        default: rn_opt_common(c, usage);
         }
     }
+    rn_opts_done();
     if (optind < argc)
         rn_usage_error("unexpected argument '%s'", argv[optind]);
     if (o.klog.segment_bytes < 1024)
-        rn_usage_error("--segment-bytes: must be at least 1k");
+        rn_usage_error("--segment-bytes: must be at least 1KiB");
     if (o.partitions > (max_parts < 0 ? 100000 : max_parts))
         rn_usage_error("--partitions: more than --max-partitions");
     if (rn_sig_ignore_pipe(err) < 0)
@@ -721,15 +748,16 @@ int main(int argc, char **argv)
         rn_die("%s", err);
     rn_warn("listening on %s:%d, data in %s", o.host, rn_broker_port(a.b), o.data_dir);
 
-    int signums[] = { SIGINT, SIGTERM, SIGUSR1 };
-    for (int i = 0; i < 3; i++) {
+    int signums[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1 };
+    for (int i = 0; i < 4; i++) {
         uv_signal_init(loop, &a.sigs[i]);
         a.sigs[i].data = &a;
         uv_signal_start(&a.sigs[i], on_signal, signums[i]);
     }
     uv_run(loop, UV_RUN_DEFAULT);
     int status = rn_broker_failed(a.b) ? 1 : 0;
+    print_counters(&a, rn_info);
     rn_broker_free(a.b);
     uv_loop_close(loop);
-    return status;
+    return rn_cli_exit(status);
 }

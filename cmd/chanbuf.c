@@ -13,12 +13,12 @@
 #include "kafka/kafka.h"
 
 static const char usage_text[] =
-    "usage: chanbuf [--listen ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"
+    "usage: chanbuf [-l ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"
     "               [--batch N] [--fsync always|DURATION] [--when-full block|drop]\n"
     "               [--max-connections N] [--idle-timeout DURATION] [--max-unread SIZE]\n"
     "               [--max-partial SIZE] [--timeout DURATION]\n"
     "               [-o lines|json|frames] [--sink SINK] ... [--route HEADER=VALUE:SINK_NAME] ...\n"
-    "               [-X NAME=VALUE ...] [-F FILE]\n";
+    "               [-X NAME=VALUE ...] [-F FILE] [-v | -q]\n";
 
 static void usage(void)
 {
@@ -28,25 +28,29 @@ static void usage(void)
           "SINK is [NAME=]stdout | file:///DIR/PREFIX[?roll=SIZE|DURATION]\n"
           "  | tcp://HOST:PORT[,HOST:PORT...][?mode=failover|balance]\n"
           "  | kafka://BROKERS/TOPIC[?key=HEADER&acks=all|1|0]\n\n"
-          "      --listen ADDR:PORT  take hop connections instead of standard input\n"
+          "  -l, --listen ADDR:PORT  take hop connections instead of standard input\n"
           "      --dir DIR           file channel in DIR (default: memory)\n"
           "      --capacity N        events the channel holds (default 1000000)\n"
-          "      --max-bytes SIZE    bytes the channel holds (default 64m, 1g with --dir)\n"
+          "      --max-bytes SIZE    bytes the channel holds (default 64MiB, 1GiB with --dir)\n"
           "      --batch N           events per batch (default 1000)\n"
           "      --fsync WHEN        file channel: always (default) or every DURATION\n"
           "      --when-full WHAT    block (default) or drop\n"
           "      --max-connections N hop connections at once (default 1000)\n"
           "      --idle-timeout DUR  close a hop connection idle this long (default 10m; 0: never)\n"
           "      --max-unread SIZE   answers a sender may leave unread before it is not read\n"
-          "                          (default 256k)\n"
-          "      --max-partial SIZE  bytes of hop frames still arriving, in all (default 256m)\n"
+          "                          (default 256KiB)\n"
+          "      --max-partial SIZE  bytes of hop frames still arriving, in all (default 256MiB)\n"
           "      --timeout DURATION  how long a stop waits for the sinks (default 10s)\n"
           "  -o, --output FORMAT     stdout and file sinks: lines (default), json, frames\n"
           "      --sink SINK         a sink (default stdout); may be repeated\n"
           "      --route H=V:NAME    events whose header H is V go to sink NAME\n"
-          "  -X NAME=VALUE           kafka sinks: a librdkafka property (repeatable), e.g.\n"
+          "  -X, --property NAME=VALUE\n"
+          "                          kafka sinks: a librdkafka property (repeatable), e.g.\n"
           "                          -X security.protocol=SASL_SSL\n"
-          "  -F FILE                 kafka sinks: librdkafka properties, NAME=VALUE lines\n"
+          "  -F, --property-file FILE\n"
+          "                          kafka sinks: librdkafka properties, NAME=VALUE lines\n"
+          "  -v, --verbose           print the counters at exit\n"
+          "  -q, --quiet             no warnings, unless chanbuf then fails\n"
           "  -h, --help              show this help\n"
           "  -V, --version           show the version\n", stdout);
     exit(0);
@@ -58,11 +62,13 @@ static void on_warn(void *data, const char *msg)
     rn_warn("%s", msg);
 }
 
-static void print_counters(rn_agent *a)
+static void print_counters(rn_agent *a, void (*say)(const char *, ...))
 {
     char buf[4096];
+    if (!say)
+        return;
     rn_agent_counters(a, buf, sizeof buf);
-    rn_warn("%s", buf);
+    say("%s", buf);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -71,18 +77,18 @@ static void on_signal(uv_signal_t *h, int sig)
     if (!a)
         return;     /* still starting */
     if (sig == SIGUSR1)
-        print_counters(a);
+        print_counters(a, rn_report);
     else
         rn_agent_stop(a);
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LISTEN = 256, OPT_DIR, OPT_CAP, OPT_MAXB, OPT_BATCH, OPT_FSYNC, OPT_FULL,
+    enum { OPT_DIR = 256, OPT_CAP, OPT_MAXB, OPT_BATCH, OPT_FSYNC, OPT_FULL,
            OPT_SINK, OPT_ROUTE, OPT_MAXCONN, OPT_IDLE, OPT_UNREAD, OPT_PARTIAL,
            OPT_TIMEOUT };
     static const struct option longopts[] = {
-        { "listen", required_argument, NULL, OPT_LISTEN },
+        { "listen", required_argument, NULL, 'l' },
         { "dir", required_argument, NULL, OPT_DIR },
         { "capacity", required_argument, NULL, OPT_CAP },
         { "max-bytes", required_argument, NULL, OPT_MAXB },
@@ -99,6 +105,8 @@ int main(int argc, char **argv)
         { "route", required_argument, NULL, OPT_ROUTE },
         { "property", required_argument, NULL, 'X' },
         { "property-file", required_argument, NULL, 'F' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -117,9 +125,9 @@ int main(int argc, char **argv)
     int c;
 
     rn_cli_init("chanbuf");
-    while ((c = getopt_long(argc, argv, "o:X:F:hV", longopts, NULL)) != -1) {
+    while ((c = rn_getopt(argc, argv, "l:o:X:F:vqhV", longopts)) != -1) {
         switch (c) {
-        case OPT_LISTEN: o.listen = optarg; break;
+        case 'l': o.listen = optarg; break;
         case OPT_DIR: o.dir = optarg; break;
         case OPT_CAP:
             if (!(o.capacity = rn_opt_uint("--capacity", optarg, UINT32_MAX)))
@@ -156,11 +164,11 @@ int main(int argc, char **argv)
             break;
         case OPT_UNREAD:
             if ((o.max_unread = (size_t)rn_opt_size("--max-unread", optarg)) < 1024)
-                rn_usage_error("--max-unread: must be at least 1k");
+                rn_usage_error("--max-unread: must be at least 1KiB");
             break;
         case OPT_PARTIAL:
             if ((o.max_partial = (size_t)rn_opt_size("--max-partial", optarg)) < RN_HOP_MAX_FRAME)
-                rn_usage_error("--max-partial: must be at least 32m (a whole frame)");
+                rn_usage_error("--max-partial: must be at least 32MiB (a whole frame)");
             break;
         case OPT_TIMEOUT:
             if ((o.drain_ns = rn_opt_duration("--timeout", optarg)) < 1000000)
@@ -175,6 +183,8 @@ int main(int argc, char **argv)
                 rn_usage_error("--sink: at most %d sinks", RN_CHAN_MAX_SINKS);
             if (rn_sink_parse(optarg, &sinks[o.nsinks], err) < 0)
                 rn_usage_error("--sink: %s", err);
+            if (sinks[o.nsinks].note[0])
+                rn_deprecated("--sink %s: %s", sinks[o.nsinks].name, sinks[o.nsinks].note);
             o.nsinks++;
             break;
         case OPT_ROUTE:
@@ -187,11 +197,10 @@ int main(int argc, char **argv)
             if (rn_kprops_opt(&kprops, c, optarg, err) < 0)
                 rn_usage_error("-%c: %s", c, err);
             break;
-        case 'h': usage(); break;
-        case 'V': rn_version(); break;
-        default: rn_usage_error("unknown option");
+        default: rn_opt_common(c, usage);
         }
     }
+    rn_opts_done();
     if (optind < argc)
         rn_usage_error("unexpected argument '%s'", argv[optind]);
     if (o.batch == 0)
@@ -235,18 +244,21 @@ int main(int argc, char **argv)
     if (rn_agent_address(a))
         rn_warn("listening on %s", rn_agent_address(a));
     uv_run(loop, UV_RUN_DEFAULT);
-    print_counters(a);
     int status = rn_agent_status(a);
+    /* Silent on success: the counters with -v, or when events were dropped
+     * or the run failed (pending ones then say what is left). */
+    print_counters(a, rn_verbose ? rn_info : status ? rn_error
+                                : rn_agent_dropped(a) ? rn_warn : NULL);
     for (int i = 0; i < 4; i++)
         uv_close((uv_handle_t *)&sigs[i], NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     if (rn_agent_free(a, err) < 0) {
-        rn_warn("%s", err);
+        rn_error("%s", err);
         status = 1;
     }
     for (size_t i = 0; i < nroutes; i++)
         free(keep[i]);
     rn_kprops_free(kprops);
-    return status;
+    return rn_cli_exit(status);
 }

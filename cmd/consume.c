@@ -14,9 +14,9 @@
 
 static const char usage_text[] =
     "usage: consume -b BROKERS -t TOPIC [-p PARTITION] [-G GROUP]\n"
-    "               [--offset beginning|end|N|-N|@EPOCH_MS] [-e] [-c COUNT]\n"
+    "               [--start beginning|end|N|-N|@EPOCH_MS] [-e] [-c COUNT]\n"
     "               [-o lines|json|frames] [--order-wait DURATION]\n"
-    "               [--timeout DURATION] [-X NAME=VALUE ...] [-F FILE]\n";
+    "               [--timeout DURATION] [-X NAME=VALUE ...] [-F FILE] [-v | -q]\n";
 
 static void usage(void)
 {
@@ -27,10 +27,10 @@ static void usage(void)
           "  -t, --topic TOPIC      the topic\n"
           "  -p, --partition N      only partition N (not with -G)\n"
           "  -G, --group GROUP      join GROUP; resume from its committed offsets\n"
-          "      --offset WHERE     where to start without a committed offset:\n"
+          "      --start WHERE      where to start without a committed offset:\n"
           "                         beginning, end (default), N, -N (N back from\n"
           "                         the end), @EPOCH_MS (the first at or after)\n"
-          "  -e, --exit-at-end      exit 0 once every assigned partition is read\n"
+          "  -e, --once             exit 0 once every assigned partition is read\n"
           "  -c, --count COUNT      exit after COUNT events\n"
           "  -o, --output FORMAT    lines (default: the value), json or frames\n"
           "      --order-wait DURATION\n"
@@ -40,9 +40,13 @@ static void usage(void)
           "      --timeout DURATION bound on reaching the brokers, with -e on waiting\n"
           "                         for the topic to exist, and on the commit at exit\n"
           "                         (default 10s)\n"
-          "  -X NAME=VALUE          a librdkafka property (repeatable), e.g.\n"
+          "  -X, --property NAME=VALUE\n"
+          "                         a librdkafka property (repeatable), e.g.\n"
           "                         -X security.protocol=SASL_SSL\n"
-          "  -F FILE                librdkafka properties, NAME=VALUE lines\n"
+          "  -F, --property-file FILE\n"
+          "                         librdkafka properties, NAME=VALUE lines\n"
+          "  -v, --verbose          print the counters at exit\n"
+          "  -q, --quiet            no warnings, unless consume then fails\n"
           "  -h, --help             show this help\n"
           "  -V, --version          show the version\n", stdout);
     exit(0);
@@ -70,9 +74,11 @@ static void stop_means_exit(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     sigemptyset(&stops);
     sigaddset(&stops, SIGINT);
     sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGHUP);
     pthread_sigmask(SIG_UNBLOCK, &stops, NULL);   /* one that is pending comes now */
 }
 
@@ -84,22 +90,27 @@ static void on_warn(void *data, const char *msg)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_OFFSET = 256, OPT_TIMEOUT, OPT_ORDER_WAIT };
+    enum { OPT_START = 256, OPT_TIMEOUT, OPT_ORDER_WAIT, OPT_OLD_OFFSET, OPT_OLD_EXIT };
     static const struct option longopts[] = {
         { "brokers", required_argument, NULL, 'b' },
         { "topic", required_argument, NULL, 't' },
         { "partition", required_argument, NULL, 'p' },
         { "group", required_argument, NULL, 'G' },
-        { "offset", required_argument, NULL, OPT_OFFSET },
-        { "exit-at-end", no_argument, NULL, 'e' },
+        { "start", required_argument, NULL, OPT_START },
+        { "once", no_argument, NULL, 'e' },
         { "count", required_argument, NULL, 'c' },
         { "output", required_argument, NULL, 'o' },
         { "order-wait", required_argument, NULL, OPT_ORDER_WAIT },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "property", required_argument, NULL, 'X' },
         { "property-file", required_argument, NULL, 'F' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
+        /* old spellings, until the next release */
+        { "offset", required_argument, NULL, OPT_OLD_OFFSET },
+        { "exit-at-end", no_argument, NULL, OPT_OLD_EXIT },
         { NULL, 0, NULL, 0 },
     };
     rn_kcons_opts o = { .partition = -1, .offset_kind = RN_OFF_END, .timeout_ms = 10000,
@@ -117,16 +128,22 @@ int main(int argc, char **argv)
     rn_input in;
     if (rn_input_init(&in, err) < 0)
         rn_die("%s", err);
-    while ((c = getopt_long(argc, argv, "b:t:p:G:ec:o:X:F:hV", longopts, NULL)) != -1) {
+    while ((c = rn_getopt(argc, argv, "b:t:p:G:ec:o:X:F:vqhV", longopts)) != -1) {
         switch (c) {
         case 'b': o.brokers = optarg; break;
         case 't': o.topic = optarg; break;
         case 'p': o.partition = (int32_t)rn_opt_uint("-p", optarg, INT32_MAX); break;
         case 'G': o.group = optarg; break;
-        case OPT_OFFSET:
+        case OPT_OLD_OFFSET:
+            rn_old_option("--offset", "--start");
+            /* fall through */
+        case OPT_START:
             if (rn_kcons_parse_offset(optarg, &o.offset_kind, &o.offset_val, err) < 0)
-                rn_usage_error("--offset: %s", err);
+                rn_usage_error("--start: %s", err);
             break;
+        case OPT_OLD_EXIT:
+            rn_old_option("--exit-at-end", "--once (or -e)");
+            /* fall through */
         case 'e': o.exit_at_end = 1; break;
         case 'c':
             count = rn_opt_uint("-c", optarg, UINT64_MAX);
@@ -150,11 +167,10 @@ int main(int argc, char **argv)
             if (rn_kprops_opt(&props, c, optarg, err) < 0)
                 rn_usage_error("-%c: %s", c, err);
             break;
-        case 'h': usage(); break;
-        case 'V': rn_version(); break;
-        default: rn_usage_error("unknown option");
+        default: rn_opt_common(c, usage);
         }
     }
+    rn_opts_done();
     if (optind < argc)
         rn_usage_error("unexpected argument '%s'", argv[optind]);
     if (!o.brokers || !o.topic)
@@ -185,7 +201,7 @@ int main(int argc, char **argv)
             int w = rn_writer_put(out, &ev, err);
             if (w < 0) {
                 if (w != RN_EPIPE) {
-                    rn_warn("stdout: %s", err);
+                    rn_error("stdout: %s", err);
                     status = 1;
                 }
                 quiet = 1;
@@ -195,7 +211,7 @@ int main(int argc, char **argv)
             if (++pending < 1000)
                 continue;
         } else if (r < 0) {
-            rn_warn("%s", err);
+            rn_error("%s", err);
             status = 1;
             break;
         }
@@ -203,7 +219,7 @@ int main(int argc, char **argv)
             int w = rn_writer_flush(out, err);
             if (w < 0) {
                 if (w != RN_EPIPE) {
-                    rn_warn("stdout: %s", err);
+                    rn_error("stdout: %s", err);
                     status = 1;
                 }
                 quiet = 1;
@@ -216,7 +232,7 @@ int main(int argc, char **argv)
             rn_sig_usr1 = 0;
             char parts[256];
             rn_kcons_assignment(k, parts, sizeof parts);
-            rn_warn("events=%llu assigned=%s", (unsigned long long)n, parts);
+            rn_report("events=%llu assigned=%s", (unsigned long long)n, parts);
         }
         if (r == RN_KCONS_END)
             break;
@@ -226,7 +242,7 @@ int main(int argc, char **argv)
         }
         int64_t until = rn_mono_ns() + RN_KCONS_IDLE_MS * 1000000LL, d = rn_kcons_deadline(k);
         if (rn_input_wait(&in, rn_kcons_fd(k), d >= 0 && d < until ? d : until) == RN_ERR) {
-            rn_warn("poll: %s", strerror(errno));
+            rn_error("poll: %s", strerror(errno));
             status = 1;
             break;
         }
@@ -236,10 +252,11 @@ int main(int argc, char **argv)
     rn_input_signals(&in);      /* the first stop signal, if one is pending */
     stop_means_exit();
     if (rn_kcons_close(k, err) < 0) {
-        rn_warn("%s", err);
+        rn_error("%s", err);
         status = 1;
     }
+    rn_info("events=%llu", (unsigned long long)n);
     rn_writer_free(out);
     rn_kprops_free(props);
-    return status;
+    return rn_cli_exit(status);
 }

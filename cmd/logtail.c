@@ -15,7 +15,7 @@
 static const char usage_text[] =
     "usage: logtail [-o lines|json|frames | --to tcp://HOST:PORT[,HOST:PORT ...]] [--pos FILE]\n"
     "               [--start beginning|end] [--once] [--max-line SIZE] [--exec CMD [--restart]]\n"
-    "               [--timeout DURATION] [FILE | GLOB | -] ...\n";
+    "               [--timeout DURATION] [-v | -q] [FILE | GLOB | -] ...\n";
 
 static void usage(void)
 {
@@ -30,10 +30,12 @@ static void usage(void)
           "      --start WHERE     where files with no position begin: beginning\n"
           "                        (default with --pos) or end (default without)\n"
           "      --once            read to the current end of every file, then exit\n"
-          "      --max-line SIZE   cut longer lines to SIZE bytes (default 1m)\n"
+          "      --max-line SIZE   cut longer lines to SIZE bytes (default 1MiB)\n"
           "      --exec CMD        read the output of sh -c CMD\n"
           "      --restart         run CMD again 1s after it exits\n"
           "      --timeout DUR     --to: how long a stop waits for acks (default 10s)\n"
+          "  -v, --verbose         print the counters at exit\n"
+          "  -q, --quiet           no warnings, unless logtail then fails\n"
           "  -h, --help            show this help\n"
           "  -V, --version         show the version\n", stdout);
     exit(0);
@@ -63,7 +65,7 @@ static int fail_output(app *a, int r, const char *err)
     if (!a->out_failed) {
         a->out_failed = 1;
         if (r != RN_EPIPE) {
-            rn_warn("stdout: %s", err);
+            rn_error("stdout: %s", err);
             a->out_status = 1;
         }
     }
@@ -166,7 +168,7 @@ static void on_warn(void *data, const char *msg)
     rn_warn("%s", msg);
 }
 
-static void print_counters(app *a)
+static void print_counters(app *a, void (*say)(const char *, ...))
 {
     char buf[1024];
     size_t n = rn_counters_format(rn_tail_counters(a->tail), buf, sizeof buf);
@@ -174,14 +176,14 @@ static void print_counters(app *a)
         strcpy(buf + n, " ");
         rn_counters_format(rn_tailhop_counters(a->hop), buf + n + 1, sizeof buf - n - 1);
     }
-    rn_warn("%s", buf);
+    say("%s", buf);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
 {
     app *a = h->data;
     if (sig == SIGUSR1) {
-        print_counters(a);
+        print_counters(a, rn_report);
         return;
     }
     if (a->hop)
@@ -231,6 +233,8 @@ int main(int argc, char **argv)
         { "restart", no_argument, NULL, OPT_RESTART },
         { "to", required_argument, NULL, OPT_TO },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -255,7 +259,7 @@ int main(int argc, char **argv)
 
     memset(&a, 0, sizeof a);
     rn_cli_init("logtail");
-    while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
+    while ((c = rn_getopt(argc, argv, "o:vqhV", longopts)) != -1) {
         switch (c) {
         case 'o':
             if (rn_format_parse(optarg, &fmt, err) < 0)
@@ -273,7 +277,7 @@ int main(int argc, char **argv)
         case OPT_MAXLINE:
             o.max_line = (size_t)rn_opt_size("--max-line", optarg);
             if (o.max_line == 0 || o.max_line > (1u << 30))
-                rn_usage_error("--max-line: must be between 1 byte and 1g");
+                rn_usage_error("--max-line: must be between 1 byte and 1GiB");
             break;
         case OPT_EXEC:
             if (nexec == sizeof execs / sizeof execs[0])
@@ -285,15 +289,14 @@ int main(int argc, char **argv)
             if ((ho.drain_ns = rn_opt_duration("--timeout", optarg)) < 1000000)
                 rn_usage_error("--timeout: must be at least 1ms");
             break;
-        case 'h': usage(); break;
-        case 'V': rn_version(); break;
-        default: rn_usage_error("unknown option");
+        default: rn_opt_common(c, usage);
         }
     }
+    rn_opts_done();
     if (to && fmt_set)
         rn_usage_error("cannot use -o with --to");
     if (to && o.max_line > RN_HOP_MAX_BATCH_BYTES / 2)
-        rn_usage_error("--max-line: at most 8m with --to");
+        rn_usage_error("--max-line: at most 8MiB with --to");
     if (restart && !nexec)
         rn_usage_error("--restart needs --exec");
     if (restart && o.once)
@@ -361,7 +364,7 @@ int main(int argc, char **argv)
 
     int status = 0;
     if (rn_tail_start(a.tail, err) < 0) {
-        rn_warn("%s", err);
+        rn_error("%s", err);
         rn_tail_stop(a.tail);
         status = 1;
     }
@@ -375,14 +378,16 @@ int main(int argc, char **argv)
     if (rn_tail_failed(a.tail) || (a.hop && rn_tailhop_failed(a.hop)))
         status = 1;
     if (a.hop && rn_tailhop_unfinished(a.hop)) {
-        rn_warn("stopped with lines not acknowledged: %s",
-                o.pos_path ? "they are read again from the positions"
-                           : "they are lost (no --pos)");
+        /* Read and never delivered, without --pos: an error. */
+        (o.pos_path ? rn_warn : rn_error)("stopped with lines not acknowledged: %s",
+                                          o.pos_path ? "they are read again from the positions"
+                                                     : "they are lost (no --pos)");
         if (!o.pos_path)
-            status = 1;     /* read and never delivered */
+            status = 1;
     }
     if (a.out_status)
         status = a.out_status;
+    print_counters(&a, rn_info);
 
     for (int i = 0; i < 4; i++)
         uv_close((uv_handle_t *)&sigs[i], NULL);
@@ -393,5 +398,5 @@ int main(int argc, char **argv)
     rn_tailhop_free(a.hop);
     rn_writer_free(a.out);
     rn_hdrset_free(&a.shared);
-    return status;
+    return rn_cli_exit(status);
 }

@@ -16,8 +16,8 @@
 
 static const char usage_text[] =
     "usage: topk [-n N] [-o table|tsv|json|redis] [--redis URL] [--redis-prefix P]\n"
-    "            [--redis-ttl DURATION] [--http ADDR] [--tz ZONE] [FILE ...]\n"
-    "       topk -k REGEX [--lower] [-n N] [-m CAPACITY] [--every DURATION] [FILE ...]\n";
+    "            [--redis-ttl DURATION] [--http ADDR] [--tz ZONE] [-v | -q]\n"
+    "            [-k REGEX [--lower] [-m CAPACITY] [--every DURATION]] [FILE ...]\n";
 
 static void usage(void)
 {
@@ -27,7 +27,8 @@ static void usage(void)
           "watermark of every input has passed the window's end (an input without\n"
           "watermarks: once it has moved past the window and paused for 200 ms), or at\n"
           "the end. The FILEs are read at once, each holding back what it has not passed.\n"
-          "With -k: the N most frequent keys of raw events (Space-Saving), FILEs in turn.\n"
+          "With -k: the N most frequent keys of raw events (Space-Saving), FILEs in turn,\n"
+          "in a report at the end (and --every DURATION) that goes where windows go.\n"
           "With no FILE, or when FILE is -, read standard input.\n\n"
           "  -n, --top N             keys per window or report (default 10)\n"
           "  -o, --output FORMAT     table (default), tsv, json, or redis (commands for\n"
@@ -48,6 +49,8 @@ static void usage(void)
           "  -m, --capacity CAPACITY at most CAPACITY counters (default: exact, unbounded)\n"
           "      --every DURATION    also print every DURATION (default: only at the end)\n"
           "\n"
+          "  -v, --verbose           print the counters at exit\n"
+          "  -q, --quiet             no warnings, unless topk then fails\n"
           "  -h, --help              show this help\n"
           "  -V, --version           show the version\n", stdout);
     exit(0);
@@ -88,6 +91,8 @@ typedef struct app {
     rn_buf folded;
     size_t n;
     rn_ss_item *items;
+    rn_topn_entry *entries;     /* a report as a window */
+    int64_t start;              /* when counting began (rn_now_ns) */
     int64_t every_ns, next_report;
     int match_warned;
     /* the inputs being read */
@@ -112,7 +117,7 @@ static int write_out(app *a)
     if (r < 0) {
         a->out_gone = 1;
         if (errno != EPIPE) {
-            rn_warn("stdout: %s", strerror(errno));
+            rn_error("stdout: %s", strerror(errno));
             a->status = 1;
         }
         return -1;
@@ -152,15 +157,23 @@ static void flush_windows(app *a, int64_t upto)
         write_out(a);
 }
 
+/* -k: the report, a window from the start to now, goes wherever windows go. */
 static void report(app *a)
 {
+    char err[RN_ERRLEN];
+    rn_topn_window w;
     if (a->out_gone)
         return;
     long k = rn_ss_top(a->ss, a->n, a->items, NULL);
     if (k < 0)
         rn_die("out of memory");
-    if (rn_ss_format(&a->out, a->ss, a->items, (size_t)k, rn_now_ns(), *a->c_events) < 0)
+    rn_ss_window(a->ss, a->items, (size_t)k, a->start, rn_now_ns(), a->entries, &w);
+    if (rn_ss_format(&a->out, &a->fmt, a->ss, a->items, &w, *a->c_events) < 0)
         rn_die("out of memory");
+    if (a->redis && rn_redisw_put(a->redis, &w, err) < 0)
+        rn_die("%s", err);
+    if (a->dash && rn_dash_publish(a->dash, &w, err) < 0)
+        rn_die("%s", err);
     write_out(a);
 }
 
@@ -175,7 +188,7 @@ static size_t append_counters(char *buf, size_t cap, size_t k, const char *label
     return k + rn_counters_format(cs, buf + k, cap - k);
 }
 
-static void print_counters(app *a)
+static void print_counters(app *a, void (*say)(const char *, ...))
 {
     char buf[512];
     if (a->topn) {
@@ -189,7 +202,7 @@ static void print_counters(app *a)
         k = append_counters(buf, sizeof buf, k, " redis: ", rn_redisw_counters(a->redis));
     if (a->dash)
         append_counters(buf, sizeof buf, k, " http: ", rn_dash_counters(a->dash));
-    rn_warn("%s", buf);
+    say("%s", buf);
 }
 
 /* ---- the two forms' input ------------------------------------------------ */
@@ -218,7 +231,7 @@ static int rows_drain(app *a, source *s)
         }
     }
     if (r == RN_ERR) {
-        rn_warn("%s", err);
+        rn_error("%s", err);
         a->status = 1;
         return -1;
     }
@@ -236,7 +249,7 @@ static int events_drain(app *a, source *s)
         (*a->c_events)++;
         int m = rn_fieldx_get(a->kx, ev.body.p, ev.body.n, &key, err);
         if (m < 0 && !a->match_warned++) {
-            rn_warn("%s: %s (further failures are only counted)", s->name, err);
+            rn_error("%s: %s (further failures are only counted)", s->name, err);
             a->status = 1;
         }
         if (m != 1) {
@@ -253,7 +266,7 @@ static int events_drain(app *a, source *s)
         (*a->c_keyed)++;
     }
     if (r == RN_ERR) {
-        rn_warn("%s: %s", s->name, err);
+        rn_error("%s: %s", s->name, err);
         a->status = 1;
         return -1;
     }
@@ -404,7 +417,7 @@ static int on_end(void *data, size_t i, const char *err)
     app *a = data;
     source *s = &a->src[i];
     if (err) {
-        rn_warn("%s", err);
+        rn_error("%s", err);
         a->status = 1;
     } else if (a->topn) {
         rn_rowreader_eof(s->rows);
@@ -419,7 +432,7 @@ static int on_end(void *data, size_t i, const char *err)
     return a->out_gone;
 }
 
-static void on_usr1(void *data) { print_counters(data); }
+static void on_usr1(void *data) { print_counters(data, rn_report); }
 
 static const rn_input_ops input_ops = {
     .deadline = next_deadline,
@@ -447,7 +460,7 @@ static int read_inputs(app *a, const rn_input *in, char **path, size_t n)
         int stdin_ = strcmp(p, "-") == 0;
         int f = stdin_ ? STDIN_FILENO : open(p, O_RDONLY | O_CLOEXEC);
         if (f < 0) {
-            rn_warn("%s: %s", p, strerror(errno));
+            rn_error("%s: %s", p, strerror(errno));
             a->status = 1;
             continue;
         }
@@ -464,7 +477,7 @@ static int read_inputs(app *a, const rn_input *in, char **path, size_t n)
     a->nsrc = k;
     int r = rn_input_runv(in, fd, name, k, &input_ops, &inputv_ops, a, err);
     if (r == RN_ERR) {
-        rn_warn("%s", err);
+        rn_error("%s", err);
         a->status = 1;
     }
     for (size_t i = 0; i < k; i++) {
@@ -519,7 +532,7 @@ static void results_serve(app *a, const rn_input *in)
     while (!rn_sig_stop) {
         if (rn_sig_usr1) {
             rn_sig_usr1 = 0;
-            print_counters(a);
+            print_counters(a, rn_report);
         }
         int64_t deadline = next_deadline(a);
         int fd = uv_backend_fd(&a->loop);
@@ -574,11 +587,13 @@ int main(int argc, char **argv)
         { "lower", no_argument, NULL, OPT_LOWER },
         { "capacity", required_argument, NULL, 'm' },
         { "every", required_argument, NULL, OPT_EVERY },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    const char *regex = NULL, *prefix = NULL, *out_opt = NULL, *redis_url = NULL,
+    const char *regex = NULL, *prefix = NULL, *redis_url = NULL,
                *http = NULL;
     uint64_t n = 10, capacity = 0;
     int64_t ttl = 0;
@@ -590,7 +605,7 @@ int main(int argc, char **argv)
     memset(&a, 0, sizeof a);
     rn_cli_init("topk");
     a.fmt.out = RN_TOPN_TABLE;
-    while ((c = getopt_long(argc, argv, "n:o:k:m:hV", longopts, NULL)) != -1) {
+    while ((c = rn_getopt(argc, argv, "n:o:k:m:vqhV", longopts)) != -1) {
         switch (c) {
         case 'n':
             n = rn_opt_uint("-n", optarg, 1000000);
@@ -598,7 +613,6 @@ int main(int argc, char **argv)
                 rn_usage_error("-n: must be at least 1");
             break;
         case 'o':
-            out_opt = optarg;
             if (rn_topn_out_parse(optarg, &a.fmt.out, err) < 0)
                 rn_usage_error("-o: %s", err);
             break;
@@ -629,36 +643,30 @@ int main(int argc, char **argv)
                 rn_usage_error("--every: must be at least 1ms");
             have_every = 1;
             break;
-        case 'h': usage(); break;
-        case 'V': rn_version(); break;
-        default: rn_usage_error("unknown option");
+        default: rn_opt_common(c, usage);
         }
     }
-    if (regex) {
-        if (out_opt)
-            rn_usage_error("cannot use -o with -k");
-        if (prefix || ttl || redis_url || http)
-            rn_usage_error("cannot use --redis, --redis-prefix, --redis-ttl or --http with -k");
-        if (a.fmt.tz)
-            rn_usage_error("cannot use --tz with -k");
-        if (have_m && capacity < n)
-            rn_usage_error("-m: CAPACITY must be at least N (-n %" PRIu64 ")", n);
-    } else {
-        if (lower || have_m || have_every)
-            rn_usage_error("--lower, -m and --every need -k");
-        if ((prefix || ttl) && a.fmt.out != RN_TOPN_REDIS && !redis_url)
-            rn_usage_error("--redis-prefix and --redis-ttl need --redis or -o redis");
-    }
+    rn_opts_done();
+    if (regex && have_m && capacity < n)
+        rn_usage_error("-m: CAPACITY must be at least N (-n %" PRIu64 ")", n);
+    if (!regex && (lower || have_m || have_every))
+        rn_usage_error("--lower, -m and --every need -k");
+    if ((prefix || ttl) && a.fmt.out != RN_TOPN_REDIS && !redis_url)
+        rn_usage_error("--redis-prefix and --redis-ttl need --redis or -o redis");
     if (prefix && !*prefix)
         rn_usage_error("--redis-prefix: empty");
+    a.fmt.prefix = prefix;
+    a.fmt.ttl = (ttl + 999999999) / 1000000000;     /* EXPIRE takes seconds */
 
     if (regex) {
         if (!(a.kx = rn_fieldx_regex(regex, err)))
             rn_usage_error("-k: %s", err);
         if (!(a.ss = rn_ss_new((size_t)capacity)))
             rn_die("out of memory (-m %" PRIu64 ")", capacity);
-        if (!(a.items = malloc((size_t)n * sizeof *a.items)))
+        if (!(a.items = malloc((size_t)n * sizeof *a.items))
+            || !(a.entries = malloc((size_t)n * sizeof *a.entries)))
             rn_die("out of memory");
+        a.start = rn_now_ns();
         a.lower = lower;
         a.n = (size_t)n;
         a.every_ns = every;
@@ -671,8 +679,6 @@ int main(int argc, char **argv)
     } else {
         if (!(a.topn = rn_topn_new((size_t)n, RN_TOPN_KEEP)))
             rn_die("out of memory");
-        a.fmt.prefix = prefix;
-        a.fmt.ttl = (ttl + 999999999) / 1000000000;     /* EXPIRE takes seconds */
         /* A person watching: each window replaces the last, with moves. */
         if (a.fmt.out == RN_TOPN_TABLE && isatty(STDOUT_FILENO)) {
             if (!(a.ranks = rn_topn_ranks_new()) || !(a.moves = calloc((size_t)n, sizeof(int))))
@@ -718,7 +724,9 @@ int main(int argc, char **argv)
     }
     results_serve(&a, &in);
     if (rn_sig_usr1)
-        print_counters(&a);
+        print_counters(&a, rn_report);
+    else
+        print_counters(&a, rn_info);
     results_stop(&a);
 
     rn_topn_free(a.topn);
@@ -728,7 +736,8 @@ int main(int argc, char **argv)
     rn_ss_free(a.ss);
     rn_fieldx_free(a.kx);
     free(a.items);
+    free(a.entries);
     rn_buf_free(&a.folded);
     rn_buf_free(&a.out);
-    return a.status;
+    return rn_cli_exit(a.status);
 }

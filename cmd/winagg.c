@@ -14,12 +14,13 @@
 #include "core/core.h"
 
 static const char usage_text[] =
-    "usage: winagg (-k REGEX | -F N [-d DELIM] | --json-key PATH) [--urldecode] [--lower]\n"
-    "              [-a count|sum|min|max|avg] [-v REGEX | -V N]\n"
+    "usage: winagg (-k REGEX | -f N [-d DELIM] | --json-key PATH) [--urldecode] [--lower]\n"
+    "              [-a count|sum|min|max|avg] [--value REGEX | --value-field N]\n"
     "              -w DURATION [-s DURATION] [--time arrival|header|REGEX] [--time-format FMT]\n"
     "              [--until REGEX] [--lateness DURATION] [--late-out FILE] [--tz ZONE]\n"
     "              [--emit all|changed|final] [--fill] [--fill-key KEY ...]\n"
-    "              [--state FILE] [--max-keys N] [-o tsv|json|frames] [FILE ...]\n";
+    "              [--state FILE] [--max-keys N] [-o tsv|json|frames] [-v | -q]\n"
+    "              [FILE ...]\n";
 
 static void usage(void)
 {
@@ -27,14 +28,14 @@ static void usage(void)
     fputs("\nAggregate events per key over windows of length -w sliding every -s\n"
           "(default: tumbling), aligned to the epoch; print a row per window and key.\n\n"
           "  -k, --key REGEX        key: the first capture group (or the whole match)\n"
-          "  -F, --field N          key: field N, split on -d (default: runs of blanks)\n"
-          "  -d, --delimiter DELIM  field delimiter for -F and -V\n"
+          "  -f, --field N          key: field N, split on -d (default: runs of blanks)\n"
+          "  -d, --delimiter DELIM  field delimiter for -f and --value-field\n"
           "      --json-key PATH    key: a member of a JSON body (dotted path)\n"
           "      --urldecode        URL-decode the key (%XX, + as a space)\n"
           "      --lower            fold the key to lower case\n"
           "  -a, --agg AGG          count (default), sum, min, max or avg\n"
-          "  -v, --value REGEX      value: the first capture group of REGEX\n"
-          "  -V, --value-field N    value: field N\n"
+          "      --value REGEX      value: the first capture group of REGEX\n"
+          "      --value-field N    value: field N\n"
           "  -w, --window DURATION  window length (500ms, 10s, 5m, 1h ...)\n"
           "  -s, --slide DURATION   slide; the length must be a multiple of it\n"
           "      --time WHAT        arrival (default), header (the ts header), or a\n"
@@ -56,8 +57,10 @@ static void usage(void)
           "      --state FILE       keep the window state in FILE across restarts\n"
           "      --max-keys N       bound the keys held; new keys beyond are dropped\n"
           "  -o, --output FORMAT    tsv (default), json or frames\n"
+          "  -v, --verbose          print the counters at exit\n"
+          "  -q, --quiet            no warnings, unless winagg then fails\n"
           "  -h, --help             show this help\n"
-          "      --version          show the version\n", stdout);
+          "  -V, --version          show the version\n", stdout);
     exit(0);
 }
 
@@ -90,7 +93,7 @@ static int stdout_failed(app *a, int r, const char *err)
 {
     a->out_failed = 1;
     if (r != RN_EPIPE) {
-        rn_warn("stdout: %s", err);
+        rn_error("stdout: %s", err);
         a->status = 1;
     }
     return -1;
@@ -164,12 +167,17 @@ static void save_state(app *a)
     }
 }
 
-static void report(app *a, int always)
+/* The counters: said when asked (SIGUSR1), with -v, or when events were
+ * late, evicted or unreadable. */
+static void report(app *a, int asked)
 {
     rn_wagg_stats st;
     rn_wagg_stats_get(a->agg, &st);
-    if (always || st.late || st.evicted || st.badvalue || st.badtime)
-        rn_warn("events=%" PRIu64 " nokey=%" PRIu64 " badvalue=%" PRIu64 " badtime=%" PRIu64
+    void (*say)(const char *, ...) = asked ? rn_report : rn_verbose ? rn_info
+                                   : st.late || st.evicted || st.badvalue || st.badtime ? rn_warn
+                                   : NULL;
+    if (say)
+        say("events=%" PRIu64 " nokey=%" PRIu64 " badvalue=%" PRIu64 " badtime=%" PRIu64
                 " late=%" PRIu64 " evicted=%" PRIu64 " windows=%" PRIu64 " rows=%" PRIu64,
                 st.events, st.nokey, st.badvalue, st.badtime, st.late, st.evicted, st.windows,
                 st.rows);
@@ -181,7 +189,7 @@ static void write_late(app *a, const rn_event *ev)
         return;
     if (rn_write_all(a->late_fd, ev->body.p, ev->body.n) < 0
         || rn_write_all(a->late_fd, "\n", 1) < 0) {
-        rn_warn("--late-out: write: %s", strerror(errno));
+        rn_error("--late-out: write: %s", strerror(errno));
         a->status = 1;
         close(a->late_fd);
         a->late_fd = -1;
@@ -232,7 +240,7 @@ static int drain(app *a)
     }
     check_keys(a, 0);
     if (r == RN_ERR) {
-        rn_warn("%s: %s", a->name, err);
+        rn_error("%s: %s", a->name, err);
         a->status = 1;
         return -1;
     }
@@ -318,7 +326,7 @@ static void run_input(app *a, const rn_input *in, int fd, const char *name)
         if (drain(a) == 0)
             tick(a);
     } else if (r == RN_ERR) {
-        rn_warn("%s", err);
+        rn_error("%s", err);
         a->status = 1;
     }
     uint64_t cut = rn_decoder_cut(a->dec);
@@ -329,20 +337,110 @@ static void run_input(app *a, const rn_input *in, int fd, const char *name)
     a->dec = NULL;
 }
 
+/* ---- the old spellings of the value options ----------------------------
+ *
+ * The value was -v REGEX and -V N; -v is --verbose and -V --version now, as
+ * in every tool. Until the next release the old ones still work where they
+ * cannot be the new ones: -V followed by a number, and -v followed by a word
+ * while -a asks for a value, once, and neither --value nor --value-field is
+ * given.
+ * They are rewritten into the new spellings before getopt reads argv. */
+
+static char *made[8];       /* "--value=..." strings (kept to the end) */
+
+/* Whether argv element x is an option whose value is the next element. */
+static int value_follows(const char *x, const char *shortopts, const struct option *longopts)
+{
+    if (x[0] != '-' || !x[1])
+        return 0;
+    if (x[1] == '-') {
+        size_t n = strcspn(x + 2, "=");
+        if (x[2 + n] == '=')
+            return 0;
+        for (const struct option *o = longopts; o->name; o++)
+            if (strncmp(o->name, x + 2, n) == 0)
+                return o->has_arg == required_argument;
+        return 0;
+    }
+    for (const char *p = x + 1; *p; p++) {
+        const char *s = strchr(shortopts, *p);
+        if (s && s[1] == ':')
+            return p[1] == '\0';       /* else the rest is its value */
+    }
+    return 0;
+}
+
+static int all_digits(const char *s) { return *s && strspn(s, "0123456789") == strlen(s); }
+
+static char *joined(const char *a, const char *b)
+{
+    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++)
+        if (!made[i]) {
+            if (!(made[i] = malloc(strlen(a) + strlen(b) + 1)))
+                rn_die("out of memory");
+            return strcat(strcpy(made[i], a), b);
+        }
+    rn_usage_error("too many old -v and -V options");
+}
+
+static void old_value_options(int argc, char **argv, const char *shortopts,
+                              const struct option *longopts)
+{
+    int needs_value = 0, has_new = 0;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        const char *x = argv[i], *agg = NULL;
+        if (!strcmp(x, "-a") || !strcmp(x, "--agg"))
+            agg = i + 1 < argc ? argv[i + 1] : NULL;
+        else if (!strncmp(x, "--agg=", 6))
+            agg = x + 6;
+        else if (x[0] == '-' && x[1] == 'a')
+            agg = x + 2;
+        if (agg && strcmp(agg, "count") != 0)
+            needs_value = 1;
+        if (!strncmp(x, "--value", 7))
+            has_new = 1;
+        if (value_follows(x, shortopts, longopts))
+            i++;
+    }
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        char *x = argv[i];
+        if (!has_new && !strcmp(x, "-V") && i + 1 < argc && all_digits(argv[i + 1])) {
+            argv[i++] = "--value-field";
+        } else if (!has_new && !strncmp(x, "-V", 2) && all_digits(x + 2)) {
+            argv[i] = joined("--value-field=", x + 2);
+        } else if (needs_value && !has_new && !strcmp(x, "-v") && i + 1 < argc
+                   && argv[i + 1][0] != '-') {
+            argv[i++] = "--value";
+        } else if (needs_value && !has_new && !strncmp(x, "-v", 2) && x[2]
+                   && strspn(x + 2, "vq") != strlen(x + 2)) {
+            argv[i] = joined("--value=", x + 2);
+        } else {
+            if (value_follows(x, shortopts, longopts))
+                i++;
+            continue;
+        }
+        rn_old_option(x[1] == 'V' ? "-V N (the value field)" : "-v REGEX (the value)",
+                      x[1] == 'V' ? "--value-field N" : "--value REGEX");
+        has_new = 1;        /* a value is given once: another -v is --verbose */
+    }
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_JSONKEY = 256, OPT_LOWER, OPT_URLDECODE, OPT_TIME, OPT_TFMT, OPT_LATENESS, OPT_LATEOUT,
-           OPT_EMIT, OPT_STATE, OPT_MAXKEYS, OPT_UNTIL, OPT_FILL, OPT_FILLKEY, OPT_TZ };
+           OPT_EMIT, OPT_STATE, OPT_MAXKEYS, OPT_UNTIL, OPT_FILL, OPT_FILLKEY, OPT_TZ,
+           OPT_VALUE, OPT_VALUE_FIELD };
+    static const char shortopts[] = "k:f:F:d:a:w:s:o:vqhV";
     static const struct option longopts[] = {
         { "key", required_argument, NULL, 'k' },
-        { "field", required_argument, NULL, 'F' },
+        { "field", required_argument, NULL, 'f' },
         { "delimiter", required_argument, NULL, 'd' },
         { "json-key", required_argument, NULL, OPT_JSONKEY },
         { "lower", no_argument, NULL, OPT_LOWER },
         { "urldecode", no_argument, NULL, OPT_URLDECODE },
         { "agg", required_argument, NULL, 'a' },
-        { "value", required_argument, NULL, 'v' },
-        { "value-field", required_argument, NULL, 'V' },
+        { "value", required_argument, NULL, OPT_VALUE },
+        { "value-field", required_argument, NULL, OPT_VALUE_FIELD },
         { "window", required_argument, NULL, 'w' },
         { "slide", required_argument, NULL, 's' },
         { "time", required_argument, NULL, OPT_TIME },
@@ -357,8 +455,10 @@ int main(int argc, char **argv)
         { "state", required_argument, NULL, OPT_STATE },
         { "max-keys", required_argument, NULL, OPT_MAXKEYS },
         { "output", required_argument, NULL, 'o' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 1000 },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *key_re = NULL, *json_key = NULL, *delim = NULL, *value_re = NULL;
@@ -379,10 +479,14 @@ int main(int argc, char **argv)
     a.wm_out = INT64_MIN;
     o.win.agg = RN_AGG_COUNT;
     rn_cli_init("winagg");
-    while ((c = getopt_long(argc, argv, "k:F:d:a:v:V:w:s:o:h", longopts, NULL)) != -1) {
+    old_value_options(argc, argv, shortopts, longopts);
+    while ((c = rn_getopt(argc, argv, shortopts, longopts)) != -1) {
         switch (c) {
         case 'k': key_re = optarg; break;
-        case 'F': key_field = (unsigned)rn_opt_uint("-F", optarg, 1000000); break;
+        case 'F':
+            rn_old_option("-F N (the key field)", "-f N");
+            /* fall through */
+        case 'f': key_field = (unsigned)rn_opt_uint("-f", optarg, 1000000); break;
         case 'd': delim = optarg; break;
         case OPT_JSONKEY: json_key = optarg; break;
         case OPT_LOWER: o.lower = 1; break;
@@ -391,8 +495,10 @@ int main(int argc, char **argv)
             if (rn_agg_parse(optarg, &o.win.agg, err) < 0)
                 rn_usage_error("-a: %s", err);
             break;
-        case 'v': value_re = optarg; break;
-        case 'V': value_field = (unsigned)rn_opt_uint("-V", optarg, 1000000); break;
+        case OPT_VALUE: value_re = optarg; break;
+        case OPT_VALUE_FIELD:
+            value_field = (unsigned)rn_opt_uint("--value-field", optarg, 1000000);
+            break;
         case 'w': width = rn_opt_duration("-w", width_arg = optarg); break;
         case 's': slide = rn_opt_duration("-s", slide_arg = optarg); break;
         case OPT_TIME: time_spec = optarg; break;
@@ -428,21 +534,21 @@ int main(int argc, char **argv)
             if (rn_rowfmt_parse(optarg, &ofmt, err) < 0)
                 rn_usage_error("-o: %s", err);
             break;
-        case 'h': usage(); break;
-        case 1000: rn_version(); break;
-        default: rn_usage_error("unknown option");
+        default: rn_opt_common(c, usage);
         }
     }
+    rn_opts_done();
     if (!!key_re + !!key_field + !!json_key != 1)
-        rn_usage_error("give exactly one key: -k REGEX, -F N or --json-key PATH");
+        rn_usage_error("give exactly one key: -k REGEX, -f N or --json-key PATH");
     if (value_re && value_field)
-        rn_usage_error("cannot use both -v and -V");
+        rn_usage_error("cannot use both --value and --value-field");
     if (o.win.agg == RN_AGG_COUNT && (value_re || value_field))
-        rn_usage_error("-v and -V need -a sum, min, max or avg");
+        rn_usage_error("--value and --value-field need -a sum, min, max or avg");
     if (o.win.agg != RN_AGG_COUNT && !value_re && !value_field)
-        rn_usage_error("-a %s needs a value: -v REGEX or -V N", rn_agg_name(o.win.agg));
+        rn_usage_error("-a %s needs a value: --value REGEX or --value-field N",
+                       rn_agg_name(o.win.agg));
     if (delim && !key_field && !value_field)
-        rn_usage_error("-d needs -F or -V");
+        rn_usage_error("-d needs -f or --value-field");
     if (!width)
         rn_usage_error("-w: a window length is required");
     if (!slide)
@@ -482,17 +588,17 @@ int main(int argc, char **argv)
     if (key_re)
         snprintf(a.key_desc, sizeof a.key_desc, "-k '%s'", key_re);
     else if (key_field)
-        snprintf(a.key_desc, sizeof a.key_desc, "-F %u", key_field);
+        snprintf(a.key_desc, sizeof a.key_desc, "-f %u", key_field);
     else
         snprintf(a.key_desc, sizeof a.key_desc, "--json-key %s", json_key);
     if (key_field && !(o.key = rn_fieldx_field(key_field, delim, err)))
-        rn_usage_error("-F: %s", err);
+        rn_usage_error("-f: %s", err);
     if (json_key && !(o.key = rn_fieldx_json(json_key, err)))
         rn_usage_error("--json-key: %s", err);
     if (value_re && !(o.value = rn_fieldx_regex(value_re, err)))
-        rn_usage_error("-v: %s", err);
+        rn_usage_error("--value: %s", err);
     if (value_field && !(o.value = rn_fieldx_field(value_field, delim, err)))
-        rn_usage_error("-V: %s", err);
+        rn_usage_error("--value-field: %s", err);
 
     /* Everything that gives the state its meaning; a restart with other
      * options must not read it as its own. */
@@ -555,7 +661,7 @@ int main(int argc, char **argv)
         const char *name = nin ? argv[optind + i] : "-";
         int fd = strcmp(name, "-") == 0 ? STDIN_FILENO : open(name, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
-            rn_warn("%s: %s", name, strerror(errno));
+            rn_error("%s: %s", name, strerror(errno));
             a.status = 1;
             continue;
         }
@@ -586,5 +692,7 @@ int main(int argc, char **argv)
     rn_rowwriter_free(a.out);
     rn_wagg_free(a.agg);
     free(fill_keys);
-    return a.save_failing ? 1 : a.status;
+    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++)
+        free(made[i]);
+    return rn_cli_exit(a.save_failing ? 1 : a.status);
 }

@@ -160,7 +160,7 @@ export ASAN_OPTIONS
 
 # Start brokerd with the limits under test set low.
 start() {
-    start_brokerd --partitions 1 --max-request 16m --max-conn-buffer 1m "$@"
+    start_brokerd --partitions 1 --max-request 16MiB --max-conn-buffer 1MiB "$@"
 }
 
 # ---- 1. Pipelined requests whose answers are not read ----------------------
@@ -262,7 +262,7 @@ stop "$bpid"
 rm -rf "$T/data"
 
 # ---- 3. Partial requests on many connections -------------------------------
-start --max-partial 32m
+start --max-partial 32MiB
 python3 - "$B" "$bpid" <<'EOF' || fail "partial requests"
 import sys, threading, time
 from kraw import *

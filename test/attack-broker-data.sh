@@ -89,7 +89,7 @@ expect_eq "next offsets" "$(kraw produce bad good:f)" "0 5"
 timeout 20 kcat -b "$B" -C -t bad -e -q -f '%o:%s\n' >"$T/out" || fail "kcat after bad batches"
 printf '0:a\n1:b\n2:c\n3:d\n4:e\n5:f\n' >"$T/exp"
 expect_file "$T/out" "$T/exp"
-timeout 20 "$CONSUME" -b "$B" -t bad -e --offset beginning >"$T/out" 2>"$T/err" || fail "consume: $(cat "$T/err")"
+timeout 20 "$CONSUME" -b "$B" -t bad -e --start beginning >"$T/out" 2>"$T/err" || fail "consume: $(cat "$T/err")"
 printf 'a\nb\nc\nd\ne\nf\n' >"$T/exp"
 expect_file "$T/out" "$T/exp"
 stop_ok

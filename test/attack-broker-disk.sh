@@ -58,7 +58,7 @@ stop_within() {
 }
 
 head -c 3400000 /dev/zero >"$D/filler"
-start_brokerd --segment-bytes 256k --retention 0 --flush always
+start_brokerd --segment-bytes 256KiB --retention 0 --flush always
 
 # ---- produce until full ----------------------------------------------------
 kraw fill t 0 120 10000 >"$T/fill1"
@@ -81,7 +81,7 @@ expect_file "$T/got" "$T/exp"
 
 # ---- shut down and restart on the full disk --------------------------------
 stop_within 5
-start_brokerd --segment-bytes 256k --retention 0 --flush always
+start_brokerd --segment-bytes 256KiB --retention 0 --flush always
 readback >"$T/got"
 expect_file "$T/got" "$T/exp"
 kraw fill t 2000 1 100 >"$T/fill3"

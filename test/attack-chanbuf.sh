@@ -201,7 +201,7 @@ PY
 hop() { python3 "$T/hop.py" "$@"; }
 
 # ---- a sender that never reads its ACKs --------------------------------
-start_chanbuf unread --max-unread 64k >/dev/null
+start_chanbuf unread --max-unread 64KiB >/dev/null
 out=$(hop unread "$C" "$cpid" 24000000)
 note "unread: $out"
 case $out in *"other=ack_1_0"*) ;; *) fail "unread: another sender was not served: $out" ;; esac
@@ -219,7 +219,7 @@ stop "$cpid"
 # ---- frames that never finish: bounded in all ------------------------------
 # (A sanitizer build would keep every buffer a realloc left in its quarantine.)
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1 \
-    start_chanbuf partial --max-partial 32m >/dev/null
+    start_chanbuf partial --max-partial 32MiB >/dev/null
 out=$(hop partial "$C" "$cpid" 8 7)
 note "partial: $out"
 case $out in *"other=ack_1_0"*) ;; *) fail "partial: another sender was not served: $out" ;; esac

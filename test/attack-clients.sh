@@ -82,13 +82,13 @@ PY
 start_brokerd
 for g in "" "-G gbad"; do
     # shellcheck disable=SC2086
-    run timeout 20 "$CONSUME" -b "$B" -t bad $g -e --offset beginning
+    run timeout 20 "$CONSUME" -b "$B" -t bad $g -e --start beginning
     expect_eq "consume -e $g status on a corrupt batch" $st 1
     grep -q '^consume: bad: partition 0 at offset 1 cannot be read: .*codec' "$T/err" ||
         fail "consume -e $g: $(cat "$T/err")"
 done
 # Live, it says so and goes on with the other partitions.
-bg "$CONSUME" -b "$B" -t bad --offset beginning >"$T/live.out" 2>"$T/live.err"
+bg "$CONSUME" -b "$B" -t bad --start beginning >"$T/live.out" 2>"$T/live.err"
 lpid=$!
 wait_until 10 grep -q 'partition 0 at offset 1 cannot be read' "$T/live.err" ||
     fail "live consume said nothing: $(cat "$T/live.err")"
@@ -103,9 +103,9 @@ stop "$bpid"
 elapsed_ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 start_brokerd
 seq 1 5 | kcat -b "$B" -P -t live
-bg "$CONSUME" -b "$B" -t live -G glive --offset beginning --timeout 2s >"$T/c1.out" 2>"$T/c1.err"
+bg "$CONSUME" -b "$B" -t live -G glive --start beginning --timeout 2s >"$T/c1.out" 2>"$T/c1.err"
 c1=$!
-bg "$CONSUME" -b "$B" -t live -G glive2 --offset beginning --timeout 60s >"$T/c2.out" 2>"$T/c2.err"
+bg "$CONSUME" -b "$B" -t live -G glive2 --start beginning --timeout 60s >"$T/c2.out" 2>"$T/c2.err"
 c2=$!
 wait_lines "$T/c1.out" 5
 wait_lines "$T/c2.out" 5

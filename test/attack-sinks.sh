@@ -65,7 +65,7 @@ if [ -n "$full" ]; then
     # is in exactly one file.
     mkdir "$D/out"
     dd if=/dev/zero of="$D/fill" bs=4k count=400 2>/dev/null
-    "$CHANBUF" -o frames --sink "f=file://$D/out/ev?roll=50k" <"$T/in" 2>"$T/f.err" &
+    "$CHANBUF" -v -o frames --sink "f=file://$D/out/ev?roll=50KiB" <"$T/in" 2>"$T/f.err" &
     cb=$!; PIDS="$PIDS $cb"
     wait_until 10 grep -q 'No space left on device' "$T/f.err" || fail "no full disk: $(cat "$T/f.err")"
     sleep 1.5
@@ -124,7 +124,7 @@ if [ -n "$full" ]; then
     # once), the one at the end works again (said) and the status is 0; a
     # run whose last save fails exits 1 and leaves the old file whole.
     mkfifo "$T/fifo4"
-    ( st=0; "$WINAGG" -F 1 -w 10s --state "$D/st" <"$T/fifo4" >"$T/w.out" 2>"$T/w.err" || st=$?
+    ( st=0; "$WINAGG" -f 1 -w 10s --state "$D/st" <"$T/fifo4" >"$T/w.out" 2>"$T/w.err" || st=$?
       echo $st >"$T/w.st" ) &
     PIDS="$PIDS $!"
     exec 7>"$T/fifo4"
@@ -139,7 +139,7 @@ if [ -n "$full" ]; then
     grep -q 'state saved again' "$T/w.err" || fail "not said: $(cat "$T/w.err")"
     cp "$D/st" "$T/st.old"
     fill "$D"
-    st=0; echo k4 | "$WINAGG" -F 1 -w 10s --state "$D/st" >/dev/null 2>"$T/w2.err" || st=$?
+    st=0; echo k4 | "$WINAGG" -f 1 -w 10s --state "$D/st" >/dev/null 2>"$T/w2.err" || st=$?
     expect_eq "winagg status with its last save failed" $st 1
     grep -q 'state not saved' "$T/w2.err" || fail "not said: $(cat "$T/w2.err")"
     expect_file "$D/st" "$T/st.old"
@@ -158,7 +158,7 @@ st=0; "$CHANBUF" --sink "k=kafka://$B/big" <"$T/big" 2>"$T/k.err" || st=$?
 expect_eq "kafka sink status" $st 0
 expect_eq "too large said" "$(count 'dropped 1 record: a record of 2000000 bytes is over the limit (message.max.bytes 1000000' "$T/k.err")" 1
 grep -q 'out.k=10 pending=0 dropped=1' "$T/k.err" || fail "counters: $(cat "$T/k.err")"
-"$CONSUME" -b "$B" -t big -e --offset beginning >"$T/k.got"
+"$CONSUME" -b "$B" -t big -e --start beginning >"$T/k.got"
 grep -v xxx "$T/big" >"$T/k.want"
 expect_file "$T/k.got" "$T/k.want"
 

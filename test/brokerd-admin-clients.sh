@@ -16,8 +16,8 @@ command -v node >/dev/null || fail "node is missing (scripts/bootstrap installs 
 KJS=$top_srcdir/deps/node/node_modules/kafkajs
 [ -d "$KJS" ] || fail "KafkaJS is missing from $KJS (scripts/bootstrap installs it)"
 
-start_brokerd --partitions 3 --retention 2h --retention-bytes 10m --segment-bytes 64m \
-    --max-request 2m --group-initial-delay 1s
+start_brokerd --partitions 3 --retention 2h --retention-bytes 10MiB --segment-bytes 64MiB \
+    --max-request 2MiB --group-initial-delay 1s
 
 # Produce with keys and headers, read back with a group-less consumer.
 "$PY" - "$B" <<'EOF' || fail "kafka-python producer and consumer"

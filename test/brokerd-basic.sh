@@ -9,7 +9,7 @@
 BROKERD=$top_builddir/brokerd
 command -v kcat >/dev/null || fail "kcat is missing (scripts/bootstrap installs it)"
 
-start() { start_brokerd --partitions 3 --segment-bytes 4k "$@"; port=${B##*:}; }
+start() { start_brokerd --partitions 3 --segment-bytes 4KiB "$@"; port=${B##*:}; }
 start
 
 kcat -b "$B" -L >"$T/meta" || fail "kcat -L"

@@ -18,7 +18,7 @@ start() {
     nstart=$((nstart + 1))
     blog=$T/broker.$nstart.log
     bg "$BROKERD" serve --listen 127.0.0.1:0 --data-dir "$T/data" --partitions 3 \
-        --segment-bytes 2k --flush always 2>"$blog"
+        --segment-bytes 2KiB --flush always 2>"$blog"
     bpid=$!
     wait_until 30 grep -q '^brokerd: listening on' "$blog" ||
         fail "brokerd did not start: $(cat "$blog")"

@@ -29,7 +29,7 @@ seq 201 250 | kcat -P -b "$B" -t logs -p 0 || fail "kcat -P (partition 0, later)
 
 # consume -G reads 120 of the 250 and commits them; -X client.id shows in
 # the member id brokerd logs.
-timeout 60 "$CONSUME" -b "$B" -t logs -G g --offset beginning -c 120 -X client.id=groupie \
+timeout 60 "$CONSUME" -b "$B" -t logs -G g --start beginning -c 120 -X client.id=groupie \
     >"$T/read" 2>"$T/cerr" || fail "consume -G: $(cat "$T/cerr")"
 expect_eq "records read" "$(wc -l <"$T/read")" 120
 grep -q 'group g: generation 1 with 1 member, protocol [a-z]*, leader groupie-' "$blog" ||
@@ -134,14 +134,14 @@ expect_eq "chanbuf -X acks (rc; $chanbuf_out)" "$rc" 2
 # A good one changes behaviour: from -F, the consumer's client.id; on
 # chanbuf, a message.max.bytes of 1000 drops a record of 2000 bytes.
 sed -i '/socket.timeout.ms/d' "$T/props"
-timeout 60 "$CONSUME" -b "$B" -t logs -G g2 -F "$T/props" -c 1 --offset beginning >/dev/null \
+timeout 60 "$CONSUME" -b "$B" -t logs -G g2 -F "$T/props" -c 1 --start beginning >/dev/null \
     2>"$T/cerr" || fail "consume -F: $(cat "$T/cerr")"
 grep -q 'group g2: .* leader fromfile-' "$blog" || fail "-F client.id: $(grep 'group g2' "$blog")"
 { head -c 2000 /dev/zero | tr '\0' a; echo; echo small; } >"$T/in"
 timeout 60 "$top_builddir/chanbuf" --sink "kafka://$B/big" -X message.max.bytes=1000 \
     <"$T/in" 2>"$T/cb.err" || fail "chanbuf -X: $(cat "$T/cb.err")"
 grep -q 'dropped=1' "$T/cb.err" || fail "chanbuf -X message.max.bytes: $(cat "$T/cb.err")"
-timeout 60 "$CONSUME" -b "$B" -t big --offset beginning -e >"$T/big" 2>"$T/cerr" ||
+timeout 60 "$CONSUME" -b "$B" -t big --start beginning -e >"$T/big" 2>"$T/cerr" ||
     fail "consume big: $(cat "$T/cerr")"
 expect_eq "delivered under -X message.max.bytes=1000" "$(cat "$T/big")" "small"
 stop "$bpid"

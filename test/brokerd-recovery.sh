@@ -65,7 +65,7 @@ stop "$bpid"
 # segments, of which all but the last few must go. The broker's maintenance
 # runs every ten seconds, hence the generous wait.
 rm -rf "$T/data"
-start --segment-bytes 1k --retention-bytes 4k
+start --segment-bytes 1KiB --retention-bytes 4KiB
 seq 1 2000 | sed 's/$/ retained or not/' |
     kcat -b "$B" -P -t r -X acks=all -X batch.num.messages=5 -X linger.ms=0 ||
     fail "produce to r"

@@ -4,7 +4,7 @@
 # of several records with chosen timestamps (out of order inside a batch), a
 # raw batch carries maxTimestamp -1 as sarama sends it; offsets_for_times is
 # exact on a record level (offset and timestamp), None past the newest; and
-# `consume --offset @MS` and kcat's -o s@MS start at the first record at or
+# `consume --start @MS` and kcat's -o s@MS start at the first record at or
 # after MS.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -74,8 +74,8 @@ EOF
 expect_file "$T/py" "$T/py.exp"
 
 # consume and kcat start at the first record at or after the time.
-timeout 20 "$top_builddir/consume" -b "$B" -t tm --offset "@$((t0 + 51))" -e >"$T/c" ||
-    fail "consume --offset @MS"
+timeout 20 "$top_builddir/consume" -b "$B" -t tm --start "@$((t0 + 51))" -e >"$T/c" ||
+    fail "consume --start @MS"
 printf 'v%s\n' $((t0 + 70)) $((t0 + 100)) $((t0 + 150)) $((t0 + 120)) $((t0 + 170)) \
     $((t0 + 200)) $((t0 + 230)) >"$T/c.exp"
 expect_file "$T/c" "$T/c.exp"

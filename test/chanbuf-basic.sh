@@ -8,12 +8,16 @@
 . "$(dirname "$0")/lib.sh"
 CHANBUF=$top_builddir/chanbuf
 
-# Lines in, lines out, in order, at the end of input everything delivered.
+# Lines in, lines out, in order, at the end of input everything delivered;
+# silent on success (a cron job mails nothing), the counters with -v.
 seq 1 20000 >"$T/want"
 "$CHANBUF" <"$T/want" >"$T/out" 2>"$T/err"
 expect_file "$T/out" "$T/want"
-grep -q 'in=20000 out.stdout=20000 pending=0 dropped=0' "$T/err" ||
-    fail "counters at exit: $(cat "$T/err")"
+expect_eq "stderr of a run that went well" "$(cat "$T/err")" ""
+"$CHANBUF" -v <"$T/want" >"$T/out" 2>"$T/err"
+expect_file "$T/out" "$T/want"
+grep -q '^chanbuf: in=20000 out.stdout=20000 pending=0 dropped=0' "$T/err" ||
+    fail "counters at exit with -v: $(cat "$T/err")"
 
 # json in (with headers), frames through the channel, json out: unchanged.
 {
@@ -53,9 +57,9 @@ expect_eq "only the routed events" "$(cat "$T"/m2/a.* | tr '\n' ' ')" "e1 e2 "
 
 # A file sink rolls by size: complete files only, nothing hidden left, the
 # whole input in order across them.
-"$CHANBUF" --batch 100 --sink "file://$T/roll/part?roll=20k" <"$T/want" 2>/dev/null
+"$CHANBUF" --batch 100 --sink "file://$T/roll/part?roll=20KiB" <"$T/want" 2>/dev/null
 n=$(ls "$T/roll" | wc -l)
-[ "$n" -ge 5 ] || fail "roll=20k made $n files of 107k"
+[ "$n" -ge 5 ] || fail "roll=20KiB made $n files of 107k"
 [ -z "$(ls -A "$T/roll" | grep '^\.')" ] || fail "hidden files left: $(ls -A "$T/roll")"
 cat "$T"/roll/part.* >"$T/roll.all"
 expect_file "$T/roll.all" "$T/want"

@@ -6,7 +6,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
-start_chanbuf crash --dir "$T/ch" --sink "out=file://$T/sink/out"
+start_chanbuf crash -v --dir "$T/ch" --sink "out=file://$T/sink/out"
 CB_ADDR=$C
 "$GENLOG" --seq -r 4000 -o "$T/live.log" &
 gpid=$!
@@ -22,7 +22,7 @@ for round in 1 2 3 4 5 6; do
         lpid=$!
     fi
     sleep 0.2
-    start_chanbuf crash --dir "$T/ch" --sink "out=file://$T/sink/out"
+    start_chanbuf crash -v --dir "$T/ch" --sink "out=file://$T/sink/out"
 done
 sleep 0.5
 kill -TERM "$gpid"; wait "$gpid" 2>/dev/null || true

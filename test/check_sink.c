@@ -192,8 +192,8 @@ START_TEST(parse_stdout_and_names)
     ck_assert_str_eq(sp.name, "out-1.a_b");
     ck_assert_str_eq(sp.uri, "stdout");
     /* An '=' after the scheme's ':' belongs to the URI. */
-    ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=1k", &sp, err), 0);
-    ck_assert_str_eq(sp.name, "file:///d/p?roll=1k");
+    ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=1KiB", &sp, err), 0);
+    ck_assert_str_eq(sp.name, "file:///d/p?roll=1KiB");
 }
 END_TEST
 
@@ -212,17 +212,44 @@ START_TEST(parse_file)
     ck_assert_int_eq(rn_sink_parse("file:///p", &sp, err), 0);
     ck_assert_str_eq(sp.dir, "/");
     ck_assert_str_eq(sp.prefix, "p");
-    /* roll= is a size when it parses as one ("1m" is 1 MiB), else a duration. */
+    /* roll= is a size when its unit ends in B, else a duration: "10m" is ten
+     * minutes. */
+    ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=64KiB", &sp, err), 0);
+    ck_assert_uint_eq(sp.roll_bytes, 65536);
+    ck_assert_int_eq(sp.roll_ns, 0);
+    ck_assert_str_eq(sp.note, "");
+    ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=1MB", &sp, err), 0);
+    ck_assert_uint_eq(sp.roll_bytes, 1 << 20);
+    ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=10min", &sp, err), 0);
+    ck_assert_uint_eq(sp.roll_bytes, 0);
+    ck_assert_int_eq(sp.roll_ns, 600000 * MS);
+    ck_assert_str_eq(sp.note, "");
+    /* "10m" was 10 MiB: minutes now, and the note says so. */
+    ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=10m", &sp, err), 0);
+    ck_assert_uint_eq(sp.roll_bytes, 0);
+    ck_assert_int_eq(sp.roll_ns, 600000 * MS);
+    ck_assert_msg(strstr(sp.note, "roll=10m is 10 minutes now") && strstr(sp.note, "roll=10MiB"),
+                  "%s", sp.note);
+    /* The old spellings of sizes that read as no duration: sizes still,
+     * with a note naming the new spelling. */
     ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=64k", &sp, err), 0);
     ck_assert_uint_eq(sp.roll_bytes, 65536);
     ck_assert_int_eq(sp.roll_ns, 0);
-    ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=1m", &sp, err), 0);
-    ck_assert_uint_eq(sp.roll_bytes, 1 << 20);
+    ck_assert_msg(strstr(sp.note, "write roll=64KiB"), "%s", sp.note);
+    ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=4096", &sp, err), 0);
+    ck_assert_uint_eq(sp.roll_bytes, 4096);
+    ck_assert_msg(strstr(sp.note, "write roll=4096B"), "%s", sp.note);
     ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=30s", &sp, err), 0);
     ck_assert_uint_eq(sp.roll_bytes, 0);
     ck_assert_int_eq(sp.roll_ns, 30000 * MS);
     ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=250ms", &sp, err), 0);
     ck_assert_int_eq(sp.roll_ns, 250 * MS);
+    ck_assert_str_eq(sp.note, "");
+    ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=1h&roll=1GiB", &sp, err), 0);
+    ck_assert_int_eq(sp.roll_ns, 3600000 * MS);
+    ck_assert_uint_eq(sp.roll_bytes, 1 << 30);
+    ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=10x", &sp, err), RN_ERR);
+    ck_assert_msg(strstr(err, "neither a size (64KiB"), "%s", err);
     ck_assert_int_eq(rn_sink_parse("file:///d/p?roll=1ms", &sp, err), 0);
     ck_assert_int_eq(sp.roll_ns, MS);
 }
@@ -269,8 +296,8 @@ START_TEST(parse_errors)
                           "directory and a file name prefix)" },
         { "file:///d/", "file:///d/: a file sink is file:///DIR/PREFIX (an absolute "
                         "directory and a file name prefix)" },
-        { "file:///d/p?roll=0", "file:///d/p?roll=0: roll=0 is neither a size (64k, 10m, 1g) "
-                                "nor a duration (30s, 1h, 1d) of at least 1ms" },
+        { "file:///d/p?roll=0", "file:///d/p?roll=0: roll=0 is neither a size (64KiB, "
+                                "10MiB, 1GiB) nor a duration (30s, 10m, 1h) of at least 1ms" },
         { "file:///d/p?roll=10us", "file:///d/p?roll=10us: roll=10us is neither a size" },
         { "file:///d/p?roll=soon", "file:///d/p?roll=soon: roll=soon is neither a size" },
         { "file:///d/p?roll", "file:///d/p?roll: parameter 'roll' has no value" },

@@ -455,6 +455,7 @@ START_TEST(format_table_long_keys)
     free(s);
     rn_buf_free(&b);
     f.out = RN_TOPN_TSV;
+    b.len = 0;
     ck_assert_int_eq(rn_topn_format(&b, &f, &w), 0);
     ck_assert_uint_gt(b.len, big + 2 * 100000);
     rn_buf_free(&b);
@@ -827,7 +828,11 @@ START_TEST(space_saving_table)
     long k = rn_ss_top(s, 5, it, NULL);
     ck_assert_int_eq(k, 2);
     rn_buf b = { 0 };
-    ck_assert_int_eq(rn_ss_format(&b, s, it, (size_t)k, T0, 4), 0);
+    rn_topn_entry e[5];
+    rn_topn_window w;
+    rn_topn_fmt f = { .out = RN_TOPN_TABLE };
+    rn_ss_window(s, it, (size_t)k, T0 - 60 * SEC, T0, e, &w);
+    ck_assert_int_eq(rn_ss_format(&b, &f, s, it, &w, 4), 0);
     char *txt = cstr(&b);
     ck_assert_str_eq(txt,
         "top 2 at 2026-11-23T07:40:00.000Z: 4 events, 3 keyed, 2 keys counted (exact)\n"
@@ -835,6 +840,35 @@ START_TEST(space_saving_table)
         "   1  foo       2      0  yes\n"
         "   2  a\\tb      1      0  yes\n"
         "\n");
+    free(txt);
+    /* tsv and json carry the error bounds too; redis is a window's commands */
+    f.out = RN_TOPN_TSV;
+    b.len = 0;
+    ck_assert_int_eq(rn_ss_format(&b, &f, s, it, &w, 4), 0);
+    txt = cstr(&b);
+    ck_assert_str_eq(txt,
+        "2026-11-23T07:39:00Z\t2026-11-23T07:40:00Z\t1\tfoo\t2\t0\tyes\n"
+        "2026-11-23T07:39:00Z\t2026-11-23T07:40:00Z\t2\ta\\tb\t1\t0\tyes\n");
+    free(txt);
+    f.out = RN_TOPN_JSON;
+    b.len = 0;
+    ck_assert_int_eq(rn_ss_format(&b, &f, s, it, &w, 4), 0);
+    txt = cstr(&b);
+    ck_assert_str_eq(txt,
+        "{\"start\":\"2026-11-23T07:39:00Z\",\"end\":\"2026-11-23T07:40:00Z\",\"events\":4,"
+        "\"keyed\":3,\"keys\":2,\"capacity\":null,\"top\":[{\"rank\":1,\"key\":\"foo\","
+        "\"value\":2,\"error\":0,\"guaranteed\":true},{\"rank\":2,\"key\":\"a\\tb\",\"value\":1,"
+        "\"error\":0,\"guaranteed\":true}]}\n");
+    free(txt);
+    f.out = RN_TOPN_REDIS;
+    b.len = 0;
+    ck_assert_int_eq(rn_ss_format(&b, &f, s, it, &w, 4), 0);
+    txt = cstr(&b);
+    ck_assert_str_eq(txt,
+        "*2\r\n$3\r\nDEL\r\n$25\r\ntopk:2026-11-23T07:39:00Z\r\n"
+        "*6\r\n$4\r\nZADD\r\n$25\r\ntopk:2026-11-23T07:39:00Z\r\n$1\r\n2\r\n$3\r\nfoo\r\n"
+        "$1\r\n1\r\n$3\r\na\tb\r\n"
+        "*3\r\n$3\r\nSET\r\n$11\r\ntopk:latest\r\n$25\r\ntopk:2026-11-23T07:39:00Z\r\n");
     free(txt);
     rn_buf_free(&b);
     rn_ss_free(s);

@@ -33,6 +33,7 @@ START_TEST(durations)
     ck_assert_int_eq(dur("10s"), 10000000000LL);
     ck_assert_int_eq(dur("10"), 10000000000LL);
     ck_assert_int_eq(dur("5m"), 300000000000LL);
+    ck_assert_int_eq(dur("10min"), 600000000000LL);
     ck_assert_int_eq(dur("1h"), 3600000000000LL);
     ck_assert_int_eq(dur("2d"), 172800000000000LL);
     ck_assert_int_eq(dur("250us"), 250000LL);
@@ -45,6 +46,7 @@ START_TEST(durations)
     dur_bad("-1s", "number");
     dur_bad("5x", "unknown unit");
     dur_bad("5 s", "unknown unit");
+    dur_bad("10MiB", "unknown unit");
     dur_bad("999999999999999999999s", "too large");
     dur_bad("300000d", "too large");
 }
@@ -55,18 +57,33 @@ START_TEST(sizes)
     uint64_t v;
     char err[RN_ERRLEN];
     struct { const char *s; uint64_t v; } ok[] = {
-        { "512", 512 }, { "64k", 65536 }, { "64K", 65536 }, { "64kb", 65536 },
-        { "64KiB", 65536 }, { "1m", 1048576 }, { "2g", 2147483648ULL },
-        { "1t", 1099511627776ULL }, { "1.5k", 1536 }, { "10b", 10 },
+        { "512", 512 }, { "512B", 512 }, { "10b", 10 }, { "64KiB", 65536 },
+        { "64KB", 65536 }, { "64kb", 65536 }, { "64kib", 65536 }, { "1MiB", 1048576 },
+        { "10MB", 10485760 }, { "2GiB", 2147483648ULL }, { "1TiB", 1099511627776ULL },
+        { "1.5KiB", 1536 }, { "0.5GiB", 536870912 },
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         ck_assert_msg(rn_parse_size(ok[i].s, &v, err) == 0, "%s: %s", ok[i].s, err);
         ck_assert_uint_eq(v, ok[i].v);
     }
-    const char *bad[] = { "", "k", "12q", "1kx", "1bb", "99999999999999999999",
-                          "20000000000t", "-5" };
+    /* The old spellings, a unit without its B: the value, and the new
+     * spelling in err. */
+    struct { const char *s; uint64_t v; const char *now; } old[] = {
+        { "64k", 65536, "64KiB" }, { "64K", 65536, "64KiB" }, { "1m", 1048576, "1MiB" },
+        { "2g", 2147483648ULL, "2GiB" }, { "1t", 1099511627776ULL, "1TiB" },
+        { "1.5k", 1536, "1.5KiB" },
+    };
+    for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) {
+        ck_assert_msg(rn_parse_size(old[i].s, &v, err) == RN_SIZE_OLD, "%s: %s", old[i].s, err);
+        ck_assert_uint_eq(v, old[i].v);
+        ck_assert_str_eq(err, old[i].now);
+    }
+    const char *bad[] = { "", "k", "KiB", "12q", "1kx", "1bb", "1Mi", "1MiBB", "10ms", "1h",
+                          "99999999999999999999", "20000000000TiB", "-5", "5 KiB" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(rn_parse_size(bad[i], &v, err) == -1, "%s accepted", bad[i]);
+    rn_parse_size("10s", &v, err);
+    ck_assert_msg(strstr(err, "use B, KiB, MiB, GiB or TiB"), "%s", err);
 }
 END_TEST
 

@@ -33,7 +33,7 @@ awk '{ t = $1; sub(/^[0-9]+ /, ""); gsub(/"/, "\\\"")
        printf "{\"ts\":%d000000000,\"headers\":{\"k\":\"c%d\"},\"body\":\"%s\"}\n", t, NR % 97, $0 }' \
     "$T/gen" | "$CHANBUF" --sink "kafka://$B/access?key=k" 2>"$T/chanbuf.err" ||
     fail "chanbuf: $(cat "$T/chanbuf.err")"
-"$CONSUME" -b "$B" -t access -e --offset beginning -o json --order-wait 0 >"$T/all.json"
+"$CONSUME" -b "$B" -t access -e --start beginning -o json --order-wait 0 >"$T/all.json"
 expect_eq "records in the topic" "$(wc -l <"$T/all.json")" 12000
 expect_eq "partitions used" "$(grep -o '"partition":"[0-9]*"' "$T/all.json" | sort -u | wc -l)" 6
 
@@ -52,34 +52,34 @@ grep -q 'late=[1-9]' "$T/file.err" && fail "the file alone has late events: $(ca
 expect_file <(grep -v '^#' "$T/file.rows" | sort) "$T/want"
 
 # Catch-up through a group, in order: nothing late, the file's rows.
-"$CONSUME" -b "$B" -t access -e -G g1 --offset beginning | agg >"$T/ord.rows" 2>"$T/ord.err"
+"$CONSUME" -b "$B" -t access -e -G g1 --start beginning | agg >"$T/ord.rows" 2>"$T/ord.err"
 grep -q 'late=[1-9]' "$T/ord.err" && fail "in order, late events: $(cat "$T/ord.err")"
 expect_file <(grep -v '^#' "$T/ord.rows") <(grep -v '^#' "$T/file.rows")
 
 # Without a group, all 6 partitions assigned at once: the same.
-"$CONSUME" -b "$B" -t access -e --offset beginning | agg >"$T/ord2.rows" 2>"$T/ord2.err"
+"$CONSUME" -b "$B" -t access -e --start beginning | agg >"$T/ord2.rows" 2>"$T/ord2.err"
 grep -q 'late=[1-9]' "$T/ord2.err" && fail "in order without a group, late events: $(cat "$T/ord2.err")"
 expect_file <(grep -v '^#' "$T/ord2.rows") <(grep -v '^#' "$T/file.rows")
 
 # As fetched (--order-wait 0), partition after partition: late events.
-"$CONSUME" -b "$B" -t access -e -G g2 --offset beginning --order-wait 0 | agg >/dev/null 2>"$T/raw.err"
+"$CONSUME" -b "$B" -t access -e -G g2 --start beginning --order-wait 0 | agg >/dev/null 2>"$T/raw.err"
 grep -q 'late=[1-9]' "$T/raw.err" || fail "--order-wait 0 made nothing late: $(cat "$T/raw.err")"
 
 # -c in order: the group resumes after exactly what was printed, the held
 # records included (they were not handed on, so not committed).
-"$CONSUME" -b "$B" -t access -G g3 --offset beginning -c 5000 >"$T/c1"
+"$CONSUME" -b "$B" -t access -G g3 --start beginning -c 5000 >"$T/c1"
 "$CONSUME" -b "$B" -t access -G g3 -e >"$T/c2"
 expect_eq "lines over two runs" "$(cat "$T/c1" "$T/c2" | wc -l)" 12000
 # A run that ends (-c 1) before most partitions gave anything: they resume
-# at their start next time, not at --offset's end.
-"$CONSUME" -b "$B" -t access -G g4 --offset beginning --order-wait 0 -c 1 >"$T/d1"
+# at their start next time, not at the end (--start's default).
+"$CONSUME" -b "$B" -t access -G g4 --start beginning --order-wait 0 -c 1 >"$T/d1"
 "$CONSUME" -b "$B" -t access -G g4 -e >"$T/d2"
 expect_eq "lines over two runs after -c 1" "$(cat "$T/d1" "$T/d2" | wc -l)" 12000
 expect_file <(cat "$T/c1" "$T/c2" | sort) <(sort "$T/access.log")
 
 # A topic that does not exist yet: consume waits, says so once, and reads
 # it once a producer has created it.
-bg "$CONSUME" -b "$B" -t later -G g4 --offset beginning >"$T/later" 2>"$T/later.err"
+bg "$CONSUME" -b "$B" -t later -G g4 --start beginning >"$T/later" 2>"$T/later.err"
 lpid=$!
 wait_until 10 grep -q "waiting for topic 'later' on $B to exist" "$T/later.err" ||
     fail "no word of the wait: $(cat "$T/later.err")"

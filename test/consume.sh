@@ -13,7 +13,7 @@ start_brokerd --partitions 3
 
 # Cron mode: two runs, the second prints exactly what was produced between.
 seq 1 100 | kcat -b "$B" -P -t cron
-"$CONSUME" -b "$B" -t cron -G g1 -e --offset beginning | sort -n >"$T/run1"
+"$CONSUME" -b "$B" -t cron -G g1 -e --start beginning | sort -n >"$T/run1"
 seq 1 100 >"$T/want1"
 expect_file "$T/run1" "$T/want1"
 seq 101 150 | kcat -b "$B" -P -t cron
@@ -25,16 +25,16 @@ expect_eq "a third run" "$("$CONSUME" -b "$B" -t cron -G g1 -e | wc -l)" 0
 # A partition that was empty in the first run still resumes where it was:
 # its end is committed, so the second run does not start it at "end".
 seq 1 10 | kcat -b "$B" -P -t sparse -p 0
-"$CONSUME" -b "$B" -t sparse -G g4 -e --offset beginning >/dev/null
+"$CONSUME" -b "$B" -t sparse -G g4 -e --start beginning >/dev/null
 seq 11 15 | kcat -b "$B" -P -t sparse -p 2
 expect_eq "an empty partition's later records" "$("$CONSUME" -b "$B" -t sparse -G g4 -e | tr '\n' ' ')" \
     "11 12 13 14 15 "
 
 # Two members split the partitions and together print every message once.
 seq 1 3 | kcat -b "$B" -P -t split -K: -X partitioner=murmur2_random   # creates it
-bg "$CONSUME" -b "$B" -t split -G g2 --offset end >"$T/m1" 2>"$T/m1.err"
+bg "$CONSUME" -b "$B" -t split -G g2 --start end >"$T/m1" 2>"$T/m1.err"
 m1=$!
-bg "$CONSUME" -b "$B" -t split -G g2 --offset end >"$T/m2" 2>"$T/m2.err"
+bg "$CONSUME" -b "$B" -t split -G g2 --start end >"$T/m2" 2>"$T/m2.err"
 m2=$!
 # Produce once both members hold partitions and together hold all three
 # (SIGUSR1 makes each print its assignment).
@@ -63,7 +63,7 @@ expect_file "$T/both" "$T/want3"
 
 # SIGTERM in the middle, then a restart: no loss, no repeat.
 seq 1 500 | kcat -b "$B" -P -t stop
-bg "$CONSUME" -b "$B" -t stop -G g3 --offset beginning >"$T/s1"
+bg "$CONSUME" -b "$B" -t stop -G g3 --start beginning >"$T/s1"
 s1=$!
 wait_lines "$T/s1" 500 20
 stop "$s1"
@@ -75,13 +75,13 @@ expect_file "$T/s12" "$T/want4"
 
 # Keys and headers through json and frames.
 printf 'k1:v1\n' | kcat -b "$B" -P -t hdr -K: -H a=1 -H b=two
-"$CONSUME" -b "$B" -t hdr -e --offset beginning -o json >"$T/j"
+"$CONSUME" -b "$B" -t hdr -e --start beginning -o json >"$T/j"
 grep -q '"topic":"hdr","partition":"[0-9]","offset":"0","key":"k1","ts":"[0-9]*","a":"1","b":"two"},"body":"v1"' "$T/j" ||
     fail "json: $(cat "$T/j")"
-"$CONSUME" -b "$B" -t hdr -e --offset beginning -o frames | head -c 4 | od -An -c | grep -q 'R   N   F' ||
+"$CONSUME" -b "$B" -t hdr -e --start beginning -o frames | head -c 4 | od -An -c | grep -q 'R   N   F' ||
     fail "frames output has no stream header"
-expect_eq "-c 1" "$("$CONSUME" -b "$B" -t cron --offset beginning -c 1 | wc -l)" 1
-expect_eq "--offset -2 -p 0" "$("$CONSUME" -b "$B" -t cron -p 0 --offset -2 -e | wc -l)" 2
+expect_eq "-c 1" "$("$CONSUME" -b "$B" -t cron --start beginning -c 1 | wc -l)" 1
+expect_eq "--start -2 -p 0" "$("$CONSUME" -b "$B" -t cron -p 0 --start -2 -e | wc -l)" 2
 
 # Errors: exit 1 with a message, within the timeout; usage errors exit 2.
 set +e
@@ -90,7 +90,7 @@ set +e
 "$CONSUME" -b "$B" -t cron -p 7 -e 2>"$T/e3"; st3=$?
 "$CONSUME" -t cron 2>/dev/null; st4=$?
 "$CONSUME" -b "$B" -t cron -G g -p 0 2>/dev/null; st5=$?
-"$CONSUME" -b "$B" -t cron --offset middle 2>/dev/null; st6=$?
+"$CONSUME" -b "$B" -t cron --start middle 2>/dev/null; st6=$?
 set -e
 # (a topic that does not exist yet is waited for: with -e for --timeout)
 expect_eq "unknown topic" "$st1:$(cat "$T/e1")" "1:consume: waiting for topic 'nosuch' on $B to exist

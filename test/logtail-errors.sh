@@ -43,7 +43,7 @@ fi
 expect_eq "cut lines" "$(awk '{ print length($0) }' "$T/out" | tr '\n' ' ')" "5 100 4 "
 grep -q "1 line longer than 100 bytes cut" "$T/err" || fail "message: $(cat "$T/err")"
 # A 64 MB line without a newline, through stdin: output and memory bounded.
-head -c 64000000 /dev/zero | tr '\0' y | "$LOGTAIL" --max-line 1k >"$T/out" 2>/dev/null
+head -c 64000000 /dev/zero | tr '\0' y | "$LOGTAIL" --max-line 1KiB >"$T/out" 2>/dev/null
 expect_eq "64 MB line cut to" "$(wc -c <"$T/out")" 1025
 
 # Usage errors: status 2 and a message.

@@ -17,7 +17,7 @@ rows() { cut -d ' ' -f 2- "$T/out"; }
 mkfifo "$T/inA" "$T/inB" "$T/inC" "$T/oA" "$T/oB" "$T/oC"
 # Event time ("SECONDS KEY" lines), windows of 10 s; a row format each.
 for p in A:tsv B:json C:frames; do
-    bg sh -c 'exec "$1" --time "^([0-9]+)" --time-format epoch -F 2 -w 10s -o "$2" <"$3" >"$4"' \
+    bg sh -c 'exec "$1" --time "^([0-9]+)" --time-format epoch -f 2 -w 10s -o "$2" <"$3" >"$4"' \
         sh "$WINAGG" "${p#*:}" "$T/in${p%:*}" "$T/o${p%:*}"
 done
 ( "$TOPK" -o tsv -n 5 "$T/oA" "$T/oB" "$T/oC" 2>"$T/err" | stamp >"$T/out" ) &

@@ -68,7 +68,7 @@ EOF
 }
 
 check() { # W S AGG
-    "$WINAGG" -F 2 -a "$3" -V 3 -w "$1s" -s "$2s" --time '^([0-9]+) ' \
+    "$WINAGG" -f 2 -a "$3" --value-field 3 -w "$1s" -s "$2s" --time '^([0-9]+) ' \
         --time-format epoch --lateness 10s "$T/events" >"$T/out" 2>"$T/err" \
         || fail "winagg -w $1s -s $2s -a $3: $(cat "$T/err")"
     grep -v '^#' "$T/out" | LC_ALL=C sort >"$T/got"
@@ -85,6 +85,6 @@ done
 
 # No binary noise: the seeds' 1286.89 three times.
 printf '1700000000 p 1286.89\n1700000001 p 1286.89\n1700000002 p 1286.89\n' \
-    | "$WINAGG" -F 2 -a sum -V 3 -w 10s --time '^([0-9]+) ' --time-format epoch \
+    | "$WINAGG" -f 2 -a sum --value-field 3 -w 10s --time '^([0-9]+) ' --time-format epoch \
     | grep -v '^#' | cut -f 4 >"$T/money"
 expect_eq "sum of 3 x 1286.89" "$(cat "$T/money")" 3860.67

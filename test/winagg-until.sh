@@ -107,27 +107,27 @@ expect_eq "an instant interval" "$(cut -s -f 1,4 "$T/bad.rows")" "$(printf '1970
 
 # --until needs a time field.
 st=0
-"$WINAGG" -F 1 -w 1s --until x </dev/null 2>"$T/usage.err" || st=$?
+"$WINAGG" -f 1 -w 1s --until x </dev/null 2>"$T/usage.err" || st=$?
 expect_eq "--until without --time REGEX" $st 2
 
 # Fill over a gap of event time, with a named key: a key that leaves gets one
 # 0 row, a quiet spell repeats the last keys, the named key is in every
 # window from the first with data, nothing follows the last window with data.
 printf '1 a\n1 b\n2 b\n5 a\n' |
-    "$WINAGG" -F 2 --time '^([0-9]+)' --time-format epoch -w 1s --fill --fill-key z |
+    "$WINAGG" -f 2 --time '^([0-9]+)' --time-format epoch -w 1s --fill --fill-key z |
     grep -v '^#' | cut -f 1,3,4 | sed 's/^1970-01-01T00:00://' | tr '\t\n' ' ,' >"$T/fill"
 expect_eq "filled event-time gap" "$(cat "$T/fill")" \
     "01Z a 1,01Z b 1,01Z z 0,02Z a 0,02Z b 1,02Z z 0,03Z b 0,03Z z 0,04Z b 0,04Z z 0,05Z a 1,05Z b 0,05Z z 0,"
 
 # --emit changed: a filled 0 is written once while the key stays at 0.
 printf '1 a\n2 a\n6 a\n' |
-    "$WINAGG" -F 2 --time '^([0-9]+)' --time-format epoch -w 1s --fill --emit changed |
+    "$WINAGG" -f 2 --time '^([0-9]+)' --time-format epoch -w 1s --fill --emit changed |
     grep -v '^#' | cut -f 1,4 | sed 's/^1970-01-01T00:00://' | tr '\t\n' ' ,' >"$T/fillc"
 expect_eq "fill with --emit changed" "$(cat "$T/fillc")" "01Z 1,03Z 0,06Z 1,"
 
 # The bound: of 199999 empty seconds, the first 100000 are filled, said once.
 printf '0 a\n200000 a\n' |
-    "$WINAGG" -F 2 --time '^([0-9]+)' --time-format epoch -w 1s --fill \
+    "$WINAGG" -f 2 --time '^([0-9]+)' --time-format epoch -w 1s --fill \
     >"$T/big" 2>"$T/big.err"
 expect_eq "rows of a cut gap" "$(grep -vc '^#' "$T/big")" 100002
 expect_eq "the last filled second" "$(grep -v '^#' "$T/big" | sed -n '100001p' | cut -f 2,4)" \
@@ -137,7 +137,7 @@ expect_eq "said once" "$(grep -c 'only the first 100000' "$T/big.err")" 1
 # Arrival time: while the input is idle the clock passes windows, and each
 # gets its 0 rows; the windows follow each other without a hole.
 ( printf 'a\nb\n'; sleep 2.5; printf 'a\n'; sleep 1.5 ) |
-    "$WINAGG" -F 1 -w 1s --fill | grep -v '^#' >"$T/arr"
+    "$WINAGG" -f 1 -w 1s --fill | grep -v '^#' >"$T/arr"
 mawk -F '\t' '
     $1 != cur { if (cur != "" && $1 != curend) hole = hole " " $1; cur = $1; curend = $2 }
     { sum[$3] += $4; if ($4 == 0) zero[$1]++ }

@@ -62,36 +62,36 @@ check() { # W S AGG winagg-args...
 check 10 10 count
 check 10 2 count
 check 6 1 count
-check 10 5 sum -a sum -v "$BYTES"
-check 10 5 min -a min -v "$BYTES"
-check 10 5 max -a max -v "$BYTES"
-check 10 5 avg -a avg -v "$BYTES"
+check 10 5 sum -a sum --value "$BYTES"
+check 10 5 min -a min --value "$BYTES"
+check 10 5 max -a max --value "$BYTES"
+check 10 5 avg -a avg --value "$BYTES"
 
 # Field keys and JSON keys give the same counts as the regex.
 "$WINAGG" -k "$KEY" --time "$TIME" -w 10s <"$T/log" | grep -v '^#' | LC_ALL=C sort >"$T/byregex"
 mawk 'match($0, /Input=[^ &]*/) { print substr($0, RSTART + 6, RLENGTH - 6) "\t" $0 }' "$T/log" |
-    "$WINAGG" -F 1 -d '	' --time "$TIME" -w 10s | grep -v '^#' | LC_ALL=C sort >"$T/byfield"
+    "$WINAGG" -f 1 -d '	' --time "$TIME" -w 10s | grep -v '^#' | LC_ALL=C sort >"$T/byfield"
 expect_file "$T/byfield" "$T/byregex"
 
 # Event time from the ts header of json events.
 printf '{"ts":1700000001000000000,"headers":{},"body":"a"}\n{"ts":1700000002000000000,"headers":{},"body":"b"}\n{"ts":1700000011000000000,"headers":{},"body":"a"}\n' |
-    "$WINAGG" -F 1 -w 10s --time header >"$T/hdr"
+    "$WINAGG" -f 1 -w 10s --time header >"$T/hdr"
 printf '# watermark 2023-11-14T22:13:20Z\n2023-11-14T22:13:20Z\t2023-11-14T22:13:30Z\ta\t1\n2023-11-14T22:13:20Z\t2023-11-14T22:13:30Z\tb\t1\n# watermark 2023-11-14T22:13:30Z\n2023-11-14T22:13:30Z\t2023-11-14T22:13:40Z\ta\t1\n' >"$T/hdrwant"
 expect_file "$T/hdr" "$T/hdrwant"
 
 # Late events: behind the watermark, counted, reported and kept.
 printf '[14/Nov/2023:22:13:21 +0000] x\n[14/Nov/2023:22:13:35 +0000] x\n[14/Nov/2023:22:13:22 +0000] late\n[14/Nov/2023:22:13:36 +0000] y\n' >"$T/late.log"
-"$WINAGG" -F 3 --time "$TIME" -w 10s --late-out "$T/late.out" <"$T/late.log" >"$T/lrows" 2>"$T/lerr"
+"$WINAGG" -f 3 --time "$TIME" -w 10s --late-out "$T/late.out" <"$T/late.log" >"$T/lrows" 2>"$T/lerr"
 grep -q 'late=1' "$T/lerr" || fail "late not reported: $(cat "$T/lerr")"
 expect_eq "late-out" "$(cat "$T/late.out")" "[14/Nov/2023:22:13:22 +0000] late"
 expect_eq "rows with a late event" "$(cut -s -f 3,4 "$T/lrows" | tr '\t\n' ':,')" "x:1,x:1,y:1,"
 # ... and with --lateness it is in time.
-"$WINAGG" -F 3 --time "$TIME" -w 10s --lateness 20s <"$T/late.log" >"$T/lrows2" 2>"$T/lerr2"
+"$WINAGG" -f 3 --time "$TIME" -w 10s --lateness 20s <"$T/late.log" >"$T/lrows2" 2>"$T/lerr2"
 expect_eq "rows within lateness" "$(cut -s -f 3,4 "$T/lrows2" | tr '\t\n' ':,')" "late:1,x:1,x:1,y:1,"
 
 # Arrival time: a window closes on the clock while the input is idle.
 # (the writer keeps the pipe open for 4 s after its lines)
-( printf 'k\nk\nk\n'; sleep 4 ) | "$WINAGG" -F 1 -w 1s >"$T/arr" &
+( printf 'k\nk\nk\n'; sleep 4 ) | "$WINAGG" -f 1 -w 1s >"$T/arr" &
 wait_until 3 grep -qv "^#" "$T/arr" || fail "no window emitted while the input was idle"
 expect_eq "idle window" "$(cut -s -f 3,4 "$T/arr")" "$(printf 'k\t3')"
 wait
@@ -101,7 +101,7 @@ wait
 mkfifo "$T/idle"
 bg sh -c 'exec >"$1"; printf "k\nk\n"; exec sleep 60' sh "$T/idle"
 writer=$!
-"$WINAGG" -F 1 -w 1d <"$T/idle" >"$T/term" 2>"$T/term.err" &
+"$WINAGG" -f 1 -w 1d <"$T/idle" >"$T/term" 2>"$T/term.err" &
 wpid=$!
 # SIGUSR1 kills a process that has no handler for it yet.
 catches_usr1() { [ $((0x$(awk '/^SigCgt:/ { print $2 }' "/proc/$wpid/status") & 0x200)) -ne 0 ]; }
@@ -144,8 +144,8 @@ expect_eq "status with a mismatched state" $st 1
 grep -q "different options" "$T/serr" || fail "message: $(cat "$T/serr")"
 
 # Usage errors.
-for args in "-k x -w 10s -s 3s" "-w 10s" "-k x" "-k x -F 1 -w 1s" "-k x -w 1s -a sum" \
-    "-k x -w 1s -v y" "-k ( -w 1s" "-k x -w 1s --lateness 5s" "-k x -w 1s -o xml"; do
+for args in "-k x -w 10s -s 3s" "-w 10s" "-k x" "-k x -f 1 -w 1s" "-k x -w 1s -a sum" \
+    "-k x -w 1s --value y" "-k ( -w 1s" "-k x -w 1s --lateness 5s" "-k x -w 1s -o xml"; do
     set +e
     # shellcheck disable=SC2086
     "$WINAGG" $args </dev/null >/dev/null 2>"$T/uerr"

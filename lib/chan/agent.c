@@ -669,17 +669,24 @@ const char *rn_agent_address(const rn_agent *a)
     return a->server ? rn_hop_server_address(a->server) : NULL;
 }
 
+uint64_t rn_agent_dropped(rn_agent *a)
+{
+    uint64_t dropped = __atomic_load_n(&a->dropped, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < a->o.nsinks && a->sinks[i]; i++)
+        dropped += rn_sink_dropped(a->sinks[i]);
+    return dropped;
+}
+
 void rn_agent_counters(rn_agent *a, char *buf, size_t len)
 {
     rn_chan_stats st;
     rn_chan_get_stats(a->chan, &st);
-    uint64_t retries = 0, dropped = __atomic_load_n(&a->dropped, __ATOMIC_RELAXED);
+    uint64_t retries = 0, dropped = rn_agent_dropped(a);
     size_t n = (size_t)snprintf(buf, len, "in=%" PRIu64, st.in);
     for (size_t i = 0; i < a->o.nsinks && a->sinks[i] && n < len; i++) {
         n += (size_t)snprintf(buf + n, len - n, " out.%s=%" PRIu64, rn_sink_name(a->sinks[i]),
                               rn_sink_out(a->sinks[i]));
         retries += rn_sink_retries(a->sinks[i]);
-        dropped += rn_sink_dropped(a->sinks[i]);
     }
     if (n < len)
         snprintf(buf + n, len - n,

@@ -192,6 +192,8 @@ typedef struct rn_sink_spec {
     /* kafka */
     char brokers[512], topic[256], key[128];
     char acks[8];               /* "all", "1", "0" */
+    char note[512];             /* for the user, when not empty: an old spelling
+                                   in the URI, or one whose meaning changed */
 } rn_sink_spec;
 
 /* "[NAME=]URI", as --sink takes it. */
@@ -309,6 +311,10 @@ void rn_agent_stop(rn_agent *a);
 
 /* "in=N out.NAME=N ... pending=N dropped=N retries=N duplicates=N" */
 void rn_agent_counters(rn_agent *a, char *buf, size_t len);
+
+/* Events dropped: by --when-full drop, and records a sink can never
+ * deliver (the "dropped" counter). */
+uint64_t rn_agent_dropped(rn_agent *a);
 
 /* After uv_run returned: 0, or 1 when input or a sink failed. */
 int rn_agent_status(const rn_agent *a);

@@ -48,22 +48,40 @@ static int valid_name(const char *p, size_t n)
     return 1;
 }
 
-/* roll=SIZE or roll=DURATION: a size when it parses as one ("10m" is 10 MiB),
- * else a duration ("30s", "1h"). */
+/* roll=SIZE or roll=DURATION. A size's unit ends in B ("64MiB"), so no
+ * value reads as both: "10m" is ten minutes. The old spellings of a size
+ * ("64k", "1g", a bare number of bytes) are still sizes, with a note naming
+ * the new one; "10m", once 10 MiB, is minutes now, and a note says so. */
 static int parse_roll(rn_sink_spec *sp, const char *v, char *err)
 {
+    char now[RN_ERRLEN];
     uint64_t bytes;
     int64_t ns;
-    if (rn_parse_size(v, &bytes, NULL) == 0 && bytes > 0) {
+    size_t len = strlen(v);
+    int bare = len && strspn(v, "0123456789.") == len;
+    int size = rn_parse_size(v, &bytes, now);
+
+    if (size == 0 && !bare && bytes > 0) {
         sp->roll_bytes = bytes;
         return 0;
     }
-    if (rn_parse_duration(v, &ns, NULL) == 0 && ns >= 1000000) {
+    if (!bare && rn_parse_duration(v, &ns, NULL) == 0 && ns >= 1000000) {
         sp->roll_ns = ns;
+        if (v[len - 1] == 'm' && len >= 2 && v[len - 2] != 'm')
+            snprintf(sp->note, sizeof sp->note, "roll=%s is %.*s minutes now (it was %.*s MiB): "
+                     "write roll=%.*sMiB for a size, or roll=%.*smin to say minutes",
+                     v, (int)len - 1, v, (int)len - 1, v, (int)len - 1, v, (int)len - 1, v);
         return 0;
     }
-    return rn_seterr(err, "%s: roll=%s is neither a size (64k, 10m, 1g) nor a duration "
-                     "(30s, 1h, 1d) of at least 1ms", sp->uri, v);
+    if ((size == RN_SIZE_OLD || (size == 0 && bare)) && bytes > 0) {
+        sp->roll_bytes = bytes;
+        snprintf(sp->note, sizeof sp->note, "roll=%s: a size's unit ends in B now; write "
+                 "roll=%s%s (%s goes in the next release)", v, size ? now : v,
+                 size ? "" : "B", v);
+        return 0;
+    }
+    return rn_seterr(err, "%s: roll=%s is neither a size (64KiB, 10MiB, 1GiB) nor a "
+                     "duration (30s, 10m, 1h) of at least 1ms", sp->uri, v);
 }
 
 /* Split the query of uri (after '?') into key=value pairs for fn. */

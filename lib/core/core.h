@@ -59,12 +59,18 @@ void rn_vwarn_to(rn_warn_fn *fn, void *data, const char *prefix, const char *fmt
 int64_t rn_now_ns(void);
 int64_t rn_mono_ns(void);
 
-/* "500ms", "10s", "5m", "1h", "2d", "250us", "100ns"; a bare number is seconds.
- * Fractions are allowed ("1.5s"). Negative values and overflow are errors. */
+/* "500ms", "10s", "5m" (or "5min"), "1h", "2d", "250us", "100ns"; a bare
+ * number is seconds. Fractions are allowed ("1.5s"). Negative values and
+ * overflow are errors. */
 int rn_parse_duration(const char *s, int64_t *ns, char *err);
 
-/* "512", "64k", "1m", "2g", "1t" (powers of 1024; "kb", "KiB" and a
- * trailing "b" are accepted too). Overflow is an error. */
+/* A size: "512" (bytes), "512B", "64KiB", "10MiB", "1.5GiB", "1TiB"; the
+ * unit in any case, "KB" the same as "KiB" (powers of 1024). A size's unit
+ * always ends in B, so that no size reads as a duration ("10m" is ten
+ * minutes). Overflow is an error. RN_SIZE_OLD: accepted, but spelt the old
+ * way, a unit without its B ("64k", "10m"), which goes in the next release;
+ * err (if not NULL) then holds the new spelling ("64KiB"). */
+#define RN_SIZE_OLD 1
 int rn_parse_size(const char *s, uint64_t *bytes, char *err);
 
 /* A non-negative decimal integer with a bound; no sign, no junk. */
@@ -258,7 +264,8 @@ size_t rn_counters_format(const rn_counters *cs, char *out, size_t outlen);
 
 /* sig.c -- the signal conventions every runnel tool keeps.
  *
- * SIGINT/SIGTERM ask the tool to stop reading, flush and exit 0; SIGUSR1 asks
+ * SIGINT/SIGTERM (and SIGHUP: the terminal a pipeline runs in went away; no
+ * tool reopens files on it) ask the tool to stop reading, flush and exit 0; SIGUSR1 asks
  * for the counters; SIGPIPE is ignored so that a write to a closed pipe fails
  * with EPIPE and the tool can exit quietly. The handlers only set flags, and
  * are installed without SA_RESTART so that a blocking read returns EINTR and
@@ -277,8 +284,8 @@ int rn_sig_ignore_pipe(char *err);
  *
  * A tool checks rn_sig_stop and rn_sig_usr1, then sleeps until its input is
  * readable or a deadline passes. A signal that lands between the check and
- * the sleep must not wait for the deadline (or for ever): so SIGINT, SIGTERM
- * and SIGUSR1 stay blocked everywhere except inside ppoll(2), which unblocks
+ * the sleep must not wait for the deadline (or for ever): so SIGINT, SIGTERM,
+ * SIGHUP and SIGUSR1 stay blocked everywhere except inside ppoll(2), which unblocks
  * them together with the sleep. One that came after the check is delivered
  * as the wait begins, and the wait returns at once. */
 
@@ -286,7 +293,7 @@ typedef struct rn_input {
     sigset_t waitmask;      /* the thread's signal mask inside the wait */
 } rn_input;
 
-/* Install the handlers (rn_sig_install) and block the three signals in the
+/* Install the handlers (rn_sig_install) and block the four signals in the
  * calling thread. Threads created later inherit the block, so the signals
  * go to the thread that waits: call it before creating any (librdkafka's). */
 int rn_input_init(rn_input *in, char *err);

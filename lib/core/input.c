@@ -22,11 +22,13 @@ int rn_input_init(rn_input *in, char *err)
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
     sigaddset(&block, SIGUSR1);
     if ((e = pthread_sigmask(SIG_BLOCK, &block, &in->waitmask)) != 0)
         return rn_seterr(err, "pthread_sigmask: %s", strerror(e));
     sigdelset(&in->waitmask, SIGINT);
     sigdelset(&in->waitmask, SIGTERM);
+    sigdelset(&in->waitmask, SIGHUP);
     sigdelset(&in->waitmask, SIGUSR1);
     return 0;
 }
@@ -37,7 +39,7 @@ int rn_input_signals(const rn_input *in)
 
     if (sigpending(&pending) < 0
         || !(sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM)
-             || sigismember(&pending, SIGUSR1)))
+             || sigismember(&pending, SIGHUP) || sigismember(&pending, SIGUSR1)))
         return 0;
     /* Unblocking delivers what is pending before the call returns: the
      * handlers have run once the mask is back. */

@@ -1,4 +1,4 @@
-/* sig.c -- flag-setting handlers for SIGINT, SIGTERM, SIGUSR1; SIGPIPE ignored. */
+/* sig.c -- flag-setting handlers for SIGINT, SIGTERM, SIGHUP, SIGUSR1; SIGPIPE ignored. */
 #include "core/core.h"
 
 #include <errno.h>
@@ -27,7 +27,7 @@ int rn_sig_ignore_pipe(char *err) { return set(SIGPIPE, SIG_IGN, err); }
 int rn_sig_install(char *err)
 {
     if (set(SIGINT, on_stop, err) < 0 || set(SIGTERM, on_stop, err) < 0
-        || set(SIGUSR1, on_usr1, err) < 0 || rn_sig_ignore_pipe(err) < 0)
+        || set(SIGHUP, on_stop, err) < 0 || set(SIGUSR1, on_usr1, err) < 0 || rn_sig_ignore_pipe(err) < 0)
         return -1;
     return 0;
 }

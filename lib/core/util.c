@@ -89,10 +89,9 @@ static int scale_checked(uint64_t whole, uint64_t frac_e9, uint64_t mult,
     if (mult && whole > max / mult)
         return -1;
     uint64_t v = whole * mult;
-    /* frac_e9 < 1e9 and mult <= 2^40 or 86400e9: split to avoid overflow */
-    uint64_t fr = (mult >= 1000000000) ? frac_e9 * (mult / 1000000000)
-                                       : frac_e9 / 1000000000 * mult
-                                             + (frac_e9 % 1000000000) * mult / 1000000000;
+    /* frac_e9 < 1e9 and mult <= 2^40 or 86400e9: the product fits 128 bits
+     * (a split by 1e9 would be wrong for 2^30 and 2^40: "0.5GiB") */
+    uint64_t fr = (uint64_t)((unsigned __int128)frac_e9 * mult / 1000000000);
     if (v > max - fr)
         return -1;
     *out = v + fr;
@@ -103,8 +102,8 @@ int rn_parse_duration(const char *s, int64_t *ns, char *err)
 {
     static const struct { const char *name; uint64_t mult; } units[] = {
         { "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000 },
-        { "", 1000000000 }, { "m", 60000000000ULL }, { "h", 3600000000000ULL },
-        { "d", 86400000000000ULL },
+        { "", 1000000000 }, { "m", 60000000000ULL }, { "min", 60000000000ULL },
+        { "h", 3600000000000ULL }, { "d", 86400000000000ULL },
     };
     uint64_t whole, frac, v;
     const char *unit;
@@ -125,30 +124,36 @@ int rn_parse_duration(const char *s, int64_t *ns, char *err)
 
 int rn_parse_size(const char *s, uint64_t *bytes, char *err)
 {
-    uint64_t whole, frac, mult, v;
-    const char *unit;
+    static const char prefixes[] = "KMGT";
+    uint64_t whole, frac, mult = 1, v;
+    const char *unit, *p = NULL;
+    int old = 0;
 
     if (parse_scaled(s, "size", &whole, &frac, &unit, err) < 0)
-        return -1;
-    switch (unit[0] ? unit[0] | 0x20 : 0) {
-    case 0: mult = 1; break;
-    case 'b': mult = 1; if (unit[1]) goto bad; break;
-    case 'k': mult = 1ULL << 10; break;
-    case 'm': mult = 1ULL << 20; break;
-    case 'g': mult = 1ULL << 30; break;
-    case 't': mult = 1ULL << 40; break;
-    default: goto bad;
+        return RN_ERR;
+    if (unit[0]) {
+        int c = unit[0] & ~0x20;      /* ASCII upper case */
+        if (c == 'B' && !unit[1]) {
+            mult = 1;
+        } else if (c && (p = strchr(prefixes, c))) {
+            mult = 1ULL << (10 * (p - prefixes + 1));
+            if (!unit[1])
+                old = 1;        /* "64k": the unit without its B */
+            else if (strcasecmp(unit + 1, "b") != 0 && strcasecmp(unit + 1, "ib") != 0)
+                goto bad;
+        } else {
+            goto bad;
+        }
     }
-    if (unit[0] && mult != 1 && unit[1] && strcasecmp(unit + 1, "b") != 0
-        && strcasecmp(unit + 1, "ib") != 0)
-        goto bad;
     if (scale_checked(whole, frac, mult, UINT64_MAX, &v) < 0)
         return rn_seterr(err, "size '%s' is too large", s);
     *bytes = v;
-    return 0;
+    if (old && err)
+        snprintf(err, RN_ERRLEN, "%.*s%ciB", (int)(unit - s), s, *p);
+    return old ? RN_SIZE_OLD : 0;
 bad:
-    return rn_seterr(err, "size '%s' has an unknown unit '%s' (use k, m, g or t)",
-                     s, unit);
+    return rn_seterr(err, "size '%s' has an unknown unit '%s' (use B, KiB, MiB, GiB "
+                     "or TiB)", s, unit);
 }
 
 int rn_parse_uint(const char *s, uint64_t max, uint64_t *out, char *err)

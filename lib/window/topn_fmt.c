@@ -489,28 +489,40 @@ int rn_topn_format(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
 
 /* ---- Space-Saving ------------------------------------------------------ */
 
-int rn_ss_format(rn_buf *b, const rn_ss *s, const rn_ss_item *it, size_t n,
-                 int64_t now_ns, uint64_t events)
+void rn_ss_window(const rn_ss *s, const rn_ss_item *it, size_t n, int64_t start, int64_t end,
+                  rn_topn_entry *e, rn_topn_window *w)
 {
-    char head[256], when[40], cap[48];
+    for (size_t i = 0; i < n; i++)
+        e[i] = (rn_topn_entry){ it[i].key, { .i = (int64_t)it[i].count } };
+    *w = (rn_topn_window){ .start = start, .end = end, .nkeys = rn_ss_size(s), .n = n,
+                           .top = e, .latest = 1 };
+}
+
+static int ss_table(rn_buf *b, const rn_topn_fmt *f, const rn_ss *s, const rn_ss_item *it,
+                    const rn_topn_window *w, uint64_t events)
+{
+    char head[256], when[RN_TIMELEN], cap[48];
     table t = { .ncol = 5, .align = "rlrrl" };
     int r = -1;
 
-    rn_format_time(now_ns, when, sizeof when);
+    if (f->tz)
+        when[rn_time_format_tz(w->end, f->tz, when)] = 0;
+    else
+        rn_format_time(w->end, when, sizeof when);
     if (rn_ss_capacity(s))
         snprintf(cap, sizeof cap, "capacity %zu", rn_ss_capacity(s));
     else
         snprintf(cap, sizeof cap, "exact");
     snprintf(head, sizeof head,
              "top %zu at %s: %" PRIu64 " events, %" PRIu64 " keyed, %zu keys counted (%s)\n",
-             n, when, events, rn_ss_total(s), rn_ss_size(s), cap);
+             w->n, when, events, rn_ss_total(s), rn_ss_size(s), cap);
     if (puts_(b, head) < 0)
         return -1;
     if (tbl_cell(&t, "rank", 4) < 0 || tbl_cell(&t, "key", 3) < 0
         || tbl_cell(&t, "count", 5) < 0 || tbl_cell(&t, "error", 5) < 0
         || tbl_cell(&t, "guaranteed", 10) < 0)
         goto err;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < w->n; i++) {
         if (tbl_u64(&t, i + 1) < 0 || tbl_key(&t, it[i].key) < 0
             || tbl_u64(&t, it[i].count) < 0 || tbl_u64(&t, it[i].error) < 0
             || tbl_cell(&t, it[i].guaranteed ? "yes" : "no", it[i].guaranteed ? 3 : 2) < 0)
@@ -522,4 +534,58 @@ int rn_ss_format(rn_buf *b, const rn_ss *s, const rn_ss_item *it, size_t n,
 err:
     tbl_free(&t);
     return r;
+}
+
+static int ss_tsv(rn_buf *b, const rn_topn_fmt *f, const rn_ss_item *it, const rn_topn_window *w)
+{
+    char times[2 * RN_TIMELEN];
+    size_t n = rn_time_format_tz(w->start, f->tz, times);
+    times[n++] = '\t';
+    n += rn_time_format_tz(w->end, f->tz, times + n);
+    times[n++] = '\t';
+    for (size_t i = 0; i < w->n; i++) {
+        if (put(b, times, n) < 0 || put_u64(b, i + 1) < 0 || put(b, "\t", 1) < 0
+            || rn_tsv_key(b, it[i].key.p, it[i].key.n) < 0 || put(b, "\t", 1) < 0
+            || put_u64(b, it[i].count) < 0 || put(b, "\t", 1) < 0
+            || put_u64(b, it[i].error) < 0
+            || puts_(b, it[i].guaranteed ? "\tyes\n" : "\tno\n") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int ss_json(rn_buf *b, const rn_topn_fmt *f, const rn_ss *s, const rn_ss_item *it,
+                   const rn_topn_window *w, uint64_t events)
+{
+    if (puts_(b, "{\"start\":\"") < 0 || put_time(b, w->start, f->tz) < 0
+        || puts_(b, "\",\"end\":\"") < 0 || put_time(b, w->end, f->tz) < 0
+        || puts_(b, "\",\"events\":") < 0 || put_u64(b, events) < 0
+        || puts_(b, ",\"keyed\":") < 0 || put_u64(b, rn_ss_total(s)) < 0
+        || puts_(b, ",\"keys\":") < 0 || put_u64(b, rn_ss_size(s)) < 0
+        || puts_(b, ",\"capacity\":") < 0
+        || (rn_ss_capacity(s) ? put_u64(b, rn_ss_capacity(s)) : puts_(b, "null")) < 0
+        || puts_(b, ",\"top\":[") < 0)
+        return -1;
+    for (size_t i = 0; i < w->n; i++) {
+        if ((i && put(b, ",", 1) < 0) || puts_(b, "{\"rank\":") < 0
+            || put_u64(b, i + 1) < 0 || puts_(b, ",\"key\":") < 0
+            || rn_json_put_string(b, it[i].key.p, it[i].key.n) < 0
+            || puts_(b, ",\"value\":") < 0 || put_u64(b, it[i].count) < 0
+            || puts_(b, ",\"error\":") < 0 || put_u64(b, it[i].error) < 0
+            || puts_(b, it[i].guaranteed ? ",\"guaranteed\":true}" : ",\"guaranteed\":false}") < 0)
+            return -1;
+    }
+    return puts_(b, "]}\n");
+}
+
+int rn_ss_format(rn_buf *b, const rn_topn_fmt *f, const rn_ss *s, const rn_ss_item *it,
+                 const rn_topn_window *w, uint64_t events)
+{
+    switch (f->out) {
+    case RN_TOPN_TABLE: return ss_table(b, f, s, it, w, events);
+    case RN_TOPN_TSV: return ss_tsv(b, f, it, w);
+    case RN_TOPN_JSON: return ss_json(b, f, s, it, w, events);
+    case RN_TOPN_REDIS: return fmt_redis(b, f, w);
+    }
+    return -1;
 }

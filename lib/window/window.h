@@ -706,10 +706,23 @@ size_t rn_ss_size(const rn_ss *s);          /* counters in use */
 size_t rn_ss_capacity(const rn_ss *s);      /* 0 when exact */
 uint64_t rn_ss_evictions(const rn_ss *s);   /* keys that replaced another */
 
-/* The table of rn_ss_top's items: a heading "top N at TIME: ...", a
- * "rank key count error guaranteed" line, the aligned rows, a blank line.
- * events: every event read (counted or not). */
-int rn_ss_format(rn_buf *b, const rn_ss *s, const rn_ss_item *it, size_t n,
-                 int64_t now_ns, uint64_t events);
+/* A heavy-hitters report as a window, so that it goes wherever windows go
+ * (Redis, the dashboard): [start, end) (when counting began, and now), the
+ * n items' counts as values (e: room for n), latest set. */
+void rn_ss_window(const rn_ss *s, const rn_ss_item *it, size_t n, int64_t start, int64_t end,
+                  rn_topn_entry *e, rn_topn_window *w);
+
+/* Append a report of rn_ss_top's items it, w its window (rn_ss_window), in
+ * f's output; events: every event read (counted or not).
+ *   table  a heading "top N at END: E events, K keyed, C keys counted
+ *          (capacity M|exact)", a "rank key count error guaranteed" line, the
+ *          aligned rows, a blank line;
+ *   tsv    START\tEND\tRANK\tKEY\tCOUNT\tERROR\tyes|no per item;
+ *   json   {"start":..,"end":..,"events":E,"keyed":K,"keys":C,"capacity":M|null,
+ *          "top":[{"rank":1,"key":..,"value":COUNT,"error":E,"guaranteed":true},..]}
+ *   redis  as rn_topn_format (the counts are the scores).
+ * -1 when out of memory. */
+int rn_ss_format(rn_buf *b, const rn_topn_fmt *f, const rn_ss *s, const rn_ss_item *it,
+                 const rn_topn_window *w, uint64_t events);
 
 #endif
