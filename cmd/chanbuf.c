@@ -14,7 +14,7 @@
 
 static const char usage_text[] =
     "usage: chanbuf [-l ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"
-    "               [--batch N] [--fsync always|DURATION] [--when-full block|drop]\n"
+    "               [--batch N] [--flush always|DURATION] [--when-full block|drop]\n"
     "               [--max-connections N] [--idle-timeout DURATION] [--max-unread SIZE]\n"
     "               [--max-partial SIZE] [--timeout DURATION]\n"
     "               [-o lines|json|frames] [--sink SINK] ... [--route HEADER=VALUE:SINK_NAME] ...\n"
@@ -33,10 +33,12 @@ static void usage(void)
           "      --capacity N        events the channel holds (default 1000000)\n"
           "      --max-bytes SIZE    bytes the channel holds (default 64MiB, 1GiB with --dir)\n"
           "      --batch N           events per batch (default 1000)\n"
-          "      --fsync WHEN        file channel: always (default) or every DURATION\n"
+          "      --flush WHEN        file channel: fsync always (default) or every DURATION\n"
           "      --when-full WHAT    block (default) or drop\n"
           "      --max-connections N hop connections at once (default 1000)\n"
-          "      --idle-timeout DUR  close a hop connection idle this long (default 10m; 0: never)\n"
+          "      --idle-timeout DURATION\n"
+          "                          close a hop connection idle this long (default 10m;\n"
+          "                          0: never)\n"
           "      --max-unread SIZE   answers a sender may leave unread before it is not read\n"
           "                          (default 256KiB)\n"
           "      --max-partial SIZE  bytes of hop frames still arriving, in all (default 256MiB)\n"
@@ -84,7 +86,7 @@ static void on_signal(uv_signal_t *h, int sig)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_DIR = 256, OPT_CAP, OPT_MAXB, OPT_BATCH, OPT_FSYNC, OPT_FULL,
+    enum { OPT_DIR = 256, OPT_CAP, OPT_MAXB, OPT_BATCH, OPT_FLUSH, OPT_OLD_FSYNC, OPT_FULL,
            OPT_SINK, OPT_ROUTE, OPT_MAXCONN, OPT_IDLE, OPT_UNREAD, OPT_PARTIAL,
            OPT_TIMEOUT };
     static const struct option longopts[] = {
@@ -93,7 +95,7 @@ int main(int argc, char **argv)
         { "capacity", required_argument, NULL, OPT_CAP },
         { "max-bytes", required_argument, NULL, OPT_MAXB },
         { "batch", required_argument, NULL, OPT_BATCH },
-        { "fsync", required_argument, NULL, OPT_FSYNC },
+        { "flush", required_argument, NULL, OPT_FLUSH },
         { "when-full", required_argument, NULL, OPT_FULL },
         { "max-connections", required_argument, NULL, OPT_MAXCONN },
         { "idle-timeout", required_argument, NULL, OPT_IDLE },
@@ -109,6 +111,8 @@ int main(int argc, char **argv)
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
+        /* old spellings, until the next release */
+        { "fsync", required_argument, NULL, OPT_OLD_FSYNC },
         { NULL, 0, NULL, 0 },
     };
     static rn_sink_spec sinks[RN_CHAN_MAX_SINKS];
@@ -138,14 +142,17 @@ int main(int argc, char **argv)
                 rn_usage_error("--max-bytes: must be at least 1");
             break;
         case OPT_BATCH: o.batch = (uint32_t)rn_opt_uint("--batch", optarg, 1000000); break;
-        case OPT_FSYNC:
+        case OPT_OLD_FSYNC:
+            rn_old_option("--fsync", "--flush (as brokerd's)");
+            /* fall through */
+        case OPT_FLUSH:
             if (strcmp(optarg, "always") == 0) {
                 o.fsync_always = 1;
             } else {
                 o.fsync_always = 0;
-                o.fsync_ns = rn_opt_duration("--fsync", optarg);
+                o.fsync_ns = rn_opt_duration("--flush", optarg);
                 if (o.fsync_ns < 1000000)
-                    rn_usage_error("--fsync: 'always' or a duration of at least 1ms");
+                    rn_usage_error("--flush: 'always' or a duration of at least 1ms");
             }
             break;
         case OPT_FULL:

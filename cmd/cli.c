@@ -1,6 +1,7 @@
 /* cli.c -- messages, exits and option parsing shared by every tool's main(). */
 #include "cli.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +16,13 @@
 const char *rn_prog = "runnel";
 int rn_verbose, rn_quiet;
 
-/* Warnings held back by -q, the last HELD of them, for a failure. */
+/* Warnings held back by -q, the last HELD of them, for a failure. Some
+ * come from other threads (chanbuf's sinks): the lock keeps the ring whole. */
 #define HELD 8
 #define MSGLEN 512
 static char held[HELD][MSGLEN];
 static unsigned nheld;          /* held so far; the slot is nheld % HELD */
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Old spellings met while parsing the options, said after them. */
 #define OLD 16
@@ -37,22 +40,27 @@ static void vmsg(const char *fmt, va_list ap)
 
 static void flush_held(void)
 {
+    pthread_mutex_lock(&held_lock);
     unsigned first = nheld > HELD ? nheld - HELD : 0;
     if (first)
         fprintf(stderr, "%s: (%u earlier warnings not kept)\n", rn_prog, first);
     for (unsigned i = first; i < nheld; i++)
         fprintf(stderr, "%s: %s\n", rn_prog, held[i % HELD]);
     nheld = 0;
+    pthread_mutex_unlock(&held_lock);
 }
 
 void rn_warn(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (rn_quiet)
+    if (rn_quiet) {
+        pthread_mutex_lock(&held_lock);
         vsnprintf(held[nheld++ % HELD], MSGLEN, fmt, ap);
-    else
+        pthread_mutex_unlock(&held_lock);
+    } else {
         vmsg(fmt, ap);
+    }
     va_end(ap);
 }
 

@@ -47,7 +47,7 @@ grep -q "^topk: $T/bad.frames: byte offset 8: " "$T/err" || fail "message: $(cat
 grep -q '^top 0 at .*: 0 events' "$T/out" || fail "no report after corrupt input"
 
 # Usage errors: status 2 and a message.
-for args in "-n 0" "-n x" "-o xml" "-k x -o tsv" "-m 5" "--lower" "--every 1s" \
+for args in "-n 0" "-n x" "-o xml" "-k x -o xml" "-m 5" "--lower" "--every 1s" \
     "-k x -m 5" "-k x -m 0" "-k (" "--redis-ttl 5" "-o redis --redis-ttl 0" \
     "-o redis --redis-prefix=" "-k x --redis-prefix p" "-k x --every 0" "--bogus"; do
     # shellcheck disable=SC2086

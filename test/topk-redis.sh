@@ -75,4 +75,23 @@ expect_eq "the set after the re-print" \
     "$(rcli ZREVRANGE "live:$(W 0 | cut -f1)" 0 -1 WITHSCORES | tr '\n' ' ')" "kiril 11 chofur 9 "
 # The re-print of an older window does not move live:latest back.
 expect_eq "live:latest" "$(rcli GET live:latest)" "live:$(W 1 | cut -f1)"
+# Heavy hitters (-k) go to Redis too: -o redis through redis-cli --pipe,
+# and --redis directly. The set holds the report's counts, P:latest names
+# it, and --redis-ttl takes a duration as every option does.
+printf 'a\nb\na\nc\na\nb\n' >"$T/hh"
+"$TOPK" -k '^(.)' -o redis --redis-prefix hh --redis-ttl 10m "$T/hh" >"$T/hh.resp"
+rcli --pipe <"$T/hh.resp" >"$T/pipe.out" 2>&1 || fail "redis-cli --pipe: $(cat "$T/pipe.out")"
+set=$(rcli GET hh:latest)
+case $set in hh:20*) ;; *) fail "hh:latest is '$set'" ;; esac
+expect_eq "heavy hitters by redis-cli --pipe" "$(rcli ZREVRANGE "$set" 0 -1 WITHSCORES | tr '\n' ' ')" \
+    "a 3 b 2 c 1 "
+ttl=$(rcli TTL "$set")
+[ "$ttl" -gt 500 ] && [ "$ttl" -le 600 ] || fail "--redis-ttl 10m: TTL of $set is $ttl"
+"$TOPK" -k '^(.)' -n 2 --redis "redis://127.0.0.1:$port" --redis-prefix hd -o tsv "$T/hh" \
+    >"$T/hh.tsv" 2>"$T/hh.err" || fail "topk -k --redis: $(cat "$T/hh.err")"
+set=$(rcli GET hd:latest)
+expect_eq "heavy hitters by --redis" "$(rcli ZREVRANGE "$set" 0 -1 WITHSCORES | tr '\n' ' ')" "a 3 b 2 "
+expect_eq "heavy hitters in tsv beside --redis" "$(cut -f 3- "$T/hh.tsv" | tr '\t\n' ' ;')" \
+    "1 a 3 0 yes;2 b 2 0 yes;"
+expect_eq "the window index" "$(rcli ZRANGE hd:windows 0 -1)" "$set"
 note "redis: ok"

@@ -2,7 +2,8 @@
 # topk-ss.sh -- the -k form on a genlog stream: exact counting equals an awk
 # reference; with enough counters Space-Saving finds the exact top 10; with
 # few, its bounds hold and every key it marks guaranteed is really in the top
-# N; json and frames events give the same counts as lines; --every reports
+# N; the report in tsv and json says what the table says; json and frames
+# events give the same counts as lines; --every reports
 # while the input is still open.
 . "$(dirname "$0")/lib.sh"
 TOPK=$top_builddir/topk
@@ -53,6 +54,23 @@ for m in 20 50 100; do
     head -n 1 "$T/m$m" | grep -q "$m keys counted (capacity $m)" || fail "heading with -m $m"
 done
 rows "$T/m50" | grep -q ' yes$' || fail "no key guaranteed with -m 50"
+
+# A report goes where windows go: tsv and json carry the ranks, keys,
+# counts, errors and guarantees of the table.
+"$TOPK" -k "$RE" --lower -n 20 -m 50 -o tsv "$T/g.log" >"$T/m50.tsv"
+"$TOPK" -k "$RE" --lower -n 20 -m 50 -o json "$T/g.log" >"$T/m50.json"
+rows "$T/m50" | awk '{ print $1, $2, $3, $4, $5 }' >"$T/m50.rows"
+awk -F'\t' 'NF == 7 { print $3, $4, $5, $6, $7 }' "$T/m50.tsv" >"$T/m50.tsv.rows"
+expect_file "$T/m50.tsv.rows" "$T/m50.rows"
+python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    assert r["events"] == 200000 and r["capacity"] == 50 and r["start"] <= r["end"], r
+    for t in r["top"]:
+        print(t["rank"], t["key"], t["value"], t["error"], "yes" if t["guaranteed"] else "no")
+' "$T/m50.json" >"$T/m50.json.rows" || fail "-o json: $(head -c 300 "$T/m50.json")"
+expect_file "$T/m50.json.rows" "$T/m50.rows"
 
 # Events as json and frames count the same.
 "$LOGTAIL" --once --start beginning -o json "$T/g.log" >"$T/g.json"

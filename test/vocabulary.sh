@@ -191,6 +191,9 @@ grep -q '^winagg: events=3 ' "$T/err" || fail "winagg -v: $(cat "$T/err")"
 run "$top_builddir/winagg" -V
 grep -q '^winagg (runnel) ' "$T/out" || fail "winagg -V: $(cat "$T/out")"
 
+name=chanbuf
+old "chanbuf --fsync" "--flush (as brokerd's)" "$top_builddir/chanbuf" --dir "$T/cd" --fsync 100ms
+
 name=consume
 for o in "--offset beginning:--start" "--exit-at-end:--once (or -e)"; do
     # shellcheck disable=SC2086
