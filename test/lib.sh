@@ -4,6 +4,9 @@ set -eu
 
 : "${top_builddir:=$(cd "$(dirname "$0")/../build" && pwd)}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+# KafkaJS, where scripts/bootstrap installs it (make check passes configure's
+# NODE_MODULES on: a build from the release tarball uses its tree's).
+: "${NODE_MODULES:=$top_srcdir/deps/node/node_modules}"
 LOGTAIL=$top_builddir/logtail
 GENLOG=$top_builddir/scripts/genlog
 T=$(mktemp -d "${TMPDIR:-/tmp}/runnel-test.XXXXXX")
