@@ -57,6 +57,19 @@ expect_eq() { # what got expected
     [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
 }
 
+# mk ARGS...: make in the build directory, quietly (from inside make check:
+# not with the jobserver of the make running the test).
+mk() {
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ${MAKE:-make} -s --no-print-directory \
+        -C "$top_builddir" "$@"
+}
+
+# make_var NAME: the value of NAME in the build's Makefile (bindir, ...).
+make_var() {
+    printf 'print-var:\n\t@echo "$(%s)"\n' "$1" >"$T/print-var.mk"
+    mk -f Makefile -f "$T/print-var.mk" print-var
+}
+
 # seq_of FILE: the sequence numbers of genlog --seq lines, one a line.
 seq_of() { awk '$1 == "SEQ" { print $2 + 0 }' "$1"; }
 
