@@ -133,13 +133,13 @@ void rn_http_free(rn_http *h);
  * rn_http server of its own, answered in the text exposition format 0.0.4
  * (Content-Type text/plain; version=0.0.4), written by core's rn_prom.
  *
- * The server has rn_http's bounds. collect(data, p) writes the tool's metrics when a scrape
- * comes; what it wrote is served again to the scrapes of the next max_age
- * (one rendering is shared by reference, not copied per client), so however
- * many clients ask, the tool's loop renders at most once per max_age. A
- * rendering collect got wrong (a bad name; a family twice) is answered 500
- * and warned about. GET / answers a line pointing at /metrics; other paths
- * 404. */
+ * The server has rn_http's bounds. collect(data, p) writes the tool's
+ * metrics when a scrape comes; what it wrote is served again to the scrapes
+ * of the next max_age (one rendering is shared by reference, not copied per
+ * client), so however many clients ask, the tool's loop renders at most once
+ * per max_age. A rendering collect got wrong (a bad name; a family twice) is
+ * answered 500 and warned about once. GET / answers a line pointing at
+ * /metrics; other paths 404. */
 
 #define RN_METRICS_MAX_AGE_NS (1000000000LL)
 

@@ -132,22 +132,18 @@ const rn_counters *rn_redisw_counters(const rn_redisw *w);
  * ends last. Everything runs on the loop's thread: nothing is thread-safe. */
 
 #define RN_DASH_KEEP 120                        /* windows held */
-#define RN_DASH_MAX_CLIENTS 256                 /* the server's defaults (http.h) */
-#define RN_DASH_MAX_HEADER (8 * 1024)
-#define RN_DASH_MAX_REQUEST (64 * 1024)
-#define RN_DASH_MAX_QUEUE (1024 * 1024)
-#define RN_DASH_IDLE_NS (10 * 1000000000LL)
 #define RN_DASH_KEEPALIVE_NS (15 * 1000000000LL)
 
 typedef struct rn_dash rn_dash;
 
 typedef struct rn_dash_opts {
     size_t keep;                /* 0: RN_DASH_KEEP */
-    size_t max_clients;         /* connections, open or closing; 0: RN_DASH_MAX_CLIENTS */
-    size_t max_header;          /* 0: RN_DASH_MAX_HEADER */
-    size_t max_request;         /* 0: RN_DASH_MAX_REQUEST */
-    size_t max_queue;           /* 0: RN_DASH_MAX_QUEUE */
-    int64_t idle_ns;            /* 0: RN_DASH_IDLE_NS */
+    /* The server's bounds (rn_http_opts; 0: RN_HTTP_MAX_CLIENTS, ...). */
+    size_t max_clients;         /* connections, open or closing */
+    size_t max_header;
+    size_t max_request;
+    size_t max_queue;
+    int64_t idle_ns;
     int64_t keepalive_ns;       /* 0: RN_DASH_KEEPALIVE_NS */
     rn_warn_fn *on_warn;        /* may be NULL */
     void *data;
