@@ -3,8 +3,8 @@
 # exposition format 0.0.4: the Content-Type, UTF-8, every family opened by
 # its HELP and TYPE lines and opened once, counters named *_total, each sample
 # in its family, valid names, label values escaped, no series twice, integer
-# values. Then parse it again with the Prometheus client's own parser and
-# require the same samples. Prints "SERIES<TAB>VALUE" per sample, SERIES as
+# values. Then parse it again with the parser of prometheus_client (the
+# Prometheus project's Python client) and require the same samples. Prints "SERIES<TAB>VALUE" per sample, SERIES as
 # served ('name{label="value",...}'); exits 1 naming the first fault.
 import re
 import sys
