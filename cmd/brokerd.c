@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "core/core.h"
 #include "kafka/kafka.h"
+#include "metrics.h"
 #include "window/window.h"
 
 /* ---- brokerd topics: list, describe, create or delete topics on any
@@ -410,6 +411,7 @@ static const char usage_text[] =
     "                     [--max-partial SIZE] [--max-connections N]\n"
     "                     [--idle-timeout DURATION] [--max-partitions N]\n"
     "                     [--max-group-members N] [--group-initial-delay DURATION]\n"
+    "                     [--metrics ADDR]\n"
     "       brokerd topics -b HOST:PORT [--timeout DURATION] [-X NAME=VALUE ...]\n"
     "                      [-F FILE] {--list | --describe [TOPIC ...] |\n"
     "                      --create TOPIC [--partitions N] [--replication-factor N] |\n"
@@ -449,6 +451,8 @@ static void usage(void)
           "      --group-initial-delay DURATION\n"
           "                             an empty group's first rebalance waits this long for\n"
           "                             more members (default 3s, as Kafka's)\n"
+          "      --metrics ADDR         serve counters for Prometheus on http://ADDR/metrics\n"
+          "                             (HOST:PORT, or :PORT for 127.0.0.1:PORT)\n"
           "  -h, --help                 show this help\n"
           "  -V, --version              show the version\n"
           "\ntopics: list, describe, create or delete topics on any Kafka broker.\n\n"
@@ -531,6 +535,12 @@ static void on_stopped(void *data)
         uv_close((uv_handle_t *)&a->sigs[i], NULL);
 }
 
+static void collect(void *data, rn_prom *p)
+{
+    app *a = data;
+    rn_broker_metrics(a->b, p, "runnel_brokerd");
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
     app *a = h->data;
@@ -556,7 +566,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_AUTO = 256, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ,
            OPT_CONNBUF, OPT_PARTIAL, OPT_MAXCONN, OPT_IDLE, OPT_MAXPARTS, OPT_MAXMEMBERS,
-           OPT_INITDELAY };
+           OPT_INITDELAY, OPT_METRICS };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "data-dir", required_argument, NULL, 'd' },
@@ -575,6 +585,7 @@ int main(int argc, char **argv)
         { "max-partitions", required_argument, NULL, OPT_MAXPARTS },
         { "max-group-members", required_argument, NULL, OPT_MAXMEMBERS },
         { "group-initial-delay", required_argument, NULL, OPT_INITDELAY },
+        { "metrics", required_argument, NULL, OPT_METRICS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -591,6 +602,7 @@ int main(int argc, char **argv)
         .on_log = on_log,
     };
     char host[256], err[RN_ERRLEN];
+    const char *metrics = NULL;
     int64_t max_parts = -1;
     int c;
     app a;
@@ -679,6 +691,7 @@ int main(int argc, char **argv)
         case OPT_INITDELAY:
             o.group_initial_delay_ns = rn_opt_duration("--group-initial-delay", optarg);
             break;
+        case OPT_METRICS: metrics = rn_cli_metrics_opt(optarg); break;
         case OPT_MAXMEMBERS:
             o.max_group_members = (int32_t)rn_opt_uint("--max-group-members", optarg, 1000000);
             if (o.max_group_members < 1)
@@ -720,6 +733,7 @@ int main(int argc, char **argv)
     if (rn_broker_start(a.b, err) < 0)
         rn_die("%s", err);
     rn_warn("listening on %s:%d, data in %s", o.host, rn_broker_port(a.b), o.data_dir);
+    rn_metrics *m = rn_cli_metrics_start(loop, metrics, 1, collect, &a);
 
     int signums[] = { SIGINT, SIGTERM, SIGUSR1 };
     for (int i = 0; i < 3; i++) {
@@ -728,6 +742,9 @@ int main(int argc, char **argv)
         uv_signal_start(&a.sigs[i], on_signal, signums[i]);
     }
     uv_run(loop, UV_RUN_DEFAULT);
+    rn_cli_metrics_close(m);
+    uv_run(loop, UV_RUN_DEFAULT);
+    rn_metrics_free(m);
     int status = rn_broker_failed(a.b) ? 1 : 0;
     rn_broker_free(a.b);
     uv_loop_close(loop);

@@ -11,12 +11,13 @@
 #include "core/core.h"
 #include "hop/hop.h"
 #include "kafka/kafka.h"
+#include "metrics.h"
 
 static const char usage_text[] =
     "usage: chanbuf [--listen ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"
     "               [--batch N] [--fsync always|DURATION] [--when-full block|drop]\n"
     "               [--max-connections N] [--idle-timeout DURATION] [--max-unread SIZE]\n"
-    "               [--max-partial SIZE] [--timeout DURATION]\n"
+    "               [--max-partial SIZE] [--timeout DURATION] [--metrics ADDR]\n"
     "               [-o lines|json|frames] [--sink SINK] ... [--route HEADER=VALUE:SINK_NAME] ...\n"
     "               [-X NAME=VALUE ...] [-F FILE]\n";
 
@@ -41,6 +42,8 @@ static void usage(void)
           "                          (default 256k)\n"
           "      --max-partial SIZE  bytes of hop frames still arriving, in all (default 256m)\n"
           "      --timeout DURATION  how long a stop waits for the sinks (default 10s)\n"
+          "      --metrics ADDR      serve counters for Prometheus on http://ADDR/metrics\n"
+          "                          (HOST:PORT, or :PORT for 127.0.0.1:PORT)\n"
           "  -o, --output FORMAT     stdout and file sinks: lines (default), json, frames\n"
           "      --sink SINK         a sink (default stdout); may be repeated\n"
           "      --route H=V:NAME    events whose header H is V go to sink NAME\n"
@@ -65,6 +68,8 @@ static void print_counters(rn_agent *a)
     rn_warn("%s", buf);
 }
 
+static void collect(void *data, rn_prom *p) { rn_agent_metrics(data, p, "runnel_chanbuf"); }
+
 static void on_signal(uv_signal_t *h, int sig)
 {
     rn_agent *a = h->data;
@@ -80,7 +85,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_LISTEN = 256, OPT_DIR, OPT_CAP, OPT_MAXB, OPT_BATCH, OPT_FSYNC, OPT_FULL,
            OPT_SINK, OPT_ROUTE, OPT_MAXCONN, OPT_IDLE, OPT_UNREAD, OPT_PARTIAL,
-           OPT_TIMEOUT };
+           OPT_TIMEOUT, OPT_METRICS };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, OPT_LISTEN },
         { "dir", required_argument, NULL, OPT_DIR },
@@ -94,6 +99,7 @@ int main(int argc, char **argv)
         { "max-unread", required_argument, NULL, OPT_UNREAD },
         { "max-partial", required_argument, NULL, OPT_PARTIAL },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "metrics", required_argument, NULL, OPT_METRICS },
         { "output", required_argument, NULL, 'o' },
         { "sink", required_argument, NULL, OPT_SINK },
         { "route", required_argument, NULL, OPT_ROUTE },
@@ -113,6 +119,7 @@ int main(int argc, char **argv)
         .drain_ns = 10000000000LL, .sinks = sinks, .on_warn = on_warn,
     };
     rn_kprops *kprops = NULL;
+    const char *metrics = NULL;
     char err[RN_ERRLEN];
     int c;
 
@@ -166,6 +173,7 @@ int main(int argc, char **argv)
             if ((o.drain_ns = rn_opt_duration("--timeout", optarg)) < 1000000)
                 rn_usage_error("--timeout: must be at least 1ms");
             break;
+        case OPT_METRICS: metrics = rn_cli_metrics_opt(optarg); break;
         case 'o':
             if (rn_format_parse(optarg, &o.fmt, err) < 0)
                 rn_usage_error("-o: %s", err);
@@ -234,12 +242,15 @@ int main(int argc, char **argv)
         sigs[i].data = a;
     if (rn_agent_address(a))
         rn_warn("listening on %s", rn_agent_address(a));
+    rn_metrics *m = rn_cli_metrics_start(loop, metrics, 1, collect, a);
     uv_run(loop, UV_RUN_DEFAULT);
+    rn_cli_metrics_close(m);
     print_counters(a);
     int status = rn_agent_status(a);
     for (int i = 0; i < 4; i++)
         uv_close((uv_handle_t *)&sigs[i], NULL);
     uv_run(loop, UV_RUN_DEFAULT);
+    rn_metrics_free(m);
     uv_loop_close(loop);
     if (rn_agent_free(a, err) < 0) {
         rn_warn("%s", err);

@@ -10,12 +10,13 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "metrics.h"
 #include "tail/tail.h"
 
 static const char usage_text[] =
     "usage: logtail [-o lines|json|frames | --to tcp://HOST:PORT[,HOST:PORT ...]] [--pos FILE]\n"
     "               [--start beginning|end] [--once] [--max-line SIZE] [--exec CMD [--restart]]\n"
-    "               [--timeout DURATION] [FILE | GLOB | -] ...\n";
+    "               [--timeout DURATION] [--metrics ADDR] [FILE | GLOB | -] ...\n";
 
 static void usage(void)
 {
@@ -34,6 +35,8 @@ static void usage(void)
           "      --exec CMD        read the output of sh -c CMD\n"
           "      --restart         run CMD again 1s after it exits\n"
           "      --timeout DUR     --to: how long a stop waits for acks (default 10s)\n"
+          "      --metrics ADDR    serve counters for Prometheus on http://ADDR/metrics\n"
+          "                        (HOST:PORT, or :PORT for 127.0.0.1:PORT)\n"
           "  -h, --help            show this help\n"
           "  -V, --version         show the version\n", stdout);
     exit(0);
@@ -177,6 +180,14 @@ static void print_counters(app *a)
     rn_warn("%s", buf);
 }
 
+static void collect(void *data, rn_prom *p)
+{
+    app *a = data;
+    rn_tail_metrics(a->tail, p, "runnel_logtail");
+    if (a->hop)
+        rn_tailhop_metrics(a->hop, p, "runnel_logtail");
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
     app *a = h->data;
@@ -220,7 +231,7 @@ static void raise_fd_limit(void)
 int main(int argc, char **argv)
 {
     enum { OPT_POS = 256, OPT_START, OPT_ONCE, OPT_MAXLINE, OPT_EXEC, OPT_RESTART, OPT_TO,
-           OPT_TIMEOUT };
+           OPT_TIMEOUT, OPT_METRICS };
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'o' },
         { "pos", required_argument, NULL, OPT_POS },
@@ -231,6 +242,7 @@ int main(int argc, char **argv)
         { "restart", no_argument, NULL, OPT_RESTART },
         { "to", required_argument, NULL, OPT_TO },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "metrics", required_argument, NULL, OPT_METRICS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -244,7 +256,7 @@ int main(int argc, char **argv)
         .on_stop = on_tail_stop,
     };
     rn_tailhop_opts ho = { .drain_ns = 10000000000LL, .on_warn = on_warn };
-    const char *to = NULL;
+    const char *to = NULL, *metrics = NULL;
     int fmt_set = 0;
     const char *start = NULL;
     const char *execs[64];
@@ -285,6 +297,7 @@ int main(int argc, char **argv)
             if ((ho.drain_ns = rn_opt_duration("--timeout", optarg)) < 1000000)
                 rn_usage_error("--timeout: must be at least 1ms");
             break;
+        case OPT_METRICS: metrics = rn_cli_metrics_opt(optarg); break;
         case 'h': usage(); break;
         case 'V': rn_version(); break;
         default: rn_usage_error("unknown option");
@@ -359,6 +372,7 @@ int main(int argc, char **argv)
     uv_check_start(&check, on_check);
     uv_unref((uv_handle_t *)&check);
 
+    rn_metrics *m = rn_cli_metrics_start(loop, metrics, 1, collect, &a);
     int status = 0;
     if (rn_tail_start(a.tail, err) < 0) {
         rn_warn("%s", err);
@@ -366,6 +380,7 @@ int main(int argc, char **argv)
         status = 1;
     }
     uv_run(loop, UV_RUN_DEFAULT);
+    rn_cli_metrics_close(m);
     on_flush(&a);
 
     uint64_t cut = rn_counter_get(rn_tail_counters(a.tail), "cut");
@@ -388,6 +403,7 @@ int main(int argc, char **argv)
         uv_close((uv_handle_t *)&sigs[i], NULL);
     uv_close((uv_handle_t *)&check, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
+    rn_metrics_free(m);
     uv_loop_close(loop);
     rn_tail_free(a.tail);
     rn_tailhop_free(a.hop);
