@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "core/core.h"
 #include "kafka/kafka.h"
+#include "metrics.h"
 #include "window/window.h"
 
 /* ---- brokerd topics: list, describe, create or delete topics on any
@@ -418,7 +419,7 @@ static const char usage_text[] =
     "                     [--max-partial SIZE] [--max-connections N]\n"
     "                     [--idle-timeout DURATION] [--max-partitions N]\n"
     "                     [--max-group-members N] [--group-initial-delay DURATION]\n"
-    "                     [-v | -q]\n"
+    "                     [--metrics ADDR] [-v | -q]\n"
     "       brokerd topics -b BROKERS [--timeout DURATION] [-X NAME=VALUE ...]\n"
     "                      [-F FILE] [-v | -q] {--list | --describe [TOPIC ...] |\n"
     "                      --create TOPIC [--partitions N] [--replication-factor N] |\n"
@@ -460,6 +461,8 @@ static void usage(void)
           "      --group-initial-delay DURATION\n"
           "                             an empty group's first rebalance waits this long for\n"
           "                             more members (default 3s, as Kafka's)\n"
+          "      --metrics ADDR         serve counters for Prometheus on http://ADDR/metrics\n"
+          "                             (HOST:PORT, or :PORT for 127.0.0.1:PORT)\n"
           "  -v, --verbose              print the counters at exit\n"
           "  -q, --quiet                no warnings, unless brokerd then fails\n"
           "  -h, --help                 show this help\n"
@@ -553,6 +556,12 @@ static void print_counters(app *a, void (*say)(const char *, ...))
     say("%s", buf);
 }
 
+static void collect(void *data, rn_prom *p)
+{
+    app *a = data;
+    rn_broker_metrics(a->b, p, "runnel_brokerd");
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
     app *a = h->data;
@@ -576,7 +585,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_DATADIR = 256, OPT_PARTS, OPT_AUTO, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ,
            OPT_CONNBUF, OPT_PARTIAL, OPT_MAXCONN, OPT_IDLE, OPT_MAXPARTS, OPT_MAXMEMBERS,
-           OPT_INITDELAY };
+           OPT_INITDELAY, OPT_METRICS };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "data-dir", required_argument, NULL, OPT_DATADIR },
@@ -595,6 +604,7 @@ int main(int argc, char **argv)
         { "max-partitions", required_argument, NULL, OPT_MAXPARTS },
         { "max-group-members", required_argument, NULL, OPT_MAXMEMBERS },
         { "group-initial-delay", required_argument, NULL, OPT_INITDELAY },
+        { "metrics", required_argument, NULL, OPT_METRICS },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -613,6 +623,7 @@ int main(int argc, char **argv)
         .on_log = on_log,
     };
     char host[256], err[RN_ERRLEN];
+    const char *metrics = NULL;
     int64_t max_parts = -1;
     int c;
     app a;
@@ -707,6 +718,7 @@ int main(int argc, char **argv)
         case OPT_INITDELAY:
             o.group_initial_delay_ns = rn_opt_duration("--group-initial-delay", optarg);
             break;
+        case OPT_METRICS: metrics = rn_cli_metrics_opt(optarg); break;
         case OPT_MAXMEMBERS:
             o.max_group_members = (int32_t)rn_opt_uint("--max-group-members", optarg, 1000000);
             if (o.max_group_members < 1)
@@ -747,6 +759,7 @@ int main(int argc, char **argv)
     if (rn_broker_start(a.b, err) < 0)
         rn_die("%s", err);
     rn_warn("listening on %s:%d, data in %s", o.host, rn_broker_port(a.b), o.data_dir);
+    rn_metrics *m = rn_cli_metrics_start(loop, metrics, 1, collect, &a);
 
     int signums[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1 };
     for (int i = 0; i < 4; i++) {
@@ -755,6 +768,9 @@ int main(int argc, char **argv)
         uv_signal_start(&a.sigs[i], on_signal, signums[i]);
     }
     uv_run(loop, UV_RUN_DEFAULT);
+    rn_cli_metrics_close(m);
+    uv_run(loop, UV_RUN_DEFAULT);
+    rn_metrics_free(m);
     int status = rn_broker_failed(a.b) ? 1 : 0;
     print_counters(&a, rn_info);
     rn_broker_free(a.b);

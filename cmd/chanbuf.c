@@ -11,12 +11,13 @@
 #include "core/core.h"
 #include "hop/hop.h"
 #include "kafka/kafka.h"
+#include "metrics.h"
 
 static const char usage_text[] =
     "usage: chanbuf [-l ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"
     "               [--batch N] [--flush always|DURATION] [--when-full block|drop]\n"
     "               [--max-connections N] [--idle-timeout DURATION] [--max-unread SIZE]\n"
-    "               [--max-partial SIZE] [--timeout DURATION]\n"
+    "               [--max-partial SIZE] [--timeout DURATION] [--metrics ADDR]\n"
     "               [-o lines|json|frames] [--sink SINK] ... [--route HEADER=VALUE:SINK_NAME] ...\n"
     "               [-X NAME=VALUE ...] [-F FILE] [-v | -q]\n";
 
@@ -43,6 +44,8 @@ static void usage(void)
           "                          (default 256KiB)\n"
           "      --max-partial SIZE  bytes of hop frames still arriving, in all (default 256MiB)\n"
           "      --timeout DURATION  how long a stop waits for the sinks (default 10s)\n"
+          "      --metrics ADDR      serve counters for Prometheus on http://ADDR/metrics\n"
+          "                          (HOST:PORT, or :PORT for 127.0.0.1:PORT)\n"
           "  -o, --output FORMAT     stdout and file sinks: lines (default), json, frames\n"
           "      --sink SINK         a sink (default stdout); may be repeated\n"
           "      --route H=V:NAME    events whose header H is V go to sink NAME\n"
@@ -73,6 +76,8 @@ static void print_counters(rn_agent *a, void (*say)(const char *, ...))
     say("%s", buf);
 }
 
+static void collect(void *data, rn_prom *p) { rn_agent_metrics(data, p, "runnel_chanbuf"); }
+
 static void on_signal(uv_signal_t *h, int sig)
 {
     rn_agent *a = h->data;
@@ -88,7 +93,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_DIR = 256, OPT_CAP, OPT_MAXB, OPT_BATCH, OPT_FLUSH, OPT_OLD_FSYNC, OPT_FULL,
            OPT_SINK, OPT_ROUTE, OPT_MAXCONN, OPT_IDLE, OPT_UNREAD, OPT_PARTIAL,
-           OPT_TIMEOUT };
+           OPT_TIMEOUT, OPT_METRICS };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "dir", required_argument, NULL, OPT_DIR },
@@ -102,6 +107,7 @@ int main(int argc, char **argv)
         { "max-unread", required_argument, NULL, OPT_UNREAD },
         { "max-partial", required_argument, NULL, OPT_PARTIAL },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "metrics", required_argument, NULL, OPT_METRICS },
         { "output", required_argument, NULL, 'o' },
         { "sink", required_argument, NULL, OPT_SINK },
         { "route", required_argument, NULL, OPT_ROUTE },
@@ -125,6 +131,7 @@ int main(int argc, char **argv)
         .drain_ns = 10000000000LL, .sinks = sinks, .on_warn = on_warn,
     };
     rn_kprops *kprops = NULL;
+    const char *metrics = NULL;
     char err[RN_ERRLEN];
     int c;
 
@@ -181,6 +188,7 @@ int main(int argc, char **argv)
             if ((o.drain_ns = rn_opt_duration("--timeout", optarg)) < 1000000)
                 rn_usage_error("--timeout: must be at least 1ms");
             break;
+        case OPT_METRICS: metrics = rn_cli_metrics_opt(optarg); break;
         case 'o':
             if (rn_format_parse(optarg, &o.fmt, err) < 0)
                 rn_usage_error("-o: %s", err);
@@ -250,7 +258,9 @@ int main(int argc, char **argv)
         sigs[i].data = a;
     if (rn_agent_address(a))
         rn_warn("listening on %s", rn_agent_address(a));
+    rn_metrics *m = rn_cli_metrics_start(loop, metrics, 1, collect, a);
     uv_run(loop, UV_RUN_DEFAULT);
+    rn_cli_metrics_close(m);
     int status = rn_agent_status(a);
     /* Silent on success: the counters with -v, or when events were dropped
      * or the run failed (pending ones then say what is left). */
@@ -259,6 +269,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 4; i++)
         uv_close((uv_handle_t *)&sigs[i], NULL);
     uv_run(loop, UV_RUN_DEFAULT);
+    rn_metrics_free(m);
     uv_loop_close(loop);
     if (rn_agent_free(a, err) < 0) {
         rn_error("%s", err);

@@ -11,12 +11,14 @@
 #include "cli.h"
 #include "kafka/kafka.h"
 #include "core/core.h"
+#include "metrics.h"
 
 static const char usage_text[] =
     "usage: consume -b BROKERS -t TOPIC [-p PARTITION] [-G GROUP]\n"
     "               [--start beginning|end|N|-N|@EPOCH_MS] [-e] [-c COUNT]\n"
     "               [-o lines|json|frames] [--order-wait DURATION]\n"
-    "               [--timeout DURATION] [-X NAME=VALUE ...] [-F FILE] [-v | -q]\n";
+    "               [--timeout DURATION] [--metrics ADDR] [-X NAME=VALUE ...]\n"
+    "               [-F FILE] [-v | -q]\n";
 
 static void usage(void)
 {
@@ -40,6 +42,8 @@ static void usage(void)
           "      --timeout DURATION bound on reaching the brokers, with -e on waiting\n"
           "                         for the topic to exist, and on the commit at exit\n"
           "                         (default 10s)\n"
+          "      --metrics ADDR     serve counters for Prometheus on http://ADDR/metrics\n"
+          "                         (HOST:PORT, or :PORT for 127.0.0.1:PORT)\n"
           "  -X, --property NAME=VALUE\n"
           "                         a librdkafka property (repeatable), e.g.\n"
           "                         -X security.protocol=SASL_SSL\n"
@@ -88,9 +92,38 @@ static void on_warn(void *data, const char *msg)
     rn_warn("%s", msg);
 }
 
+/* --metrics: a libuv loop of its own beside the consumer's wait, run
+ * without blocking after every wait and every batch written. */
+typedef struct side {
+    uv_loop_t loop;
+    rn_metrics *m;
+    rn_kcons *k;
+} side;
+
+static void collect(void *data, rn_prom *p)
+{
+    side *s = data;
+    if (s->k)
+        rn_kcons_metrics(s->k, p, "runnel_consume");
+}
+
+/* Wait for the consumer's descriptor (and the loop's) until deadline. */
+static int wait_input(const rn_input *in, side *s, int64_t deadline)
+{
+    int fd[2] = { rn_kcons_fd(s->k), s->m ? uv_backend_fd(&s->loop) : -1 }, ready[2];
+    int ms = s->m ? uv_backend_timeout(&s->loop) : -1;
+    if (ms >= 0 && rn_mono_ns() + ms * 1000000LL < deadline)
+        deadline = rn_mono_ns() + ms * 1000000LL;
+    int r = rn_input_waitv(in, fd, ready, s->m ? 2 : 1, deadline);
+    if (s->m)
+        uv_run(&s->loop, UV_RUN_NOWAIT);
+    return r;
+}
+
 int main(int argc, char **argv)
 {
-    enum { OPT_START = 256, OPT_TIMEOUT, OPT_ORDER_WAIT, OPT_OLD_OFFSET, OPT_OLD_EXIT };
+    enum { OPT_START = 256, OPT_TIMEOUT, OPT_ORDER_WAIT, OPT_METRICS, OPT_OLD_OFFSET,
+           OPT_OLD_EXIT };
     static const struct option longopts[] = {
         { "brokers", required_argument, NULL, 'b' },
         { "topic", required_argument, NULL, 't' },
@@ -102,6 +135,7 @@ int main(int argc, char **argv)
         { "output", required_argument, NULL, 'o' },
         { "order-wait", required_argument, NULL, OPT_ORDER_WAIT },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "metrics", required_argument, NULL, OPT_METRICS },
         { "property", required_argument, NULL, 'X' },
         { "property-file", required_argument, NULL, 'F' },
         { "verbose", no_argument, NULL, 'v' },
@@ -118,6 +152,8 @@ int main(int argc, char **argv)
     rn_format fmt = RN_FMT_LINES;
     uint64_t count = 0;
     rn_kprops *props = NULL;
+    const char *metrics = NULL;
+    side sd = { .m = NULL };
     char err[RN_ERRLEN];
     int c;
 
@@ -162,6 +198,7 @@ int main(int argc, char **argv)
             if (o.timeout_ms <= 0)
                 rn_usage_error("--timeout: at least 1ms");
             break;
+        case OPT_METRICS: metrics = rn_cli_metrics_opt(optarg); break;
         case 'X':
         case 'F':
             if (rn_kprops_opt(&props, c, optarg, err) < 0)
@@ -185,7 +222,12 @@ int main(int argc, char **argv)
     if (!out)
         rn_die("out of memory");
     o.body_only = !rn_writer_wants_headers(out);
-    rn_kcons *k = rn_kcons_new(&o, err);
+    if (metrics) {
+        if (uv_loop_init(&sd.loop) < 0)
+            rn_die("--metrics: cannot start a loop");
+        sd.m = rn_cli_metrics_start(&sd.loop, metrics, 0, collect, &sd);
+    }
+    rn_kcons *k = sd.k = rn_kcons_new(&o, err);
     if (!k)
         rn_die("%s", err);
 
@@ -227,6 +269,8 @@ int main(int argc, char **argv)
             }
             rn_kcons_written(k);
             pending = 0;
+            if (sd.m && r == 1)
+                uv_run(&sd.loop, UV_RUN_NOWAIT);    /* busy: no wait to run it after */
         }
         if (rn_sig_usr1) {
             rn_sig_usr1 = 0;
@@ -241,7 +285,7 @@ int main(int argc, char **argv)
             continue;
         }
         int64_t until = rn_mono_ns() + RN_KCONS_IDLE_MS * 1000000LL, d = rn_kcons_deadline(k);
-        if (rn_input_wait(&in, rn_kcons_fd(k), d >= 0 && d < until ? d : until) == RN_ERR) {
+        if (wait_input(&in, &sd, d >= 0 && d < until ? d : until) == RN_ERR) {
             rn_error("poll: %s", strerror(errno));
             status = 1;
             break;
@@ -251,6 +295,13 @@ int main(int argc, char **argv)
         rn_kcons_written(k);
     rn_input_signals(&in);      /* the first stop signal, if one is pending */
     stop_means_exit();
+    if (sd.m) {
+        rn_cli_metrics_close(sd.m);
+        uv_run(&sd.loop, UV_RUN_DEFAULT);
+        rn_metrics_free(sd.m);
+        uv_loop_close(&sd.loop);
+    }
+    sd.k = NULL;
     if (rn_kcons_close(k, err) < 0) {
         rn_error("%s", err);
         status = 1;

@@ -10,12 +10,13 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "metrics.h"
 #include "tail/tail.h"
 
 static const char usage_text[] =
     "usage: logtail [-o lines|json|frames | --to tcp://HOST:PORT[,HOST:PORT ...]] [--pos FILE]\n"
     "               [--start beginning|end] [--once] [--max-line SIZE] [--exec CMD [--restart]]\n"
-    "               [--timeout DURATION] [-v | -q] [FILE | GLOB | -] ...\n";
+    "               [--timeout DURATION] [--metrics ADDR] [-v | -q] [FILE | GLOB | -] ...\n";
 
 static void usage(void)
 {
@@ -35,6 +36,8 @@ static void usage(void)
           "      --restart         run CMD again 1s after it exits\n"
           "      --timeout DURATION\n"
           "                        --to: how long a stop waits for acks (default 10s)\n"
+          "      --metrics ADDR    serve counters for Prometheus on http://ADDR/metrics\n"
+          "                        (HOST:PORT, or :PORT for 127.0.0.1:PORT)\n"
           "  -v, --verbose         print the counters at exit\n"
           "  -q, --quiet           no warnings, unless logtail then fails\n"
           "  -h, --help            show this help\n"
@@ -180,6 +183,14 @@ static void print_counters(app *a, void (*say)(const char *, ...))
     say("%s", buf);
 }
 
+static void collect(void *data, rn_prom *p)
+{
+    app *a = data;
+    rn_tail_metrics(a->tail, p, "runnel_logtail");
+    if (a->hop)
+        rn_tailhop_metrics(a->hop, p, "runnel_logtail");
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
     app *a = h->data;
@@ -223,7 +234,7 @@ static void raise_fd_limit(void)
 int main(int argc, char **argv)
 {
     enum { OPT_POS = 256, OPT_START, OPT_ONCE, OPT_MAXLINE, OPT_EXEC, OPT_RESTART, OPT_TO,
-           OPT_TIMEOUT };
+           OPT_TIMEOUT, OPT_METRICS };
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'o' },
         { "pos", required_argument, NULL, OPT_POS },
@@ -234,6 +245,7 @@ int main(int argc, char **argv)
         { "restart", no_argument, NULL, OPT_RESTART },
         { "to", required_argument, NULL, OPT_TO },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "metrics", required_argument, NULL, OPT_METRICS },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -249,7 +261,7 @@ int main(int argc, char **argv)
         .on_stop = on_tail_stop,
     };
     rn_tailhop_opts ho = { .drain_ns = 10000000000LL, .on_warn = on_warn };
-    const char *to = NULL;
+    const char *to = NULL, *metrics = NULL;
     int fmt_set = 0;
     const char *start = NULL;
     const char *execs[64];
@@ -290,6 +302,7 @@ int main(int argc, char **argv)
             if ((ho.drain_ns = rn_opt_duration("--timeout", optarg)) < 1000000)
                 rn_usage_error("--timeout: must be at least 1ms");
             break;
+        case OPT_METRICS: metrics = rn_cli_metrics_opt(optarg); break;
         default: rn_opt_common(c, usage);
         }
     }
@@ -363,6 +376,7 @@ int main(int argc, char **argv)
     uv_check_start(&check, on_check);
     uv_unref((uv_handle_t *)&check);
 
+    rn_metrics *m = rn_cli_metrics_start(loop, metrics, 1, collect, &a);
     int status = 0;
     if (rn_tail_start(a.tail, err) < 0) {
         rn_error("%s", err);
@@ -370,6 +384,7 @@ int main(int argc, char **argv)
         status = 1;
     }
     uv_run(loop, UV_RUN_DEFAULT);
+    rn_cli_metrics_close(m);
     on_flush(&a);
 
     uint64_t cut = rn_counter_get(rn_tail_counters(a.tail), "cut");
@@ -394,6 +409,7 @@ int main(int argc, char **argv)
         uv_close((uv_handle_t *)&sigs[i], NULL);
     uv_close((uv_handle_t *)&check, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
+    rn_metrics_free(m);
     uv_loop_close(loop);
     rn_tail_free(a.tail);
     rn_tailhop_free(a.hop);

@@ -13,7 +13,7 @@ for p in /usr/bin/python3 python3; do
 done
 [ -n "$PY" ] || fail "kafka-python is missing (scripts/bootstrap installs python3-kafka)"
 command -v node >/dev/null || fail "node is missing (scripts/bootstrap installs nodejs)"
-KJS=$top_srcdir/deps/node/node_modules/kafkajs
+KJS=$NODE_MODULES/kafkajs
 [ -d "$KJS" ] || fail "KafkaJS is missing from $KJS (scripts/bootstrap installs it)"
 
 start_brokerd --partitions 3 --retention 2h --retention-bytes 10MiB --segment-bytes 64MiB \

@@ -1,6 +1,8 @@
-/* check_http.c -- the specification of the dashboard (lib/results/http.c), as
- * tests: the server runs on a private loop in a thread of its own, the test
- * is its clients, over plain blocking sockets. */
+/* check_http.c -- the specification of runnel's HTTP server (lib/http/) and
+ * its two users, the dashboard (lib/results/dashboard.c) and the metrics
+ * endpoint (lib/http/metrics.c), as tests: the server runs on a private loop
+ * in a thread of its own, the test is its clients, over plain blocking
+ * sockets. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "http/http.h"
 #include "results/results_int.h"
 #include "window/window.h"
 
@@ -26,8 +29,12 @@ typedef struct srv {
     uv_loop_t loop;
     uv_async_t async;
     uv_thread_t thread;
-    rn_dash *d;
+    rn_dash *d;             /* the server is one of these */
+    rn_metrics *m;
     int port;
+    uint64_t collects;      /* the metrics' collect calls */
+    uint64_t value;         /* what it says */
+    int bad;                /* it names a counter without _total */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     void (*fn)(struct srv *s, void *arg);
@@ -64,7 +71,10 @@ static void on_async(uv_async_t *a)
         pthread_mutex_unlock(&s->mu);
     }
     if (stop) {
-        rn_dash_close(s->d);
+        if (s->d)
+            rn_dash_close(s->d);
+        else
+            rn_metrics_close(s->m);
         uv_close((uv_handle_t *)&s->async, NULL);
     }
 }
@@ -90,26 +100,62 @@ static void on_loop(void (*fn)(srv *, void *), void *arg)
     pthread_mutex_unlock(&S.mu);
 }
 
-static void start(rn_dash_opts o)
+static void start_loop(void)
 {
-    char err[RN_ERRLEN];
-
     memset(&S, 0, sizeof S);
     pthread_mutex_init(&S.mu, NULL);
     pthread_cond_init(&S.cv, NULL);
     ck_assert_int_eq(uv_loop_init(&S.loop), 0);
-    o.on_warn = on_warn;
-    o.data = &S;
-    S.d = rn_dash_new(&S.loop, &o, err);
-    ck_assert_msg(S.d != NULL, "%s", err);
-    ck_assert_msg(rn_dash_listen(S.d, "127.0.0.1:0", err) == 0, "%s", err);
-    const char *a = rn_dash_address(S.d);
+}
+
+static void start_thread(const char *a)
+{
     ck_assert_msg(strncmp(a, "127.0.0.1:", 10) == 0, "address %s", a);
     S.port = atoi(a + 10);
     ck_assert_int_gt(S.port, 0);
     uv_async_init(&S.loop, &S.async, on_async);
     S.async.data = &S;
     ck_assert_int_eq(uv_thread_create(&S.thread, run_loop, &S), 0);
+}
+
+static void start(rn_dash_opts o)
+{
+    char err[RN_ERRLEN];
+
+    start_loop();
+    o.on_warn = on_warn;
+    o.data = &S;
+    S.d = rn_dash_new(&S.loop, &o, err);
+    ck_assert_msg(S.d != NULL, "%s", err);
+    ck_assert_msg(rn_dash_listen(S.d, "127.0.0.1:0", err) == 0, "%s", err);
+    start_thread(rn_dash_address(S.d));
+}
+
+/* The metrics' collect: one counter and one labelled gauge, or a counter
+ * named against the rules when bad is set. */
+static void collect(void *data, rn_prom *p)
+{
+    srv *s = data;
+    s->collects++;
+    rn_prom_one(p, "runnel_test", s->bad ? "events" : "events_total", RN_PROM_COUNTER,
+                "Events.", s->value);
+    rn_prom_family(p, "runnel_test", "lag", RN_PROM_GAUGE, "Lag \\ per \"file\".");
+    rn_prom_label l = { "file", "/var/log/a \"b\".log", 18 };
+    rn_prom_sample(p, &l, 1, 3);
+}
+
+static void start_metrics(rn_metrics_opts o)
+{
+    char err[RN_ERRLEN];
+
+    start_loop();
+    o.collect = collect;
+    o.on_warn = on_warn;
+    o.data = &S;
+    S.m = rn_metrics_new(&S.loop, &o, err);
+    ck_assert_msg(S.m != NULL, "%s", err);
+    ck_assert_msg(rn_metrics_listen(S.m, ":0", err) == 0, "%s", err);
+    start_thread(rn_metrics_address(S.m));
 }
 
 /* Close the server, let its loop end, and check that nothing is left. */
@@ -121,6 +167,7 @@ static void stop(void)
     uv_async_send(&S.async);
     uv_thread_join(&S.thread);
     rn_dash_free(S.d);
+    rn_metrics_free(S.m);
     ck_assert_int_eq(uv_loop_close(&S.loop), 0);
     pthread_mutex_destroy(&S.mu);
     pthread_cond_destroy(&S.cv);
@@ -134,7 +181,7 @@ typedef struct cget {
 static void get_counter(srv *s, void *arg)
 {
     cget *g = arg;
-    g->v = rn_counter_get(rn_dash_counters(s->d), g->name);
+    g->v = rn_counter_get(s->d ? rn_dash_counters(s->d) : rn_metrics_counters(s->m), g->name);
 }
 
 static uint64_t counter(const char *name)
@@ -807,6 +854,192 @@ START_TEST(bad_options_and_address)
 }
 END_TEST
 
+/* ---- the metrics endpoint ------------------------------------------------------------------ */
+
+static const char METRICS[] =
+    "# HELP runnel_test_events_total Events.\n"
+    "# TYPE runnel_test_events_total counter\n"
+    "runnel_test_events_total %llu\n"
+    "# HELP runnel_test_lag Lag \\\\ per \"file\".\n"
+    "# TYPE runnel_test_lag gauge\n"
+    "runnel_test_lag{file=\"/var/log/a \\\"b\\\".log\"} 3\n";
+
+static void set_value(srv *s, void *arg) { s->value = *(uint64_t *)arg; }
+
+static void set_bad(srv *s, void *arg)
+{
+    (void)arg;
+    s->bad = 1;
+}
+
+static void get_collects(srv *s, void *arg) { *(uint64_t *)arg = s->collects; }
+
+static uint64_t collects(void)
+{
+    uint64_t n;
+    on_loop(get_collects, &n);
+    return n;
+}
+
+START_TEST(metrics_served)
+{
+    resp r;
+    char want[1024];
+    uint64_t v = 42;
+
+    start_metrics((rn_metrics_opts){ 0 });
+    on_loop(set_value, &v);
+    int fd = dial();
+    SAY(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    answer_of(fd, &r, 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(has_header(&r, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+                  "%s", r.head);
+    snprintf(want, sizeof want, METRICS, 42ULL);
+    ck_assert_str_eq(r.body, want);
+    size_t len = r.len;
+    resp_free(&r);
+    /* HEAD: the same head, no body; the connection goes on. */
+    SAY(fd, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    answer_of(fd, &r, 1);
+    ck_assert_int_eq(r.status, 200);
+    char cl[64];
+    snprintf(cl, sizeof cl, "\r\nContent-Length: %zu\r\n", len);
+    ck_assert(has_header(&r, cl));
+    resp_free(&r);
+    /* Anything but /metrics (and / which points there) is 404. */
+    SAY(fd, "GET /metrics/ HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+    answer_of(fd, &r, 0);
+    ck_assert_int_eq(r.status, 404);
+    resp_free(&r);
+    answer_of(fd, &r, 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(strstr(r.body, "/metrics") != NULL);
+    resp_free(&r);
+    close(fd);
+    ck_assert_uint_eq(counter("requests"), 4);
+    ck_assert_uint_eq(counter("bad_requests"), 0);
+    stop();
+    ck_assert_uint_eq(S.nwarn, 0);
+}
+END_TEST
+
+/* However many scrape, the tool renders at most once per max_age: the same
+ * rendering is served meanwhile. */
+START_TEST(metrics_rendered_once_per_age)
+{
+    resp r;
+    char want[1024];
+    uint64_t v;
+
+    start_metrics((rn_metrics_opts){ .max_age_ns = 400 * MS });
+    for (int i = 0; i < 20; i++) {
+        v = 100 + (uint64_t)i;
+        on_loop(set_value, &v);
+        get("GET /metrics HTTP/1.1\r\n\r\n", &r);
+        ck_assert_int_eq(r.status, 200);
+        snprintf(want, sizeof want, METRICS, 100ULL);
+        ck_assert_str_eq(r.body, want);
+        resp_free(&r);
+    }
+    ck_assert_uint_eq(collects(), 1);
+    usleep(450 * 1000);
+    get("GET /metrics HTTP/1.1\r\n\r\n", &r);
+    snprintf(want, sizeof want, METRICS, 119ULL);
+    ck_assert_str_eq(r.body, want);
+    resp_free(&r);
+    ck_assert_uint_eq(collects(), 2);
+    stop();
+
+    /* max_age < 0: every scrape renders. */
+    start_metrics((rn_metrics_opts){ .max_age_ns = -1 });
+    for (int i = 0; i < 3; i++) {
+        v = (uint64_t)i;
+        on_loop(set_value, &v);
+        get("GET /metrics HTTP/1.1\r\n\r\n", &r);
+        snprintf(want, sizeof want, METRICS, (unsigned long long)i);
+        ck_assert_str_eq(r.body, want);
+        resp_free(&r);
+    }
+    ck_assert_uint_eq(collects(), 3);
+    stop();
+}
+END_TEST
+
+/* A collect that breaks the format's rules gets a 500 naming why (and one
+ * warning), never a body Prometheus would refuse. */
+START_TEST(metrics_bad_render_500)
+{
+    resp r;
+    start_metrics((rn_metrics_opts){ .max_age_ns = -1 });
+    on_loop(set_bad, NULL);
+    for (int i = 0; i < 2; i++) {
+        get("GET /metrics HTTP/1.1\r\n\r\n", &r);
+        ck_assert_int_eq(r.status, 500);
+        ck_assert_msg(strstr(r.body, "_total") != NULL, "%s", r.body);
+        resp_free(&r);
+    }
+    stop();
+    ck_assert_uint_eq(S.nwarn, 1);
+    ck_assert_msg(strstr(S.warnings, "runnel_test_events") != NULL, "%s", S.warnings);
+}
+END_TEST
+
+static void on_idle_check(uv_timer_t *t) { *(int *)t->data = 1; }
+
+/* A weak server does not keep its loop running: a tool's loop ends when its
+ * work does, scrapers or not. A connected client is closed with it. */
+START_TEST(metrics_weak)
+{
+    char err[RN_ERRLEN];
+    uv_loop_t loop;
+    uv_timer_t t;
+    int fired = 0;
+
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    rn_metrics *m = rn_metrics_new(&loop, &(rn_metrics_opts){ .weak = 1, .collect = collect,
+                                                              .data = &S }, err);
+    ck_assert_msg(m != NULL, "%s", err);
+    ck_assert_msg(rn_metrics_listen(m, "127.0.0.1:0", err) == 0, "%s", err);
+    S.port = atoi(rn_metrics_address(m) + 10);
+    int fd = dial();        /* connected, and in the listen queue */
+    /* The tool's work: one timer. The loop ends after it, not waiting for
+     * the server or its client. */
+    uv_timer_init(&loop, &t);
+    t.data = &fired;
+    uv_timer_start(&t, on_idle_check, 50, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(fired, 1);
+    uv_close((uv_handle_t *)&t, NULL);
+    rn_metrics_close(m);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rn_metrics_free(m);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    close(fd);
+}
+END_TEST
+
+START_TEST(addresses)
+{
+    char err[RN_ERRLEN], host[256];
+    int port;
+
+    /* ":PORT" is loopback: every interface is asked for by name. */
+    ck_assert_int_eq(rn_http_addr_parse(":9100", host, sizeof host, &port, err), 0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_int_eq(port, 9100);
+    ck_assert_int_eq(rn_http_addr_parse("0.0.0.0:9100", host, sizeof host, &port, err), 0);
+    ck_assert_str_eq(host, "0.0.0.0");
+    ck_assert_int_eq(rn_http_addr_parse("[::]:80", host, sizeof host, &port, err), 0);
+    ck_assert_str_eq(host, "::");
+    ck_assert_int_eq(rn_http_addr_parse("9100", host, sizeof host, &port, err), RN_ERR);
+    ck_assert_msg(strstr(err, "port") != NULL, "%s", err);
+    ck_assert_int_eq(rn_http_addr_parse(":", host, sizeof host, &port, err), RN_ERR);
+    ck_assert_int_eq(rn_http_addr_parse(":65536", host, sizeof host, &port, err), RN_ERR);
+    ck_assert_msg(strstr(err, "65536") != NULL, "%s", err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http");
@@ -835,6 +1068,14 @@ int main(void)
     tcase_add_test(bad, clients_over_bound_503);
     tcase_add_test(bad, bad_options_and_address);
     suite_add_tcase(s, bad);
+
+    TCase *met = tcase_create("metrics");
+    tcase_add_test(met, metrics_served);
+    tcase_add_test(met, metrics_rendered_once_per_age);
+    tcase_add_test(met, metrics_bad_render_500);
+    tcase_add_test(met, metrics_weak);
+    tcase_add_test(met, addresses);
+    suite_add_tcase(s, met);
 
     TCase *slow = tcase_create("slow");
     tcase_add_test(slow, stalled_stream_dropped);

@@ -5,9 +5,9 @@
 # initial rebalance delay) and read every message once between them.
 . "$(dirname "$0")/lib.sh"
 command -v node >/dev/null || fail "node is missing (scripts/bootstrap installs nodejs)"
-KJS=$top_srcdir/deps/node/node_modules/kafkajs
+KJS=$NODE_MODULES/kafkajs
 [ -d "$KJS" ] || fail "KafkaJS is missing from $KJS (scripts/bootstrap installs it)"
-NODE_PATH=$top_srcdir/deps/node/node_modules
+NODE_PATH=$NODE_MODULES
 export NODE_PATH
 
 start_brokerd --partitions 3 --group-initial-delay 2s

@@ -4,6 +4,9 @@ set -eu
 
 : "${top_builddir:=$(cd "$(dirname "$0")/../build" && pwd)}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+# KafkaJS, where scripts/bootstrap installs it (make check passes configure's
+# NODE_MODULES on: a build from the release tarball uses its tree's).
+: "${NODE_MODULES:=$top_srcdir/deps/node/node_modules}"
 LOGTAIL=$top_builddir/logtail
 GENLOG=$top_builddir/scripts/genlog
 T=$(mktemp -d "${TMPDIR:-/tmp}/runnel-test.XXXXXX")
@@ -52,6 +55,19 @@ expect_file() {
 
 expect_eq() { # what got expected
     [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
+}
+
+# mk ARGS...: make in the build directory, quietly (from inside make check:
+# not with the jobserver of the make running the test).
+mk() {
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ${MAKE:-make} -s --no-print-directory \
+        -C "$top_builddir" "$@"
+}
+
+# make_var NAME: the value of NAME in the build's Makefile (bindir, ...).
+make_var() {
+    printf 'print-var:\n\t@echo "$(%s)"\n' "$1" >"$T/print-var.mk"
+    mk -f Makefile -f "$T/print-var.mk" print-var
 }
 
 # seq_of FILE: the sequence numbers of genlog --seq lines, one a line.

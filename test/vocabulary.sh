@@ -2,10 +2,11 @@
 # vocabulary.sh -- every tool speaks the one vocabulary of runnel(7): -h and
 # --help, -V and --version, -v and -q; -o with the values runnel(7)'s table
 # lists for it; -X and -F where the table says the tool talks Kafka, and
-# nowhere else; --help's option list and the man page's SYNOPSIS name the
-# same flags; a usage error is one line and exit 2; the old spellings still
-# work, with one warning that names the new one; sizes end in B; and a run
-# that went well says nothing on standard error.
+# --metrics where it says the tool serves metrics, and nowhere else; --help's
+# option list and the man page's SYNOPSIS name the same flags; a usage error
+# is one line and exit 2; the old spellings still work, with one warning that
+# names the new one; sizes end in B; and a run that went well says nothing on
+# standard error.
 . "$(dirname "$0")/lib.sh"
 
 command -v mandoc >/dev/null || fail "mandoc is not installed (scripts/bootstrap)"
@@ -26,16 +27,16 @@ one_line_usage_error() {
     grep -qE "^$name: .*; try '$name --help'\$" "$T/err" || fail "$what: $(cat "$T/err")"
 }
 
-# ---- runnel(7)'s table: tool, -o values, Kafka options --------------------
+# ---- runnel(7)'s table: tool, -o values, Kafka options, --metrics ---------
 mandoc -Tascii -O width=200 "$B7" | col -bx >"$T/runnel.txt"
-sed -n '/^ *Which tool writes which/,/^ *The first value/p' "$T/runnel.txt" |
-    sed '1d;$d' | sed '/^ *$/d; /^ *tool /d; s/^ *//' | awk -F '  +' '{ print $1 "|" $2 "|" $3 }' \
-    >"$T/table"
+sed -n '/^ *Which tool takes which/,/^ *The first value/p' "$T/runnel.txt" |
+    sed '1d;$d' | sed '/^ *$/d; /^ *tool /d; s/^ *//' |
+    awk -F '  +' '{ print $1 "|" $2 "|" $3 "|" $4 }' >"$T/table"
 expect_eq "tools in runnel(7)'s table" "$(cut -d'|' -f1 "$T/table" | tr '\n' ' ')" \
     "logtail chanbuf consume winagg topk brokerd serve brokerd topics brokerd groups "
 
 printf 'client.id=vocabulary\n' >"$T/props"
-while IFS='|' read -r tool outs kafka; do
+while IFS='|' read -r tool outs kafka metrics; do
     name=${tool%% *}
     # shellcheck disable=SC2206
     cmd=("$top_builddir/$name")
@@ -91,6 +92,14 @@ while IFS='|' read -r tool outs kafka; do
         grep -q '^  -F, --property-file FILE' "$T/help" || fail "$tool --help: no -F, --property-file"
     else
         one_line_usage_error "$tool -X" "${cmd[@]}" -X client.id=x --help
+    fi
+
+    # --metrics where the table says so, and nowhere else.
+    if [ "$metrics" = "--metrics" ]; then
+        run "${cmd[@]}" --metrics :0 --help
+        expect_eq "$tool --metrics :0: status ($(cat "$T/err"))" "$st" 0
+    else
+        one_line_usage_error "$tool --metrics" "${cmd[@]}" --metrics :0 --help
     fi
 
     # -v and -q, and not both.

@@ -1434,6 +1434,66 @@ int rn_broker_port(const rn_broker *b) { return b->port; }
 int rn_broker_failed(const rn_broker *b) { return b->failed; }
 const rn_counters *rn_broker_counters(const rn_broker *b) { return &b->counters; }
 
+/* One family with a sample per partition, the value of each from get. */
+static void part_family(rn_broker *b, rn_prom *p, const char *prefix, const char *name,
+                        const char *help, int64_t (*get)(rn_klog *))
+{
+    char num[16];
+    rn_prom_family(p, prefix, name, RN_PROM_GAUGE, help);
+    for (ktopic *t = b->topics; t; t = t->next)
+        for (int32_t i = 0; i < t->n; i++) {
+            if (!t->logs[i])
+                continue;
+            rn_prom_label l[2] = { { "topic", t->name, strlen(t->name) },
+                                   { "partition", num, (size_t)snprintf(num, sizeof num,
+                                                                        "%d", (int)i) } };
+            rn_prom_sample_i64(p, l, 2, get(t->logs[i]));
+        }
+}
+
+static int64_t log_end(rn_klog *l) { return rn_klog_end(l); }
+static int64_t log_start(rn_klog *l) { return rn_klog_start(l); }
+static int64_t log_size(rn_klog *l) { return (int64_t)rn_klog_size(l); }
+static int64_t log_segments(rn_klog *l) { return (int64_t)rn_klog_segments(l); }
+
+void rn_broker_metrics(rn_broker *b, rn_prom *p, const char *prefix)
+{
+    static const rn_prom_desc d[] = {
+        { "connections", "connections_total", RN_PROM_COUNTER, "Client connections accepted." },
+        { "requests", "requests_total", RN_PROM_COUNTER, "Requests served." },
+        { "produced_batches", "produced_batches_total", RN_PROM_COUNTER,
+          "Record batches appended by Produce." },
+        { "produced_bytes", "produced_bytes_total", RN_PROM_COUNTER,
+          "Bytes of the record batches appended by Produce." },
+        { "fetched_bytes", "fetched_bytes_total", RN_PROM_COUNTER,
+          "Record bytes sent by Fetch." },
+        { "bad_requests", "bad_requests_total", RN_PROM_COUNTER,
+          "Requests refused as malformed or over a limit." },
+        { "group_commits", "group_commits_total", RN_PROM_COUNTER,
+          "fsyncs that covered the appends since the one before (--flush)." },
+        { "storage_errors", "storage_errors_total", RN_PROM_COUNTER,
+          "Appends or fsyncs the disk failed." },
+    };
+    uint64_t ntopics = 0;
+
+    rn_prom_counters(p, prefix, &b->counters, d, sizeof d / sizeof d[0]);
+    rn_prom_one(p, prefix, "connections", RN_PROM_GAUGE, "Client connections open.",
+                (uint64_t)b->nconns);
+    for (ktopic *t = b->topics; t; t = t->next)
+        ntopics++;
+    rn_prom_one(p, prefix, "topics", RN_PROM_GAUGE, "Topics.", ntopics);
+    part_family(b, p, prefix, "partition_log_end_offset",
+                "The offset the next record appended to the partition gets (its high watermark).",
+                log_end);
+    part_family(b, p, prefix, "partition_log_start_offset",
+                "The partition's first offset still kept (retention moves it on).", log_start);
+    part_family(b, p, prefix, "partition_size_bytes", "Bytes of the partition's segments.",
+                log_size);
+    part_family(b, p, prefix, "partition_segments", "Segment files of the partition.",
+                log_segments);
+    rn__group_metrics(b, p, prefix);
+}
+
 void rn_broker_free(rn_broker *b)
 {
     if (!b)

@@ -232,6 +232,16 @@ void rn_broker_stop(rn_broker *b, void (*done)(void *data), void *data);
  * acknowledged. */
 int rn_broker_failed(const rn_broker *b);
 const rn_counters *rn_broker_counters(const rn_broker *b);
+/* For Prometheus, named PREFIX_...: the counters (connections_total,
+ * requests_total, produced_batches_total, produced_bytes_total,
+ * fetched_bytes_total, bad_requests_total, group_commits_total,
+ * storage_errors_total); connections and topics now; per partition (labels
+ * topic, partition) partition_log_end_offset, partition_log_start_offset,
+ * partition_size_bytes, partition_segments; per consumer group (label group)
+ * group_members, and per partition it committed (group, topic, partition)
+ * group_committed_offset and group_lag (the log end offset less the
+ * committed one, for a partition that exists). */
+void rn_broker_metrics(rn_broker *b, rn_prom *p, const char *prefix);
 /* After stop's done (or without start): free everything. */
 void rn_broker_free(rn_broker *b);
 

@@ -1291,3 +1291,56 @@ int rn__describe_groups(kreq *q)
     rn__req_done(q);
     return 0;
 }
+
+/* ---- metrics --------------------------------------------------------------- */
+
+/* The log of (topic, part), or NULL; last remembers the topic found, since
+ * a group's offsets come a topic at a time. */
+static rn_klog *offset_log(rn_broker *b, const koffset *o, ktopic **last)
+{
+    ktopic *t = *last;
+    if (!t || strlen(t->name) != o->tlen || memcmp(t->name, o->topic, o->tlen) != 0)
+        t = *last = rn__topic_find(b, o->topic, o->tlen);
+    return t && o->part >= 0 && o->part < t->n ? t->logs[o->part] : NULL;
+}
+
+/* lag 0: the committed offsets; 1: the lag behind them. */
+static void offsets_family(rn_broker *b, rn_prom *p, const char *prefix, int lag)
+{
+    char num[16];
+    ktopic *last = NULL;
+
+    if (lag)
+        rn_prom_family(p, prefix, "group_lag", RN_PROM_GAUGE,
+                       "Records in the partition after the group's committed offset.");
+    else
+        rn_prom_family(p, prefix, "group_committed_offset", RN_PROM_GAUGE,
+                       "The offset the group committed for the partition.");
+    for (kgroup *g = b->groups; g; g = g->next)
+        for (size_t i = 0; i < g->noffs; i++) {
+            const koffset *o = &g->offs[i];
+            rn_prom_label l[3] = {
+                { "group", g->name, g->nlen }, { "topic", o->topic, o->tlen },
+                { "partition", num, (size_t)snprintf(num, sizeof num, "%d", (int)o->part) } };
+            if (!lag) {
+                rn_prom_sample_i64(p, l, 3, o->offset);
+                continue;
+            }
+            rn_klog *log = offset_log(b, o, &last);
+            if (log && o->offset >= 0)
+                rn_prom_sample_i64(p, l, 3, rn_klog_end(log) > o->offset
+                                                ? rn_klog_end(log) - o->offset : 0);
+        }
+}
+
+void rn__group_metrics(rn_broker *b, rn_prom *p, const char *prefix)
+{
+    rn_prom_family(p, prefix, "group_members", RN_PROM_GAUGE,
+                   "Members of the consumer group (joined, or joining).");
+    for (kgroup *g = b->groups; g; g = g->next) {
+        rn_prom_label l = { "group", g->name, g->nlen };
+        rn_prom_sample(p, &l, 1, (uint64_t)g->nmembers);
+    }
+    offsets_family(b, p, prefix, 0);
+    offsets_family(b, p, prefix, 1);
+}

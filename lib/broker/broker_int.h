@@ -384,5 +384,7 @@ int rn__offset_commit(kreq *q);
 int rn__offset_fetch(kreq *q);
 int rn__list_groups(kreq *q);
 int rn__describe_groups(kreq *q);
+/* The groups' part of rn_broker_metrics. */
+void rn__group_metrics(rn_broker *b, rn_prom *p, const char *prefix);
 
 #endif

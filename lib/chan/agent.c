@@ -696,6 +696,62 @@ void rn_agent_counters(rn_agent *a, char *buf, size_t len)
                  st.duplicates);
 }
 
+/* One family with a sample per sink, the value of each from get. */
+static void sink_family(rn_agent *a, rn_prom *p, const char *prefix, const char *name,
+                        int type, const char *help, uint64_t (*get)(rn_agent *, size_t))
+{
+    rn_prom_family(p, prefix, name, type, help);
+    for (size_t i = 0; i < a->o.nsinks && a->sinks[i]; i++) {
+        const char *sn = rn_sink_name(a->sinks[i]);
+        rn_prom_label l = { "sink", sn, strlen(sn) };
+        rn_prom_sample(p, &l, 1, get(a, i));
+    }
+}
+
+static uint64_t sink_out(rn_agent *a, size_t i) { return rn_sink_out(a->sinks[i]); }
+static uint64_t sink_dropped(rn_agent *a, size_t i) { return rn_sink_dropped(a->sinks[i]); }
+static uint64_t sink_retries(rn_agent *a, size_t i) { return rn_sink_retries(a->sinks[i]); }
+static uint64_t sink_lag(rn_agent *a, size_t i) { return rn_chan_lag(a->chan, i); }
+
+void rn_agent_metrics(rn_agent *a, rn_prom *p, const char *prefix)
+{
+    rn_chan_stats st;
+    char pre[128];
+
+    rn_chan_get_stats(a->chan, &st);
+    rn_prom_one(p, prefix, "events_in_total", RN_PROM_COUNTER,
+                "Events stored in the channel.", st.in);
+    rn_prom_one(p, prefix, "duplicates_total", RN_PROM_COUNTER,
+                "Events a hop sender sent again that the channel had: not stored again.",
+                st.duplicates);
+    rn_prom_one(p, prefix, "events_dropped_total", RN_PROM_COUNTER,
+                "Events dropped because the channel was full (--when-full drop).",
+                __atomic_load_n(&a->dropped, __ATOMIC_RELAXED));
+    rn_prom_one(p, prefix, "events_pending", RN_PROM_GAUGE,
+                "Events in the channel that some sink has not delivered.", st.pending);
+    rn_prom_one(p, prefix, "bytes_pending", RN_PROM_GAUGE,
+                "Bytes of the events pending.", st.pending_bytes);
+    rn_prom_one(p, prefix, "events_recovered", RN_PROM_GAUGE,
+                "Events a file channel found pending when it opened.", st.recovered);
+    rn_prom_one(p, prefix, "capacity_events", RN_PROM_GAUGE,
+                "Events the channel holds at most (--capacity).", st.capacity);
+    rn_prom_one(p, prefix, "capacity_bytes", RN_PROM_GAUGE,
+                "Bytes the channel holds at most (--max-bytes).", st.max_bytes);
+    sink_family(a, p, prefix, "events_out_total", RN_PROM_COUNTER,
+                "Events the sink delivered.", sink_out);
+    sink_family(a, p, prefix, "sink_dropped_total", RN_PROM_COUNTER,
+                "Records a kafka sink dropped as larger than the producer's or broker's limit.",
+                sink_dropped);
+    sink_family(a, p, prefix, "retries_total", RN_PROM_COUNTER,
+                "Deliveries the sink tried again.", sink_retries);
+    sink_family(a, p, prefix, "lag", RN_PROM_GAUGE,
+                "Events in the channel the sink has not taken yet.", sink_lag);
+    if (a->server) {
+        snprintf(pre, sizeof pre, "%s_hop", prefix);
+        rn_hop_server_metrics(a->server, p, pre);
+    }
+}
+
 int rn_agent_status(const rn_agent *a) { return a->status; }
 
 int rn_agent_free(rn_agent *a, char *err)

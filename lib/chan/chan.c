@@ -643,6 +643,8 @@ void rn_chan_get_stats(rn_chan *c, rn_chan_stats *st)
     st->pending_bytes = c->pending_bytes;
     st->recovered = c->recovered;
     st->next_seq = c->next_seq;
+    st->capacity = c->capacity;
+    st->max_bytes = c->max_bytes;
     pthread_mutex_unlock(&c->mu);
 }
 

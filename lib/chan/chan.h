@@ -153,6 +153,7 @@ typedef struct rn_chan_stats {
     uint64_t pending_bytes;
     uint64_t recovered;     /* events found pending at open */
     uint64_t next_seq;
+    uint64_t capacity, max_bytes;   /* the bounds on pending, pending_bytes */
 } rn_chan_stats;
 
 void rn_chan_get_stats(rn_chan *c, rn_chan_stats *st);
@@ -315,6 +316,14 @@ void rn_agent_counters(rn_agent *a, char *buf, size_t len);
 /* Events dropped: by --when-full drop, and records a sink can never
  * deliver (the "dropped" counter). */
 uint64_t rn_agent_dropped(rn_agent *a);
+
+/* For Prometheus, named PREFIX_...: events_in_total, duplicates_total,
+ * events_dropped_total (the channel was full, --when-full drop),
+ * events_pending, bytes_pending, events_recovered, capacity_events,
+ * capacity_bytes; per sink (label sink=NAME) events_out_total,
+ * sink_dropped_total, retries_total, lag (events it has not taken yet);
+ * with --listen, the hop receiver's as PREFIX_hop_... */
+void rn_agent_metrics(rn_agent *a, rn_prom *p, const char *prefix);
 
 /* After uv_run returned: 0, or 1 when input or a sink failed. */
 int rn_agent_status(const rn_agent *a);

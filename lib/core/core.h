@@ -1,8 +1,8 @@
 /* core.h -- runnel's core, which every subsystem and tool shares: errors,
  * clocks, durations and sizes, buffers, events, JSON, the three stream
- * formats, counters, signals, the input wait, the key hash, CRC-32C, durable
- * files and the event batch. One section per module (util.c,
- * event.c, ...), each opening with what the module is. */
+ * formats, counters and their Prometheus text, signals, the input wait, the
+ * key hash, CRC-32C, durable files and the event batch. One section per
+ * module (util.c, event.c, ...), each opening with what the module is. */
 #ifndef RN_CORE_CORE_H
 #define RN_CORE_CORE_H
 
@@ -193,6 +193,9 @@ int rn_json_put_string(rn_buf *b, const char *s, size_t n);
 #define RN_JSON_STRING_MAX(n) ((n) * 6 + 2)
 char *rn_json_write_string(char *o, const char *s, size_t n);
 
+/* Length of the valid UTF-8 sequence at s[0..n) (s[0] >= 0x80), or 0. */
+size_t rn_utf8_len(const unsigned char *s, size_t n);
+
 /* Decode the string literal that starts at p[0] == '"' within p[0..end).
  * The decoded bytes are appended to out; *next is set past the closing quote.
  * Returns 0, or -1 with err naming the problem and its offset from p.
@@ -261,6 +264,76 @@ uint64_t rn_counter_get(const rn_counters *cs, const char *name);
 /* Write "name=value ..." (NUL-terminated, truncated to outlen); returns the
  * length it would have had, as snprintf does. */
 size_t rn_counters_format(const rn_counters *cs, char *out, size_t outlen);
+
+/* prom.c -- the Prometheus text exposition format, version 0.0.4, in which
+ * the tools serve their counters (--metrics; http/http.h): families of
+ * samples, each opened by its # HELP and # TYPE lines.
+ *
+ *   # HELP runnel_chanbuf_events_out_total Events the sink delivered.
+ *   # TYPE runnel_chanbuf_events_out_total counter
+ *   runnel_chanbuf_events_out_total{sink="stdout"} 1000
+ *
+ * Names are checked, so that a scrape never fails on one: a metric name is
+ * [a-zA-Z_:][a-zA-Z0-9_:]*, a label name [a-zA-Z_][a-zA-Z0-9_]* not starting
+ * with "__", a counter's name ends in _total, a family is opened once, and a
+ * sample belongs to the family opened last. Label values are any bytes: \,
+ * " and newline are escaped (\\, \", \n), and a byte that is not part of
+ * valid UTF-8 becomes U+FFFD, since the format is UTF-8 (a file name that is
+ * not UTF-8 is shown, not refused). HELP text escapes \ and newline. Values
+ * are integers, printed exactly.
+ *
+ * The writer's error is sticky: once a call fails (no memory, a bad name)
+ * the later calls do nothing, and rn_prom_error says what failed first. */
+
+#define RN_PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+enum { RN_PROM_COUNTER, RN_PROM_GAUGE };
+
+typedef struct rn_prom_label {
+    const char *name;
+    const char *v;          /* the value's bytes */
+    size_t n;
+} rn_prom_label;
+
+typedef struct rn_prom {
+    rn_buf *out;
+    int err;                /* 0, RN_ENOMEM or RN_ERR */
+    char why[RN_ERRLEN];
+    char fam[128];          /* the family open; "" before the first */
+    rn_buf seen;            /* the families opened, NUL after each */
+} rn_prom;
+
+/* Write to out (appended to; the caller owns it). */
+void rn_prom_init(rn_prom *p, rn_buf *out);
+void rn_prom_free(rn_prom *p);      /* the writer's own memory, not out */
+
+/* Open the family PREFIX_NAME (prefix NULL: NAME) of type RN_PROM_... */
+void rn_prom_family(rn_prom *p, const char *prefix, const char *name, int type,
+                    const char *help);
+
+/* A sample of the family open, with n labels (l may be NULL when n is 0). */
+void rn_prom_sample(rn_prom *p, const rn_prom_label *l, size_t n, uint64_t v);
+void rn_prom_sample_i64(rn_prom *p, const rn_prom_label *l, size_t n, int64_t v);
+
+/* A family of one sample without labels. */
+void rn_prom_one(rn_prom *p, const char *prefix, const char *name, int type,
+                 const char *help, uint64_t v);
+
+/* Families out of a counters table, one per d[i]: the counter named
+ * d[i].counter (an error when cs has none), served as PREFIX_NAME. */
+typedef struct rn_prom_desc {
+    const char *counter;    /* its name in the rn_counters */
+    const char *name;       /* the metric's name after the prefix */
+    int type;
+    const char *help;
+} rn_prom_desc;
+
+void rn_prom_counters(rn_prom *p, const char *prefix, const rn_counters *cs,
+                      const rn_prom_desc *d, size_t n);
+
+/* 0, or the first failure (RN_ENOMEM, or RN_ERR for a name) with its
+ * reason in err. */
+int rn_prom_error(const rn_prom *p, char *err);
 
 /* sig.c -- the signal conventions every runnel tool keeps.
  *

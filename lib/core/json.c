@@ -18,10 +18,9 @@ static const unsigned char byte_class[256] = {
     2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
 };
 
-/* Length of the valid UTF-8 sequence at s[0..n) (s[0] >= 0x80), or 0. The
- * second-byte ranges exclude overlong forms, UTF-16 surrogates (ED A0..BF)
- * and code points above U+10FFFF (F4 90.., F5..FF). */
-static size_t utf8_len(const unsigned char *s, size_t n)
+/* The second-byte ranges exclude overlong forms, UTF-16 surrogates
+ * (ED A0..BF) and code points above U+10FFFF (F4 90.., F5..FF). */
+size_t rn_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned c = s[0], lo = 0x80, hi = 0xbf;
 
@@ -88,7 +87,7 @@ char *rn_json_write_string(char *o, const char *str, size_t n)
         if (i == n)
             break;
         unsigned c = s[i];
-        size_t len = byte_class[c] == 2 ? utf8_len(s + i, n - i) : 0;
+        size_t len = byte_class[c] == 2 ? rn_utf8_len(s + i, n - i) : 0;
         if (len) {
             memcpy(o, s + i, len);
             o += len;

@@ -144,6 +144,9 @@ void rn_hop_server_free(rn_hop_server *s);
  * whose unread answers stopped reading) */
 const rn_counters *rn_hop_server_counters(const rn_hop_server *s);
 
+/* Those counters for Prometheus, named PREFIX_connections_total, ... */
+void rn_hop_server_metrics(const rn_hop_server *s, rn_prom *p, const char *prefix);
+
 /* ---- sender --------------------------------------------------------------- */
 
 typedef struct rn_hop_sender rn_hop_sender;
@@ -179,7 +182,12 @@ void rn_hop_sender_close(rn_hop_sender *s);
 void rn_hop_sender_free(rn_hop_sender *s);
 
 /* batches, events, acked, retries (batches sent again), reconnects,
- * duplicates (batches the receiver had), dropped (events), nacks */
+ * duplicates (batches the receiver had), dropped (events), nacks,
+ * delivered (events in batches acknowledged stored or duplicate) */
 const rn_counters *rn_hop_sender_counters(const rn_hop_sender *s);
+
+/* Those counters and the unacknowledged batches and bytes for Prometheus,
+ * named PREFIX_events_sent_total, ... */
+void rn_hop_sender_metrics(const rn_hop_sender *s, rn_prom *p, const char *prefix);
 
 #endif

@@ -150,6 +150,22 @@ rn_hop_server *rn_hop_server_new(uv_loop_t *loop, const rn_hop_server_opts *o, c
 }
 
 const rn_counters *rn_hop_server_counters(const rn_hop_server *s) { return &s->counters; }
+
+void rn_hop_server_metrics(const rn_hop_server *s, rn_prom *p, const char *prefix)
+{
+    static const rn_prom_desc d[] = {
+        { "connections", "connections_total", RN_PROM_COUNTER, "Hop connections accepted." },
+        { "refused", "refused_total", RN_PROM_COUNTER,
+          "Hop connections refused (over --max-connections)." },
+        { "batches", "batches_received_total", RN_PROM_COUNTER, "Batches taken from senders." },
+        { "events", "events_received_total", RN_PROM_COUNTER, "Events in the batches taken." },
+        { "idle_closed", "idle_closed_total", RN_PROM_COUNTER,
+          "Hop connections closed for idling (--idle-timeout)." },
+        { "muted", "muted_total", RN_PROM_COUNTER,
+          "Times a sender that left answers unread was not read (--max-unread)." },
+    };
+    rn_prom_counters(p, prefix, &s->counters, d, sizeof d / sizeof d[0]);
+}
 const char *rn_hop_server_address(const rn_hop_server *s) { return s->address; }
 
 static void conn_freed(uv_handle_t *h)

@@ -118,7 +118,7 @@ struct rn_hop_sender {
     uint64_t nacks_quiet;
     rn_counters counters;
     uint64_t *c_batches, *c_events, *c_acked, *c_retries, *c_reconnects, *c_duplicates,
-        *c_dropped, *c_nacks;
+        *c_dropped, *c_nacks, *c_delivered;
     char rbuf[READ_CHUNK];
 };
 
@@ -245,12 +245,38 @@ rn_hop_sender *rn_hop_sender_new(uv_loop_t *loop, const rn_hop_sender_opts *o, c
     s->c_duplicates = rn_counter_add(&s->counters, "duplicates");
     s->c_dropped = rn_counter_add(&s->counters, "dropped");
     s->c_nacks = rn_counter_add(&s->counters, "nacks");
+    s->c_delivered = rn_counter_add(&s->counters, "delivered");
     return s;
 }
 
 const rn_counters *rn_hop_sender_counters(const rn_hop_sender *s) { return &s->counters; }
 size_t rn_hop_sender_unacked(const rn_hop_sender *s) { return s->nq; }
 uint64_t rn_hop_sender_unacked_bytes(const rn_hop_sender *s) { return s->qbytes; }
+
+void rn_hop_sender_metrics(const rn_hop_sender *s, rn_prom *p, const char *prefix)
+{
+    static const rn_prom_desc d[] = {
+        { "batches", "batches_sent_total", RN_PROM_COUNTER, "Batches given to the hop to send." },
+        { "events", "events_sent_total", RN_PROM_COUNTER, "Events given to the hop to send." },
+        { "acked", "batches_acked_total", RN_PROM_COUNTER,
+          "Batches the receiver acknowledged (stored, duplicate or dropped)." },
+        { "delivered", "events_delivered_total", RN_PROM_COUNTER,
+          "Events in batches the receiver acknowledged as stored or as duplicates." },
+        { "dropped", "events_dropped_total", RN_PROM_COUNTER,
+          "Events in batches the receiver dropped, or that no receiver could take." },
+        { "duplicates", "duplicate_batches_total", RN_PROM_COUNTER,
+          "Batches the receiver already had (sent again after a lost acknowledgement)." },
+        { "retries", "retries_total", RN_PROM_COUNTER, "Batches sent again." },
+        { "reconnects", "reconnects_total", RN_PROM_COUNTER,
+          "Connections made after one was lost or failed." },
+        { "nacks", "nacks_total", RN_PROM_COUNTER, "Batches the receiver refused for now." },
+    };
+    rn_prom_counters(p, prefix, &s->counters, d, sizeof d / sizeof d[0]);
+    rn_prom_one(p, prefix, "unacked_batches", RN_PROM_GAUGE,
+                "Batches given to the hop and not acknowledged yet.", s->nq);
+    rn_prom_one(p, prefix, "unacked_bytes", RN_PROM_GAUGE,
+                "Bytes of the batches not acknowledged yet.", s->qbytes);
+}
 
 static void pump(rn_hop_sender *s);
 static void target_connect(starget *t, int again);
@@ -271,6 +297,8 @@ static void deliver(rn_hop_sender *s)
         s->qbytes -= b->ev.len;
         void *cookie = b->cookie;
         int status = b->status;
+        if (status != RN_HOP_DROPPED)
+            *s->c_delivered += b->count;
         rn_buf_free(&b->ev);
         free(b);
         (*s->c_acked)++;

@@ -130,6 +130,15 @@ void rn_kcons_written(rn_kcons *c);
 /* The partitions assigned now, as "0,2" (empty when none), into out. */
 void rn_kcons_assignment(const rn_kcons *c, char *out, size_t outlen);
 
+/* For Prometheus, named PREFIX_...: assigned_partitions; per partition
+ * (labels topic, partition) assigned now or written from before,
+ * events_out_total and bytes_out_total (events, and their values' bytes,
+ * written out: counted at rn_kcons_written); for those assigned now,
+ * offset (after the last record handed on), high_watermark (librdkafka's,
+ * from the last fetch; none before the first) and lag (high_watermark
+ * less offset). Nothing is asked of the brokers. */
+void rn_kcons_metrics(rn_kcons *c, rn_prom *p, const char *prefix);
+
 /* Commit what was stored, leave the group, free: within timeout_ms
  * whatever the brokers do. RN_ERR with err when the commit failed or had
  * no answer in time (err names the offsets, as partition@offset) or the

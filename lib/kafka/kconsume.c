@@ -22,6 +22,9 @@ struct rn_kcons {
     char *fresh;                /* assigned without a committed offset */
     int64_t *next, *stored;     /* offset to commit (after what was returned,
                                    or a partition's end) / stored; -1 none */
+    /* For the metrics: events and value bytes returned and not yet written
+     * out (rn_kcons_written), and written out. */
+    uint64_t *ret_n, *ret_b, *out_n, *out_b;
     rd_kafka_message_t *cur;    /* the message the last event points into */
     char num[4][24];            /* partition, offset, ts as text */
     char err[RN_ERRLEN];        /* a failure inside a librdkafka callback */
@@ -324,6 +327,10 @@ static void free_consumer(rn_kcons *c)
     free(c->fresh);
     free(c->next);
     free(c->stored);
+    free(c->ret_n);
+    free(c->ret_b);
+    free(c->out_n);
+    free(c->out_b);
     free(c->pq);
     free(c->head);
     free(c->head_ts);
@@ -376,8 +383,12 @@ static int start(rn_kcons *c, char *err)
     c->stored = calloc(n, sizeof *c->stored);
     c->warned_at = calloc(n + 1, sizeof *c->warned_at);
     c->unsaid = calloc(n + 1, sizeof *c->unsaid);
+    c->ret_n = calloc(n, sizeof *c->ret_n);
+    c->ret_b = calloc(n, sizeof *c->ret_b);
+    c->out_n = calloc(n, sizeof *c->out_n);
+    c->out_b = calloc(n, sizeof *c->out_b);
     if (!c->assigned || !c->eof || !c->fresh || !c->next || !c->stored || !c->warned_at
-        || !c->unsaid)
+        || !c->unsaid || !c->ret_n || !c->ret_b || !c->out_n || !c->out_b)
         return rn_seterr(err, "out of memory");
     if (c->ordered) {
         c->pq = calloc(n, sizeof *c->pq);
@@ -647,6 +658,8 @@ static int hand_on(rn_kcons *c, rd_kafka_message_t *m, rn_event *ev)
     if (p >= 0 && p < c->nparts) {
         c->eof[p] = 0;
         c->next[p] = m->offset + 1;
+        c->ret_n[p]++;
+        c->ret_b[p] += m->len;
     }
     c->cur = m;
     if (c->o.body_only) {
@@ -828,6 +841,12 @@ int64_t rn_kcons_deadline(const rn_kcons *c)
 
 void rn_kcons_written(rn_kcons *c)
 {
+    for (int32_t p = 0; c->ret_n && p < c->nparts; p++)
+        if (c->ret_n[p]) {
+            c->out_n[p] += c->ret_n[p];
+            c->out_b[p] += c->ret_b[p];
+            c->ret_n[p] = c->ret_b[p] = 0;
+        }
     if (!c->o.group)
         return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
@@ -839,6 +858,56 @@ void rn_kcons_written(rn_kcons *c)
     if (l->cnt)
         rd_kafka_offsets_store(c->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* One family with a sample per partition that is assigned, or has had
+ * events written out; what: 0 events out, 1 bytes out, 2 offset, 3 high
+ * watermark, 4 lag (the last three only where known). */
+static void part_family(rn_kcons *c, rn_prom *p, const char *prefix, const char *name,
+                        int type, const char *help, int what)
+{
+    char num[16];
+    rn_prom_family(p, prefix, name, type, help);
+    for (int32_t i = 0; c->ret_n && i < c->nparts; i++) {
+        int64_t lo = -1, hi = -1, v;
+        if (!c->assigned[i] && !c->out_n[i])
+            continue;
+        if (what >= 3 && (!c->assigned[i]
+                          || rd_kafka_get_watermark_offsets(c->rk, c->o.topic, i, &lo, &hi)
+                          || hi < 0))
+            continue;
+        if (what == 0 || what == 1)
+            v = (int64_t)(what == 0 ? c->out_n[i] : c->out_b[i]);
+        else if (what == 3)
+            v = hi;
+        else if (!c->assigned[i] || c->next[i] < 0)
+            continue;
+        else
+            v = what == 2 ? c->next[i] : hi > c->next[i] ? hi - c->next[i] : 0;
+        rn_prom_label l[2] = { { "topic", c->o.topic, strlen(c->o.topic) },
+                               { "partition", num,
+                                 (size_t)snprintf(num, sizeof num, "%d", (int)i) } };
+        rn_prom_sample_i64(p, l, 2, v);
+    }
+}
+
+void rn_kcons_metrics(rn_kcons *c, rn_prom *p, const char *prefix)
+{
+    uint64_t n = 0;
+    for (int32_t i = 0; c->assigned && i < c->nparts; i++)
+        n += c->assigned[i] != 0;
+    rn_prom_one(p, prefix, "assigned_partitions", RN_PROM_GAUGE,
+                "Partitions being read (assigned by the group, or named).", n);
+    part_family(c, p, prefix, "events_out_total", RN_PROM_COUNTER,
+                "Events written out (flushed to standard output).", 0);
+    part_family(c, p, prefix, "bytes_out_total", RN_PROM_COUNTER,
+                "Bytes of the record values written out.", 1);
+    part_family(c, p, prefix, "offset", RN_PROM_GAUGE,
+                "The offset after the last record handed on (or the partition's end).", 2);
+    part_family(c, p, prefix, "high_watermark", RN_PROM_GAUGE,
+                "The partition's high watermark, as the last fetch saw it.", 3);
+    part_family(c, p, prefix, "lag", RN_PROM_GAUGE,
+                "Records in the partition after the offset: high watermark less offset.", 4);
 }
 
 void rn_kcons_assignment(const rn_kcons *c, char *out, size_t outlen)

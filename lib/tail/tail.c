@@ -20,9 +20,23 @@
 #define READ_BUDGET (1024 * 1024)
 #define STREAM_BUF (64 * 1024)
 
+/* What was read from one name (a path, a command, stdin), for the metrics:
+ * the files that carry the name share it, and it goes when the last does. */
+enum { SRC_FILE, SRC_COMMAND, SRC_STDIN };
+
+typedef struct srcstat {
+    struct srcstat *next;
+    char *name;
+    int kind;
+    uint64_t lines, bytes;
+    uint64_t lag;           /* scratch, while the metrics are written */
+    size_t refs;
+} srcstat;
+
 /* Lines are split out of chunks; a partial line waits in carry. */
 typedef struct splitter {
     uint64_t id;            /* the rn_line source_id of what is split */
+    srcstat *st;            /* NULL when it could not be had (no memory) */
     rn_buf carry;
     uint64_t carry_off;     /* file offset of carry's first byte */
     int skipping;           /* inside the cut-off rest of an over-long line */
@@ -101,6 +115,7 @@ struct rn_tail {
     uint64_t next_id;       /* for splitter ids */
     int scan_pending;       /* a directory changed: rescan on the next turn */
     char *rbuf;
+    srcstat *stats;
     rn_counters counters;
     uint64_t *c_lines, *c_bytes, *c_cut, *c_rotations, *c_truncations;
 };
@@ -115,6 +130,47 @@ static void warnf(rn_tail *t, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- what each source read ------------------------------------------------ */
+
+/* The stats of name, shared (NULL when out of memory: not counted). */
+static srcstat *stat_get(rn_tail *t, int kind, const char *name)
+{
+    srcstat *st;
+    for (st = t->stats; st; st = st->next)
+        if (st->kind == kind && strcmp(st->name, name) == 0) {
+            st->refs++;
+            return st;
+        }
+    if (!(st = calloc(1, sizeof *st)) || !(st->name = strdup(name))) {
+        free(st);
+        return NULL;
+    }
+    st->kind = kind;
+    st->refs = 1;
+    st->next = t->stats;
+    t->stats = st;
+    return st;
+}
+
+static void stat_put(rn_tail *t, srcstat *st)
+{
+    if (!st || --st->refs > 0)
+        return;
+    srcstat **pp = &t->stats;
+    while (*pp != st)
+        pp = &(*pp)->next;
+    *pp = st->next;
+    free(st->name);
+    free(st);
+}
+
+static void count_read(rn_tail *t, splitter *s, size_t n)
+{
+    *t->c_bytes += (uint64_t)n;
+    if (s->st)
+        s->st->bytes += (uint64_t)n;
+}
+
 /* ---- line splitting ------------------------------------------------------ */
 
 static int emit(rn_tail *t, const splitter *s, const char *src, size_t srclen,
@@ -123,6 +179,8 @@ static int emit(rn_tail *t, const splitter *s, const char *src, size_t srclen,
 {
     rn_line l = { src, srclen, s->id, is_file, off, p, n, ts, cut };
     (*t->c_lines)++;
+    if (s->st)
+        s->st->lines++;
     if (cut)
         (*t->c_cut)++;
     if (t->o.on_line(t->o.data, &l) < 0) {
@@ -169,6 +227,8 @@ static int split(rn_tail *t, splitter *s, const char *src, int is_file,
             size_t run = (size_t)(last - p) + 1, lines = count_lines(p, run, max);
             if (lines) {
                 *t->c_lines += lines;
+                if (s->st)
+                    s->st->lines += lines;
                 if (t->o.on_lines(t->o.data, p, run, lines) < 0) {
                     t->stopping = 1;
                     return -1;
@@ -303,6 +363,7 @@ static void file_close(rn_tail *t, tfile *f)
     if (f->fd >= 0)
         close(f->fd);
     rn_buf_free(&f->sp.carry);
+    stat_put(t, f->sp.st);
     free(f->path);
     free(f);
 }
@@ -348,7 +409,7 @@ static int read_file(rn_tail *t, tfile *f, size_t budget)
             return 0;
         }
         f->last_growth = rn_mono_ns();
-        *t->c_bytes += (uint64_t)n;
+        count_read(t, &f->sp, (size_t)n);
         uint64_t base = f->off;
         f->off += (uint64_t)n;
         if (split(t, &f->sp, f->path, 1, t->rbuf, (size_t)n, base, rn_now_ns()) < 0)
@@ -414,6 +475,7 @@ static int open_file(rn_tail *t, const char *path, const struct stat *st0, int i
     }
     f->fd = fd;
     f->sp.id = ++t->next_id;
+    f->sp.st = stat_get(t, SRC_FILE, path);
     if (rn_fileid_of(fd, &f->id, NULL) < 0) {
         f->id.dev = (uint64_t)st.st_dev;
         f->id.ino = (uint64_t)st.st_ino;
@@ -458,6 +520,8 @@ static int consider(rn_tail *t, const char *path, int initial)
                 free(f->path);
                 f->path = p;
                 f->sp.id = ++t->next_id;
+                stat_put(t, f->sp.st);
+                f->sp.st = stat_get(t, SRC_FILE, p);
             }
         }
         f->rotated = 0;
@@ -703,7 +767,7 @@ static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
     tstream *s = h->data;
     rn_tail *t = s->t;
     if (n > 0) {
-        *t->c_bytes += (uint64_t)n;
+        count_read(t, &s->sp, (size_t)n);
         uint64_t base = s->off;
         s->off += (uint64_t)n;
         if (split(t, &s->sp, s->name, 0, buf->base, (size_t)n, base, rn_now_ns()) < 0)
@@ -858,7 +922,7 @@ static int read_stdin_file(rn_tail *t, tstream *s, size_t budget)
             s->done = 1;
             return 0;
         }
-        *t->c_bytes += (uint64_t)n;
+        count_read(t, &s->sp, (size_t)n);
         uint64_t base = s->off;
         s->off += (uint64_t)n;
         if (split(t, &s->sp, s->name, 0, t->rbuf, (size_t)n, base, rn_now_ns()) < 0)
@@ -1020,6 +1084,7 @@ static int add_stream(rn_tail *t, int kind, const char *name, int restart, char 
     }
     s->t = t;
     s->sp.id = ++t->next_id;
+    s->sp.st = stat_get(t, kind == ST_EXEC ? SRC_COMMAND : SRC_STDIN, name);
     s->kind = kind;
     s->restart = restart;
     tstream **pp = &t->streams;
@@ -1158,6 +1223,50 @@ int rn_tail_failed(const rn_tail *t) { return t->failed; }
 
 const rn_counters *rn_tail_counters(const rn_tail *t) { return &t->counters; }
 
+/* One family over the sources: a file's samples are labelled file, a
+ * command's command, stdin's not at all (as the events' headers are). */
+static void source_family(rn_tail *t, rn_prom *p, const char *prefix, const char *name,
+                          int type, const char *help, int files_only, int what)
+{
+    rn_prom_family(p, prefix, name, type, help);
+    for (srcstat *st = t->stats; st; st = st->next) {
+        rn_prom_label l = { st->kind == SRC_FILE ? "file" : "command", st->name,
+                            strlen(st->name) };
+        if (files_only && st->kind != SRC_FILE)
+            continue;
+        rn_prom_sample(p, &l, st->kind != SRC_STDIN,
+                       what == 0 ? st->lines : what == 1 ? st->bytes : st->lag);
+    }
+}
+
+void rn_tail_metrics(rn_tail *t, rn_prom *p, const char *prefix)
+{
+    static const rn_prom_desc d[] = {
+        { "cut", "lines_cut_total", RN_PROM_COUNTER, "Lines longer than --max-line, cut." },
+        { "rotations", "rotations_total", RN_PROM_COUNTER,
+          "Files whose name came to lead to another file (rotated away)." },
+        { "truncations", "truncations_total", RN_PROM_COUNTER,
+          "Files that shrank or were rewritten in place, read again from the start." },
+    };
+    uint64_t nfiles = 0;
+    struct stat sb;
+
+    for (srcstat *st = t->stats; st; st = st->next)
+        st->lag = 0;
+    for (tfile *f = t->files; f; f = f->next, nfiles++)
+        if (f->sp.st && f->fd >= 0 && fstat(f->fd, &sb) == 0 && (uint64_t)sb.st_size > f->off)
+            f->sp.st->lag += (uint64_t)sb.st_size - f->off;
+    source_family(t, p, prefix, "lines_read_total", RN_PROM_COUNTER,
+                  "Lines read, per file, command or stdin followed now.", 0, 0);
+    source_family(t, p, prefix, "bytes_read_total", RN_PROM_COUNTER,
+                  "Bytes read, per file, command or stdin followed now.", 0, 1);
+    source_family(t, p, prefix, "lag_bytes", RN_PROM_GAUGE,
+                  "Bytes written to a followed file and not read yet.", 1, 2);
+    rn_prom_one(p, prefix, "files", RN_PROM_GAUGE,
+                "Files open: followed, and rotated away but still read.", nfiles);
+    rn_prom_counters(p, prefix, &t->counters, d, sizeof d / sizeof d[0]);
+}
+
 void rn_tail_free(rn_tail *t)
 {
     if (!t)
@@ -1182,6 +1291,7 @@ void rn_tail_free(rn_tail *t)
     for (tstream *s = t->streams, *n; s; s = n) {
         n = s->next;
         rn_buf_free(&s->sp.carry);
+        stat_put(t, s->sp.st);
         free(s->name);
         free(s);
     }

@@ -171,6 +171,16 @@ int rn_tail_failed(const rn_tail *t);
 
 const rn_counters *rn_tail_counters(const rn_tail *t);
 
+/* For Prometheus: per source followed now (a file, labelled file=PATH, the
+ * name it was found under; a command, command=CMD; stdin, unlabelled)
+ * PREFIX_lines_read_total, PREFIX_bytes_read_total, and for files
+ * PREFIX_lag_bytes (its size less what was read); PREFIX_files (open now),
+ * PREFIX_lines_cut_total, PREFIX_rotations_total, PREFIX_truncations_total.
+ * A source's counts start when it is first followed and go when nothing
+ * carries its name any more (the file was deleted, or renamed to a name
+ * not followed, and read to its end). */
+void rn_tail_metrics(rn_tail *t, rn_prom *p, const char *prefix);
+
 /* After uv_run has returned. */
 void rn_tail_free(rn_tail *t);
 
@@ -226,6 +236,9 @@ void rn_tailhop_stop(rn_tailhop *h);
 
 /* batches, events, acked, retries, duplicates, dropped, ... (the sender's) */
 const rn_counters *rn_tailhop_counters(const rn_tailhop *h);
+
+/* The sender's metrics (rn_hop_sender_metrics) as PREFIX_hop_... */
+void rn_tailhop_metrics(const rn_tailhop *h, rn_prom *p, const char *prefix);
 
 /* 1 when events were left unacknowledged at the end (they will be read
  * again from the positions). */

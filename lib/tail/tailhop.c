@@ -239,6 +239,13 @@ const rn_counters *rn_tailhop_counters(const rn_tailhop *h)
     return rn_hop_sender_counters(h->snd);
 }
 
+void rn_tailhop_metrics(const rn_tailhop *h, rn_prom *p, const char *prefix)
+{
+    char pre[128];
+    snprintf(pre, sizeof pre, "%s_hop", prefix);
+    rn_hop_sender_metrics(h->snd, p, pre);
+}
+
 int rn_tailhop_unfinished(const rn_tailhop *h) { return h->unfinished; }
 int rn_tailhop_failed(const rn_tailhop *h) { return h->pos_failing; }
 
