@@ -818,6 +818,18 @@ START_TEST(space_saving_small_cases)
 }
 END_TEST
 
+/* A report of it (4 events read) in the output out: its text, to free. */
+static char *ss_text(rn_topn_out out, const rn_ss *s, const rn_ss_item *it,
+                     const rn_topn_window *w)
+{
+    rn_buf b = { 0 };
+    rn_topn_fmt f = { .out = out };
+    ck_assert_int_eq(rn_ss_format(&b, &f, s, it, w, 4), 0);
+    char *txt = cstr(&b);
+    rn_buf_free(&b);
+    return txt;
+}
+
 START_TEST(space_saving_table)
 {
     rn_ss *s = rn_ss_new(0);
@@ -827,13 +839,10 @@ START_TEST(space_saving_table)
     rn_ss_item it[5];
     long k = rn_ss_top(s, 5, it, NULL);
     ck_assert_int_eq(k, 2);
-    rn_buf b = { 0 };
     rn_topn_entry e[5];
     rn_topn_window w;
-    rn_topn_fmt f = { .out = RN_TOPN_TABLE };
     rn_ss_window(s, it, (size_t)k, T0 - 60 * SEC, T0, e, &w);
-    ck_assert_int_eq(rn_ss_format(&b, &f, s, it, &w, 4), 0);
-    char *txt = cstr(&b);
+    char *txt = ss_text(RN_TOPN_TABLE, s, it, &w);
     ck_assert_str_eq(txt,
         "top 2 at 2026-11-23T07:40:00.000Z: 4 events, 3 keyed, 2 keys counted (exact)\n"
         "rank  key   count  error  guaranteed\n"
@@ -842,35 +851,25 @@ START_TEST(space_saving_table)
         "\n");
     free(txt);
     /* tsv and json carry the error bounds too; redis is a window's commands */
-    f.out = RN_TOPN_TSV;
-    b.len = 0;
-    ck_assert_int_eq(rn_ss_format(&b, &f, s, it, &w, 4), 0);
-    txt = cstr(&b);
+    txt = ss_text(RN_TOPN_TSV, s, it, &w);
     ck_assert_str_eq(txt,
         "2026-11-23T07:39:00Z\t2026-11-23T07:40:00Z\t1\tfoo\t2\t0\tyes\n"
         "2026-11-23T07:39:00Z\t2026-11-23T07:40:00Z\t2\ta\\tb\t1\t0\tyes\n");
     free(txt);
-    f.out = RN_TOPN_JSON;
-    b.len = 0;
-    ck_assert_int_eq(rn_ss_format(&b, &f, s, it, &w, 4), 0);
-    txt = cstr(&b);
+    txt = ss_text(RN_TOPN_JSON, s, it, &w);
     ck_assert_str_eq(txt,
         "{\"start\":\"2026-11-23T07:39:00Z\",\"end\":\"2026-11-23T07:40:00Z\",\"events\":4,"
         "\"keyed\":3,\"keys\":2,\"capacity\":null,\"top\":[{\"rank\":1,\"key\":\"foo\","
         "\"value\":2,\"error\":0,\"guaranteed\":true},{\"rank\":2,\"key\":\"a\\tb\",\"value\":1,"
         "\"error\":0,\"guaranteed\":true}]}\n");
     free(txt);
-    f.out = RN_TOPN_REDIS;
-    b.len = 0;
-    ck_assert_int_eq(rn_ss_format(&b, &f, s, it, &w, 4), 0);
-    txt = cstr(&b);
+    txt = ss_text(RN_TOPN_REDIS, s, it, &w);
     ck_assert_str_eq(txt,
         "*2\r\n$3\r\nDEL\r\n$25\r\ntopk:2026-11-23T07:39:00Z\r\n"
         "*6\r\n$4\r\nZADD\r\n$25\r\ntopk:2026-11-23T07:39:00Z\r\n$1\r\n2\r\n$3\r\nfoo\r\n"
         "$1\r\n1\r\n$3\r\na\tb\r\n"
         "*3\r\n$3\r\nSET\r\n$11\r\ntopk:latest\r\n$25\r\ntopk:2026-11-23T07:39:00Z\r\n");
     free(txt);
-    rn_buf_free(&b);
     rn_ss_free(s);
 }
 END_TEST

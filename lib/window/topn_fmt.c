@@ -362,7 +362,10 @@ int rn_topn_ranks_moves(rn_topn_ranks *r, const rn_topn_window *w, int *moves)
     return 0;
 }
 
-static int fmt_tsv(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
+/* START\tEND\tRANK\tKEY\tVALUE per entry; with it (a heavy-hitters report,
+ * the items of w's entries), COUNT\tERROR\tyes|no in place of VALUE. */
+static int fmt_tsv(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w,
+                   const rn_ss_item *it)
 {
     char times[2 * RN_TIMELEN];
     size_t n = rn_time_format_tz(w->start, f->tz, times);
@@ -371,9 +374,12 @@ static int fmt_tsv(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
     times[n++] = '\t';
     for (size_t i = 0; i < w->n; i++) {
         if (put(b, times, n) < 0 || put_u64(b, i + 1) < 0 || put(b, "\t", 1) < 0
-            || rn_tsv_key(b, w->top[i].key.p, w->top[i].key.n) < 0
-            || put(b, "\t", 1) < 0 || put_value(b, w->top[i].value) < 0
-            || put(b, "\n", 1) < 0)
+            || rn_tsv_key(b, w->top[i].key.p, w->top[i].key.n) < 0 || put(b, "\t", 1) < 0)
+            return -1;
+        if (it ? put_u64(b, it[i].count) < 0 || put(b, "\t", 1) < 0
+                     || put_u64(b, it[i].error) < 0
+                     || puts_(b, it[i].guaranteed ? "\tyes\n" : "\tno\n") < 0
+               : put_value(b, w->top[i].value) < 0 || put(b, "\n", 1) < 0)
             return -1;
     }
     return 0;
@@ -480,7 +486,7 @@ int rn_topn_format(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
 {
     switch (f->out) {
     case RN_TOPN_TABLE: return fmt_table(b, f, w);
-    case RN_TOPN_TSV: return fmt_tsv(b, f, w);
+    case RN_TOPN_TSV: return fmt_tsv(b, f, w, NULL);
     case RN_TOPN_JSON: return fmt_json(b, f, w);
     case RN_TOPN_REDIS: return fmt_redis(b, f, w);
     }
@@ -536,24 +542,6 @@ err:
     return r;
 }
 
-static int ss_tsv(rn_buf *b, const rn_topn_fmt *f, const rn_ss_item *it, const rn_topn_window *w)
-{
-    char times[2 * RN_TIMELEN];
-    size_t n = rn_time_format_tz(w->start, f->tz, times);
-    times[n++] = '\t';
-    n += rn_time_format_tz(w->end, f->tz, times + n);
-    times[n++] = '\t';
-    for (size_t i = 0; i < w->n; i++) {
-        if (put(b, times, n) < 0 || put_u64(b, i + 1) < 0 || put(b, "\t", 1) < 0
-            || rn_tsv_key(b, it[i].key.p, it[i].key.n) < 0 || put(b, "\t", 1) < 0
-            || put_u64(b, it[i].count) < 0 || put(b, "\t", 1) < 0
-            || put_u64(b, it[i].error) < 0
-            || puts_(b, it[i].guaranteed ? "\tyes\n" : "\tno\n") < 0)
-            return -1;
-    }
-    return 0;
-}
-
 static int ss_json(rn_buf *b, const rn_topn_fmt *f, const rn_ss *s, const rn_ss_item *it,
                    const rn_topn_window *w, uint64_t events)
 {
@@ -583,7 +571,7 @@ int rn_ss_format(rn_buf *b, const rn_topn_fmt *f, const rn_ss *s, const rn_ss_it
 {
     switch (f->out) {
     case RN_TOPN_TABLE: return ss_table(b, f, s, it, w, events);
-    case RN_TOPN_TSV: return ss_tsv(b, f, it, w);
+    case RN_TOPN_TSV: return fmt_tsv(b, f, w, it);
     case RN_TOPN_JSON: return ss_json(b, f, s, it, w, events);
     case RN_TOPN_REDIS: return fmt_redis(b, f, w);
     }
