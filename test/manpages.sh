@@ -19,6 +19,12 @@ for page in "$top_srcdir"/man/*.[0-9]; do
     # byte that is not ASCII (write \[uXXXX]) is one of them.
     warn=$(groff -man -ww -Tutf8 -z "$page" 2>&1 || true)
     [ -z "$warn" ] || fail "$page: groff: $warn"
+    # Quotes nested by mistake, which neither warns about: two quoting
+    # macros on one line (".Pq Ql 10s , Ql 5m") print "(`10s, `5m'')".
+    for fmt in "mandoc -Tascii" "groff -man -Tascii"; do
+        bad=$($fmt "$page" 2>/dev/null | col -b | grep -n "\`[^']*\`" || true)
+        [ -z "$bad" ] || fail "$page: nested quotes in $fmt: $bad"
+    done
     [ -x "$top_builddir/$tool" ] || continue
     syn=$(mandoc -Tascii -O width=1000 "$page" | col -b |
         sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' | norm)
