@@ -150,14 +150,14 @@ static int step_snappy(rn__kdec *d, const unsigned char **out, size_t *got)
         return fail(d, "corrupt snappy data");
     if (ulen > d->room)
         return fail(d, "records inflate beyond the limit");
-    if (ulen > d->blk_cap) {
-        unsigned char *nb = realloc(d->blk, ulen);
+    if (ulen >= d->blk_cap) {       /* (room for an empty block too) */
+        unsigned char *nb = realloc(d->blk, ulen + 1);
         if (!nb)
             return fail(d, "out of memory");
         d->blk = nb;
-        d->blk_cap = ulen;
+        d->blk_cap = ulen + 1;
     }
-    if (ulen && snappy_uncompress(blk, blen, (char *)d->blk, &ulen) != SNAPPY_OK)
+    if (snappy_uncompress(blk, blen, (char *)d->blk, &ulen) != SNAPPY_OK)
         return fail(d, "corrupt snappy data");
     *out = d->blk;
     *got = ulen;
