@@ -183,7 +183,9 @@ static int step_lz4(rn__kdec *d, const unsigned char **out, size_t *got)
     return 0;
 }
 
-/* zstd frames one after another, as zstd-jni's stream reads them. */
+/* zstd frames one after another, as zstd-jni's stream reads them. A frame
+ * may ask for a window up to the library's limit (128 MiB), allocated as it
+ * asks but touched only as far as it decompresses: max_out at most. */
 static int step_zstd(rn__kdec *d, const unsigned char **out, size_t *got)
 {
     ZSTD_inBuffer in = { d->in, d->in_n, 0 };
