@@ -737,8 +737,8 @@ int main(int argc, char **argv)
     if (rn_sig_ignore_pipe(err) < 0)
         rn_die("%s", err);
     o.max_partitions = max_partitions(max_parts);
-    /* A gzip batch may inflate to 4 times the largest request before its
-     * records are refused as a decompression bomb. */
+    /* A compressed batch may decompress to 4 times the largest request
+     * before its records are refused as a decompression bomb. */
     o.klog.max_inflated = 4 * (uint64_t)o.max_request;
     if (o.max_connections < 0) {
         /* Each connection takes a descriptor, and one per file slice of an

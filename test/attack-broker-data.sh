@@ -78,8 +78,13 @@ fi
 # ---- 2, 3. batches that lie inside a valid CRC -----------------------------
 start_brokerd
 expect_eq "good batch" "$(kraw produce bad good:a,b)" "0 0"
-for k in huge-record codec7 corrupt-gzip gzip-lies delta-lies count-lies both-lie offsets-lie; do
+for k in huge-record codec7 corrupt-gzip gzip-lies delta-lies count-lies both-lie offsets-lie \
+    corrupt-snappy corrupt-lz4 corrupt-zstd; do
     expect_eq "$k" "$(kraw produce bad $k)" "2 -1"
+done
+for z in gzip snappy lz4 zstd; do
+    grep -q "produce to bad-0: batch at byte 0: record 0: corrupt $z data" "$blog" ||
+        fail "no log line for the corrupt $z batch"
 done
 grep -q 'produce to bad-0: batch at byte 0: record 0: a record runs past the end' "$blog" ||
     fail "no log line for the huge record"

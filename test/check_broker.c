@@ -1067,8 +1067,18 @@ START_TEST(fetch_zstd_needs_v10)
 {
     rn_buf a = { 0 }, z = { 0 };
     batch(&a, 2, 1000, "a");
-    size_t at = batch(&z, 1, 1000, "opaque");
-    z.p[at + 22] = 4;                   /* zstd: brokerd does not look inside */
+    size_t at = batch(&z, 1, 1000, "zstd");
+    /* Its record compressed with zstd, in place. */
+    unsigned char zrec[256];
+    size_t zn = ZSTD_compress(zrec, sizeof zrec, z.p + at + 61, z.len - at - 61, 3);
+    ck_assert(!ZSTD_isError(zn));
+    rn_kw k;
+    z.len = at + 61;
+    rn_kw_init(&k, &z);
+    rn_kw_raw(&k, zrec, zn);
+    ck_assert(!k.oom);
+    rn_put_be32(z.p + at + 8, (uint32_t)(z.len - at - 12));
+    z.p[at + 22] = RN_KCODEC_ZSTD;
     rn_put_be32(z.p + at + 17, rn_crc32c(0, z.p + at + 21, z.len - at - 21));
     produce_now(1, "t", 0, 1, a.p, a.len, 0, 0);
     produce_now(1, "t", 0, 1, z.p, z.len, 0, 2);

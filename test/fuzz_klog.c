@@ -4,9 +4,11 @@
  * The input is one batch. Its batchLength, magic and CRC-32C are set from
  * the input before the append, so that the fuzzer's bytes reach the checks
  * behind the checksum: attributes, counts, offset deltas, record lengths,
- * gzip. Whatever the bytes, the append must either refuse the batch
- * (RN_ECORRUPT) and leave the log as it was, or take it whole: the log's
- * end moves by lastOffsetDelta + 1 and reading it back gives the batch. */
+ * and the decoders of gzip, snappy (raw and xerial), lz4 and zstd (scripts/fuzz
+ * seeds a good batch of each). Whatever the bytes, the append must either
+ * refuse the batch (RN_ECORRUPT) and leave the log as it was, or take it
+ * whole: the log's end moves by lastOffsetDelta + 1 and reading it back gives
+ * the batch. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -206,6 +206,12 @@ BAD = {
     'both-lie': lambda: batch(records([b'1', b'2']), 1001, 1000),
     'offsets-lie': lambda: batch(record(0, b'1') + record(1, b'2', delta=0), 2, 1),
     'zstd': lambda: batch(b'\x28\xb5\x2f\xfd' + b'\x00' * 16, 1, 0, codec=4),
+    # raw snappy of 60 bytes: a copy from 65535 bytes back, before the start
+    'corrupt-snappy': lambda: batch(b'\x3c\x0e\xff\xff', 1, 0, codec=2),
+    # an lz4 frame whose header checksum is wrong
+    'corrupt-lz4': lambda: batch(b'\x04\x22\x4d\x18\x60\x40\x00' + b'\x00' * 8, 1, 0, codec=3),
+    # a zstd frame whose only block has the reserved type
+    'corrupt-zstd': lambda: batch(b'\x28\xb5\x2f\xfd\x00\x00\x07\x00\x00', 1, 0, codec=4),
 }
 
 

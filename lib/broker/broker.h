@@ -43,8 +43,8 @@ typedef struct rn_klog_opts {
     int64_t  retention_ns;     /* delete closed segments whose newest timestamp is older (0: never) */
     uint64_t retention_bytes;  /* delete oldest closed segments while the log is bigger (0: never) */
     uint32_t index_interval;   /* bytes between sparse index entries (default 4096) */
-    uint64_t max_inflated;     /* a gzip batch whose records inflate beyond this is
-                                  refused as corrupt (default 256 MiB) */
+    uint64_t max_inflated;     /* a compressed batch whose records decompress beyond
+                                  this is refused as corrupt (default 256 MiB) */
 } rn_klog_opts;
 
 /* Size of the fixed RecordBatch v2 header, up to and including the record count. */
@@ -68,15 +68,15 @@ void rn_klog_close(rn_klog *l);
  * >= 49, magic 2, CRC-32C, a known codec (none, gzip, snappy, lz4, zstd), a
  * record count >= 1 with lastOffsetDelta = count - 1, and every record read
  * as Kafka reads it (lengths within the record and the batch, offset deltas
- * 0..count-1, nothing after the last); a gzip batch is inflated, through a
- * fixed window and up to max_inflated bytes, to read its records (snappy,
- * lz4 and zstd batches are checked up to their records only). On failure
+ * 0..count-1, nothing after the last); a compressed batch (gzip, snappy raw
+ * or xerial-framed, the lz4 frame format, zstd) is decompressed, through a
+ * fixed window (a snappy block whole) and up to max_inflated bytes, to read
+ * its records. On failure
  * returns RN_ECORRUPT and err names the batch's byte offset in the request
  * (and the record, where one is at fault).
  * Offsets are written into `batches` in place; *base_offset gets the first one.
  * So is each batch's maxTimestamp, recomputed from its records as Kafka does
- * (producers may send -1 there), with the CRC to match; a snappy, lz4 or zstd
- * batch keeps its own, raised to its firstTimestamp at least.
+ * (producers may send -1 there), with the CRC to match.
  * now_ms is the append time: it starts a segment's age for roll by age and
  * dates segments whose batches carry no timestamp (-1) for retention.
  * No fsync here: see rn_klog_sync(). */
@@ -123,8 +123,8 @@ int rn_klog_read(rn_klog *l, int64_t offset, size_t max_bytes, rn_klog_slice *ou
  * or above the log start stamped ts_ms or later, its offset and timestamp in
  * *offset and *rec_ts; both -1 when no record is that new. Batch max
  * timestamps are recomputed on append, so that the search goes straight to
- * the batch, and inside it to the record (a gzip batch is inflated; a
- * snappy, lz4 or zstd one answers its first offset and max timestamp).
+ * the batch, and inside it to the record (a compressed batch is
+ * decompressed).
  * Kafka's sentinels work too: -1 (latest) gives end, -2 (earliest) gives
  * start, with *rec_ts -1. 0, or RN_ERR/RN_ENOMEM with err (a segment or an
  * index could not be read). */

@@ -387,4 +387,18 @@ int rn__describe_groups(kreq *q);
 /* The groups' part of rn_broker_metrics. */
 void rn__group_metrics(rn_broker *b, rn_prom *p, const char *prefix);
 
+/* kcodec.c -- a compressed batch's records, decompressed piece by piece
+ * (codec: attributes & 7), at most max_out bytes in all. Pieces are in win
+ * (gzip, lz4, zstd) or in a buffer of the decoder's own (snappy: one whole
+ * block, since its C API cannot stream), valid until the next call. */
+enum { RN_KCODEC_NONE, RN_KCODEC_GZIP, RN_KCODEC_SNAPPY, RN_KCODEC_LZ4, RN_KCODEC_ZSTD };
+typedef struct rn__kdec rn__kdec;
+/* NULL with *why (out of memory, an unknown codec). */
+rn__kdec *rn__kdec_new(int codec, const unsigned char *in, size_t n, unsigned char *win,
+                       size_t win_len, uint64_t max_out, const char **why);
+/* 1 with the next piece in *out, *len (> 0); 0 at the end of the compressed
+ * data; -1 with *why (corrupt, truncated, beyond max_out, out of memory). */
+int rn__kdec_next(rn__kdec *d, const unsigned char **out, size_t *len, const char **why);
+void rn__kdec_free(rn__kdec *d);   /* NULL is a no-op */
+
 #endif

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "core/core.h"
 #include "broker/broker_int.h"
@@ -103,7 +102,6 @@ static void parse_hdr(const unsigned char *p, bhdr *h)
 typedef struct tscan {
     int64_t first, target;
     int32_t from;
-    int scanned;            /* the records were read (no codec we cannot inflate) */
     int64_t max;            /* -1 for no records */
     int32_t hit;
     int64_t hit_ts;
@@ -918,46 +916,26 @@ uint64_t rn_klog_size(const rn_klog *l)
 /* ---- validating what a producer sends --------------------------------- */
 
 /* The records of one batch as a byte source: the batch's own bytes, or what
- * inflates from them, through the log's scan window, so that checking a
- * compressed batch takes no more memory than that however far it inflates
- * (and at most max bytes of output: a decompression bomb stops there). */
+ * decompresses from them piece by piece (kcodec.c: through the log's scan
+ * window, at most max_inflated bytes in all, so that a decompression bomb
+ * stops there). */
 typedef struct recsrc {
     const unsigned char *p;
     size_t n, off;
-    z_stream *z;
-    unsigned char *win;
-    uint64_t total, max;
-    int ended;              /* the compressed stream is complete */
+    rn__kdec *d;            /* NULL: p holds the records themselves */
     const char *why;        /* the first error */
 } recsrc;
 
 /* Refill: 1 when there are bytes again, 0 at the end, -1 with why set. */
 static int src_fill(recsrc *s)
 {
-    for (;;) {
-        if (!s->z || s->ended || s->why)
-            return s->why ? -1 : 0;
-        s->z->next_out = s->win;
-        s->z->avail_out = WINDOW;
-        int zr = inflate(s->z, Z_NO_FLUSH);
-        size_t got = WINDOW - s->z->avail_out;
-        if (zr == Z_STREAM_END) {
-            s->ended = 1;
-        } else if (zr != Z_OK && !(zr == Z_BUF_ERROR && got)) {
-            s->why = zr == Z_BUF_ERROR ? "compressed data ends early" : "corrupt gzip data";
-            return -1;
-        }
-        s->total += got;
-        if (s->total > s->max) {
-            s->why = "records inflate beyond the limit";
-            return -1;
-        }
-        s->p = s->win;
-        s->n = got;
-        s->off = 0;
-        if (got)
-            return 1;
-    }
+    if (!s->d || s->why)
+        return s->why ? -1 : 0;
+    int r = rn__kdec_next(s->d, &s->p, &s->n, &s->why);
+    if (r <= 0)
+        s->n = 0;
+    s->off = 0;
+    return r;
 }
 
 /* The bytes in hand at s->p + s->off for the current record (left of it
@@ -1051,7 +1029,7 @@ static int check_records(recsrc *s, int32_t count, int64_t *bad_rec, tscan *ts)
             s->why = "negative record length";
             return -1;
         }
-        if (!s->z && (uint64_t)len > s->n - s->off) {
+        if (!s->d && (uint64_t)len > s->n - s->off) {
             s->why = "a record runs past the end of the batch";
             return -1;
         }
@@ -1102,10 +1080,9 @@ static int check_records(recsrc *s, int32_t count, int64_t *bad_rec, tscan *ts)
 }
 
 /* What pass 1 checks beyond the header: the codec, the record count against
- * lastOffsetDelta, and each record, inflating a gzip batch to read them.
- * Batches of the other codecs (snappy, lz4, zstd) are taken as they are:
- * we link no library for them. NULL when the batch is good. With ts, the
- * records' timestamps are read too (ts->scanned says whether they were). */
+ * lastOffsetDelta, and each record, decompressing a gzip, snappy, lz4 or
+ * zstd batch to read them. NULL when the batch is good. With ts, the
+ * records' timestamps are read too. */
 static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h,
                                int64_t *bad_rec, tscan *ts)
 {
@@ -1120,29 +1097,19 @@ static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h
         return "lastOffsetDelta is not the record count - 1";
     if (ts) {
         ts->first = h->first_ts;
-        ts->scanned = codec <= 1;
         ts->max = -1;
         ts->hit = -1;
         ts->hit_ts = -1;
     }
-    if (codec > 1)
-        return NULL;
-    recsrc s = { .p = b + HDR, .n = (size_t)h->len + 12 - HDR, .win = l->win,
-                 .max = l->o.max_inflated };
-    z_stream z;
-    if (codec == 1) {
-        memset(&z, 0, sizeof z);
-        if (inflateInit2(&z, 15 + 32) != Z_OK)   /* gzip or zlib header */
-            return "out of memory";
-        z.next_in = (unsigned char *)(uintptr_t)s.p;
-        z.avail_in = (uInt)s.n;
-        s.z = &z;
+    recsrc s = { .p = b + HDR, .n = (size_t)h->len + 12 - HDR };
+    if (codec != RN_KCODEC_NONE) {
+        if (!(s.d = rn__kdec_new(codec, s.p, s.n, l->win, WINDOW, l->o.max_inflated, &s.why)))
+            return s.why;
         s.p = NULL;
         s.n = 0;
     }
     int r = check_records(&s, count, bad_rec, ts);
-    if (s.z)
-        inflateEnd(&z);
+    rn__kdec_free(s.d);
     return r < 0 ? s.why : NULL;
 }
 
@@ -1152,11 +1119,10 @@ static int append_locked(rn_klog *l, unsigned char *b, size_t len, int64_t now_m
 /* Kafka recomputes a batch's maxTimestamp on append rather than trust the
  * producer's (sarama sends -1): the field is rewritten, and the CRC with it,
  * so that the segment, its time index and a later recovery all agree. A
- * batch we cannot inflate keeps its own, raised to firstTimestamp at least;
- * a LogAppendTime batch is left alone (brokerd never sets that type). */
+ * LogAppendTime batch is left alone (brokerd never sets that type). */
 static void fix_max_ts(unsigned char *b, const bhdr *h, const tscan *ts)
 {
-    int64_t m = ts->scanned ? ts->max : h->max_ts > h->first_ts ? h->max_ts : h->first_ts;
+    int64_t m = ts->max;
     if ((h->attr & 8) || m == h->max_ts)
         return;
     rn_put_be64(b + 35, (uint64_t)m);
@@ -1385,19 +1351,13 @@ int rn_klog_read(rn_klog *l, int64_t offset, size_t max_bytes, rn_klog_slice *ou
 
 /* The first record of the batch at pos (header h), from offset `from` on,
  * stamped ts_ms or later: 1 with *off and *rts, 0 when none. The batch is
- * read whole (it was a Produce's, so --max-request bounds it) and a gzip
- * one inflated through the scan window. Snappy, lz4 and zstd batches cannot
- * be read: the answer is their first offset and their max timestamp. */
+ * read whole (it was a Produce's, so --max-request bounds it) and a
+ * compressed one decompressed through the scan window. */
 static int search_batch(rn_klog *l, const seg *g, uint64_t pos, const bhdr *h, int64_t from,
                         int64_t ts_ms, int64_t *off, int64_t *rts, char *err)
 {
     char name[48];
     seg_name(name, g->base, ".log");
-    if ((h->attr & 7) > 1) {
-        *off = h->base > from ? h->base : from;
-        *rts = h->max_ts;
-        return 1;
-    }
     size_t n = 12 + (size_t)h->len;
     unsigned char *b = malloc(n);
     if (!b) {
