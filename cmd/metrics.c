@@ -24,13 +24,18 @@ rn_metrics *rn_cli_metrics_start(uv_loop_t *loop, const char *addr, int weak,
 {
     char err[RN_ERRLEN];
     rn_metrics_opts o = { .weak = weak, .collect = collect, .on_warn = on_warn, .data = data };
+    char host[256];
+    int port = 0;
     rn_metrics *m;
 
     if (!addr)
         return NULL;
     if (!(m = rn_metrics_new(loop, &o, err)) || rn_metrics_listen(m, addr, err) < 0)
         rn_die("%s", err);      /* "metrics: listen on ADDR: why" */
-    rn_warn("metrics on http://%s/metrics", rn_metrics_address(m));
+    /* Said when it cannot be known otherwise (port 0) or asked for (-v):
+     * silent on success. */
+    if (rn_verbose || (rn_http_addr_parse(addr, host, sizeof host, &port, err) == 0 && port == 0))
+        rn_warn("metrics on http://%s/metrics", rn_metrics_address(m));
     return m;
 }
 
