@@ -268,6 +268,11 @@ static int on_bytes(void *data, const char *buf, size_t n)
 
 static int64_t next_tick(void *data) { return ((app *)data)->next_tick; }
 
+static char *read_buf(void *data, size_t want, size_t *room)   /* the decoder's own */
+{
+    return rn_decoder_space(((app *)data)->dec, want, room);
+}
+
 static void on_warn(void *data, const char *msg)
 {
     (void)data;
@@ -299,6 +304,7 @@ static const rn_input_ops input_ops = {
     .on_deadline = tick,
     .on_idle = on_idle,
     .on_usr1 = on_usr1,
+    .read_buf = read_buf,
 };
 
 /* Read one input to its end (or a stop signal); a failure is reported and
