@@ -913,11 +913,22 @@ static int advance_to(rn_window *w, int64_t T, rn_window_emit_fn fn, void *data)
 
 int rn_window_advance(rn_window *w, int64_t watermark, rn_window_emit_fn fn, void *data)
 {
+    /* Most calls (winagg makes one per event) pass nothing: a watermark
+     * below the end of the next window to pass returns here, without the
+     * division. That end depends on C alone and is kept with the C it was
+     * computed for. */
+    if (w->adv_ok && w->adv_C == w->C && watermark < w->adv_wm)
+        return 0;
     /* Windows ending at slice e end at (e+1)*S <= watermark. */
     int64_t q = floor_div(watermark, w->S);
-    if (q <= w->smin)
-        return 0;
-    return advance_to(w, q - 1, fn, data);
+    int rc = q <= w->smin ? 0 : advance_to(w, q - 1, fn, data);
+    /* Nothing is passed while q <= M = max(smin, C+1): wm < (M+1)*S. */
+    int64_t m = w->C + 1 > w->smin ? w->C + 1 : w->smin;
+    if (__builtin_mul_overflow(m + 1, w->S, &w->adv_wm))
+        w->adv_wm = INT64_MAX;
+    w->adv_C = w->C;
+    w->adv_ok = 1;
+    return rc;
 }
 
 int rn_window_flush(rn_window *w, rn_window_emit_fn fn, void *data)
@@ -946,7 +957,12 @@ void rn_window_stats_get(const rn_window *w, rn_window_stats *st)
     st->entries = w->entries;
     st->slices = w->nsl;
     st->fill_cut = w->fill_cut;
-    st->closed = w->passed ? (w->C + 1) * w->S : INT64_MIN;
+    st->closed = rn_window_closed(w);
+}
+
+int64_t rn_window_closed(const rn_window *w)
+{
+    return w->passed ? (w->C + 1) * w->S : INT64_MIN;
 }
 
 int64_t rn_window_slice(const rn_window *w, int64_t t)

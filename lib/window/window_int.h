@@ -87,7 +87,7 @@ static inline size_t rn_wtab__lookup(const rn_wtab *t, uint32_t h, const char *k
         if ((v & RN_WTAB_TAGMASK) == tag) {
             size_t idx = (uint32_t)v - 1;
             const rn_wtab_ent *e = rn_wtab__ent(t, idx);
-            if (e->klen == klen && (klen == 0 || memcmp(t->key + e->koff, key, klen) == 0))
+            if (e->klen == klen && rn_memeq(t->key + e->koff, key, klen))
                 return idx;
         }
         i = (i + 1) & t->mask;
@@ -212,6 +212,8 @@ struct rn_window {
      * the rest are pending (> C). */
     int64_t C;
     int passed;
+    int adv_ok;             /* rn_window_advance passes nothing while the */
+    int64_t adv_C, adv_wm;  /* watermark < adv_wm, for C == adv_C */
     rn_wslice **sl;
     size_t nsl, capsl, nin;
     rn_wtab run;
@@ -254,6 +256,7 @@ static inline rn_wfill *rn_window__fill_ent(rn_wtab_ent *e)
 /* The tag and probe start of key in w's tables: the upper half of core's
  * seeded hash. Nothing depends on hash order (rows are sorted, the state
  * file stores no hashes), so the seed is random per window. */
+__attribute__((always_inline))
 static inline uint32_t rn_window__hash(const rn_window *w, const char *key, size_t klen)
 {
     return (uint32_t)(rn_hash(key, klen, w->seed) >> 32);
