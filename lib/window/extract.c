@@ -30,6 +30,8 @@ struct rn_fieldx {
     unsigned char stop[256];
     int nstop;              /* bytes in stop; the byte itself when just one */
     char stop1;
+    uint64_t stopw[4];      /* up to 4 stop bytes, each in all 8 bytes of a word */
+    int nstopw;             /* how many: stop_scan reads 8 bytes a step; 0: bytewise */
     unsigned field;
     char *delim;            /* NULL: runs of blanks */
     size_t delimlen;
@@ -107,12 +109,44 @@ static int parse_simple(const char *re, struct rn_fieldx *x)
     }
     if (*p++ != ']' || (*p != '*' && *p != '+') || p[1] != ')')
         return 0;
+    x->nstopw = 0;
+    if (x->nstop <= 4)
+        for (int c = 0; c < 256; c++)
+            if (x->stop[c])
+                x->stopw[x->nstopw++] = (uint64_t)c * 0x0101010101010101ULL;
     x->plus = *p == '+';
     p += 2;
     x->suflen = literal_run(p, x->suf, sizeof x->suf, &end);
     if (*end || (x->suflen && !x->stop[(unsigned char)x->suf[0]]))
         return 0;
     return 1;
+}
+
+/* The first byte of [q, end) in x's stop set, or end. With a few stop
+ * bytes, 8 at a time: a word's bytes equal to a stop byte are its zero
+ * bytes after an xor, and the lowest of the high bits that (v - 1s) & ~v
+ * sets is exactly at the first of them (a borrow only runs upwards), so a
+ * key's end costs one step and no branch per byte. */
+static const char *stop_scan(const struct rn_fieldx *x, const char *q, const char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (x->nstopw) {
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        for (; end - q >= 8; q += 8) {
+            uint64_t w, m = 0;
+            memcpy(&w, q, 8);
+            for (int i = 0; i < x->nstopw; i++) {
+                uint64_t v = w ^ x->stopw[i];
+                m |= (v - ones) & ~v & highs;
+            }
+            if (m)
+                return q + (__builtin_ctzll(m) >> 3);
+        }
+    }
+#endif
+    while (q < end && !x->stop[(unsigned char)*q])
+        q++;
+    return q;
 }
 
 static int match_simple(struct rn_fieldx *x, const char *s, size_t n, rn_str *out)
@@ -127,8 +161,7 @@ static int match_simple(struct rn_fieldx *x, const char *s, size_t n, rn_str *ou
                 if (!q)
                     q = end;
             } else {
-                while (q < end && !x->stop[(unsigned char)*q])
-                    q++;
+                q = stop_scan(x, start, end);
             }
             if ((!x->plus || q > start)
                 && (size_t)(end - q) >= x->suflen && rn_memeq(q, x->suf, x->suflen)) {

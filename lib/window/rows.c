@@ -268,11 +268,9 @@ int rn_time_parse(const char *s, size_t n, int64_t *ns)
 
 /* ---- encoding ------------------------------------------------------------- */
 
-int rn_tsv_key(rn_buf *b, const char *s, size_t n)
+/* The key's bytes, escaped, at o (room for 2n); returns the end. */
+static char *tsv_key_at(char *o, const char *s, size_t n)
 {
-    if (rn_buf_reserve(b, 2 * n) < 0)
-        return -1;
-    char *o = b->p + b->len;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         switch (c) {
@@ -283,7 +281,14 @@ int rn_tsv_key(rn_buf *b, const char *s, size_t n)
         default: *o++ = c;
         }
     }
-    b->len = (size_t)(o - b->p);
+    return o;
+}
+
+int rn_tsv_key(rn_buf *b, const char *s, size_t n)
+{
+    if (rn_buf_reserve(b, 2 * n) < 0)
+        return -1;
+    b->len = (size_t)(tsv_key_at(b->p + b->len, s, n) - b->p);
     return 0;
 }
 
@@ -314,22 +319,29 @@ static const ftime *row_time(rn_rowwriter *w, ftime *c, int64_t ns)
     return c;
 }
 
-/* The tsv row without its newline. */
-static int put_tsv(rn_rowwriter *w, rn_buf *b, const rn_row *r)
+/* The tsv row, with its newline when nl: one reservation, then the bytes
+ * (a sliding window writes every key of every window). */
+static int put_tsv(rn_rowwriter *w, rn_buf *b, const rn_row *r, int nl)
 {
     const ftime *s = row_time(w, &w->start, r->start), *e = row_time(w, &w->end, r->end);
     char v[32];
     size_t vn = rn_value_format(r->value, v);
-    if (rn_buf_reserve(b, s->n + e->n + vn + 3) < 0)
+    if (r->key.n > SIZE_MAX / 4 || rn_buf_reserve(b, s->n + e->n + 2 * r->key.n + vn + 4) < 0)
         return -1;
-    rn_buf_append(b, s->s, s->n);
-    rn_buf_append(b, "\t", 1);
-    rn_buf_append(b, e->s, e->n);
-    rn_buf_append(b, "\t", 1);
-    if (rn_tsv_key(b, r->key.p, r->key.n) < 0 || rn_buf_reserve(b, vn + 1) < 0)
-        return -1;
-    rn_buf_append(b, "\t", 1);
-    rn_buf_append(b, v, vn);
+    char *o = b->p + b->len;
+    memcpy(o, s->s, s->n);
+    o += s->n;
+    *o++ = '\t';
+    memcpy(o, e->s, e->n);
+    o += e->n;
+    *o++ = '\t';
+    o = tsv_key_at(o, r->key.p, r->key.n);
+    *o++ = '\t';
+    memcpy(o, v, vn);
+    o += vn;
+    if (nl)
+        *o++ = '\n';
+    b->len = (size_t)(o - b->p);
     return 0;
 }
 
@@ -398,7 +410,7 @@ int rn_rowwriter_put(rn_rowwriter *w, const rn_row *r, char *err)
         char v[32];
         rn_event ev;
         w->line.len = 0;
-        if (put_tsv(w, &w->line, r) < 0)
+        if (put_tsv(w, &w->line, r, 0) < 0)
             goto nomem;
         rn_event_clear(&ev);
         ev.ts = r->end;
@@ -412,8 +424,7 @@ int rn_rowwriter_put(rn_rowwriter *w, const rn_row *r, char *err)
         ev.body.n = w->line.len;
         return rn_writer_put(w->frames, &ev, err);
     }
-    if ((w->fmt == RN_ROW_TSV ? put_tsv(w, &w->out, r) < 0 || rn_buf_append(&w->out, "\n", 1) < 0
-                              : put_json(w, &w->out, r) < 0))
+    if ((w->fmt == RN_ROW_TSV ? put_tsv(w, &w->out, r, 1) : put_json(w, &w->out, r)) < 0)
         goto nomem;
     return w->out.len >= WRITE_SIZE ? rn_rowwriter_flush(w, err) : 0;
 nomem:

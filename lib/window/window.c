@@ -516,7 +516,7 @@ static int run_add(rn_window *w, rn_wslice *s)
     rn_wtab *r = &w->run;
     for (size_t i = 0; i < s->t.n; i++) {
         rn_wtab_ent *e = rn_wtab__ent(&s->t, i);
-        const char *k = s->t.key + e->koff;
+        const char *k = rn_wtab__key(&s->t, e);
         size_t pos, j;
         if (rn_wtab__reserve(r) < 0)
             return RN_ENOMEM;
@@ -538,7 +538,7 @@ static void run_sub(rn_window *w, rn_wslice *s)
     rn_wtab *r = &w->run;
     for (size_t i = 0; i < s->t.n; i++) {
         rn_wtab_ent *e = rn_wtab__ent(&s->t, i);
-        size_t j = rn_wtab__lookup(r, e->hash, s->t.key + e->koff, e->klen, NULL);
+        size_t j = rn_wtab__lookup(r, e->hash, rn_wtab__key(&s->t, e), e->klen, NULL);
         if (j == RN_WTAB_NONE)
             continue;   /* cannot happen: every slice key was added */
         rn_wrent *x = rn_window__run_ent(rn_wtab__ent(r, j));
@@ -551,7 +551,7 @@ static void run_sub(rn_window *w, rn_wslice *s)
 /* The slice entry for a running entry's key, or NULL. */
 static rn_wacc *slice_find(const rn_wslice *s, const rn_wtab *r, const rn_wtab_ent *re)
 {
-    size_t j = rn_wtab__lookup(&s->t, re->hash, r->key + re->koff, re->klen, NULL);
+    size_t j = rn_wtab__lookup(&s->t, re->hash, rn_wtab__key(r, re), re->klen, NULL);
     return j == RN_WTAB_NONE ? NULL : rn_window__slice_acc(rn_wtab__ent(&s->t, j));
 }
 
@@ -681,7 +681,7 @@ static size_t fill_rows(rn_window *w, size_t nout)
     const rn_wtab *f = &w->filltab;
     for (size_t i = 0; i < f->n; i++) {
         rn_wtab_ent *fe = rn_wtab__ent(f, i);
-        const char *k = f->key + fe->koff;
+        const char *k = rn_wtab__key(f, fe);
         if (rn_wtab__lookup(&w->run, fe->hash, k, fe->klen, NULL) != RN_WTAB_NONE)
             continue;
         if (w->emit_changed && rn_window__fill_ent(fe)->zero_prev)
@@ -708,7 +708,7 @@ static int fill_update(rn_window *w)
     }
     for (size_t i = 0; i < r->n; i++) {
         rn_wtab_ent *re = rn_wtab__ent(r, i);
-        const char *k = r->key + re->koff;
+        const char *k = rn_wtab__key(r, re);
         size_t pos, j;
         if (rn_wtab__reserve(f) < 0)
             return RN_ENOMEM;
@@ -757,7 +757,7 @@ static int emit_window(rn_window *w, int64_t e, rn_window_emit_fn fn, void *data
             const rn_wtab *st = &w->sl[i]->t;
             for (size_t j = 0; j < st->n; j++) {
                 rn_wtab_ent *se = rn_wtab__ent(st, j);
-                size_t ri = rn_wtab__lookup(r, se->hash, st->key + se->koff, se->klen, NULL);
+                size_t ri = rn_wtab__lookup(r, se->hash, rn_wtab__key(st, se), se->klen, NULL);
                 if (ri == RN_WTAB_NONE)
                     continue;
                 rn_wrent *x = rn_window__run_ent(rn_wtab__ent(r, ri));
@@ -794,7 +794,7 @@ static int emit_window(rn_window *w, int64_t e, rn_window_emit_fn fn, void *data
             x->has_prev = 1;
         }
         outrow *o = &w->out[nout++];
-        o->key = r->key + he->koff;
+        o->key = rn_wtab__key(r, he);
         o->klen = he->klen;
         o->pfx = key_prefix(o->key, o->klen);
         o->v = v;
