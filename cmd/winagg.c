@@ -115,14 +115,21 @@ static int emit(void *data, const rn_row *row)
     return r < 0 ? stdout_failed(a, r, err) : 0;
 }
 
+static void put_watermark_at(app *a, int64_t closed);
+
 /* After the rows of a close: the watermark, when it moved (the end of the
- * last window passed: no row of a window ending by then will follow). */
-static void put_watermark(app *a)
+ * last window passed: no row of a window ending by then will follow).
+ * Inline: after every event nothing moved, the common case. */
+static inline void put_watermark(app *a)
+{
+    int64_t closed = rn_wagg_closed(a->agg);
+    if (!a->out_failed && closed != INT64_MIN && closed > a->wm_out)
+        put_watermark_at(a, closed);
+}
+
+static void put_watermark_at(app *a, int64_t closed)
 {
     char err[RN_ERRLEN];
-    int64_t closed = rn_wagg_closed(a->agg);
-    if (a->out_failed || closed == INT64_MIN || closed <= a->wm_out)
-        return;     /* (after every event: nothing moved, the common case) */
     rn_window_stats st;
     rn_window_stats_get(rn_wagg_window(a->agg), &st);
     if (st.fill_cut && !a->fill_cut_said) {

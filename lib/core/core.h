@@ -321,12 +321,15 @@ int rn_input_signals(const rn_input *in);
  * fd or the owner's deadline and reads what came, RN_INPUT_READ bytes at a
  * time. A regular file is always readable: it is read RN_INPUT_READ_FILE
  * bytes at a time without a wait (when every input is one and there is no
- * side source), so on_idle and on_deadline are not called while it lasts.
+ * side source), so on_idle and on_deadline are not called while it lasts,
+ * and the signals are looked at every RN_INPUT_SIGNAL_NS rather than every
+ * turn (a stop comes that much later at most).
  * Callbacks that return int return 0 to go on, anything else to stop
  * reading this input (rn_input_run returns RN_INPUT_STOPPED). */
 
 #define RN_INPUT_READ (64 * 1024)
 #define RN_INPUT_READ_FILE (256 * 1024)
+#define RN_INPUT_SIGNAL_NS 10000000LL
 
 typedef struct rn_input_ops {
     int (*on_bytes)(void *data, const char *buf, size_t n);   /* n > 0 bytes read */

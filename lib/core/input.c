@@ -113,6 +113,7 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
                   const rn_input_ops *ops, const rn_inputv_ops *vops, void *data, char *err)
 {
     char buf[RN_INPUT_READ], why[RN_ERRLEN], *fbuf = NULL;
+    int64_t sig_next = 0;       /* nopoll: when to look at the signals next */
     /* fd[n]: the side source's descriptor, or -1. */
     int *fd = malloc((n + 1) * sizeof *fd), *ready = malloc((n + 1) * sizeof *ready);
     int *reg = malloc((n + 1) * sizeof *reg), nopoll = 0;
@@ -126,8 +127,8 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
     memcpy(fd, fds, n * sizeof *fd);
     fd[n] = -1;
     /* Regular files are read in larger pieces and without a poll before
-     * each read: both save system calls, which are dear in a VM. The
-     * signals are still looked at every turn (rn_input_signals). */
+     * each read: both save system calls, which are dear in a VM (7-12 us
+     * each on the machine this was measured on). */
     nopoll = all_regular(fd, n, reg) && !ops->side_fd;
     for (;;) {
         if (!open) {
@@ -145,7 +146,14 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
         int r = RN_INPUT_TIMEOUT;
         size_t nw = n;
         if (nopoll) {
-            r = rn_input_signals(in) ? RN_EINTR : RN_INPUT_READY;
+            /* A look every RN_INPUT_SIGNAL_NS, not every read: the clock
+             * is read without a system call. */
+            r = RN_INPUT_READY;
+            if (rn_mono_ns() >= sig_next) {
+                if (rn_input_signals(in))
+                    r = RN_EINTR;
+                sig_next = rn_mono_ns() + RN_INPUT_SIGNAL_NS;
+            }
             for (size_t i = 0; i < n; i++)
                 ready[i] = fd[i] >= 0;
         } else {

@@ -36,6 +36,11 @@ struct rn_wagg {
     rn_buf last_topic, last_part;
     int64_t first_t;        /* time of the first event of this run (axis) */
     int have_first;
+    /* The watermark rn_wagg_tick computes moves with now, or when a
+     * stream's max_t or last changed (moved): a tick at the same now with
+     * nothing moved, which winagg makes after most events, returns at once. */
+    int64_t tick_now;
+    int moved;
     rn_wagg_stats st;
     /* --tz: the windows see times on a local axis (see window.h) */
     int wall;               /* the axis is wall time; else t + shift */
@@ -114,6 +119,8 @@ rn_wagg *rn_wagg_new(const rn_wagg_opts *o, char *err)
     a->o = *o;
     a->seed = rn_hash_seed();
     a->plain = a->last = -1;
+    a->tick_now = INT64_MIN;
+    a->moved = 1;
     if (rn_wtab__init(&a->streams, sizeof(rn_wtab_ent), 0, 0) < 0) {
         free(a);
         rn_seterr(err, "out of memory");
@@ -297,10 +304,13 @@ static wstream *find_stream_slow(rn_wagg *a, const rn_event *ev, const rn_str *p
 static void stream_time(rn_wagg *a, wstream *s, int64_t t)
 {
     if (s->seen) {
-        if (t > s->max_t)
+        if (t > s->max_t) {
             s->max_t = t;
+            a->moved = 1;
+        }
         return;
     }
+    a->moved = 1;
     s->max_t = t;
     s->seen = 1;
     a->heap[a->nheap] = (uint32_t)(s - a->sv);
@@ -405,6 +415,7 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
          * place in the heap is fixed once, at the end. */
         if (!(s = find_stream(a, ev)))
             return rn_seterr(err, "out of memory");
+        a->moved |= s->last != now;
         s->last = now;
     }
     if ((r = rn_fieldx_get(a->o.key, ev->body.p, ev->body.n, &key, err)) <= 0) {
@@ -496,6 +507,11 @@ done:
 int rn_wagg_tick(rn_wagg *a, int64_t now, rn_window_emit_fn fn, void *data)
 {
     int64_t wm;
+    /* The same watermark as the last tick passes nothing more. */
+    if (now == a->tick_now && !a->moved)
+        return 0;
+    a->tick_now = now;
+    a->moved = 0;
     if (a->o.time == RN_TIME_ARRIVAL) {
         wm = to_axis(a, now);
     } else {
