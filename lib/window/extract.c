@@ -196,11 +196,14 @@ rn_fieldx *rn_fieldx_regex(const char *re, char *err)
     uint32_t groups = 0;
     pcre2_pattern_info(x->re, PCRE2_INFO_CAPTURECOUNT, &groups);
     x->group = groups > 0;
-    /* JIT is much faster; without it (an odd platform) matching still works. */
-    x->jit = pcre2_jit_compile(x->re, PCRE2_JIT_COMPLETE) == 0;
-    /* Finding a literal prefix with memmem and matching anchored there is
-     * several times faster than letting the matcher look for a start. */
+    /* The simple shape is matched without the engine: no JIT to compile
+     * (its code pages cost a start-up that matters to a short batch run).
+     * Otherwise JIT is much faster; without it (an odd platform) matching
+     * still works. Finding a literal prefix with memmem and matching
+     * anchored there is several times faster than letting the matcher look
+     * for a start. */
     x->simple = parse_simple(re, x);
+    x->jit = !x->simple && pcre2_jit_compile(x->re, PCRE2_JIT_COMPLETE) == 0;
     char lit[64];
     size_t litlen = x->jit && !x->simple ? literal_prefix(re, lit, sizeof lit) : 0;
     if (litlen) {
