@@ -395,6 +395,8 @@ void rn_window_free(rn_window *w)
     rn_wtab__free(&w->run);
     rn_wtab__free(&w->filltab);
     free(w->out);
+    free(w->out2);
+    free(w->sk);
     free(w);
 }
 
@@ -669,6 +671,65 @@ static int outrow_cmp(const void *pa, const void *pb)
     return (a->klen > b->klen) - (a->klen < b->klen);
 }
 
+/* A row's prefix and place, what the radix sort moves. */
+typedef struct rn_wsortkey {
+    uint64_t pfx;
+    size_t i;
+} sortkey;
+
+/* Rows into key order (outrow_cmp): a least-significant-digit radix sort
+ * of (prefix, place) pairs, a pass for each byte in which the prefixes
+ * differ, the rows gathered in that order, then each run of one prefix
+ * (keys that share their first 8 bytes) sorted by outrow_cmp. A sliding
+ * window sorts every key of every window: this takes about half the
+ * instructions of qsort on the 40-byte rows (which sorts pointers and
+ * mallocs for them). Below 64 rows, or without the sort's buffers, qsort.
+ * The rows end in w->out. */
+static void sort_rows(rn_window *w, size_t n)
+{
+    if (n < 64 || !w->out2 || !w->sk) {
+        qsort(w->out, n, sizeof *w->out, outrow_cmp);
+        return;
+    }
+    uint32_t cnt[8][256];
+    memset(cnt, 0, sizeof cnt);
+    sortkey *a = w->sk, *b = w->sk + n;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t p = w->out[i].pfx;
+        a[i].pfx = p;
+        a[i].i = i;
+        for (int k = 0; k < 8; k++)
+            cnt[k][p >> (8 * k) & 255]++;
+    }
+    for (int k = 0; k < 8; k++) {
+        uint32_t *c = cnt[k];
+        if (c[a[0].pfx >> (8 * k) & 255] == n)
+            continue;       /* every row has the same byte here */
+        uint32_t sum = 0;
+        for (int d = 0; d < 256; d++) {
+            uint32_t x = c[d];
+            c[d] = sum;
+            sum += x;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[c[a[i].pfx >> (8 * k) & 255]++] = a[i];
+        sortkey *t = a;
+        a = b;
+        b = t;
+    }
+    outrow *o = w->out2;
+    for (size_t i = 0; i < n; i++)
+        o[i] = w->out[a[i].i];
+    w->out2 = w->out;
+    w->out = o;
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && o[j].pfx == o[i].pfx; j++)
+            ;
+        if (j - i > 1)
+            qsort(o + i, j - i, sizeof *o, outrow_cmp);
+    }
+}
+
 static inline int num_zero(rn_wnum v)
 {
     return v.is_float ? v.u.f == 0 : v.u.i == 0;
@@ -781,6 +842,10 @@ static int emit_window(rn_window *w, int64_t e, rn_window_emit_fn fn, void *data
             return RN_ENOMEM;
         w->out = o;
         w->outcap = cap;
+        free(w->out2);      /* the sort's buffers: without them, qsort */
+        free(w->sk);
+        w->out2 = malloc(cap * sizeof *o);
+        w->sk = malloc(2 * cap * sizeof *w->sk);
     }
     size_t nout = 0;
     for (size_t i = 0; i < r->n; i++) {
@@ -803,7 +868,7 @@ static int emit_window(rn_window *w, int64_t e, rn_window_emit_fn fn, void *data
         nout = fill_rows(w, nout);
     int rc = 0;
     if (nout) {
-        qsort(w->out, nout, sizeof *w->out, outrow_cmp);
+        sort_rows(w, nout);
         w->windows++;
         rn_row row;
         row.partial = 0;

@@ -248,6 +248,8 @@ struct rn_window {
 
     int fresh_only;         /* emit only windows holding a fresh slice */
     struct rn_woutrow *out; /* rows of the window being emitted (window.c) */
+    struct rn_woutrow *out2;    /* as many more, and twice as many keys: */
+    struct rn_wsortkey *sk;     /* the radix sort's (window.c) */
     size_t outcap;
     uint64_t late, evicted, invalid, windows, rows;
 };
