@@ -119,14 +119,21 @@ static int emit(void *data, const rn_row *row)
     return r < 0 ? stdout_failed(a, r, err) : 0;
 }
 
+static void put_watermark_at(app *a, int64_t closed);
+
 /* After the rows of a close: the watermark, when it moved (the end of the
- * last window passed: no row of a window ending by then will follow). */
-static void put_watermark(app *a)
+ * last window passed: no row of a window ending by then will follow).
+ * Inline: after every event nothing moved, the common case. */
+static inline void put_watermark(app *a)
+{
+    int64_t closed = rn_wagg_closed(a->agg);
+    if (!a->out_failed && closed != INT64_MIN && closed > a->wm_out)
+        put_watermark_at(a, closed);
+}
+
+static void put_watermark_at(app *a, int64_t closed)
 {
     char err[RN_ERRLEN];
-    int64_t closed = rn_wagg_closed(a->agg);
-    if (a->out_failed || closed == INT64_MIN || closed <= a->wm_out)
-        return;     /* (after every event: nothing moved, the common case) */
     rn_window_stats st;
     rn_window_stats_get(rn_wagg_window(a->agg), &st);
     if (st.fill_cut && !a->fill_cut_said) {
@@ -277,6 +284,11 @@ static int on_bytes(void *data, const char *buf, size_t n)
 
 static int64_t next_tick(void *data) { return ((app *)data)->next_tick; }
 
+static char *read_buf(void *data, size_t want, size_t *room)   /* the decoder's own */
+{
+    return rn_decoder_space(((app *)data)->dec, want, room);
+}
+
 static void on_warn(void *data, const char *msg)
 {
     (void)data;
@@ -308,6 +320,7 @@ static const rn_input_ops input_ops = {
     .on_deadline = tick,
     .on_idle = on_idle,
     .on_usr1 = on_usr1,
+    .read_buf = read_buf,
 };
 
 /* Read one input to its end (or a stop signal); a failure is reported and

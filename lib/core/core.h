@@ -399,10 +399,17 @@ int rn_input_signals(const rn_input *in);
  *
  * Every turn: rn_sig_stop ends it; SIGUSR1 calls on_usr1; then it waits for
  * fd or the owner's deadline and reads what came, RN_INPUT_READ bytes at a
- * time. Callbacks that return int return 0 to go on, anything else to stop
+ * time. A regular file is always readable: it is read RN_INPUT_READ_FILE
+ * bytes at a time without a wait (when every input is one and there is no
+ * side source), so on_idle and on_deadline are not called while it lasts,
+ * and the signals are looked at every RN_INPUT_SIGNAL_NS rather than every
+ * turn (a stop comes that much later at most).
+ * Callbacks that return int return 0 to go on, anything else to stop
  * reading this input (rn_input_run returns RN_INPUT_STOPPED). */
 
 #define RN_INPUT_READ (64 * 1024)
+#define RN_INPUT_READ_FILE (256 * 1024)
+#define RN_INPUT_SIGNAL_NS 10000000LL
 
 typedef struct rn_input_ops {
     int (*on_bytes)(void *data, const char *buf, size_t n);   /* n > 0 bytes read */
@@ -421,6 +428,12 @@ typedef struct rn_input_ops {
      * timers bound the wait through deadline. NULL: none. */
     int (*side_fd)(void *data);
     void (*on_side)(void *data);
+    /* Where to read to: a buffer of the owner's with room for at least want
+     * bytes (its size in *room), such as rn_decoder_space, handed to
+     * on_bytes as it is, so that nothing is copied twice; NULL when out of
+     * memory (the loop returns RN_ERR). NULL: the loop's own buffer. Not
+     * used with vops. */
+    char *(*read_buf)(void *data, size_t want, size_t *room);
 } rn_input_ops;
 
 enum { RN_INPUT_END = 0, RN_INPUT_STOPPED = 1 };
@@ -556,6 +569,32 @@ static inline uint64_t rn_hash(const void *key, size_t len, uint64_t seed)
     b ^= seed;
     rn_hash__mul128(&a, &b);
     return rn_hash_mix(a ^ RN_HASH_P0 ^ len, b ^ RN_HASH_P1);
+}
+
+/* Whether n bytes at a and b are equal: memcmp(a, b, n) == 0 without the
+ * call for n <= 32 (overlapping word loads, as rn_hash reads), which is
+ * what the keys, literals and times of log lines are. Inline where a
+ * lookup or a match compares bytes for every event. */
+__attribute__((always_inline))
+static inline int rn_memeq(const void *a, const void *b, size_t n)
+{
+    const unsigned char *p = a, *q = b;
+    if (n >= 8) {
+        if (n > 32)
+            return memcmp(p, q, n) == 0;
+        uint64_t d = (rn_hash__rd64(p) ^ rn_hash__rd64(q))
+                     | (rn_hash__rd64(p + n - 8) ^ rn_hash__rd64(q + n - 8));
+        if (n > 16)
+            d |= (rn_hash__rd64(p + 8) ^ rn_hash__rd64(q + 8))
+                 | (rn_hash__rd64(p + n - 16) ^ rn_hash__rd64(q + n - 16));
+        return d == 0;
+    }
+    if (n >= 4)
+        return ((rn_hash__rd32(p) ^ rn_hash__rd32(q))
+                | (rn_hash__rd32(p + n - 4) ^ rn_hash__rd32(q + n - 4))) == 0;
+    if (n == 0)
+        return 1;
+    return p[0] == q[0] && p[n >> 1] == q[n >> 1] && p[n - 1] == q[n - 1];
 }
 
 /* file.c -- files that must survive a crash, and whole reads and writes.
@@ -700,6 +739,11 @@ void rn_decoder_free(rn_decoder *d);
 /* Append input. -1 only when out of memory. Events returned before stay valid
  * until the next call to rn_decoder_feed or rn_decoder_next. */
 int rn_decoder_feed(rn_decoder *d, const void *buf, size_t len, char *err);
+
+/* Room at the end of the decoder's own buffer for at least want bytes (its
+ * size in *room), for a read to fill and rn_decoder_feed to take without
+ * copying them; valid until the next call on d. NULL when out of memory. */
+char *rn_decoder_space(rn_decoder *d, size_t want, size_t *room);
 
 /* No more input will come: a last line without '\n' becomes an event, a
  * partial frame or json line becomes an error ("truncated"). */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,21 +98,40 @@ int rn_input_wait(const rn_input *in, int fd, int64_t deadline)
     return rn_input_waitv(in, &fd, &ready, 1, deadline);
 }
 
+/* 1 when every input is a regular file: always readable, so the loop
+ * reads without polling (and without a side source to wait on). */
+static int all_regular(const int *fd, size_t n, int *reg)
+{
+    int all = 1;
+    for (size_t i = 0; i < n; i++) {
+        struct stat sb;
+        reg[i] = fstat(fd[i], &sb) == 0 && S_ISREG(sb.st_mode);
+        all &= reg[i];
+    }
+    return all;
+}
+
 int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, size_t n,
                   const rn_input_ops *ops, const rn_inputv_ops *vops, void *data, char *err)
 {
-    char buf[RN_INPUT_READ], why[RN_ERRLEN];
+    char buf[RN_INPUT_READ], why[RN_ERRLEN], *fbuf = NULL;
+    int64_t sig_next = 0;       /* nopoll: when to look at the signals next */
     /* fd[n]: the side source's descriptor, or -1. */
     int *fd = malloc((n + 1) * sizeof *fd), *ready = malloc((n + 1) * sizeof *ready);
+    int *reg = malloc((n + 1) * sizeof *reg), nopoll = 0;
     size_t open = n;
     int ret;
 
-    if (!fd || !ready) {
+    if (!fd || !ready || !reg) {
         ret = rn_seterr(err, "out of memory");
         goto out;
     }
     memcpy(fd, fds, n * sizeof *fd);
     fd[n] = -1;
+    /* Regular files are read in larger pieces and without a poll before
+     * each read: both save system calls, which are dear in a VM (7-12 us
+     * each on the machine this was measured on). */
+    nopoll = all_regular(fd, n, reg) && !ops->side_fd;
     for (;;) {
         if (!open) {
             ret = RN_INPUT_END;
@@ -125,22 +145,35 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
             rn_sig_usr1 = 0;
             ops->on_usr1(data);
         }
-        int64_t deadline = ops->deadline ? ops->deadline(data) : -1;
         int r = RN_INPUT_TIMEOUT;
         size_t nw = n;
-        if (ops->side_fd && (fd[n] = ops->side_fd(data)) >= 0)
-            nw = n + 1;
-        if (ops->on_idle) {
-            /* A look without sleeping first: only an input with nothing
-             * waiting is idle. */
-            r = rn_input_waitv(in, fd, ready, n, 0);
-            if (r == RN_INPUT_TIMEOUT && ops->on_idle(data) != 0) {
-                ret = RN_INPUT_STOPPED;
-                goto out;
+        if (nopoll) {
+            /* A look every RN_INPUT_SIGNAL_NS, not every read: the clock
+             * is read without a system call. */
+            r = RN_INPUT_READY;
+            if (rn_mono_ns() >= sig_next) {
+                if (rn_input_signals(in))
+                    r = RN_EINTR;
+                sig_next = rn_mono_ns() + RN_INPUT_SIGNAL_NS;
             }
+            for (size_t i = 0; i < n; i++)
+                ready[i] = fd[i] >= 0;
+        } else {
+            int64_t deadline = ops->deadline ? ops->deadline(data) : -1;
+            if (ops->side_fd && (fd[n] = ops->side_fd(data)) >= 0)
+                nw = n + 1;
+            if (ops->on_idle) {
+                /* A look without sleeping first: only an input with nothing
+                 * waiting is idle. */
+                r = rn_input_waitv(in, fd, ready, n, 0);
+                if (r == RN_INPUT_TIMEOUT && ops->on_idle(data) != 0) {
+                    ret = RN_INPUT_STOPPED;
+                    goto out;
+                }
+            }
+            if (r == RN_INPUT_TIMEOUT)
+                r = rn_input_waitv(in, fd, ready, nw, deadline);
         }
-        if (r == RN_INPUT_TIMEOUT)
-            r = rn_input_waitv(in, fd, ready, nw, deadline);
         if (ops->on_side && r != RN_ERR)
             ops->on_side(data);
         if (r == RN_EINTR)
@@ -159,14 +192,26 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
         for (size_t i = 0; i < n; i++) {
             if (!ready[i])
                 continue;
-            ssize_t got = read(fd[i], buf, sizeof buf);
+            size_t want = reg[i] ? RN_INPUT_READ_FILE : RN_INPUT_READ, room = sizeof buf;
+            char *p = buf;
+            if (!vops && ops->read_buf) {
+                p = ops->read_buf(data, want, &room);
+            } else if (reg[i]) {
+                p = fbuf = fbuf ? fbuf : malloc(RN_INPUT_READ_FILE);
+                room = RN_INPUT_READ_FILE;
+            }
+            if (!p) {
+                ret = rn_seterr(err, "out of memory");
+                goto out;
+            }
+            ssize_t got = read(fd[i], p, room < want ? room : want);
             int v;
             if (got < 0 && (errno == EINTR || errno == EAGAIN))
                 continue;
             if (got > 0 && !vops) {
-                v = ops->on_bytes(data, buf, (size_t)got) != 0;
+                v = ops->on_bytes(data, p, (size_t)got) != 0;
             } else if (got > 0) {
-                v = vops->on_bytes(data, i, buf, (size_t)got);
+                v = vops->on_bytes(data, i, p, (size_t)got);
                 if (v == RN_INPUT_CLOSE) {
                     fd[i] = -1;
                     open--;
@@ -192,6 +237,8 @@ int rn_input_runv(const rn_input *in, const int *fds, const char *const *name, s
 out:
     free(fd);
     free(ready);
+    free(reg);
+    free(fbuf);
     return ret;
 }
 

@@ -85,10 +85,10 @@ void rn_decoder_free(rn_decoder *d)
     free(d);
 }
 
-int rn_decoder_feed(rn_decoder *d, const void *buf, size_t len, char *err)
+/* Move the unconsumed tail to the front: it costs at most one partial
+ * event per feed and keeps the buffer at pending + this feed. */
+static void compact(rn_decoder *d)
 {
-    /* Moving the unconsumed tail to the front costs at most one partial
-     * event per feed and keeps the buffer at pending + this feed. */
     if (d->pos) {
         d->in.len -= d->pos;
         memmove(d->in.p, d->in.p + d->pos, d->in.len);
@@ -96,6 +96,28 @@ int rn_decoder_feed(rn_decoder *d, const void *buf, size_t len, char *err)
         d->scanned = d->scanned > d->pos ? d->scanned - d->pos : 0;
         d->pos = 0;
     }
+}
+
+char *rn_decoder_space(rn_decoder *d, size_t want, size_t *room)
+{
+    compact(d);
+    if (rn_buf_reserve(&d->in, want) < 0)
+        return NULL;
+    *room = d->in.cap - d->in.len;
+    return d->in.p + d->in.len;
+}
+
+int rn_decoder_feed(rn_decoder *d, const void *buf, size_t len, char *err)
+{
+    if (d->in.p && (const char *)buf == d->in.p + d->in.len && len <= d->in.cap - d->in.len) {
+        /* Read into rn_decoder_space: the bytes are in place already. */
+        if (d->failed)
+            return 0;
+        d->in.len += len;
+        d->now = rn_now_ns();
+        return 0;
+    }
+    compact(d);
     if (d->failed)
         return 0;
     if (rn_buf_append(&d->in, buf, len) < 0)

@@ -127,6 +127,14 @@ int rn_value_parse(const char *s, size_t n, rn_value *v)
 
 size_t rn_time_format(int64_t ns, char *out) { return rn_time_format_tz(ns, NULL, out); }
 
+/* n as d digits (zeros in front) at o; returns the end. */
+static char *put_digits(char *o, unsigned n, int d)
+{
+    for (int i = d - 1; i >= 0; i--, n /= 10)
+        o[i] = (char)('0' + n % 10);
+    return o + d;
+}
+
 size_t rn_time_format_tz(int64_t ns, rn_tz *tz, char *out)
 {
     int32_t off = tz && !rn_tz_is_utc(tz) ? rn_tz_offset(tz, ns) : 0;
@@ -142,21 +150,39 @@ size_t rn_time_format_tz(int64_t ns, rn_tz *tz, char *out)
     }
     sec += off;
     gmtime_r(&sec, &tm);
-    int n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (rem / 1000000)
-        n += snprintf(out + n, 32 - (size_t)n, ".%03d", (int)(rem / 1000000));
+    /* int64 ns spans the years 1677 to 2262: four digits, no sign. The
+     * digits by hand: a window's bounds are formatted for its rows. */
+    char *o = put_digits(out, (unsigned)(tm.tm_year + 1900), 4);
+    *o++ = '-';
+    o = put_digits(o, (unsigned)tm.tm_mon + 1, 2);
+    *o++ = '-';
+    o = put_digits(o, (unsigned)tm.tm_mday, 2);
+    *o++ = 'T';
+    o = put_digits(o, (unsigned)tm.tm_hour, 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)tm.tm_min, 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)tm.tm_sec, 2);
+    if (rem / 1000000) {
+        *o++ = '.';
+        o = put_digits(o, (unsigned)(rem / 1000000), 3);
+    }
     if (!tz || rn_tz_is_utc(tz)) {
-        out[n++] = 'Z';
-        out[n] = '\0';
-        return (size_t)n;
+        *o++ = 'Z';
+        *o = '\0';
+        return (size_t)(o - out);
     }
     int32_t a = off < 0 ? -off : off;
-    n += snprintf(out + n, 40 - (size_t)n, "%c%02d:%02d", off < 0 ? '-' : '+', a / 3600,
-                  a / 60 % 60);
-    if (a % 60)     /* local mean time, before 1900 */
-        n += snprintf(out + n, 40 - (size_t)n, ":%02d", a % 60);
-    return (size_t)n;
+    *o++ = off < 0 ? '-' : '+';
+    o = put_digits(o, (unsigned)(a / 3600), 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)(a / 60 % 60), 2);
+    if (a % 60) {   /* local mean time, before 1900 */
+        *o++ = ':';
+        o = put_digits(o, (unsigned)(a % 60), 2);
+    }
+    *o = '\0';
+    return (size_t)(o - out);
 }
 
 static int digits(const char **p, const char *end, int n, int *out)
@@ -169,6 +195,19 @@ static int digits(const char **p, const char *end, int n, int *out)
     }
     *out = v;
     return 0;
+}
+
+/* Days from 1970-01-01 to year y, month m (1-12), day d of the proleptic
+ * Gregorian calendar (d may run past the month's end). Eras of 400 years
+ * (146097 days) from March 1st of year 0, so that February comes last. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;                                  /* 0..399 */
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;  /* from March 1st */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* 0..146096 */
+    return era * 146097 + doe - 719468;
 }
 
 int rn_time__ns(int64_t sec, int64_t off, int64_t sub, int64_t *ns)
@@ -191,7 +230,6 @@ int rn_time_parse(const char *s, size_t n, int64_t *ns)
 {
     const char *p = s, *end = s + n;
     int y, mo, d, h, mi, sec, ms = 0, off = 0;
-    struct tm tm;
 
     if (digits(&p, end, 4, &y) || p >= end || *p++ != '-' || digits(&p, end, 2, &mo)
         || p >= end || *p++ != '-' || digits(&p, end, 2, &d) || p >= end || *p++ != 'T'
@@ -222,23 +260,17 @@ int rn_time_parse(const char *s, size_t n, int64_t *ns)
     }
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return -1;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    return rn_time__ns((int64_t)timegm(&tm), off, (int64_t)ms * 1000000, ns);
+    /* What timegm gives (a day past the month's end or a 60th second runs
+     * on into the next), by arithmetic: topk parses two times a row. */
+    int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    return rn_time__ns(t, off, (int64_t)ms * 1000000, ns);
 }
 
 /* ---- encoding ------------------------------------------------------------- */
 
-int rn_tsv_key(rn_buf *b, const char *s, size_t n)
+/* The key's bytes, escaped, at o (room for 2n); returns the end. */
+static char *tsv_key_at(char *o, const char *s, size_t n)
 {
-    if (rn_buf_reserve(b, 2 * n) < 0)
-        return -1;
-    char *o = b->p + b->len;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         switch (c) {
@@ -249,44 +281,23 @@ int rn_tsv_key(rn_buf *b, const char *s, size_t n)
         default: *o++ = c;
         }
     }
-    b->len = (size_t)(o - b->p);
+    return o;
+}
+
+int rn_tsv_key(rn_buf *b, const char *s, size_t n)
+{
+    if (rn_buf_reserve(b, 2 * n) < 0)
+        return -1;
+    b->len = (size_t)(tsv_key_at(b->p + b->len, s, n) - b->p);
     return 0;
 }
 
-/* The tsv row without its newline. */
-static int put_tsv(rn_buf *b, const rn_row *r, rn_tz *tz)
-{
-    char s[RN_TIMELEN], e[RN_TIMELEN], v[32];
-    size_t sn = rn_time_format_tz(r->start, tz, s), en = rn_time_format_tz(r->end, tz, e);
-    size_t vn = rn_value_format(r->value, v);
-    if (rn_buf_reserve(b, sn + en + vn + 3) < 0)
-        return -1;
-    rn_buf_append(b, s, sn);
-    rn_buf_append(b, "\t", 1);
-    rn_buf_append(b, e, en);
-    rn_buf_append(b, "\t", 1);
-    if (rn_tsv_key(b, r->key.p, r->key.n) < 0 || rn_buf_reserve(b, vn + 1) < 0)
-        return -1;
-    rn_buf_append(b, "\t", 1);
-    rn_buf_append(b, v, vn);
-    return 0;
-}
-
-static int put_json(rn_buf *b, const rn_row *r, rn_tz *tz)
-{
-    char s[RN_TIMELEN], e[RN_TIMELEN], v[32];
-    size_t sn = rn_time_format_tz(r->start, tz, s), en = rn_time_format_tz(r->end, tz, e);
-    size_t vn = rn_value_format(r->value, v);
-    char head[128];
-    int hn = snprintf(head, sizeof head, "{\"start\":\"%.*s\",\"end\":\"%.*s\",\"key\":",
-                      (int)sn, s, (int)en, e);
-    if (rn_buf_append(b, head, (size_t)hn) < 0 || rn_json_put_string(b, r->key.p, r->key.n) < 0
-        || rn_buf_append(b, ",\"value\":", 9) < 0 || rn_buf_append(b, v, vn) < 0
-        || (r->partial && rn_buf_append(b, ",\"partial\":true", 15) < 0)
-        || rn_buf_append(b, "}\n", 2) < 0)
-        return -1;
-    return 0;
-}
+/* A formatted time, kept: the rows of a window share their bounds. */
+typedef struct ftime {
+    int64_t ns;
+    size_t n;           /* 0: none yet */
+    char s[RN_TIMELEN];
+} ftime;
 
 struct rn_rowwriter {
     int fd;
@@ -295,7 +306,60 @@ struct rn_rowwriter {
     rn_buf line;        /* frames: the body */
     rn_writer *frames;
     rn_tz *tz;          /* times in this zone's local time; NULL: UTC */
+    ftime start, end;   /* the bounds of the last row */
 };
+
+/* ns formatted in w's zone, through the kept time c. */
+static const ftime *row_time(rn_rowwriter *w, ftime *c, int64_t ns)
+{
+    if (!c->n || c->ns != ns) {
+        c->n = rn_time_format_tz(ns, w->tz, c->s);
+        c->ns = ns;
+    }
+    return c;
+}
+
+/* The tsv row, with its newline when nl: one reservation, then the bytes
+ * (a sliding window writes every key of every window). */
+static int put_tsv(rn_rowwriter *w, rn_buf *b, const rn_row *r, int nl)
+{
+    const ftime *s = row_time(w, &w->start, r->start), *e = row_time(w, &w->end, r->end);
+    char v[32];
+    size_t vn = rn_value_format(r->value, v);
+    if (r->key.n > SIZE_MAX / 4 || rn_buf_reserve(b, s->n + e->n + 2 * r->key.n + vn + 4) < 0)
+        return -1;
+    char *o = b->p + b->len;
+    memcpy(o, s->s, s->n);
+    o += s->n;
+    *o++ = '\t';
+    memcpy(o, e->s, e->n);
+    o += e->n;
+    *o++ = '\t';
+    o = tsv_key_at(o, r->key.p, r->key.n);
+    *o++ = '\t';
+    memcpy(o, v, vn);
+    o += vn;
+    if (nl)
+        *o++ = '\n';
+    b->len = (size_t)(o - b->p);
+    return 0;
+}
+
+static int put_json(rn_rowwriter *w, rn_buf *b, const rn_row *r)
+{
+    const ftime *s = row_time(w, &w->start, r->start), *e = row_time(w, &w->end, r->end);
+    char v[32];
+    size_t vn = rn_value_format(r->value, v);
+    if (rn_buf_append(b, "{\"start\":\"", 10) < 0 || rn_buf_append(b, s->s, s->n) < 0
+        || rn_buf_append(b, "\",\"end\":\"", 9) < 0 || rn_buf_append(b, e->s, e->n) < 0
+        || rn_buf_append(b, "\",\"key\":", 8) < 0
+        || rn_json_put_string(b, r->key.p, r->key.n) < 0
+        || rn_buf_append(b, ",\"value\":", 9) < 0 || rn_buf_append(b, v, vn) < 0
+        || (r->partial && rn_buf_append(b, ",\"partial\":true", 15) < 0)
+        || rn_buf_append(b, "}\n", 2) < 0)
+        return -1;
+    return 0;
+}
 
 rn_rowwriter *rn_rowwriter_new(int fd, rn_rowfmt fmt)
 {
@@ -321,7 +385,11 @@ void rn_rowwriter_free(rn_rowwriter *w)
     free(w);
 }
 
-void rn_rowwriter_set_tz(rn_rowwriter *w, rn_tz *tz) { w->tz = tz; }
+void rn_rowwriter_set_tz(rn_rowwriter *w, rn_tz *tz)
+{
+    w->tz = tz;
+    w->start.n = w->end.n = 0;      /* kept times are of the old zone */
+}
 
 int rn_rowwriter_flush(rn_rowwriter *w, char *err)
 {
@@ -339,15 +407,15 @@ int rn_rowwriter_flush(rn_rowwriter *w, char *err)
 int rn_rowwriter_put(rn_rowwriter *w, const rn_row *r, char *err)
 {
     if (w->fmt == RN_ROW_FRAMES) {
-        char s[RN_TIMELEN], e[RN_TIMELEN], v[32];
+        char v[32];
         rn_event ev;
         w->line.len = 0;
-        if (put_tsv(&w->line, r, w->tz) < 0)
+        if (put_tsv(w, &w->line, r, 0) < 0)
             goto nomem;
         rn_event_clear(&ev);
         ev.ts = r->end;
-        rn_event_add_header(&ev, "start", 5, s, rn_time_format_tz(r->start, w->tz, s));
-        rn_event_add_header(&ev, "end", 3, e, rn_time_format_tz(r->end, w->tz, e));
+        rn_event_add_header(&ev, "start", 5, w->start.s, w->start.n);
+        rn_event_add_header(&ev, "end", 3, w->end.s, w->end.n);
         rn_event_add_header(&ev, "key", 3, r->key.p, r->key.n);
         rn_event_add_header(&ev, "value", 5, v, rn_value_format(r->value, v));
         if (r->partial)
@@ -356,8 +424,7 @@ int rn_rowwriter_put(rn_rowwriter *w, const rn_row *r, char *err)
         ev.body.n = w->line.len;
         return rn_writer_put(w->frames, &ev, err);
     }
-    if ((w->fmt == RN_ROW_TSV ? put_tsv(&w->out, r, w->tz) < 0 || rn_buf_append(&w->out, "\n", 1) < 0
-                              : put_json(&w->out, r, w->tz) < 0))
+    if ((w->fmt == RN_ROW_TSV ? put_tsv(w, &w->out, r, 1) : put_json(w, &w->out, r)) < 0)
         goto nomem;
     return w->out.len >= WRITE_SIZE ? rn_rowwriter_flush(w, err) : 0;
 nomem:
@@ -401,13 +468,38 @@ nomem:
 
 /* ---- decoding ------------------------------------------------------------- */
 
+/* A parsed time, kept: the rows of a window share their bounds. */
+typedef struct ptime {
+    size_t n;               /* 0: none */
+    char s[RN_TIMELEN];
+    int64_t ns;
+} ptime;
+
 struct rn_rowreader {
     char *name;
     rn_decoder *d;
     uint64_t line;          /* lines read (tsv, json) */
     rn_buf key;             /* the decoded key of the last row */
     int failed;
+    ptime start, end;       /* the tsv bounds of the last row */
 };
+
+/* rn_time_parse through the kept time c. */
+static int kept_time_parse(ptime *c, const char *s, size_t n, int64_t *ns)
+{
+    if (c->n && n == c->n && rn_memeq(s, c->s, n)) {
+        *ns = c->ns;
+        return 0;
+    }
+    if (rn_time_parse(s, n, ns) < 0)
+        return -1;
+    if (n <= sizeof c->s) {
+        memcpy(c->s, s, n);
+        c->n = n;
+        c->ns = *ns;
+    }
+    return 0;
+}
 
 rn_rowreader *rn_rowreader_new(const char *name)
 {
@@ -479,9 +571,9 @@ static const char *parse_tsv(rn_rowreader *r, const char *p, size_t n, rn_row *r
     }
     if (memchr(f[3], '\t', len[3]))
         return "more than 4 tab-separated fields";
-    if (rn_time_parse(f[0], len[0], &row->start) < 0)
+    if (kept_time_parse(&r->start, f[0], len[0], &row->start) < 0)
         return "the window start is not an ISO 8601 UTC time";
-    if (rn_time_parse(f[1], len[1], &row->end) < 0)
+    if (kept_time_parse(&r->end, f[1], len[1], &row->end) < 0)
         return "the window end is not an ISO 8601 UTC time";
     if (unescape_key(r, f[2], len[2]) < 0)
         return "bad escape in the key";
@@ -626,7 +718,8 @@ int rn_rowreader_next(rn_rowreader *r, rn_row *row, int64_t *wm, char *err)
         if (n == 0)
             return 0;
         const char *why;
-        char jerr[RN_ERRLEN] = "";
+        char jerr[RN_ERRLEN];
+        jerr[0] = '\0';
         int evfmt = rn_decoder_format(r->d) != RN_FMT_LINES;   /* rows in headers */
         int is_wm = 0;
         if (evfmt) {

@@ -189,7 +189,7 @@ int rn_window_save(const rn_window *w, const char *path, const char *optsig, cha
         for (size_t j = 0; j < t->n; j++) {
             rn_wtab_ent *e = rn_wtab__ent(t, j);
             wr_u32(&o, e->klen);
-            wr_bytes(&o, t->key + e->koff, e->klen);
+            wr_bytes(&o, rn_wtab__key(t, e), e->klen);
             wr_acc(&o, w->agg, rn_window__slice_acc(e));
         }
     }
@@ -198,7 +198,7 @@ int rn_window_save(const rn_window *w, const char *path, const char *optsig, cha
         rn_wtab_ent *e = rn_wtab__ent(&w->run, j);
         rn_wrent *x = rn_window__run_ent(e);
         wr_u32(&o, e->klen);
-        wr_bytes(&o, w->run.key + e->koff, e->klen);
+        wr_bytes(&o, rn_wtab__key(&w->run, e), e->klen);
         wr_acc(&o, w->agg, &x->a);
         wr_u8(&o, (unsigned)x->has_prev);
         wr_num(&o, x->has_prev ? x->prev : (rn_wnum){ { 0 }, 0, 0 });

@@ -88,6 +88,16 @@ size_t rn_wtab__insert(rn_wtab *t, size_t pos, uint32_t h, const char *key, size
         t->ent = e;
         t->ecap = cap;
     }
+    rn_wtab_ent *e = rn_wtab__ent(t, t->n);
+    memset(e, 0, t->esz);
+    e->hash = h;
+    e->klen = (uint32_t)klen;
+    if (klen <= RN_WTAB_INLINE) {
+        if (klen)
+            memcpy(e->k.kin, key, klen);
+        t->slot[pos] = ((uint64_t)h << 32) | (uint64_t)(t->n + 1);
+        return t->n++;
+    }
     if (klen > t->kcap - t->klen) {
         size_t cap = t->kcap * 2;
         while (cap - t->klen < klen)
@@ -98,13 +108,8 @@ size_t rn_wtab__insert(rn_wtab *t, size_t pos, uint32_t h, const char *key, size
         t->key = k;
         t->kcap = cap;
     }
-    if (klen)
-        memcpy(t->key + t->klen, key, klen);
-    rn_wtab_ent *e = rn_wtab__ent(t, t->n);
-    memset(e, 0, t->esz);
-    e->hash = h;
-    e->klen = (uint32_t)klen;
-    e->koff = t->klen;
+    memcpy(t->key + t->klen, key, klen);
+    e->k.koff = t->klen;
     t->klen += klen;
     t->slot[pos] = ((uint64_t)h << 32) | (uint64_t)(t->n + 1);
     return t->n++;
@@ -136,7 +141,8 @@ void rn_wtab__delete(rn_wtab *t, size_t idx)
     }
     t->slot[i] = 0;
     rn_wtab_ent *e = rn_wtab__ent(t, idx);
-    t->kdead += e->klen;
+    if (e->klen > RN_WTAB_INLINE)
+        t->kdead += e->klen;
     size_t last = t->n - 1;
     if (idx != last) {
         size_t s = slot_of(t, last);
@@ -157,9 +163,10 @@ void rn_wtab__compact_keys(rn_wtab *t)
     size_t off = 0;
     for (size_t i = 0; i < t->n; i++) {
         rn_wtab_ent *e = rn_wtab__ent(t, i);
-        if (e->klen)
-            memcpy(k + off, t->key + e->koff, e->klen);
-        e->koff = off;
+        if (e->klen <= RN_WTAB_INLINE)
+            continue;
+        memcpy(k + off, t->key + e->k.koff, e->klen);
+        e->k.koff = off;
         off += e->klen;
     }
     free(t->key);

@@ -36,6 +36,11 @@ struct rn_wagg {
     rn_buf last_topic, last_part;
     int64_t first_t;        /* time of the first event of this run (axis) */
     int have_first;
+    /* The watermark rn_wagg_tick computes moves with now, or when a
+     * stream's max_t or last changed (moved): a tick at the same now with
+     * nothing moved, which winagg makes after most events, returns at once. */
+    int64_t tick_now;
+    int moved;
     rn_wagg_stats st;
     /* --tz: the windows see times on a local axis (see window.h) */
     int wall;               /* the axis is wall time; else t + shift */
@@ -114,6 +119,8 @@ rn_wagg *rn_wagg_new(const rn_wagg_opts *o, char *err)
     a->o = *o;
     a->seed = rn_hash_seed();
     a->plain = a->last = -1;
+    a->tick_now = INT64_MIN;
+    a->moved = 1;
     if (rn_wtab__init(&a->streams, sizeof(rn_wtab_ent), 0, 0) < 0) {
         free(a);
         rn_seterr(err, "out of memory");
@@ -291,20 +298,23 @@ static wstream *find_stream_slow(rn_wagg *a, const rn_event *ev, const rn_str *p
     return &a->sv[idx];
 }
 
-/* A stream had an event at wall time now, with event time t when has_t. */
-static void stream_event(rn_wagg *a, wstream *s, int64_t now, int has_t, int64_t t)
+/* A stream's event had time t: its max_t, and its first time a place in
+ * the heap (rn_wagg_event fixes that place once, whether or not there was
+ * a time). */
+static void stream_time(rn_wagg *a, wstream *s, int64_t t)
 {
-    s->last = now;
-    if (has_t && (!s->seen || t > s->max_t)) {
-        s->max_t = t;
-        if (!s->seen) {
-            s->seen = 1;
-            a->heap[a->nheap] = (uint32_t)(s - a->sv);
-            s->pos = (uint32_t)a->nheap++;
+    if (s->seen) {
+        if (t > s->max_t) {
+            s->max_t = t;
+            a->moved = 1;
         }
+        return;
     }
-    if (s->seen)
-        heap_fix(a, s->pos);
+    a->moved = 1;
+    s->max_t = t;
+    s->seen = 1;
+    a->heap[a->nheap] = (uint32_t)(s - a->sv);
+    s->pos = (uint32_t)a->nheap++;
 }
 
 /* The event's time; -1 when it has none that parses. */
@@ -365,16 +375,15 @@ static int event_end(rn_wagg *a, const rn_event *ev, int64_t t, int64_t *u, char
 static int add_span(rn_wagg *a, int64_t t, int64_t u, const char *key, size_t klen, rn_value v)
 {
     rn_window *w = a->w;
-    rn_window_stats ws;
     int late = 0, evicted = 0;
 
     if (!rn_window_time_ok(w, t) || !rn_window_time_ok(w, u))
         return RN_WIN_INVALID;
-    rn_window_stats_get(w, &ws);
-    if (t < ws.closed) {
-        if (u < ws.closed)
+    int64_t closed = rn_window_closed(w);
+    if (t < closed) {
+        if (u < closed)
             return rn_window_add(w, t, key, klen, v);      /* wholly late */
-        t = ws.closed;
+        t = closed;
         late = 1;
     }
     for (int64_t n = rn_window_slice(w, t), last = rn_window_slice(w, u);; ) {
@@ -402,46 +411,57 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
 
     a->st.events++;
     if (a->o.time != RN_TIME_ARRIVAL) {
+        /* Any event shows its stream is live, with a time or without; its
+         * place in the heap is fixed once, at the end. */
         if (!(s = find_stream(a, ev)))
             return rn_seterr(err, "out of memory");
-        stream_event(a, s, now, 0, 0);      /* any event shows its stream is live */
+        a->moved |= s->last != now;
+        s->last = now;
     }
     if ((r = rn_fieldx_get(a->o.key, ev->body.p, ev->body.n, &key, err)) <= 0) {
-        if (r < 0)
-            return -1;
-        a->st.nokey++;
-        return 0;
+        if (r == 0)
+            a->st.nokey++;
+        goto done;
     }
+    r = 0;
     if (a->o.value) {
         if ((r = rn_fieldx_get(a->o.value, ev->body.p, ev->body.n, &vs, err)) < 0)
-            return -1;
+            goto done;
         if (r == 0 || rn_value_parse(vs.p, vs.n, &v) < 0) {
             a->st.badvalue++;
-            return 0;
+            r = 0;
+            goto done;
         }
+        r = 0;
     }
     if ((r = event_time(a, ev, now, &t, err)) != 0) {
-        if (r < 0)
-            return -1;
-        a->st.badtime++;
-        return 0;
+        if (r > 0) {
+            a->st.badtime++;
+            r = 0;
+        }
+        goto done;
     }
     end = t;
     if (a->o.until && (r = event_end(a, ev, t, &end, err)) != 0) {
-        if (r < 0)
-            return -1;
-        a->st.badtime++;
-        return 0;
+        if (r > 0) {
+            a->st.badtime++;
+            r = 0;
+        }
+        goto done;
     }
     if (a->o.urldecode) {
-        if (rn_urldecode(&a->decoded, key.p, key.n) < 0)
-            return rn_seterr(err, "out of memory");
+        if (rn_urldecode(&a->decoded, key.p, key.n) < 0) {
+            r = rn_seterr(err, "out of memory");
+            goto done;
+        }
         key.p = a->decoded.p;
         key.n = a->decoded.len;
     }
     if (a->o.lower) {
-        if (rn_lower(&a->lower, key.p, key.n) < 0)
-            return rn_seterr(err, "out of memory");
+        if (rn_lower(&a->lower, key.p, key.n) < 0) {
+            r = rn_seterr(err, "out of memory");
+            goto done;
+        }
         key.p = a->lower.p;
     }
     t = to_axis(a, t);
@@ -450,7 +470,7 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
         end = t;
     /* An interval event arrives when it ended: its end moves the watermark. */
     if (s)
-        stream_event(a, s, now, 1, end);
+        stream_time(a, s, end);
     if (!a->have_first) {
         a->first_t = t;
         a->have_first = 1;
@@ -458,28 +478,40 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
     r = a->o.until ? add_span(a, t, end, key.p, key.n, v) : rn_window_add(a->w, t, key.p, key.n, v);
     switch (r) {
     case 0:
-        return 0;
+        break;
     case RN_WIN_LATE:
         a->st.late++;
-        return RN_WAGG_LATE;
+        r = RN_WAGG_LATE;
+        break;
     case RN_WIN_EVICTED:
         a->st.evicted++;
-        return 0;
+        r = 0;
+        break;
     case RN_WIN_INVALID:
         a->st.badtime++;
-        return 0;
+        r = 0;
+        break;
     default: {   /* RN_ENOMEM */
         rn_window_stats ws;
         rn_window_stats_get(a->w, &ws);
-        return rn_seterr(err, "out of memory in the window state (%" PRIu64 " keys in %"
-                         PRIu64 " slices held)", ws.entries, ws.slices);
+        r = rn_seterr(err, "out of memory in the window state (%" PRIu64 " keys in %"
+                      PRIu64 " slices held)", ws.entries, ws.slices);
     }
     }
+done:
+    if (s && s->seen)
+        heap_fix(a, s->pos);
+    return r;
 }
 
 int rn_wagg_tick(rn_wagg *a, int64_t now, rn_window_emit_fn fn, void *data)
 {
     int64_t wm;
+    /* The same watermark as the last tick passes nothing more. */
+    if (now == a->tick_now && !a->moved)
+        return 0;
+    a->tick_now = now;
+    a->moved = 0;
     if (a->o.time == RN_TIME_ARRIVAL) {
         wm = to_axis(a, now);
     } else {
@@ -509,9 +541,7 @@ int rn_wagg_finish_fresh(rn_wagg *a, rn_window_emit_fn fn, void *data)
 
 int64_t rn_wagg_closed(rn_wagg *a)
 {
-    rn_window_stats ws;
-    rn_window_stats_get(a->w, &ws);
-    return from_axis(a, ws.closed);
+    return from_axis(a, rn_window_closed(a->w));
 }
 
 rn_window *rn_wagg_window(rn_wagg *a) { return a->w; }

@@ -394,6 +394,8 @@ int rn_window_flush(rn_window *w, rn_window_emit_fn fn, void *data);
 int rn_window_flush_fresh(rn_window *w, rn_window_emit_fn fn, void *data);
 
 void rn_window_stats_get(const rn_window *w, rn_window_stats *st);
+/* Its closed member alone (the one a caller asks after every event). */
+int64_t rn_window_closed(const rn_window *w);
 
 /* Write the state by core's durable replace (temporary file in the same
  * directory, fsync, rename, fsync of the directory). optsig is the caller's

@@ -22,14 +22,18 @@
  * saving) sequential, and growing rehashes slots alone, without touching
  * entries or keys. Deletion (running table only) uses backward shifting, so
  * there are no tombstones, and moves the last entry into the hole; the
- * arena is compacted once it is more than half dead. Load factor <= 0.7.
+ * arena is compacted once it is more than half dead. Short keys are kept
+ * in their entry instead (rn_wtab__key). Load factor <= 0.7.
  * The hash is the caller's: the window hashes each key once with its seed
  * (rn_window__hash) and passes the same value to every table. */
 
 typedef struct rn_wtab_ent {
     uint32_t hash;      /* upper half of the key's hash */
     uint32_t klen;
-    uint64_t koff;      /* key bytes at arena + koff */
+    union {
+        uint64_t koff;  /* key bytes at arena + koff */
+        char kin[8];    /* or here, when klen <= RN_WTAB_INLINE */
+    } k;
 } rn_wtab_ent;
 
 typedef struct rn_wtab {
@@ -44,10 +48,20 @@ typedef struct rn_wtab {
 #define RN_WTAB_NONE ((size_t)-1)
 #define RN_WTAB_MAX ((size_t)1 << 31)   /* entries per table: slots stay < 2^32 */
 #define RN_WTAB_TAGMASK 0xffffffff00000000ULL
+#define RN_WTAB_INLINE 8
 
 static inline rn_wtab_ent *rn_wtab__ent(const rn_wtab *t, size_t i)
 {
     return (rn_wtab_ent *)(t->ent + i * t->esz);
+}
+
+/* The key bytes of e. Keys of up to RN_WTAB_INLINE bytes (most search
+ * terms, hosts, status codes) live in the entry itself, so that a lookup
+ * that finds one reads no third cache line; like the arena's, the bytes
+ * are valid until the table changes. */
+static inline const char *rn_wtab__key(const rn_wtab *t, const rn_wtab_ent *e)
+{
+    return e->klen <= RN_WTAB_INLINE ? e->k.kin : t->key + e->k.koff;
 }
 
 /* Entries of esz bytes (header and payload), room for hint_n of them and
@@ -87,7 +101,7 @@ static inline size_t rn_wtab__lookup(const rn_wtab *t, uint32_t h, const char *k
         if ((v & RN_WTAB_TAGMASK) == tag) {
             size_t idx = (uint32_t)v - 1;
             const rn_wtab_ent *e = rn_wtab__ent(t, idx);
-            if (e->klen == klen && (klen == 0 || memcmp(t->key + e->koff, key, klen) == 0))
+            if (e->klen == klen && rn_memeq(rn_wtab__key(t, e), key, klen))
                 return idx;
         }
         i = (i + 1) & t->mask;
@@ -212,6 +226,8 @@ struct rn_window {
      * the rest are pending (> C). */
     int64_t C;
     int passed;
+    int adv_ok;             /* rn_window_advance passes nothing while the */
+    int64_t adv_C, adv_wm;  /* watermark < adv_wm, for C == adv_C */
     rn_wslice **sl;
     size_t nsl, capsl, nin;
     rn_wtab run;
@@ -232,6 +248,8 @@ struct rn_window {
 
     int fresh_only;         /* emit only windows holding a fresh slice */
     struct rn_woutrow *out; /* rows of the window being emitted (window.c) */
+    struct rn_woutrow *out2;    /* as many more, and twice as many keys: */
+    struct rn_wsortkey *sk;     /* the radix sort's (window.c) */
     size_t outcap;
     uint64_t late, evicted, invalid, windows, rows;
 };
@@ -254,6 +272,7 @@ static inline rn_wfill *rn_window__fill_ent(rn_wtab_ent *e)
 /* The tag and probe start of key in w's tables: the upper half of core's
  * seeded hash. Nothing depends on hash order (rows are sorted, the state
  * file stores no hashes), so the seed is random per window. */
+__attribute__((always_inline))
 static inline uint32_t rn_window__hash(const rn_window *w, const char *key, size_t klen)
 {
     return (uint32_t)(rn_hash(key, klen, w->seed) >> 32);
