@@ -22,8 +22,11 @@ struct rn_kcons {
     char *fresh;                /* assigned without a committed offset */
     int64_t *next, *stored;     /* offset to commit (after what was returned,
                                    or a partition's end) / stored; -1 none */
+    size_t topic_len;
     rd_kafka_message_t *cur;    /* the message the last event points into */
     char num[4][24];            /* partition, offset, ts as text */
+    int64_t ts_cached;          /* the ts num[2] holds, if ts_len */
+    size_t ts_len;
     char err[RN_ERRLEN];        /* a failure inside a librdkafka callback */
 
     /* Timestamp order across partitions (order_wait_ms > 0, several
@@ -35,6 +38,10 @@ struct rn_kcons {
     int64_t *fetched;           /* offset after the last record or end taken from pq; -1 none */
     int64_t *hold_since;        /* when it began to hold the others back (mono ns); 0 not */
     int64_t deadline;           /* the earliest hold's end, or -1 */
+
+    /* librdkafka's fetcher was woken (see refill) since the consumer's
+     * queue, or partition p's own (ordered), last gave a record. */
+    char poked, *ppoked;
 
     /* A topic that does not exist yet. */
     int waiting;
@@ -329,6 +336,7 @@ static void free_consumer(rn_kcons *c)
     free(c->head_ts);
     free(c->fetched);
     free(c->hold_since);
+    free(c->ppoked);
     free(c->warned_at);
     free(c->unsaid);
     free(c);
@@ -385,7 +393,8 @@ static int start(rn_kcons *c, char *err)
         c->head_ts = calloc(n, sizeof *c->head_ts);
         c->fetched = calloc(n, sizeof *c->fetched);
         c->hold_since = calloc(n, sizeof *c->hold_since);
-        if (!c->pq || !c->head || !c->head_ts || !c->fetched || !c->hold_since)
+        c->ppoked = calloc(n, 1);
+        if (!c->pq || !c->head || !c->head_ts || !c->fetched || !c->hold_since || !c->ppoked)
             return rn_seterr(err, "out of memory");
     }
     if (o->group) {
@@ -418,6 +427,7 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
         return NULL;
     }
     c->o = *o;
+    c->topic_len = strlen(o->topic);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", o->brokers, e, sizeof e) != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
@@ -548,12 +558,62 @@ static int at_end(const rn_kcons *c)
     return any;
 }
 
+/* v in decimal into out (24 bytes); the length. Three of them a record:
+ * snprintf took a third of json output's time. */
 static size_t num(char *out, int64_t v)
 {
-    return (size_t)snprintf(out, 24, "%lld", (long long)v);
+    if (v >= 0)
+        return rn_u64_dec((uint64_t)v, out);
+    out[0] = '-';
+    return 1 + rn_u64_dec(0 - (uint64_t)v, out + 1);
 }
 
 int rn_kcons_fd(const rn_kcons *c) { return c->wake[0]; }
+
+/* ---- waking the fetcher ---------------------------------------------------
+ *
+ * librdkafka (2.0) stops fetching a partition once its queue holds
+ * queued.min.messages records or queued.max.messages.kbytes of values, and
+ * looks at the queue again only when its broker thread wakes: for a reply,
+ * a request, or its tick once a second. Taking records out does not wake
+ * it. So a reader that empties a full queue in less than a second (any
+ * reader of small records) then waits for the tick: 1M records of 100 B
+ * came in 5-7 s with kcat -J, 2.3 s once its queue held them all.
+ * (librdkafka 2.3 has fetch.queue.backoff.ms for this.) Here a request
+ * wakes it: when a queue runs empty while its partitions have records
+ * beyond what was taken (their high watermark says so), a ListOffsets goes
+ * to their leaders, without waiting for the answer, and the broker threads
+ * look at their queues again at once. Once per emptying: a small request
+ * per fetch at most, when the reader is faster than the fetches anyway. */
+
+/* Partition i has records on the broker beyond next, the offset after
+ * the last one taken from librdkafka. */
+static int has_more(const rn_kcons *c, int32_t i, int64_t next)
+{
+    int64_t lo, hi;
+    return c->assigned[i] && !c->eof[i] && next >= 0
+        && rd_kafka_get_watermark_offsets(c->rk, c->o.topic, i, &lo, &hi)
+               == RD_KAFKA_RESP_ERR_NO_ERROR
+        && next < hi;
+}
+
+/* The queue of partition p (-1: the consumer's queue, all of them) gave
+ * nothing; *poked says whether that was already seen. */
+static void refill(rn_kcons *c, int32_t p, char *poked)
+{
+    if (*poked)
+        return;
+    *poked = 1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p < 0 ? 4 : 1);
+    for (int32_t i = p < 0 ? 0 : p; i < (p < 0 ? c->nparts : p + 1); i++)
+        if (has_more(c, i, p < 0 ? c->next[i] : c->fetched[i]))
+            rd_kafka_topic_partition_list_add(l, c->o.topic, i)->offset = RD_KAFKA_OFFSET_END;
+    /* Timeout 0: the request goes out and the call returns; the answer
+     * comes to a queue that is gone, which librdkafka allows for. */
+    if (l->cnt)
+        rd_kafka_offsets_for_times(c->rk, l, 0);
+    rd_kafka_topic_partition_list_destroy(l);
+}
 
 /* The next message (a record, an end, an error) without waiting, or NULL
  * when the queue is empty. The pipe is emptied before librdkafka is asked
@@ -565,6 +625,10 @@ static rd_kafka_message_t *poll_now(rn_kcons *c)
         drain_wake(c);
         m = rd_kafka_consumer_poll(c->rk, 0);
     }
+    if (m)
+        c->poked = 0;
+    else
+        refill(c, -1, &c->poked);
     return m;
 }
 
@@ -661,12 +725,16 @@ static int hand_on(rn_kcons *c, rd_kafka_message_t *m, rn_event *ev)
     ev->ts = ts >= 0 ? ts * 1000000 : rn_now_ns();
     ev->body.p = m->payload ? m->payload : "";
     ev->body.n = m->len;
-    rn_event_add_header(ev, "topic", 5, c->o.topic, strlen(c->o.topic));
+    rn_event_add_header(ev, "topic", 5, c->o.topic, c->topic_len);
     rn_event_add_header(ev, "partition", 9, c->num[0], num(c->num[0], p));
     rn_event_add_header(ev, "offset", 6, c->num[1], num(c->num[1], m->offset));
     if (m->key)
         rn_event_add_header(ev, "key", 3, m->key, m->key_len);
-    rn_event_add_header(ev, "ts", 2, c->num[2], num(c->num[2], ev->ts));
+    if (ev->ts != c->ts_cached || !c->ts_len) {   /* a batch's records share one */
+        c->ts_cached = ev->ts;
+        c->ts_len = num(c->num[2], ev->ts);
+    }
+    rn_event_add_header(ev, "ts", 2, c->num[2], c->ts_len);
     rd_kafka_headers_t *hs;
     if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         const char *name;
@@ -711,7 +779,12 @@ static int fill(rn_kcons *c, rd_kafka_message_t **m, char *err)
     }
     for (int32_t p = 0; p < c->nparts; p++) {
         rd_kafka_message_t *r;
-        while (c->pq[p] && !c->head[p] && (r = rd_kafka_consume_queue(c->pq[p], 0))) {
+        while (c->pq[p] && !c->head[p]) {
+            if (!(r = rd_kafka_consume_queue(c->pq[p], 0))) {
+                refill(c, p, &c->ppoked[p]);
+                break;
+            }
+            c->ppoked[p] = 0;
             if (r->err) {
                 if (not_a_record(c, r, err) < 0)
                     return RN_ERR;
