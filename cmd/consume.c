@@ -115,10 +115,11 @@ int main(int argc, char **argv)
     /* librdkafka's broker thread allocates a buffer per fetch (up to 8 MiB)
      * and an op per record, which this thread frees: with glibc's sliding
      * thresholds its arena was given back and faulted in again fetch after
-     * fetch (a tenth of the CPU). Keep what was used, up to 64 MiB free. */
+     * fetch (a tenth of the CPU). Buffers from the arena, and a queue's
+     * worth (8 MiB) of free memory kept. */
 #ifdef M_TRIM_THRESHOLD
     mallopt(M_MMAP_THRESHOLD, 16 << 20);
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 8 << 20);
 #endif
     /* First, so that a SIGUSR1 or SIGTERM sent right after the start is
      * handled rather than fatal, and before librdkafka starts its threads,
