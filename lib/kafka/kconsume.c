@@ -39,9 +39,11 @@ struct rn_kcons {
     int64_t *hold_since;        /* when it began to hold the others back (mono ns); 0 not */
     int64_t deadline;           /* the earliest hold's end, or -1 */
 
-    /* librdkafka's fetcher was woken (see refill) since the consumer's
-     * queue, or partition p's own (ordered), last gave a record. */
-    char poked, *ppoked;
+    /* Records (and their values' bytes) taken from the consumer's queue,
+     * or partition p's own (ordered), since it was last seen empty; and the
+     * fetcher's bounds on a queue (see refill). */
+    struct taken { uint64_t n, bytes; } taken, *ptaken;
+    uint64_t queue_records, queue_bytes;
 
     /* A topic that does not exist yet. */
     int waiting;
@@ -93,6 +95,14 @@ static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
 {
     char e[256];
     rd_kafka_conf_set(conf, k, v, e, sizeof e);   /* our own keys: cannot fail */
+}
+
+/* A numeric property as it is set now (ours, or the user's over it). */
+static uint64_t conf_uint(const rd_kafka_conf_t *conf, const char *k)
+{
+    char v[32];
+    size_t n = sizeof v;
+    return rd_kafka_conf_get(conf, k, v, &n) == RD_KAFKA_CONF_OK ? strtoull(v, NULL, 10) : 0;
 }
 
 /* Say what went wrong with partition p (-1: not one partition's), at most
@@ -199,6 +209,27 @@ static void initial_offsets(rn_kcons *c, rd_kafka_topic_partition_list_t *l)
         for (int i = 0; i < l->cnt; i++)
             if (l->elems[i].offset < 0)   /* nothing at or after that time */
                 l->elems[i].offset = RD_KAFKA_OFFSET_END;
+    } else if (kind != RN_OFF_ABS && l->cnt) {
+        /* The start and the end as offsets, looked up here with one
+         * ListOffsets per leader (timestamps -2 and -1). librdkafka looks a
+         * logical offset up itself once the partition has its leader; one
+         * assigned before that (the usual race at the start) waited half a
+         * second for its retry. Where the lookup fails the logical offset
+         * stays. */
+        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
+        for (int i = 0; i < q->cnt; i++)
+            q->elems[i].offset = kind == RN_OFF_BEGINNING ? -2 : -1;
+        if (rd_kafka_offsets_for_times(c->rk, q, (int)c->o.timeout_ms) == 0) {
+            for (int i = 0; i < q->cnt; i++) {
+                int64_t off = q->elems[i].offset;
+                if (q->elems[i].err || off < 0)
+                    continue;
+                if (kind == RN_OFF_TAIL)   /* as RD_KAFKA_OFFSET_TAIL: not below 0 */
+                    off = off > c->o.offset_val ? off - c->o.offset_val : 0;
+                l->elems[i].offset = off;
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(q);
     }
 }
 
@@ -339,7 +370,7 @@ static void free_consumer(rn_kcons *c)
     free(c->head_ts);
     free(c->fetched);
     free(c->hold_since);
-    free(c->ppoked);
+    free(c->ptaken);
     free(c->warned_at);
     free(c->unsaid);
     free(c);
@@ -396,8 +427,8 @@ static int start(rn_kcons *c, char *err)
         c->head_ts = calloc(n, sizeof *c->head_ts);
         c->fetched = calloc(n, sizeof *c->fetched);
         c->hold_since = calloc(n, sizeof *c->hold_since);
-        c->ppoked = calloc(n, 1);
-        if (!c->pq || !c->head || !c->head_ts || !c->fetched || !c->hold_since || !c->ppoked)
+        c->ptaken = calloc(n, sizeof *c->ptaken);
+        if (!c->pq || !c->head || !c->head_ts || !c->fetched || !c->hold_since || !c->ptaken)
             return rn_seterr(err, "out of memory");
     }
     if (o->group) {
@@ -459,7 +490,10 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
     set(conf, "queued.max.messages.kbytes", QUEUED_KB);
     set(conf, "queued.min.messages", QUEUED_RECORDS);
     set(conf, "enable.partition.eof", "true");   /* ends are positions to commit */
-    set(conf, "fetch.wait.max.ms", "100");
+    /* How long a fetch at a partition's end waits on the broker: with -e
+     * the last fetch is one, and so is every fetch that asks for a partition
+     * at its end while another one is still being read. */
+    set(conf, "fetch.wait.max.ms", o->exit_at_end ? "10" : "100");
     set(conf, "auto.offset.reset", o->offset_kind == RN_OFF_END ? "latest" : "earliest");
     snprintf(ms, sizeof ms, "%lld", (long long)o->timeout_ms);
     set(conf, "socket.connection.setup.timeout.ms", ms);
@@ -486,6 +520,8 @@ rn_kcons *rn_kcons_new(const rn_kcons_opts *o, char *err)
         free(c);
         return NULL;
     }
+    c->queue_records = conf_uint(conf, "queued.min.messages");
+    c->queue_bytes = conf_uint(conf, "queued.max.messages.kbytes") * 1024;
     rd_kafka_conf_set_opaque(conf, c);
     c->wake[0] = c->wake[1] = -1;
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e))) {
@@ -588,33 +624,31 @@ int rn_kcons_fd(const rn_kcons *c) { return c->wake[0]; }
  * reader of small records) then waits for the tick: 1M records of 100 B
  * came in 5-7 s with kcat -J, 2.3 s once its queue held them all.
  * (librdkafka 2.3 has fetch.queue.backoff.ms for this.) Here a request
- * wakes it: when a queue runs empty while its partitions have records
- * beyond what was taken (their high watermark says so), a ListOffsets goes
- * to their leaders, without waiting for the answer, and the broker threads
- * look at their queues again at once. Once per emptying: a small request
- * per fetch at most, when the reader is faster than the fetches anyway. */
+ * wakes it: when a queue runs empty after as many records (or bytes) as
+ * stop the fetcher were taken from it since it was last empty, so that it
+ * may have been full, a ListOffsets goes to the leaders of its partitions
+ * that are not at their end, without waiting for the answer, and their
+ * broker threads look at their queues again at once. A reader that keeps
+ * up with the fetches empties the queue before that and sends nothing. */
 
-/* Partition i has records on the broker beyond next, the offset after
- * the last one taken from librdkafka. */
-static int has_more(const rn_kcons *c, int32_t i, int64_t next)
+/* Record m was taken from a queue. */
+static void took(struct taken *t, const rd_kafka_message_t *m)
 {
-    int64_t lo, hi;
-    return c->assigned[i] && !c->eof[i] && next >= 0
-        && rd_kafka_get_watermark_offsets(c->rk, c->o.topic, i, &lo, &hi)
-               == RD_KAFKA_RESP_ERR_NO_ERROR
-        && next < hi;
+    t->n++;
+    t->bytes += m->len;
 }
 
 /* The queue of partition p (-1: the consumer's queue, all of them) gave
- * nothing; *poked says whether that was already seen. */
-static void refill(rn_kcons *c, int32_t p, char *poked)
+ * nothing; t counts what it gave since it was last empty. */
+static void refill(rn_kcons *c, int32_t p, struct taken *t)
 {
-    if (*poked)
+    int full = t->n >= c->queue_records || t->bytes >= c->queue_bytes;
+    t->n = t->bytes = 0;
+    if (!full)
         return;
-    *poked = 1;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p < 0 ? 4 : 1);
     for (int32_t i = p < 0 ? 0 : p; i < (p < 0 ? c->nparts : p + 1); i++)
-        if (has_more(c, i, p < 0 ? c->next[i] : c->fetched[i]))
+        if (c->assigned[i] && !c->eof[i])
             rd_kafka_topic_partition_list_add(l, c->o.topic, i)->offset = RD_KAFKA_OFFSET_END;
     /* Timeout 0: the request goes out and the call returns; the answer
      * comes to a queue that is gone, which librdkafka allows for. */
@@ -633,10 +667,10 @@ static rd_kafka_message_t *poll_now(rn_kcons *c)
         drain_wake(c);
         m = rd_kafka_consumer_poll(c->rk, 0);
     }
-    if (m)
-        c->poked = 0;
-    else
-        refill(c, -1, &c->poked);
+    if (!m)
+        refill(c, -1, &c->taken);
+    else if (!m->err)
+        took(&c->taken, m);
     return m;
 }
 
@@ -784,24 +818,27 @@ static int fill(rn_kcons *c, rd_kafka_message_t **m, char *err)
      * partitions' queues counts as polling for max.poll.interval.ms. */
     *m = NULL;
     while (rd_kafka_queue_length(c->q) > 0 && (*m = rd_kafka_consumer_poll(c->rk, 0))) {
-        if (!(*m)->err)
+        if (!(*m)->err) {
+            took(&c->taken, *m);
             return 1;
+        }
         if (not_a_record(c, *m, err) < 0)
             return RN_ERR;
     }
+    refill(c, -1, &c->taken);
     for (int32_t p = 0; p < c->nparts; p++) {
         rd_kafka_message_t *r;
         while (c->pq[p] && !c->head[p]) {
             if (!(r = rd_kafka_consume_queue(c->pq[p], 0))) {
-                refill(c, p, &c->ppoked[p]);
+                refill(c, p, &c->ptaken[p]);
                 break;
             }
-            c->ppoked[p] = 0;
             if (r->err) {
                 if (not_a_record(c, r, err) < 0)
                     return RN_ERR;
                 continue;
             }
+            took(&c->ptaken[p], r);
             c->head[p] = r;
             c->head_ts[p] = rd_kafka_message_timestamp(r, NULL);
             c->fetched[p] = r->offset + 1;
