@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -209,6 +212,53 @@ START_TEST(pwrite_and_pwritev_at_offsets)
 }
 END_TEST
 
+static void on_alarm(int sig) { (void)sig; }
+
+/* rn_writev_all goes on after short writes: a timer interrupts the writer
+ * (no SA_RESTART) while a slow reader drains the pipe, so writev returns
+ * part of a segment, or EINTR, again and again. */
+START_TEST(writev_all_after_short_writes)
+{
+    enum { A = 70000, B = 1, C = 150001 };
+    static char a[A], c[C], got[A + B + C + 1];
+    char b[B] = { 'b' };
+    for (size_t i = 0; i < A; i++)
+        a[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < C; i++)
+        c[i] = (char)('0' + i % 10);
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {             /* the reader: 4 KiB at a time, slowly */
+        close(pfd[1]);
+        size_t n = 0;
+        ssize_t r;
+        while (n < sizeof got && (r = read(pfd[0], got + n, 4096)) > 0) {
+            n += (size_t)r;
+            usleep(50);
+        }
+        _exit(n == A + B + C && memcmp(got, a, A) == 0 && got[A] == 'b'
+              && memcmp(got + A + B, c, C) == 0 ? 0 : 1);
+    }
+    close(pfd[0]);
+    struct sigaction sa = { .sa_handler = on_alarm };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = { { 0, 200 }, { 0, 200 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    struct iovec iov[3] = { { a, A }, { b, B }, { c, C } };
+    int r = rn_writev_all(pfd[1], iov, 3);
+    struct itimerval off = { { 0, 0 }, { 0, 0 } };
+    setitimer(ITIMER_REAL, &off, NULL);
+    close(pfd[1]);
+    ck_assert_int_eq(r, 0);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+END_TEST
+
 START_TEST(read_window_matches_file)
 {
     enum { N = 10000, CAP = 64 };
@@ -381,6 +431,7 @@ int main(void)
     tcase_add_checked_fixture(io, setup, teardown);
     tcase_add_test(io, pread_full_and_short);
     tcase_add_test(io, pwrite_and_pwritev_at_offsets);
+    tcase_add_test(io, writev_all_after_short_writes);
     tcase_add_test(io, read_window_matches_file);
     tcase_add_test(io, seg_list_sorted_with_others);
     tcase_add_test(io, seg_list_missing_dir);

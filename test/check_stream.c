@@ -211,6 +211,58 @@ START_TEST(test_put_invalid_utf8_escaped)
 }
 END_TEST
 
+/* The encoder goes 16 bytes a step, the last step overlapping, and
+ * strings under 16 bytes in one go: what comes out must not depend on where
+ * a byte that is not plain falls. One or two such tokens at every place in
+ * plain text of every length up to 70, against the text pieced together. */
+START_TEST(test_put_any_position)
+{
+    static const struct { const char *in, *out; } tok[] = {
+        { "\"", "\\\"" }, { "\\", "\\\\" }, { "\n", "\\n" }, { "\x01", "\\u0001" },
+        { "\x7f", "\x7f" }, { "\x80", "\\udc80" }, { "\xc3\xa9", "\xc3\xa9" },
+        { "\xe2\x82\xac", "\xe2\x82\xac" }, { "\xe2\x82", "\\udce2\\udc82" },
+        { "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+    };
+    size_t ntok = sizeof tok / sizeof tok[0];
+    char in[128], want[512];
+
+    for (size_t n = 0; n <= 70; n++) {
+        for (size_t t = 0; t < ntok; t++) {
+            for (size_t at = 0; at <= n; at++) {
+                /* tok[t] at `at`, and tok[t2] (one in three) near the end */
+                size_t t2 = (t + at) % ntok, at2 = n - (at % 5 < n ? at % 5 : 0);
+                int two = at % 3 == 0 && at2 > at;
+                size_t i = 0, w = 0;
+                want[w++] = '"';
+                for (size_t k = 0; k <= n; k++) {
+                    const char *tin = NULL, *tout = NULL;
+                    if (k == at) {
+                        tin = tok[t].in;
+                        tout = tok[t].out;
+                    } else if (two && k == at2) {
+                        tin = tok[t2].in;
+                        tout = tok[t2].out;
+                    }
+                    if (tin) {
+                        memcpy(in + i, tin, strlen(tin));
+                        i += strlen(tin);
+                        memcpy(want + w, tout, strlen(tout));
+                        w += strlen(tout);
+                    }
+                    if (k < n) {
+                        in[i++] = (char)('a' + k % 26);
+                        want[w++] = (char)('a' + k % 26);
+                    }
+                }
+                want[w++] = '"';
+                want[w] = '\0';
+                expect_json(in, i, want);
+            }
+        }
+    }
+}
+END_TEST
+
 static void roundtrip_string(const char *s, size_t n)
 {
     rn_buf lit = { 0 }, out = { 0 };
@@ -1470,6 +1522,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_put_escapes);
     tcase_add_test(tc, test_put_valid_utf8_passes);
     tcase_add_test(tc, test_put_invalid_utf8_escaped);
+    tcase_add_test(tc, test_put_any_position);
     tcase_add_test(tc, test_string_roundtrip_any_bytes);
     tcase_add_test(tc, test_get_escapes);
     tcase_add_test(tc, test_get_errors_name_offset);

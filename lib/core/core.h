@@ -607,10 +607,11 @@ static inline int rn_memeq(const void *a, const void *b, size_t n)
  * fsyncs are skipped: that survives kill -9 but not a power loss. */
 
 /* Whole writes and reads; EINTR is retried. 0, or RN_ERR with errno set;
- * rn_pread_full: RN_ESHORT when the file ends first. rn_pwritev_full moves
- * iov along as it writes. */
+ * rn_pread_full: RN_ESHORT when the file ends first. rn_writev_all and
+ * rn_pwritev_full move iov along as they write. */
 struct iovec;
 int rn_write_all(int fd, const void *buf, size_t len);
+int rn_writev_all(int fd, struct iovec *iov, int n);
 int rn_pread_full(int fd, void *buf, size_t n, uint64_t off);
 int rn_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
 int rn_pwritev_full(int fd, struct iovec *iov, int n, uint64_t off);

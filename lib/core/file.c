@@ -63,6 +63,37 @@ int rn_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
     return 0;
 }
 
+/* Move *iov (n entries) past r bytes written; the entries left. */
+static int iov_advance(struct iovec **iov, int n, size_t r)
+{
+    struct iovec *v = *iov;
+    while (n > 0 && r >= v->iov_len) {
+        r -= v->iov_len;
+        v++;
+        n--;
+    }
+    if (n > 0) {
+        v->iov_base = (char *)v->iov_base + r;
+        v->iov_len -= r;
+    }
+    *iov = v;
+    return n;
+}
+
+int rn_writev_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t r = writev(fd, iov, n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return RN_ERR;
+        }
+        n = iov_advance(&iov, n, (size_t)r);
+    }
+    return 0;
+}
+
 int rn_pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
 {
     while (n > 0) {
@@ -73,15 +104,7 @@ int rn_pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
             return RN_ERR;
         }
         off += (uint64_t)r;
-        while (n > 0 && (size_t)r >= iov->iov_len) {
-            r -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
-        }
+        n = iov_advance(&iov, n, (size_t)r);
     }
     return 0;
 }

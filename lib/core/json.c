@@ -2,6 +2,9 @@
 #include "core/core.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const char hex[] = "0123456789abcdef";
 
@@ -71,19 +74,105 @@ static int plain8(uint64_t x)
     return !((x & HIGH) | special8(x));
 }
 
+#ifdef __SSE2__
+/* The bytes of x that are not written as they are, as the bits of a mask:
+ * a signed compare with 0x20 takes control bytes and those >= 0x80 alike. */
+static unsigned special16(__m128i x)
+{
+    __m128i m = _mm_or_si128(_mm_cmplt_epi8(x, _mm_set1_epi8(0x20)),
+                             _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                          _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* Copy the bytes of s[i..n) that are written as they are to *op, up to the
+ * first that is not; its index (n: all were). 16 bytes a step where SSE2
+ * is (every x86-64), the last step overlapping the one before: each stores
+ * all 16 bytes, and the output moves on only past the plain ones, which the
+ * room for six bytes a byte allows. */
+static size_t copy_plain(char **op, const unsigned char *s, size_t i, size_t n)
+{
+    char *o = *op;
+    size_t run;
+#ifdef __SSE2__
+    size_t i0 = i;
+    char *o0 = o;
+    while (i + 16 <= n) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        _mm_storeu_si128((__m128i *)(void *)o, x);
+        unsigned m = special16(x);
+        if (m) {
+            unsigned k = (unsigned)__builtin_ctz(m);
+            *op = o + k;
+            return i + k;
+        }
+        i += 16;
+        o += 16;
+    }
+    if (i < n && n - 16 >= i0 && n >= 16) {
+        /* The last 16 bytes: those before i were copied as they are, to
+         * the same places, so writing them again changes nothing. */
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+        o = o0 + (n - 16 - i0);
+        _mm_storeu_si128((__m128i *)(void *)o, x);
+        unsigned m = special16(x), k = m ? (unsigned)__builtin_ctz(m) : 16;
+        *op = o + k;
+        return n - 16 + k;
+    }
+#endif
+    run = i;
+    while (i + 8 <= n && plain8(load8(s + i)))
+        i += 8;
+    while (i < n && byte_class[s[i]] == 0)
+        i++;
+    memcpy(o, s + run, i - run);
+    *op = o + (i - run);
+    return i;
+}
+
+/* A string of fewer than 16 bytes that is written as it is (keys, numbers,
+ * short values: most of a json line's strings), copied without a loop: two
+ * overlapping words check and copy 4..15 bytes. The end, or NULL when one
+ * of the bytes is not plain. */
+static char *copy_short(char *o, const unsigned char *s, size_t n)
+{
+    if (n >= 8) {
+        uint64_t a = load8(s), b = load8(s + n - 8);
+        if (!plain8(a) || !plain8(b))
+            return NULL;
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        if (!plain8((uint64_t)a | (uint64_t)b << 32))
+            return NULL;
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (byte_class[s[i]])
+                return NULL;
+            o[i] = (char)s[i];
+        }
+    }
+    return o + n;
+}
+
 char *rn_json_write_string(char *o, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
 
     *o++ = '"';
+    char *e;
+    if (n < 16 && (e = copy_short(o, s, n))) {
+        *e++ = '"';
+        return e;
+    }
     for (size_t i = 0; i < n;) {
-        size_t run = i;
-        while (i + 8 <= n && plain8(load8(s + i)))
-            i += 8;
-        while (i < n && byte_class[s[i]] == 0)
-            i++;
-        memcpy(o, s + run, i - run);
-        o += i - run;
+        i = copy_plain(&o, s, i, n);
         if (i == n)
             break;
         unsigned c = s[i];

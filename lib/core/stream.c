@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 
@@ -870,21 +871,16 @@ void rn_writer_free(rn_writer *w)
 
 int rn_writer_wants_headers(const rn_writer *w) { return w->fmt != RN_FMT_LINES; }
 
-static int write_out(rn_writer *w, const void *p, size_t n, char *err)
+/* Write iov[0..n) whole; the buffer is empty afterwards either way. Bytes
+ * that failed to go out are dropped: the caller stops on the error, and
+ * keeping them would only grow the buffer. */
+static int write_out(rn_writer *w, struct iovec *iov, int n, char *err)
 {
-    if (rn_write_all(w->fd, p, n) < 0) {
+    int r = 0;
+    if (rn_writev_all(w->fd, iov, n) < 0) {
         rn_seterr(err, "write: %s", strerror(errno));
-        return errno == EPIPE ? RN_EPIPE : RN_ERR;
+        r = errno == EPIPE ? RN_EPIPE : RN_ERR;
     }
-    return 0;
-}
-
-int rn_writer_flush(rn_writer *w, char *err)
-{
-    int r = write_out(w, w->out.p, w->out.len, err);
-
-    /* Bytes that failed to go out are dropped: the caller stops on the error,
-     * and keeping them would only grow the buffer. */
     w->out.len = 0;
     if (w->out.cap > 2 * WRITE_SIZE) {
         char *p = realloc(w->out.p, 2 * WRITE_SIZE);
@@ -896,17 +892,24 @@ int rn_writer_flush(rn_writer *w, char *err)
     return r;
 }
 
+int rn_writer_flush(rn_writer *w, char *err)
+{
+    struct iovec iov = { w->out.p, w->out.len };
+    return write_out(w, &iov, w->out.len > 0, err);
+}
+
 static int nomem(char *err)
 {
     rn_seterr(err, "out of memory");
     return RN_ENOMEM;
 }
 
-/* Write what is buffered, then the big body itself. */
+/* Write what is buffered and then the big body itself, in one call. */
 static int write_through(rn_writer *w, const rn_str *body, char *err)
 {
-    int r = rn_writer_flush(w, err);
-    return r < 0 ? r : write_out(w, body->p, body->n, err);
+    struct iovec iov[2] = { { w->out.p, w->out.len }, { (void *)body->p, body->n } };
+    int skip = w->out.len == 0;
+    return write_out(w, iov + skip, 2 - skip, err);
 }
 
 int rn_writer_put(rn_writer *w, const rn_event *ev, char *err)
