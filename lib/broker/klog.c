@@ -1101,6 +1101,89 @@ static int check_records(recsrc *s, int32_t count, int64_t *bad_rec, tscan *ts)
     return 0;
 }
 
+/* ---- the same check, fast, for an uncompressed batch ---------------------- */
+
+/* A zigzag varint of at most maxb bytes from [*pp, end); -1 when it runs
+ * past end or is too long. Most are one byte. */
+static inline int flat_varint(const unsigned char **pp, const unsigned char *end, int maxb,
+                              int64_t *v)
+{
+    const unsigned char *p = *pp;
+    uint64_t u = 0;
+    if (p < end && p[0] < 0x80) {              /* lengths below 64, small deltas */
+        u = p[0];
+        p++;
+    } else if (end - p >= 2 && p[1] < 0x80) {  /* below 8192 */
+        u = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        p += 2;
+    } else {
+        int i = 0;
+        for (;; i++) {
+            if (i == maxb || p >= end)
+                return -1;
+            unsigned char c = *p++;
+            u |= (uint64_t)(c & 0x7f) << (7 * i);
+            if (!(c & 0x80))
+                break;
+        }
+    }
+    *pp = p;
+    *v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    return 0;
+}
+
+/* A length-prefixed field of at least min bytes (-1 is null), skipped. */
+static inline int flat_field(const unsigned char **pp, const unsigned char *end, int64_t min)
+{
+    int64_t v;
+    if (flat_varint(pp, end, 5, &v) < 0 || v < min || (v > 0 && v > end - *pp))
+        return -1;
+    if (v > 0)
+        *pp += v;
+    return 0;
+}
+
+/* check_records for a batch whose records lie flat in memory: pointer walks
+ * instead of the byte source's calls per byte (the source serves gzip's
+ * window too), about 4x fewer instructions for 100-byte records. 0 when
+ * every record is good, with ts as check_records leaves it; -1 on anything
+ * else, and then check_records reads the batch again to find and word the
+ * first error exactly. */
+static int check_flat(const unsigned char *p, size_t n, int32_t count, tscan *ts)
+{
+    const unsigned char *end = p + n;
+    for (int32_t i = 0; i < count; i++) {
+        int64_t len, v, nh;
+        if (flat_varint(&p, end, 5, &len) < 0 || len < 1 || len > end - p)
+            return -1;
+        const unsigned char *rend = p + len;
+        p++;                                    /* attributes */
+        if (flat_varint(&p, rend, 10, &v) < 0)
+            return -1;
+        if (ts) {
+            int64_t t;     /* saturate nonsense stamps rather than overflow */
+            if (__builtin_add_overflow(ts->first, v, &t))
+                t = v < 0 ? INT64_MIN : INT64_MAX;
+            if (t > ts->max)
+                ts->max = t;
+            if (ts->target != -1 && ts->hit < 0 && i >= ts->from && t >= ts->target) {
+                ts->hit = i;
+                ts->hit_ts = t;
+            }
+        }
+        if (flat_varint(&p, rend, 5, &v) < 0 || v != i
+            || flat_field(&p, rend, -1) < 0 || flat_field(&p, rend, -1) < 0
+            || flat_varint(&p, rend, 5, &nh) < 0 || nh < 0)
+            return -1;
+        for (int64_t k = 0; k < nh; k++)
+            if (flat_field(&p, rend, 0) < 0 || flat_field(&p, rend, -1) < 0)
+                return -1;
+        if (p != rend)
+            return -1;
+    }
+    return p == end ? 0 : -1;
+}
+
 /* What pass 1 checks beyond the header: the codec, the record count against
  * lastOffsetDelta, and each record, inflating a gzip batch to read them.
  * Batches of the other codecs (snappy, lz4, zstd) are taken as they are:
@@ -1129,6 +1212,15 @@ static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h
         return NULL;
     recsrc s = { .p = b + HDR, .n = (size_t)h->len + 12 - HDR, .win = l->win,
                  .max = l->o.max_inflated };
+    if (codec == 0) {
+        if (check_flat(s.p, s.n, count, ts) == 0)
+            return NULL;
+        if (ts) {               /* the slow reading starts afresh */
+            ts->max = -1;
+            ts->hit = -1;
+            ts->hit_ts = -1;
+        }
+    }
     z_stream z;
     if (codec == 1) {
         memset(&z, 0, sizeof z);
