@@ -265,6 +265,24 @@ START_TEST(crc_vectors)
     for (size_t off = 0; off < 16; off++)
         for (size_t n = 0; n < 40; n++)
             ck_assert_uint_eq(rn_crc32c(0, buf + off, n), rn_crc32c_sw(0, buf + off, n));
+    /* Large buffers take three streams at a time (24 KiB a round): lengths
+     * around the rounds, odd starts, and a running CRC going in. */
+    static unsigned char big[200000];
+    uint32_t x = 1;
+    for (size_t i = 0; i < sizeof big; i++) {
+        x = x * 1103515245u + 12345u;
+        big[i] = (unsigned char)(x >> 16);
+    }
+    static const size_t lens[] = { 24575, 24576, 24577, 24583, 49151, 49152, 49160, 73728,
+                                   100000, 199990 };
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++)
+        for (size_t off = 0; off < 9; off += 3) {
+            uint32_t in = (uint32_t)(k * 0x9e3779b9u);
+            ck_assert_uint_eq(rn_crc32c(in, big + off, lens[k]),
+                              rn_crc32c_sw(in, big + off, lens[k]));
+        }
+    ck_assert_uint_eq(rn_crc32c(rn_crc32c(0, big, 30000), big + 30000, sizeof big - 30000),
+                      rn_crc32c_sw(0, big, sizeof big));
 }
 END_TEST
 
