@@ -253,6 +253,16 @@ static size_t batch(rn_buf *b, int n, int64_t ts, const char *tag)
     return at;
 }
 
+/* n batches of two records of 2999 bytes each, stamped 3000 + k ms. */
+static void big_batches(rn_buf *b, int n)
+{
+    char tag[3000];
+    memset(tag, 'z', sizeof tag - 1);
+    tag[sizeof tag - 1] = 0;
+    for (int k = 0; k < n; k++)
+        batch(b, 2, 3000 + k, tag);
+}
+
 /* What the broker makes of batches: base offsets assigned from first on. */
 static void assign_offsets(rn_buf *b, int64_t first)
 {
@@ -886,11 +896,7 @@ START_TEST(produce_then_fetch)
     /* Record bytes of more than 16 KiB, which a socket gets by sendfile,
      * come back the same. */
     rn_buf big = { 0 };
-    char tag[3000];
-    memset(tag, 'z', sizeof tag - 1);
-    tag[sizeof tag - 1] = 0;
-    for (int k = 0; k < 10; k++)
-        batch(&big, 2, 3000 + k, tag);
+    big_batches(&big, 10);
     ck_assert_uint_gt(big.len, 50000);
     produce_now(0, "t", 1, 1, big.p, big.len, 0, 0);
     assign_offsets(&big, 0);
@@ -910,11 +916,7 @@ END_TEST
 START_TEST(large_requests_among_others)
 {
     rn_buf big = { 0 }, small = { 0 };
-    char tag[3000];
-    memset(tag, 'z', sizeof tag - 1);
-    tag[sizeof tag - 1] = 0;
-    for (int k = 0; k < 14; k++)
-        batch(&big, 2, 3000 + k, tag);
+    big_batches(&big, 14);
     ck_assert_uint_gt(big.len, 70000);
     batch(&small, 3, 1000, "s");
     for (int whole = 0; whole < 2; whole++) {

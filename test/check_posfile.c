@@ -181,15 +181,28 @@ static uint64_t saved_offset(const char *p)
     return off;
 }
 
+/* A loop and a saver of p on it; warnings counted from 0. */
+static void saver_open(uv_loop_t *loop, rn_possaver *sv, const char *p)
+{
+    ck_assert_int_eq(uv_loop_init(loop), 0);
+    ck_assert_int_eq(rn_possaver_init(sv, loop, p, count_warning, NULL), 0);
+    warnings = 0;
+}
+
+/* ... and gone, with nothing left on the loop. */
+static void saver_close(uv_loop_t *loop, rn_possaver *sv)
+{
+    rn_possaver_destroy(sv);
+    ck_assert_int_eq(uv_loop_close(loop), 0);
+}
+
 START_TEST(saver_keeps_the_newest)
 {
     char err[RN_ERRLEN];
     uv_loop_t loop;
     rn_possaver sv;
     rn_posfile pf = { 0 };
-    ck_assert_int_eq(uv_loop_init(&loop), 0);
-    ck_assert_int_eq(rn_possaver_init(&sv, &loop, path, count_warning, NULL), 0);
-    warnings = 0;
+    saver_open(&loop, &sv, path);
     /* Queued while one runs: the newest waits and replaces the others. */
     for (uint64_t off = 1; off <= 5; off++) {
         snapshot(&pf, off);
@@ -200,8 +213,7 @@ START_TEST(saver_keeps_the_newest)
     ck_assert_uint_eq(saved_offset(path), 5);
     ck_assert_int_eq(warnings, 0);
     ck_assert_int_eq(sv.failing, 0);
-    rn_possaver_destroy(&sv);
-    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    saver_close(&loop, &sv);
     rn_posfile_free(&pf);
 }
 END_TEST
@@ -212,8 +224,7 @@ START_TEST(saver_direct_save_is_not_undone)
     uv_loop_t loop;
     rn_possaver sv;
     rn_posfile pf = { 0 };
-    ck_assert_int_eq(uv_loop_init(&loop), 0);
-    ck_assert_int_eq(rn_possaver_init(&sv, &loop, path, count_warning, NULL), 0);
+    saver_open(&loop, &sv, path);
     /* The last save of a stop, made while the pool still has an older one
      * (queued, running or about to run): the file keeps the last. */
     for (uint64_t i = 0; i < 20; i++) {
@@ -224,8 +235,7 @@ START_TEST(saver_direct_save_is_not_undone)
         uv_run(&loop, UV_RUN_DEFAULT);
         ck_assert_uint_eq(saved_offset(path), 2 * i + 2);
     }
-    rn_possaver_destroy(&sv);
-    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    saver_close(&loop, &sv);
     rn_posfile_free(&pf);
 }
 END_TEST
@@ -238,9 +248,7 @@ START_TEST(saver_failure_said_once)
     rn_posfile pf = { 0 };
     snprintf(sub, sizeof sub, "%s/later", dir);
     snprintf(p, sizeof p, "%s/pos", sub);
-    ck_assert_int_eq(uv_loop_init(&loop), 0);
-    ck_assert_int_eq(rn_possaver_init(&sv, &loop, p, count_warning, NULL), 0);
-    warnings = 0;
+    saver_open(&loop, &sv, p);
     snapshot(&pf, 7);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(rn_possaver_queue(&sv, &pf, err), 0);
@@ -258,8 +266,7 @@ START_TEST(saver_failure_said_once)
     ck_assert_int_eq(warnings, 2);
     ck_assert_msg(strstr(last_warning, "saved again"), "%s", last_warning);
     ck_assert_uint_eq(saved_offset(p), 7);
-    rn_possaver_destroy(&sv);
-    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    saver_close(&loop, &sv);
     rn_posfile_free(&pf);
 }
 END_TEST

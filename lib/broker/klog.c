@@ -1035,6 +1035,21 @@ static int src_field(recsrc *s, uint64_t *left, int64_t min, const char *why)
     return v > 0 ? src_skip(s, left, (uint64_t)v) : 0;
 }
 
+/* Record i's timestamp delta v into ts: the batch's greatest stamp, and the
+ * first record at or after the target. */
+static inline void ts_record(tscan *ts, int32_t i, int64_t v)
+{
+    int64_t t;     /* saturate nonsense stamps rather than overflow */
+    if (__builtin_add_overflow(ts->first, v, &t))
+        t = v < 0 ? INT64_MIN : INT64_MAX;
+    if (t > ts->max)
+        ts->max = t;
+    if (ts->target != -1 && ts->hit < 0 && i >= ts->from && t >= ts->target) {
+        ts->hit = i;
+        ts->hit_ts = t;
+    }
+}
+
 /* Every record of the batch, as Kafka's validator reads them: a length that
  * the fields fill exactly, offset deltas 0..n-1, key and value lengths >= -1,
  * headers with a key; n records and nothing after them. Timestamps go to ts
@@ -1059,17 +1074,8 @@ static int check_records(recsrc *s, int32_t count, int64_t *bad_rec, tscan *ts)
         unsigned char attr;
         if (src_byte(s, &left, &attr) < 0 || src_varint(s, &left, 10, &v) < 0)
             return -1;
-        if (ts) {
-            int64_t t;     /* saturate nonsense stamps rather than overflow */
-            if (__builtin_add_overflow(ts->first, v, &t))
-                t = v < 0 ? INT64_MIN : INT64_MAX;
-            if (t > ts->max)
-                ts->max = t;
-            if (ts->target != -1 && ts->hit < 0 && i >= ts->from && t >= ts->target) {
-                ts->hit = i;
-                ts->hit_ts = t;
-            }
-        }
+        if (ts)
+            ts_record(ts, i, v);
         if (src_varint(s, &left, 5, &v) < 0)
             return -1;
         if (v != i) {
@@ -1160,17 +1166,8 @@ static int check_flat(const unsigned char *p, size_t n, int32_t count, tscan *ts
         p++;                                    /* attributes */
         if (flat_varint(&p, rend, 10, &v) < 0)
             return -1;
-        if (ts) {
-            int64_t t;     /* saturate nonsense stamps rather than overflow */
-            if (__builtin_add_overflow(ts->first, v, &t))
-                t = v < 0 ? INT64_MIN : INT64_MAX;
-            if (t > ts->max)
-                ts->max = t;
-            if (ts->target != -1 && ts->hit < 0 && i >= ts->from && t >= ts->target) {
-                ts->hit = i;
-                ts->hit_ts = t;
-            }
-        }
+        if (ts)
+            ts_record(ts, i, v);
         if (flat_varint(&p, rend, 5, &v) < 0 || v != i
             || flat_field(&p, rend, -1) < 0 || flat_field(&p, rend, -1) < 0
             || flat_varint(&p, rend, 5, &nh) < 0 || nh < 0)
