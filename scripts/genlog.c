@@ -843,16 +843,150 @@ static int parse_seq_stamp(const char *s, const char *end, uint64_t *seq, int64_
     return found;
 }
 
-/* Arrival time is taken once per read(2): every line in the chunk had arrived
- * by then, and none can be timed more finely from the outside. */
-static int latency_read(void)
-{
-    size_t cap = 1 << 16, have = 0, nlat = 0, latcap = 1 << 16;
-    char *buf = xmalloc(cap);
-    int64_t *lat = xmalloc(latcap * sizeof *lat);
-    uint64_t lines = 0, expect = 1, missing = 0, reordered = 0, first = 0, last = 0;
-    uint64_t negative = 0;
+typedef struct {
+    bool pass;            /* copy the lines to stdout */
+    const char *report;   /* NULL: the report to stdout */
+    uint64_t count;       /* report once this many lines arrived (0: at EOF) */
+    uint64_t warmup;      /* lines with seq <= warmup are not timed */
+} latread_t;
 
+typedef struct {
+    uint64_t lines, expect, missing, reordered, first, last, negative;
+    uint64_t distinct;    /* seq numbers seen at least once */
+    uint64_t *seen;       /* a bit per seq number */
+    size_t seencap;       /* words of it */
+    int64_t *lat;         /* in arrival order */
+    size_t nlat, latcap;
+} latstat_t;
+
+static double median_us(int64_t *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_i64);
+    return pct_us(v, n, 0.5);
+}
+
+/* The report: one line of key=value. q1_median_us and q4_median_us are the
+ * medians of the first and the last quarter of the timed lines in arrival
+ * order: at a steady rate, a backlog that grows shows as q4 well above q1.
+ * Written to a temporary name and renamed, so a reader of FILE never sees
+ * half a report. */
+static void latency_report(const latread_t *o, latstat_t *st)
+{
+    size_t n = st->nlat, q = n / 4;
+    double q1 = 0, q4 = 0;
+    if (q > 0) {
+        int64_t *tmp = xmalloc(q * sizeof *tmp);
+        memcpy(tmp, st->lat, q * sizeof *tmp);
+        q1 = median_us(tmp, q);
+        memcpy(tmp, st->lat + n - q, q * sizeof *tmp);
+        q4 = median_us(tmp, q);
+        free(tmp);
+    }
+    int64_t *v = xmalloc((n ? n : 1) * sizeof *v);
+    memcpy(v, st->lat, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_i64);
+
+    char tmpname[4096];
+    FILE *f = stdout;
+    if (o->report) {
+        snprintf(tmpname, sizeof tmpname, "%s.tmp", o->report);   /* a path fits */
+        if (!(f = fopen(tmpname, "w")))
+            die_errno("open", tmpname);
+    }
+    fprintf(f, "lines=%" PRIu64 " stamped=%zu first_seq=%" PRIu64 " last_seq=%" PRIu64
+            " missing=%" PRIu64 " reordered=%" PRIu64 " distinct=%" PRIu64
+            " min_us=%.1f median_us=%.1f"
+            " p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f"
+            " q1_median_us=%.1f q4_median_us=%.1f\n",
+            st->lines, n, st->first, st->last, st->missing, st->reordered, st->distinct,
+            n ? (double)v[0] / 1000.0 : 0.0, pct_us(v, n, 0.5), pct_us(v, n, 0.9),
+            pct_us(v, n, 0.99), pct_us(v, n, 0.999),
+            n ? (double)v[n - 1] / 1000.0 : 0.0, q1, q4);
+    free(v);
+    if (st->negative)
+        fprintf(stderr, PROG ": %" PRIu64 " lines arrived before their stamp "
+                "(clock stepped?); counted as 0\n", st->negative);
+    if (o->report) {
+        if (fclose(f) != 0)
+            die_errno("write", tmpname);
+        if (rename(tmpname, o->report) < 0)
+            die_errno("rename", tmpname);
+    } else if (fflush(stdout) != 0) {
+        die_errno("write", "stdout");
+    }
+}
+
+/* One line's seq and latency into the figures. */
+static void latency_line(const latread_t *o, latstat_t *st, const char *s, const char *nl,
+                         int64_t now)
+{
+    uint64_t seq;
+    int64_t stamp;
+    int f = parse_seq_stamp(s, nl, &seq, &stamp);
+    st->lines++;
+    if (f >= 1) {
+        if (!st->first)
+            st->first = seq;
+        if (seq == st->expect) {
+            st->expect++;
+        } else if (seq > st->expect) {
+            st->missing += seq - st->expect;
+            st->expect = seq + 1;
+        } else {
+            st->reordered++;              /* a duplicate or a late line */
+        }
+        if (seq > st->last)
+            st->last = seq;
+        size_t w = (size_t)(seq / 64);
+        if (w >= st->seencap) {
+            size_t cap = st->seencap ? st->seencap : 1024;
+            while (cap <= w)
+                cap *= 2;
+            uint64_t *nb = realloc(st->seen, cap * sizeof *nb);
+            if (!nb) {
+                fprintf(stderr, PROG ": out of memory\n");
+                exit(1);
+            }
+            memset(nb + st->seencap, 0, (cap - st->seencap) * sizeof *nb);
+            st->seen = nb;
+            st->seencap = cap;
+        }
+        if (!(st->seen[w] & (1ULL << (seq % 64)))) {
+            st->seen[w] |= 1ULL << (seq % 64);
+            st->distinct++;
+        }
+    }
+    if (f == 2 && seq > o->warmup) {
+        int64_t d = now - stamp;
+        if (d < 0) {                      /* clocks never go back here... */
+            st->negative++;
+            d = 0;
+        }
+        if (st->nlat == st->latcap) {
+            st->latcap *= 2;
+            int64_t *nv = realloc(st->lat, st->latcap * sizeof *st->lat);
+            if (!nv) {
+                fprintf(stderr, PROG ": out of memory\n");
+                exit(1);
+            }
+            st->lat = nv;
+        }
+        st->lat[st->nlat++] = d;
+    }
+}
+
+/* Arrival time is taken once per read(2): every line in the chunk had arrived
+ * by then, and none can be timed more finely from the outside. With --pass
+ * the chunk's whole lines go on to stdout after they are timed. */
+static int latency_read(const latread_t *o)
+{
+    size_t cap = 1 << 16, have = 0;
+    char *buf = xmalloc(cap);
+    latstat_t st = { .expect = 1, .latcap = 1 << 16 };
+    bool reported = false;
+
+    st.lat = xmalloc(st.latcap * sizeof *st.lat);
+    signal(SIGPIPE, SIG_IGN);     /* EPIPE instead */
     for (;;) {
         if (have == cap) {                    /* a line longer than the buffer */
             cap *= 2;
@@ -875,60 +1009,30 @@ static int latency_read(void)
         have += (size_t)n;
         char *s = buf, *end = buf + have, *nl;
         while ((nl = memchr(s, '\n', (size_t)(end - s))) != NULL) {
-            uint64_t seq;
-            int64_t stamp;
-            int f = parse_seq_stamp(s, nl, &seq, &stamp);
-            lines++;
-            if (f >= 1) {
-                if (!first)
-                    first = seq;
-                if (seq == expect) {
-                    expect++;
-                } else if (seq > expect) {
-                    missing += seq - expect;
-                    expect = seq + 1;
-                } else {
-                    reordered++;              /* a duplicate or a late line */
-                }
-                if (seq > last)
-                    last = seq;
-            }
-            if (f == 2) {
-                int64_t d = now - stamp;
-                if (d < 0) {                  /* clocks never go back here... */
-                    negative++;
-                    d = 0;
-                }
-                if (nlat == latcap) {
-                    latcap *= 2;
-                    int64_t *nv = realloc(lat, latcap * sizeof *lat);
-                    if (!nv) {
-                        fprintf(stderr, PROG ": out of memory\n");
-                        return 1;
-                    }
-                    lat = nv;
-                }
-                lat[nlat++] = d;
-            }
+            if (!reported)
+                latency_line(o, &st, s, nl, now);
             s = nl + 1;
+        }
+        if (o->pass) {
+            out_t out = { .fd = 1, .buf = buf, .len = (size_t)(s - buf) };
+            out_flush(&out);
         }
         have = (size_t)(end - s);
         memmove(buf, s, have);
+        /* Numbered lines count once each: a duplicate is not progress. */
+        if (!reported && o->count && (st.distinct ? st.distinct : st.lines) >= o->count) {
+            latency_report(o, &st);
+            reported = true;
+            if (!o->pass)
+                break;
+        }
     }
-    qsort(lat, nlat, sizeof *lat, cmp_i64);
-    printf("lines=%" PRIu64 " stamped=%zu first_seq=%" PRIu64 " last_seq=%" PRIu64
-           " missing=%" PRIu64 " reordered=%" PRIu64 " min_us=%.1f median_us=%.1f"
-           " p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f\n",
-           lines, nlat, first, last, missing, reordered,
-           nlat ? (double)lat[0] / 1000.0 : 0.0, pct_us(lat, nlat, 0.5),
-           pct_us(lat, nlat, 0.9), pct_us(lat, nlat, 0.99), pct_us(lat, nlat, 0.999),
-           nlat ? (double)lat[nlat - 1] / 1000.0 : 0.0);
-    if (negative)
-        fprintf(stderr, PROG ": %" PRIu64 " lines arrived before their stamp "
-                "(clock stepped?); counted as 0\n", negative);
+    if (!reported)
+        latency_report(o, &st);
     free(buf);
-    free(lat);
-    return fflush(stdout) == 0 ? 0 : 1;
+    free(st.lat);
+    free(st.seen);
+    return 0;
 }
 
 /* ---- --rusage -------------------------------------------------------------- */
@@ -979,7 +1083,7 @@ static const char usage_text[] =
 "              [--start EPOCH_SECONDS] [--seq] [--stamp] [-o FILE]\n"
 "              [--rotate-every N] [--rotate-mode rename|copytruncate|recreate] [--keep K]\n"
 "       genlog --vocab [-T TERMS] [-z EXPONENT]\n"
-"       genlog --latency-read\n"
+"       genlog --latency-read [-n LINES] [--warmup N] [--pass -o FILE]\n"
 "       genlog --rusage FILE COMMAND [ARG...]\n"
 "       genlog --help | --version\n"
 "\n"
@@ -1024,8 +1128,16 @@ static const char usage_text[] =
 "Helpers for tests and benchmarks:\n"
 "      --vocab               print \"RANK TERM PROBABILITY\" for every term and exit\n"
 "      --latency-read        read lines made with --stamp from stdin; at EOF print\n"
-"                            lines, lost and reordered ones, and latency (arrival\n"
-"                            minus stamp) percentiles in microseconds\n"
+"                            lines, lost and reordered ones, the distinct numbers\n"
+"                            seen, and latency (arrival minus stamp) percentiles\n"
+"                            in microseconds, also the\n"
+"                            median of the first and of the last quarter (q1, q4:\n"
+"                            a growing backlog shows as q4 above q1). With it:\n"
+"                            -n LINES: report once LINES lines arrived (distinct\n"
+"                            numbers, when the lines have them);\n"
+"                            --warmup N: lines numbered N or lower are not timed;\n"
+"                            --pass: copy the lines to stdout, the report to\n"
+"                            -o FILE (written whole, by a rename)\n"
 "      --rusage FILE         run COMMAND; then write its peak RSS (kB) and times to\n"
 "                            FILE, and exit with its status (for when time(1) is\n"
 "                            missing)\n"
@@ -1119,7 +1231,7 @@ static uint64_t parse_size(const char *s)
 
 enum {
     OPT_SEED = 256, OPT_START, OPT_SEQ, OPT_STAMP, OPT_ROTATE_EVERY, OPT_ROTATE_MODE,
-    OPT_KEEP, OPT_VOCAB, OPT_LATENCY_READ, OPT_RUSAGE,
+    OPT_KEEP, OPT_VOCAB, OPT_LATENCY_READ, OPT_RUSAGE, OPT_PASS, OPT_WARMUP,
 };
 
 static const struct option longopts[] = {
@@ -1139,6 +1251,8 @@ static const struct option longopts[] = {
     { "vocab", no_argument, NULL, OPT_VOCAB },
     { "latency-read", no_argument, NULL, OPT_LATENCY_READ },
     { "rusage", required_argument, NULL, OPT_RUSAGE },
+    { "pass", no_argument, NULL, OPT_PASS },
+    { "warmup", required_argument, NULL, OPT_WARMUP },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -1152,6 +1266,9 @@ int main(int argc, char **argv)
     bool seq = false, stamp = false, have_start = false, vocab_only = false;
     bool latency = false, have_mode = false, have_keep = false;
     bool gen_opts = false;          /* any option that only generating takes */
+    bool lat_opts = false;          /* --pass or --warmup */
+    bool other_gen_opts = false;    /* gen_opts other than -n and -o */
+    latread_t lr = { 0 };
     bool vocab_opts = false;        /* -T or -z */
     const char *output = NULL, *rusage_out = NULL;
     enum rotate_mode mode = ROT_RENAME;
@@ -1165,21 +1282,21 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+:n:b:r:T:z:o:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'n': run.max_lines = parse_uint(optarg, 0, UINT64_MAX, "-n"); gen_opts = true; break;
-        case 'b': run.max_bytes = parse_size(optarg); gen_opts = true; break;
-        case 'r': run.rate = parse_double(optarg, 1e-3, 1e9, "-r"); gen_opts = true; break;
+        case 'b': run.max_bytes = parse_size(optarg); gen_opts = other_gen_opts = true; break;
+        case 'r': run.rate = parse_double(optarg, 1e-3, 1e9, "-r"); gen_opts = other_gen_opts = true; break;
         case 'T': terms = parse_uint(optarg, 1, MAX_TERMS, "-T"); vocab_opts = true; break;
         case 'z': zipf = parse_double(optarg, 0, 10, "-z"); vocab_opts = true; break;
         case 'o': output = optarg; gen_opts = true; break;
-        case OPT_SEED: seed = parse_uint(optarg, 0, UINT64_MAX, "--seed"); gen_opts = true; break;
+        case OPT_SEED: seed = parse_uint(optarg, 0, UINT64_MAX, "--seed"); gen_opts = other_gen_opts = true; break;
         case OPT_START:
             run.start_sec = (int64_t)parse_uint(optarg, 0, 253402300799u, "--start");
-            have_start = gen_opts = true;
+            have_start = gen_opts = other_gen_opts = true;
             break;
-        case OPT_SEQ: seq = gen_opts = true; break;
-        case OPT_STAMP: stamp = seq = gen_opts = true; break;
+        case OPT_SEQ: seq = gen_opts = other_gen_opts = true; break;
+        case OPT_STAMP: stamp = seq = gen_opts = other_gen_opts = true; break;
         case OPT_ROTATE_EVERY:
             run.rotate_every = parse_uint(optarg, 1, UINT64_MAX, "--rotate-every");
-            gen_opts = true;
+            gen_opts = other_gen_opts = true;
             break;
         case OPT_ROTATE_MODE:
             if (strcmp(optarg, "rename") == 0)
@@ -1191,12 +1308,14 @@ int main(int argc, char **argv)
             else
                 usage_error("unknown rotate mode '%s' (use rename, copytruncate "
                             "or recreate)", optarg);
-            have_mode = gen_opts = true;
+            have_mode = gen_opts = other_gen_opts = true;
             break;
-        case OPT_KEEP: keep = parse_uint(optarg, 1, MAX_KEEP, "--keep"); have_keep = gen_opts = true; break;
+        case OPT_KEEP: keep = parse_uint(optarg, 1, MAX_KEEP, "--keep"); have_keep = gen_opts = other_gen_opts = true; break;
         case OPT_VOCAB: vocab_only = true; break;
         case OPT_LATENCY_READ: latency = true; break;
         case OPT_RUSAGE: rusage_out = optarg; break;
+        case OPT_PASS: lr.pass = lat_opts = true; break;
+        case OPT_WARMUP: lr.warmup = parse_uint(optarg, 0, UINT64_MAX, "--warmup"); lat_opts = true; break;
         case 'h': fputs(usage_text, stdout); return fflush(stdout) == 0 ? 0 : 1;
         case 'V': printf("genlog (runnel) %s\n", PACKAGE_VERSION); return 0;
         case ':':
@@ -1215,7 +1334,7 @@ int main(int argc, char **argv)
     if (vocab_only + latency + (rusage_out != NULL) > 1)
         usage_error("--vocab, --latency-read and --rusage exclude each other");
     if (rusage_out) {
-        if (gen_opts || vocab_opts)
+        if (gen_opts || vocab_opts || lat_opts)
             usage_error("--rusage takes no other options before the command");
         if (optind >= argc)
             usage_error("--rusage needs a command to run");
@@ -1224,10 +1343,16 @@ int main(int argc, char **argv)
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
     if (latency) {
-        if (gen_opts || vocab_opts)
-            usage_error("--latency-read takes no other options");
-        return latency_read();
+        if (other_gen_opts || vocab_opts)
+            usage_error("--latency-read takes only -n, -o, --warmup and --pass");
+        if (lr.pass && !output)
+            usage_error("--pass needs -o FILE for the report");
+        lr.report = output;
+        lr.count = run.max_lines == UINT64_MAX ? 0 : run.max_lines;
+        return latency_read(&lr);
     }
+    if (lat_opts)
+        usage_error("--pass and --warmup need --latency-read");
     if (vocab_only && gen_opts)
         usage_error("--vocab takes only -T and -z");
     if (run.rate > 0 && have_start)

@@ -120,11 +120,18 @@ static int32_t req(int16_t key, int16_t version)
     return corr;
 }
 
+/* When set, requests collect here instead of going in (to go in later, cut
+ * as the test likes). */
+static rn_buf *gather;
+
 static void send_to(int i)
 {
     ck_assert(!w.oom);
     rn_kw_fill32(&w, 0, (int32_t)(rq.len - 4));
-    rn__conn_input(T.p[i].c, rq.p, rq.len);
+    if (gather)
+        ck_assert_int_eq(rn_buf_append(gather, rq.p, rq.len), 0);
+    else
+        rn__conn_input(T.p[i].c, rq.p, rq.len);
 }
 
 /* ---- answers: read back with kproto's reader ------------------------------ */
@@ -244,6 +251,16 @@ static size_t batch(rn_buf *b, int n, int64_t ts, const char *tag)
     rn_kw_fill32(&k, crc_at, (int32_t)rn_crc32c(0, b->p + at + 21, b->len - at - 21));
     ck_assert(!k.oom);
     return at;
+}
+
+/* n batches of two records of 2999 bytes each, stamped 3000 + k ms. */
+static void big_batches(rn_buf *b, int n)
+{
+    char tag[3000];
+    memset(tag, 'z', sizeof tag - 1);
+    tag[sizeof tag - 1] = 0;
+    for (int k = 0; k < n; k++)
+        batch(b, 2, 3000 + k, tag);
 }
 
 /* What the broker makes of batches: base offsets assigned from first on. */
@@ -879,11 +896,7 @@ START_TEST(produce_then_fetch)
     /* Record bytes of more than 16 KiB, which a socket gets by sendfile,
      * come back the same. */
     rn_buf big = { 0 };
-    char tag[3000];
-    memset(tag, 'z', sizeof tag - 1);
-    tag[sizeof tag - 1] = 0;
-    for (int k = 0; k < 10; k++)
-        batch(&big, 2, 3000 + k, tag);
+    big_batches(&big, 10);
     ck_assert_uint_gt(big.len, 50000);
     produce_now(0, "t", 1, 1, big.p, big.len, 0, 0);
     assign_offsets(&big, 0);
@@ -891,6 +904,57 @@ START_TEST(produce_then_fetch)
     rn_buf_free(&big);
     rn_buf_free(&a);
     rn_buf_free(&all);
+}
+END_TEST
+
+/* A request larger than the shared read buffer keeps the buffer it was
+ * read into (no copy) when it is first there, and what follows it moves to
+ * a new one; one behind others in the same input is copied. Fed whole (the
+ * large ones are behind others) and in pieces that end anywhere (they come
+ * first once the input before them is done): every request is answered,
+ * in order, and the records read back as produced. */
+START_TEST(large_requests_among_others)
+{
+    rn_buf big = { 0 }, small = { 0 };
+    big_batches(&big, 14);
+    ck_assert_uint_gt(big.len, 70000);
+    batch(&small, 3, 1000, "s");
+    for (int whole = 0; whole < 2; whole++) {
+        const char *topic = whole ? "whole" : "pieces";
+        rn_buf stream = { 0 }, both = { 0 }, smalls = { 0 };
+        gather = &stream;
+        int32_t c[6];
+        c[0] = produce(0, topic, 0, 1, small.p, small.len);
+        c[1] = produce(0, topic, 1, 1, big.p, big.len);
+        c[2] = produce(0, topic, 1, 1, big.p, big.len);
+        c[3] = produce(0, topic, 0, 1, small.p, small.len);
+        c[4] = fetch(0, topic, 1, 0, 0, 0);
+        c[5] = fetch(0, topic, 0, 0, 0, 0);
+        gather = NULL;
+        size_t piece = whole ? stream.len : 7001;
+        for (size_t at = 0; at < stream.len; at += piece, piece = piece * 3 % 90001 + 1) {
+            size_t n = stream.len - at < piece ? stream.len - at : piece;
+            rn__conn_input(T.p[0].c, stream.p + at, n);
+        }
+        produced(0, c[0], topic, 0, 0, 0, 0);
+        produced(0, c[1], topic, 1, 0, 0, 0);
+        produced(0, c[2], topic, 1, 0, 28, 0);
+        produced(0, c[3], topic, 0, 0, 3, 0);
+        rn_buf_append(&both, big.p, big.len);
+        rn_buf_append(&both, big.p, big.len);
+        assign_offsets(&both, 0);
+        fetched(0, c[4], topic, 1, 0, 56, 0, both.p, both.len);
+        rn_buf_append(&smalls, small.p, small.len);
+        rn_buf_append(&smalls, small.p, small.len);
+        assign_offsets(&smalls, 0);
+        fetched(0, c[5], topic, 0, 0, 6, 0, smalls.p, smalls.len);
+        ck_assert(!answered(0));
+        rn_buf_free(&stream);
+        rn_buf_free(&both);
+        rn_buf_free(&smalls);
+    }
+    rn_buf_free(&big);
+    rn_buf_free(&small);
 }
 END_TEST
 
@@ -1897,6 +1961,7 @@ int main(void)
     tc = tcase_create("data");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, produce_then_fetch);
+    tcase_add_test(tc, large_requests_among_others);
     tcase_add_test(tc, fetch_out_of_range);
     tcase_add_test(tc, offsets_earliest_latest_by_time);
     tcase_add_test(tc, corrupt_batch);

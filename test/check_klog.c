@@ -268,6 +268,24 @@ START_TEST(crc_vectors)
     for (size_t off = 0; off < 16; off++)
         for (size_t n = 0; n < 40; n++)
             ck_assert_uint_eq(rn_crc32c(0, buf + off, n), rn_crc32c_sw(0, buf + off, n));
+    /* Large buffers take three streams at a time (24 KiB a round): lengths
+     * around the rounds, odd starts, and a running CRC going in. */
+    static unsigned char big[200000];
+    uint32_t x = 1;
+    for (size_t i = 0; i < sizeof big; i++) {
+        x = x * 1103515245u + 12345u;
+        big[i] = (unsigned char)(x >> 16);
+    }
+    static const size_t lens[] = { 24575, 24576, 24577, 24583, 49151, 49152, 49160, 73728,
+                                   100000, 199990 };
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++)
+        for (size_t off = 0; off < 9; off += 3) {
+            uint32_t in = (uint32_t)(k * 0x9e3779b9u);
+            ck_assert_uint_eq(rn_crc32c(in, big + off, lens[k]),
+                              rn_crc32c_sw(in, big + off, lens[k]));
+        }
+    ck_assert_uint_eq(rn_crc32c(rn_crc32c(0, big, 30000), big + 30000, sizeof big - 30000),
+                      rn_crc32c_sw(0, big, sizeof big));
 }
 END_TEST
 
@@ -701,6 +719,130 @@ START_TEST(compressed_validated)
     refuse(l, b, raw_batch(b, 1, 0, codec, z, zn), "inflate beyond the limit");
     rn_klog_close(l);
 }
+
+/* Records with keys, headers, empty and null fields, and lengths whose
+ * varints take 1, 2 and 3 bytes, from a seeded generator. With mrec >= 0,
+ * varint field mfield (0 timestampDelta, 1 offsetDelta, 2 key length,
+ * 3 value length, 4 header count, 5 first header's key length, 6 its value
+ * length) of record mrec says mval instead: a length of -1 (null) or up to
+ * 9000 is followed by that many bytes, any other by the field's own; the
+ * record's own length fits what follows when fix is set, and is one byte
+ * more or less when not. */
+static size_t records_mixed(unsigned char *out, int nrec, uint32_t seed, int mrec,
+                            int mfield, int64_t mval, int fix)
+{
+    static const size_t sizes[] = { 0, 1, 5, 63, 64, 100, 200, 8192, 9000 };
+    unsigned char *p = out;
+    for (int i = 0; i < nrec; i++) {
+        static unsigned char body[4 * 9000 + 256];
+        size_t k = 0;
+        seed = seed * 1103515245u + 12345u;
+        uint32_t r = seed >> 8;
+        int64_t klen = r % 3 == 0 ? -1 : (int64_t)sizes[r % 5];
+        int64_t vlen = (int64_t)sizes[(r >> 4) % 9];
+        int nh = (int)((r >> 8) % 3);
+        int64_t f[7] = { (int64_t)(r % 200000) - 100000, i, klen, vlen, nh, 3, 70 };
+        int64_t said[7];
+        memcpy(said, f, sizeof f);
+        if (i == mrec && mfield < 7)
+            said[mfield] = mval;
+        /* The bytes after a length field: as many as it says, when it can. */
+        int64_t bytes[7];
+        for (int j = 0; j < 7; j++)
+            bytes[j] = said[j] >= -1 && said[j] <= 9000 ? (said[j] < 0 ? 0 : said[j])
+                                                         : (f[j] < 0 ? 0 : f[j]);
+        body[k++] = 0;
+        k += varint(body + k, said[0]);
+        k += varint(body + k, said[1]);
+        k += varint(body + k, said[2]);
+        memset(body + k, 'k', (size_t)bytes[2]);
+        k += (size_t)bytes[2];
+        k += varint(body + k, said[3]);
+        memset(body + k, 'v', (size_t)bytes[3]);
+        k += (size_t)bytes[3];
+        k += varint(body + k, said[4]);
+        for (int h = 0; h < nh; h++) {
+            k += varint(body + k, h ? 3 : said[5]);
+            size_t hk = h ? 3 : (size_t)bytes[5];
+            memset(body + k, 'x', hk);
+            k += hk;
+            k += varint(body + k, h ? -1 : said[6]);
+            size_t hv = h ? 0 : (size_t)bytes[6];
+            memset(body + k, 'h', hv);
+            k += hv;
+        }
+        size_t len = k;
+        if (i == mrec && !fix)
+            len = r & 1 ? k + 1 : k - 1;
+        p += varint(p, (int64_t)len);
+        memcpy(p, body, k);
+        p += k;
+    }
+    return (size_t)(p - out);
+}
+
+/* One verdict on records: appended (""), or refused, and why. The batch
+ * is in an allocation of its own size, so that a read past its end is
+ * AddressSanitizer's to see. */
+static void verdict(rn_klog *l, const unsigned char *recs, size_t n, int count, int codec,
+                    char *why, size_t whylen)
+{
+    static unsigned char z[1 << 18], b[1 << 19];
+    char err[RN_ERRLEN] = "";
+    int64_t base = -1;
+    size_t bn = codec ? raw_batch(b, count, count - 1, 1, z, gzip(z, sizeof z, recs, n))
+                      : raw_batch(b, count, count - 1, 0, recs, n);
+    unsigned char *exact = malloc(bn);
+    ck_assert_ptr_nonnull(exact);
+    memcpy(exact, b, bn);
+    int r = rn_klog_append(l, exact, bn, 0, &base, err);
+    free(exact);
+    ck_assert_msg(r == 0 || r == RN_ECORRUPT, "append: %d %s", r, err);
+    snprintf(why, whylen, "%s", r == 0 ? "" : err);
+}
+
+/* Uncompressed batches are checked by a walk of their own (check_flat),
+ * which hands anything it does not like to the byte source that reads gzip
+ * ones, for the words. The same records, good or damaged, are taken or
+ * refused alike either way. (The words may differ: only an uncompressed
+ * batch knows that a record runs past its end before reading its fields.)
+ * Damage: a field that says something else (the record's length made to
+ * fit or not), and bytes changed at random. */
+START_TEST(records_plain_and_gzip_agree)
+{
+    static unsigned char recs[1 << 18];
+    static const int64_t odd[] = { -3, -2, -1, 0, 1, 2, 63, 64, 8192, 2000000000 };
+    char plain[RN_ERRLEN], gz[RN_ERRLEN];
+    uint32_t seed = 7;
+    rn_klog *l = open_log(NULL);
+    int refused = 0, taken = 0;
+    for (int round = 0; round < 1500; round++) {
+        seed = seed * 1103515245u + 12345u;
+        uint32_t r = seed >> 8;
+        int count = 1 + (int)(r % 5);
+        int mrec = round < 20 ? -1 : (int)((r >> 3) % (uint32_t)count);
+        int mfield = (int)((r >> 6) % 8);         /* 7: a random byte instead */
+        int64_t mval = odd[(r >> 9) % 10];
+        size_t n = records_mixed(recs, count, (uint32_t)round, mrec, mfield, mval,
+                                 (int)((r >> 13) & 1));
+        if (mrec >= 0 && mfield == 7) {
+            seed = seed * 1103515245u + 12345u;
+            recs[(seed >> 8) % n] ^= (unsigned char)(1 + (seed >> 20) % 255);
+        }
+        verdict(l, recs, n, count, 0, plain, sizeof plain);
+        verdict(l, recs, n, count, 1, gz, sizeof gz);
+        ck_assert_msg(!plain[0] == !gz[0], "round %d (record %d field %d = %lld): plain '%s', "
+                      "gzip '%s'", round, mrec, mfield, (long long)mval, plain, gz);
+        if (mrec < 0)
+            ck_assert_msg(!plain[0], "a good batch refused: %s", plain);
+        refused += plain[0] != 0;
+        taken += !plain[0];
+    }
+    ck_assert_int_gt(refused, 500);
+    ck_assert_int_gt(taken, 100);
+    rn_klog_close(l);
+}
+END_TEST
 
 START_TEST(big_batch_own_segment)
 {
@@ -1512,6 +1654,7 @@ int main(void)
     tcase_add_test(tc, corrupt_rejected);
     tcase_add_test(tc, records_validated);
     tcase_add_loop_test(tc, compressed_validated, 0, NKINDS);
+    tcase_add_test(tc, records_plain_and_gzip_agree);
     tcase_add_test(tc, big_batch_own_segment);
     tcase_add_test(tc, bad_options);
     suite_add_tcase(s, tc);

@@ -1,5 +1,6 @@
 /* check_posfile.c -- unit tests for lib/posfile: identities, fingerprints,
- * save and load round trips, malformed files, atomic replacement. */
+ * save and load round trips, malformed files, atomic replacement, and the
+ * saver that writes off the loop thread. */
 #include <check.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -149,6 +150,127 @@ START_TEST(unwritable_dir)
 }
 END_TEST
 
+/* ---- rn_possaver ---------------------------------------------------------- */
+
+static int warnings;
+static char last_warning[512];
+
+static void count_warning(void *data, const char *msg)
+{
+    (void)data;
+    warnings++;
+    snprintf(last_warning, sizeof last_warning, "%s", msg);
+}
+
+/* One entry at offset off, as a follower's snapshot would hold. */
+static void snapshot(rn_posfile *pf, uint64_t off)
+{
+    rn_fileid id = { 1, 2, 3, 4 };
+    rn_posfile_clear(pf);
+    ck_assert_int_eq(rn_posfile_add(pf, &id, off, "/var/log/a.log"), 0);
+}
+
+static uint64_t saved_offset(const char *p)
+{
+    char err[RN_ERRLEN];
+    rn_posfile back = { 0 };
+    ck_assert_int_eq(rn_posfile_load(&back, p, err), 0);
+    ck_assert_uint_eq(back.n, 1);
+    uint64_t off = back.e[0].offset;
+    rn_posfile_free(&back);
+    return off;
+}
+
+/* A loop and a saver of p on it; warnings counted from 0. */
+static void saver_open(uv_loop_t *loop, rn_possaver *sv, const char *p)
+{
+    ck_assert_int_eq(uv_loop_init(loop), 0);
+    ck_assert_int_eq(rn_possaver_init(sv, loop, p, count_warning, NULL), 0);
+    warnings = 0;
+}
+
+/* ... and gone, with nothing left on the loop. */
+static void saver_close(uv_loop_t *loop, rn_possaver *sv)
+{
+    rn_possaver_destroy(sv);
+    ck_assert_int_eq(uv_loop_close(loop), 0);
+}
+
+START_TEST(saver_keeps_the_newest)
+{
+    char err[RN_ERRLEN];
+    uv_loop_t loop;
+    rn_possaver sv;
+    rn_posfile pf = { 0 };
+    saver_open(&loop, &sv, path);
+    /* Queued while one runs: the newest waits and replaces the others. */
+    for (uint64_t off = 1; off <= 5; off++) {
+        snapshot(&pf, off);
+        ck_assert_int_eq(rn_possaver_queue(&sv, &pf, err), 0);
+    }
+    snapshot(&pf, 99);          /* the caller's copy may change at once */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_uint_eq(saved_offset(path), 5);
+    ck_assert_int_eq(warnings, 0);
+    ck_assert_int_eq(sv.failing, 0);
+    saver_close(&loop, &sv);
+    rn_posfile_free(&pf);
+}
+END_TEST
+
+START_TEST(saver_direct_save_is_not_undone)
+{
+    char err[RN_ERRLEN];
+    uv_loop_t loop;
+    rn_possaver sv;
+    rn_posfile pf = { 0 };
+    saver_open(&loop, &sv, path);
+    /* The last save of a stop, made while the pool still has an older one
+     * (queued, running or about to run): the file keeps the last. */
+    for (uint64_t i = 0; i < 20; i++) {
+        snapshot(&pf, 2 * i + 1);
+        ck_assert_int_eq(rn_possaver_queue(&sv, &pf, err), 0);
+        snapshot(&pf, 2 * i + 2);
+        ck_assert_int_eq(rn_possaver_save(&sv, &pf, err), 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        ck_assert_uint_eq(saved_offset(path), 2 * i + 2);
+    }
+    saver_close(&loop, &sv);
+    rn_posfile_free(&pf);
+}
+END_TEST
+
+START_TEST(saver_failure_said_once)
+{
+    char err[RN_ERRLEN], sub[300], p[320];
+    uv_loop_t loop;
+    rn_possaver sv;
+    rn_posfile pf = { 0 };
+    snprintf(sub, sizeof sub, "%s/later", dir);
+    snprintf(p, sizeof p, "%s/pos", sub);
+    saver_open(&loop, &sv, p);
+    snapshot(&pf, 7);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(rn_possaver_queue(&sv, &pf, err), 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    ck_assert_int_eq(sv.failing, 1);
+    ck_assert_int_eq(warnings, 1);
+    ck_assert_msg(strstr(last_warning, "positions not saved") && strstr(last_warning, p),
+                  "%s", last_warning);
+    /* The directory appears: the next save works, and says so once. */
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(rn_possaver_queue(&sv, &pf, err), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(sv.failing, 0);
+    ck_assert_int_eq(warnings, 2);
+    ck_assert_msg(strstr(last_warning, "saved again"), "%s", last_warning);
+    ck_assert_uint_eq(saved_offset(p), 7);
+    saver_close(&loop, &sv);
+    rn_posfile_free(&pf);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("posfile");
@@ -160,6 +282,12 @@ int main(void)
     tcase_add_test(tc, malformed);
     tcase_add_test(tc, unwritable_dir);
     suite_add_tcase(s, tc);
+    TCase *tcs = tcase_create("saver");
+    tcase_add_checked_fixture(tcs, setup, teardown);
+    tcase_add_test(tcs, saver_keeps_the_newest);
+    tcase_add_test(tcs, saver_direct_save_is_not_undone);
+    tcase_add_test(tcs, saver_failure_said_once);
+    suite_add_tcase(s, tcs);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

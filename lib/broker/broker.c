@@ -244,7 +244,7 @@ static void req_free(kreq *q)
     rn__req_drop_files(q);
     free(q->sl);
     rn_buf_free(&q->out);
-    free(q->frame);
+    free(q->mem ? q->mem : q->frame);
     free(q);
 }
 
@@ -682,19 +682,32 @@ static void conn_frames(kconn *c)
         }
         partial_release(c);
         kreq *q = calloc(1, sizeof *q);
-        if (q)
+        rn_buf rest = { 0 };
+        /* A large request first in the buffer keeps the buffer it was read
+         * into (no copy of up to --max-request bytes); what follows it
+         * moves to a new one. Others get a copy of their own. */
+        int keep = c->in_off == 0 && size >= sizeof b->rbuf;
+        if (q && keep)
+            keep = rn_buf_append(&rest, p + 4 + size, have - 4 - size) == 0 ? 1 : -1;
+        else if (q)
             q->frame = malloc(size);
-        if (!q || !q->frame) {
+        if (!q || keep < 0 || (!keep && !q->frame)) {
             free(q);
             rn__conn_fail(c, "out of memory", NULL);
             break;
         }
-        memcpy(q->frame, p + 4, size);
+        if (keep) {
+            q->mem = c->in.p;
+            q->frame = (unsigned char *)c->in.p + 4;
+            c->in = rest;
+        } else {
+            memcpy(q->frame, p + 4, size);
+            c->in_off += 4 + size;
+        }
         q->flen = size;
         q->held = size;
         c->held += size;
         q->c = c;
-        c->in_off += 4 + size;
         rn_kr r;
         rn_kr_init(&r, q->frame, size);
         char err[RN_ERRLEN];
@@ -729,11 +742,17 @@ static void conn_frames(kconn *c)
     conn_flow(c, 0);
 }
 
+/* Into the input buffer itself when it has room for a read (partial_room
+ * made room for a large request whole), saving a copy; else through rbuf,
+ * which one read at a time shares among all connections. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     kconn *c = h->data;
     (void)hint;
-    *buf = uv_buf_init(c->b->rbuf, sizeof c->b->rbuf);
+    if (c->in.cap - c->in.len >= sizeof c->b->rbuf)
+        *buf = uv_buf_init(c->in.p + c->in.len, (unsigned)(c->in.cap - c->in.len));
+    else
+        *buf = uv_buf_init(c->b->rbuf, sizeof c->b->rbuf);
 }
 
 void rn__conn_input(kconn *c, const void *p, size_t n)
@@ -755,7 +774,12 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n == 0)
         return;
     c->active_ns = rn_mono_ns();
-    rn__conn_input(c, buf->base, (size_t)n);
+    if (buf->base != c->b->rbuf) {
+        c->in.len += (size_t)n;     /* read in place (on_alloc) */
+        conn_frames(c);
+    } else {
+        rn__conn_input(c, buf->base, (size_t)n);
+    }
 }
 
 static void conn_link(rn_broker *b, kconn *c)

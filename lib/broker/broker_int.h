@@ -196,6 +196,7 @@ struct kreq {
     kconn *c;
     rn_kreq_hdr h;
     unsigned char *frame;       /* the whole request (ours: Produce assigns offsets in it) */
+    void *mem;                  /* what frame lies in, when not its own allocation */
     size_t flen;
     const unsigned char *body;  /* after the header */
     size_t blen;

@@ -1013,6 +1013,21 @@ static int src_field(recsrc *s, uint64_t *left, int64_t min, const char *why)
     return v > 0 ? src_skip(s, left, (uint64_t)v) : 0;
 }
 
+/* Record i's timestamp delta v into ts: the batch's greatest stamp, and the
+ * first record at or after the target. */
+static inline void ts_record(tscan *ts, int32_t i, int64_t v)
+{
+    int64_t t;     /* saturate nonsense stamps rather than overflow */
+    if (__builtin_add_overflow(ts->first, v, &t))
+        t = v < 0 ? INT64_MIN : INT64_MAX;
+    if (t > ts->max)
+        ts->max = t;
+    if (ts->target != -1 && ts->hit < 0 && i >= ts->from && t >= ts->target) {
+        ts->hit = i;
+        ts->hit_ts = t;
+    }
+}
+
 /* Every record of the batch, as Kafka's validator reads them: a length that
  * the fields fill exactly, offset deltas 0..n-1, key and value lengths >= -1,
  * headers with a key; n records and nothing after them. Timestamps go to ts
@@ -1037,17 +1052,8 @@ static int check_records(recsrc *s, int32_t count, int64_t *bad_rec, tscan *ts)
         unsigned char attr;
         if (src_byte(s, &left, &attr) < 0 || src_varint(s, &left, 10, &v) < 0)
             return -1;
-        if (ts) {
-            int64_t t;     /* saturate nonsense stamps rather than overflow */
-            if (__builtin_add_overflow(ts->first, v, &t))
-                t = v < 0 ? INT64_MIN : INT64_MAX;
-            if (t > ts->max)
-                ts->max = t;
-            if (ts->target != -1 && ts->hit < 0 && i >= ts->from && t >= ts->target) {
-                ts->hit = i;
-                ts->hit_ts = t;
-            }
-        }
+        if (ts)
+            ts_record(ts, i, v);
         if (src_varint(s, &left, 5, &v) < 0)
             return -1;
         if (v != i) {
@@ -1079,6 +1085,80 @@ static int check_records(recsrc *s, int32_t count, int64_t *bad_rec, tscan *ts)
     return 0;
 }
 
+/* ---- the same check, fast, for an uncompressed batch ---------------------- */
+
+/* A zigzag varint of at most maxb bytes from [*pp, end); -1 when it runs
+ * past end or is too long. Most are one byte. */
+static inline int flat_varint(const unsigned char **pp, const unsigned char *end, int maxb,
+                              int64_t *v)
+{
+    const unsigned char *p = *pp;
+    uint64_t u = 0;
+    if (p < end && p[0] < 0x80) {              /* lengths below 64, small deltas */
+        u = p[0];
+        p++;
+    } else if (end - p >= 2 && p[1] < 0x80) {  /* below 8192 */
+        u = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        p += 2;
+    } else {
+        int i = 0;
+        for (;; i++) {
+            if (i == maxb || p >= end)
+                return -1;
+            unsigned char c = *p++;
+            u |= (uint64_t)(c & 0x7f) << (7 * i);
+            if (!(c & 0x80))
+                break;
+        }
+    }
+    *pp = p;
+    *v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    return 0;
+}
+
+/* A length-prefixed field of at least min bytes (-1 is null), skipped. */
+static inline int flat_field(const unsigned char **pp, const unsigned char *end, int64_t min)
+{
+    int64_t v;
+    if (flat_varint(pp, end, 5, &v) < 0 || v < min || (v > 0 && v > end - *pp))
+        return -1;
+    if (v > 0)
+        *pp += v;
+    return 0;
+}
+
+/* check_records for a batch whose records lie flat in memory: pointer walks
+ * instead of the byte source's calls per byte (the source serves gzip's
+ * window too), about 4x fewer instructions for 100-byte records. 0 when
+ * every record is good, with ts as check_records leaves it; -1 on anything
+ * else, and then check_records reads the batch again to find and word the
+ * first error exactly. */
+static int check_flat(const unsigned char *p, size_t n, int32_t count, tscan *ts)
+{
+    const unsigned char *end = p + n;
+    for (int32_t i = 0; i < count; i++) {
+        int64_t len, v, nh;
+        if (flat_varint(&p, end, 5, &len) < 0 || len < 1 || len > end - p)
+            return -1;
+        const unsigned char *rend = p + len;
+        p++;                                    /* attributes */
+        if (flat_varint(&p, rend, 10, &v) < 0)
+            return -1;
+        if (ts)
+            ts_record(ts, i, v);
+        if (flat_varint(&p, rend, 5, &v) < 0 || v != i
+            || flat_field(&p, rend, -1) < 0 || flat_field(&p, rend, -1) < 0
+            || flat_varint(&p, rend, 5, &nh) < 0 || nh < 0)
+            return -1;
+        for (int64_t k = 0; k < nh; k++)
+            if (flat_field(&p, rend, 0) < 0 || flat_field(&p, rend, -1) < 0)
+                return -1;
+        if (p != rend)
+            return -1;
+    }
+    return p == end ? 0 : -1;
+}
+
 /* What pass 1 checks beyond the header: the codec, the record count against
  * lastOffsetDelta, and each record, decompressing a gzip, snappy, lz4 or
  * zstd batch to read them. NULL when the batch is good. With ts, the
@@ -1102,7 +1182,15 @@ static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h
         ts->hit_ts = -1;
     }
     recsrc s = { .p = b + HDR, .n = (size_t)h->len + 12 - HDR };
-    if (codec != RN_KCODEC_NONE) {
+    if (codec == RN_KCODEC_NONE) {
+        if (check_flat(s.p, s.n, count, ts) == 0)
+            return NULL;
+        if (ts) {               /* the slow reading starts afresh */
+            ts->max = -1;
+            ts->hit = -1;
+            ts->hit_ts = -1;
+        }
+    } else {
         if (!(s.d = rn__kdec_new(codec, s.p, s.n, l->win, WINDOW, l->o.max_inflated, &s.why)))
             return s.why;
         s.p = NULL;

@@ -33,8 +33,10 @@ struct rn_agent {
 
     uv_async_t space_async, fail_async, stdin_async;
     uv_timer_t ckpt_timer, sync_timer, drain_timer;
-    uv_work_t sync_work;
+    uv_work_t sync_work, ckpt_work;
     int syncing, sync_again, sync_failed;
+    int ckpting, ckpt_failed;   /* a checkpoint runs in the pool; it failed */
+    char ckpt_err[RN_ERRLEN];
     uint64_t synced;
     char sync_err[RN_ERRLEN];
 
@@ -495,7 +497,7 @@ static void on_closed(uv_handle_t *h)
 /* Stop the sinks, sync and answer the last batches, close every handle. */
 static void finish(rn_agent *a)
 {
-    if (a->stopping >= 2 && !(a->stopping == 2 && !a->syncing))
+    if (a->stopping >= 2 && !(a->stopping == 2 && !a->syncing && !a->ckpting))
         return;
     if (a->stopping < 2) {
         a->stopping = 2;
@@ -510,8 +512,8 @@ static void finish(rn_agent *a)
             pthread_join(a->stdin_thread, NULL);
             a->stdin_started = 0;
         }
-        if (a->syncing)
-            return;         /* sync_done calls again */
+        if (a->syncing || a->ckpting)
+            return;         /* sync_done or ckpt_done calls again */
     }
     if (a->o.dir && a->nacks) {
         char err[RN_ERRLEN];
@@ -543,20 +545,46 @@ static void finish(rn_agent *a)
     uv_close((uv_handle_t *)&a->drain_timer, on_closed);
 }
 
-static void on_ckpt_timer(uv_timer_t *h)
+/* The checkpoint runs in the pool, as the fsyncs do: its own fsyncs (the
+ * segments, the file, the directory: 10-30 ms here) held up every hop
+ * connection on the loop thread, four times a second. The channel allows it
+ * beside puts, takes and a sync (wal.c). */
+static void ckpt_in_pool(uv_work_t *w)
 {
-    rn_agent *a = h->data;
-    char err[RN_ERRLEN];
-    if (rn_chan_checkpoint(a->chan, err) < 0) {
+    rn_agent *a = w->data;
+    a->ckpt_failed = rn_chan_checkpoint(a->chan, a->ckpt_err) < 0;
+}
+
+static void ckpt_done(uv_work_t *w, int status)
+{
+    rn_agent *a = w->data;
+    (void)status;
+    a->ckpting = 0;
+    if (a->ckpt_failed) {
         if (!a->ckpt_said)      /* said again only after one has succeeded */
-            rn_warn_to(a->o.on_warn, a->o.data, "%s", err);
+            rn_warn_to(a->o.on_warn, a->o.data, "%s", a->ckpt_err);
         a->ckpt_said = 1;
     } else {
         a->ckpt_said = 0;
     }
+    if (a->stopping == 2) {
+        finish(a);
+        return;
+    }
     /* A hop batch held for a full disk is tried again. */
     if (__atomic_load_n(&a->full_said, __ATOMIC_ACQUIRE) && a->server && !a->stopping)
         rn_hop_server_resume(a->server);
+}
+
+static void on_ckpt_timer(uv_timer_t *h)
+{
+    rn_agent *a = h->data;
+    if (a->ckpting || a->stopping >= 2)
+        return;                 /* the next tick saves what this one would */
+    a->ckpting = 1;
+    a->ckpt_work.data = a;
+    if (uv_queue_work(a->loop, &a->ckpt_work, ckpt_in_pool, ckpt_done) < 0)
+        a->ckpting = 0;
 }
 
 /* ---- public ------------------------------------------------------------- */

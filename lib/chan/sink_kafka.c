@@ -22,6 +22,7 @@
 #include "kafka/kafka.h"
 
 #define MAX_INFLIGHT 200000     /* records produced and not yet reported */
+#define REPORT_WAIT_NS 5000000  /* delivery reports wait at most this long */
 
 typedef struct retry {
     struct retry *next;
@@ -285,18 +286,27 @@ void *rn_sink__kafka_run(void *arg)
     char err[RN_ERRLEN];
 
     while (!rn_sink__stopping(s)) {
-        if (k->retry_at && rn_mono_ns() >= k->retry_at)
+        int64_t now = rn_mono_ns();
+        if (k->retry_at && now >= k->retry_at)
             produce_retries(k);
         int got = 0;
         if (k->inflight < MAX_INFLIGHT) {
-            got = rn_chan_take(s->o.chan, s->o.index, s->o.batch,
-                               k->inflight || k->retries ? 0 : 100000000, &k->b, err);
+            /* Wait in the channel, not in librdkafka: events that arrive
+             * while records are in flight go out at once (a wait in
+             * rd_kafka_poll held them until a report came). Reports are
+             * served after every take, and at least every REPORT_WAIT_NS;
+             * they only move the channel's done cursor. */
+            int64_t wait = k->inflight ? REPORT_WAIT_NS : 100000000;
+            if (k->retry_at && k->retry_at - now < wait)
+                wait = k->retry_at > now ? k->retry_at - now : 0;
+            got = rn_chan_take(s->o.chan, s->o.index, s->o.batch, wait, &k->b, err);
             if (got < 0)
                 rn_sink__warn(s, "%s", err);
             else if (got > 0)
                 produce_batch(k);
         }
-        rd_kafka_poll(k->rk, got > 0 ? 0 : k->inflight ? 20 : 0);
+        /* Too much in flight: only a report can let the sink go on. */
+        rd_kafka_poll(k->rk, k->inflight >= MAX_INFLIGHT ? 20 : 0);
         rn_sink__fifo_flush(s, &k->fifo);
         if (got < 0)
             usleep(100000);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,28 +205,122 @@ static int put_path(rn_buf *b, const char *p)
     return rn_buf_append(b, "\n", 1);
 }
 
-int rn_posfile_save(const rn_posfile *pf, const char *path, char *err)
+/* The file's bytes for pf into b (emptied first). -1: out of memory. */
+static int encode(const rn_posfile *pf, rn_buf *b)
 {
-    rn_buf b = { 0 };
-
-    if (rn_buf_append(&b, HEADER, strlen(HEADER)) < 0)
-        goto nomem;
+    b->len = 0;
+    if (rn_buf_append(b, HEADER, strlen(HEADER)) < 0)
+        return -1;
     for (size_t i = 0; i < pf->n; i++) {
         const rn_posentry *e = &pf->e[i];
         char num[128];
         int n = snprintf(num, sizeof num, "%" PRIu64 " %" PRIu64 " %u %016" PRIx64
                          " %" PRIu64 " ", e->id.dev, e->id.ino, e->id.fplen,
                          e->id.fphash, e->offset);
-        if (rn_buf_append(&b, num, (size_t)n) < 0 || put_path(&b, e->path) < 0)
-            goto nomem;
+        if (rn_buf_append(b, num, (size_t)n) < 0 || put_path(b, e->path) < 0)
+            return -1;
     }
-    /* PATH.tmp, fsynced, renamed over PATH, and the directory fsynced. */
-    int r = rn_file_replace(AT_FDCWD, NULL, path, b.p, b.len, 1, err);
+    return 0;
+}
+
+/* PATH.tmp, fsynced, renamed over PATH, and the directory fsynced. */
+static int write_file(const rn_buf *b, const char *path, char *err)
+{
+    return rn_file_replace(AT_FDCWD, NULL, path, b->p, b->len, 1, err);
+}
+
+int rn_posfile_save(const rn_posfile *pf, const char *path, char *err)
+{
+    rn_buf b = { 0 };
+    int r = encode(pf, &b) < 0 ? rn_seterr(err, "%s: out of memory", path)
+                               : write_file(&b, path, err);
     rn_buf_free(&b);
     return r;
-nomem:
-    rn_buf_free(&b);
-    return rn_seterr(err, "%s: out of memory", path);
+}
+
+/* ---- saving off the loop thread --------------------------------------------- */
+
+static void saver_work(uv_work_t *w);
+static void saver_after(uv_work_t *w, int status);
+
+static void saver_start(rn_possaver *s)
+{
+    rn_buf t = s->running;          /* the waiting bytes run; the old buffer waits */
+    s->running = s->waiting;
+    s->waiting = t;
+    s->running_gen = s->waiting_gen;
+    s->has_waiting = 0;
+    s->busy = 1;
+    s->work.data = s;
+    if (uv_queue_work(s->loop, &s->work, saver_work, saver_after) < 0)
+        s->busy = 0;                /* cannot fail for a live loop; the next save tries */
+}
+
+/* In the pool: written unless a newer save (rn_possaver_save at a stop) has
+ * been written since it was queued, which this one must not undo. */
+static void saver_work(uv_work_t *w)
+{
+    rn_possaver *s = w->data;
+    pthread_mutex_lock(&s->mu);
+    s->skipped = s->running_gen <= s->written_gen;
+    s->r = s->skipped ? 0 : write_file(&s->running, s->path, s->err);
+    if (s->r == 0 && !s->skipped)
+        s->written_gen = s->running_gen;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void saver_after(uv_work_t *w, int status)
+{
+    rn_possaver *s = w->data;
+    (void)status;
+    s->busy = 0;
+    if (!s->skipped)
+        rn_posfile_said(s->r, s->err, s->path, &s->failing, s->on_warn, s->data);
+    if (s->has_waiting)
+        saver_start(s);
+}
+
+int rn_possaver_init(rn_possaver *s, uv_loop_t *loop, const char *path,
+                     void (*on_warn)(void *data, const char *msg), void *data)
+{
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->path = path;
+    s->on_warn = on_warn;
+    s->data = data;
+    return pthread_mutex_init(&s->mu, NULL) == 0 ? 0 : RN_ERR;
+}
+
+int rn_possaver_queue(rn_possaver *s, const rn_posfile *pf, char *err)
+{
+    if (encode(pf, &s->waiting) < 0)
+        return rn_seterr(err, "%s: out of memory", s->path);
+    s->waiting_gen = ++s->gen;
+    s->has_waiting = 1;
+    if (!s->busy)
+        saver_start(s);
+    return 0;
+}
+
+int rn_possaver_save(rn_possaver *s, const rn_posfile *pf, char *err)
+{
+    s->has_waiting = 0;             /* older than this one */
+    if (encode(pf, &s->waiting) < 0)
+        return rn_seterr(err, "%s: out of memory", s->path);
+    uint64_t gen = ++s->gen;
+    pthread_mutex_lock(&s->mu);     /* after a save in the pool, if one runs */
+    int r = write_file(&s->waiting, s->path, err);
+    if (r == 0)
+        s->written_gen = gen;
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+void rn_possaver_destroy(rn_possaver *s)
+{
+    rn_buf_free(&s->running);
+    rn_buf_free(&s->waiting);
+    pthread_mutex_destroy(&s->mu);
 }
 
 int rn_posfile_said(int r, const char *err, const char *path, int *failing,

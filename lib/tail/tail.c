@@ -111,7 +111,7 @@ struct rn_tail {
     uv_timer_t scan_timer, commit_timer;
     uv_idle_t idle;
     int inited, started, stopping, failed, handles_open, paused;
-    int pos_failing;        /* the last save of the positions failed */
+    rn_possaver saver;      /* the positions, saved off the loop thread */
     uint64_t next_id;       /* for splitter ids */
     int scan_pending;       /* a directory changed: rescan on the next turn */
     char *rbuf;
@@ -1005,19 +1005,26 @@ static void on_scan_timer(uv_timer_t *h)
         uv_timer_set_repeat(h, (uint64_t)(t->o.scan_ns / 1000000));
 }
 
-/* Save the positions; a failure is said once, until a save works again. */
-static int commit_said(rn_tail *t)
+static int commit(rn_tail *t, int now, char *err);
+
+/* Save the positions: in the pool on the timer, on this thread (now) at the
+ * stop. A failure is said once, until a save works again (the pool's own
+ * are said by the saver). */
+static int commit_said(rn_tail *t, int now)
 {
     char err[RN_ERRLEN];
-    return rn_posfile_said(rn_tail_commit(t, err), err, t->o.pos_path, &t->pos_failing,
-                           t->o.on_warn, t->o.data);
+    int r = commit(t, now, err);
+    if (now || r < 0)
+        r = rn_posfile_said(r, err, t->o.pos_path, &t->saver.failing, t->o.on_warn,
+                            t->o.data);
+    return r;
 }
 
 static void on_commit_timer(uv_timer_t *h)
 {
     rn_tail *t = h->data;
     if (!t->stopping)
-        commit_said(t);
+        commit_said(t, 0);
 }
 
 /* Everything that can end has ended, and nothing is followed: stop. */
@@ -1043,7 +1050,10 @@ static void finish_if_idle(rn_tail *t)
 rn_tail *rn_tail_new(uv_loop_t *loop, const rn_tail_opts *o, char *err)
 {
     rn_tail *t = calloc(1, sizeof *t);
-    if (!t || !(t->rbuf = malloc(READ_BUF))) {
+    if (!t || !(t->rbuf = malloc(READ_BUF))
+        || rn_possaver_init(&t->saver, loop, o->pos_path, o->on_warn, o->data) < 0) {
+        if (t)
+            free(t->rbuf);
         free(t);
         rn_seterr(err, "out of memory");
         return NULL;
@@ -1149,7 +1159,7 @@ int rn_tail_positions(rn_tail *t, rn_posfile *pf, char *err)
     return 0;
 }
 
-int rn_tail_commit(rn_tail *t, char *err)
+static int commit(rn_tail *t, int now, char *err)
 {
     if (!t->o.pos_path || t->o.manual_commit)
         return 0;
@@ -1157,7 +1167,13 @@ int rn_tail_commit(rn_tail *t, char *err)
         return rn_seterr(err, "the output failed");
     if (rn_tail_positions(t, &t->pos, err) < 0)
         return RN_ERR;
-    return rn_posfile_save(&t->pos, t->o.pos_path, err);
+    return now ? rn_possaver_save(&t->saver, &t->pos, err)
+               : rn_possaver_queue(&t->saver, &t->pos, err);
+}
+
+int rn_tail_commit(rn_tail *t, char *err)
+{
+    return commit(t, 1, err);
 }
 
 void rn_tail_pause(rn_tail *t, int pause)
@@ -1195,7 +1211,7 @@ void rn_tail_stop(rn_tail *t)
         return;
     int failed_output = t->stopping == 1;
     t->stopping = 2;
-    if (!failed_output && commit_said(t) < 0)
+    if (!failed_output && commit_said(t, 1) < 0)
         t->failed = 1;      /* the positions on disk are older than what went out */
     if (!t->inited)
         return;
@@ -1296,6 +1312,7 @@ void rn_tail_free(rn_tail *t)
         free(s);
     }
     rn_posfile_free(&t->pos);
+    rn_possaver_destroy(&t->saver);
     free(t->rbuf);
     free(t);
 }

@@ -4,6 +4,7 @@
 #ifndef RN_TAIL_TAIL_H
 #define RN_TAIL_TAIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -77,6 +78,37 @@ int rn_posfile_said(int r, const char *err, const char *path, int *failing,
 
 void rn_posfile_clear(rn_posfile *pf);   /* drop entries, keep the allocation */
 void rn_posfile_free(rn_posfile *pf);
+
+/* A position file saved off the loop thread, in libuv's pool: a save is two
+ * fsyncs (10-30 ms on a quiet disk, far more on a busy one), and on the loop
+ * thread it held up every line read meanwhile. One save runs at a time; one
+ * queued while it runs waits, and a newer one replaces it. A save made
+ * directly (the last, at a stop) waits for the one running and is never
+ * undone by an older one that runs after it. The caller allocates it, and
+ * destroys it once the loop has run its work out (uv_run to the end).
+ * A failure in the pool is said through rn_posfile_said with failing (1
+ * while the last save failed); the caller says its own calls' the same way. */
+typedef struct rn_possaver {
+    uv_loop_t *loop;
+    const char *path;
+    void (*on_warn)(void *data, const char *msg);
+    void *data;
+    uv_work_t work;
+    pthread_mutex_t mu;         /* one write at a time; written_gen */
+    rn_buf running, waiting;    /* the file's bytes */
+    uint64_t gen, running_gen, waiting_gen, written_gen;
+    int busy, has_waiting, skipped, r, failing;
+    char err[RN_ERRLEN];
+} rn_possaver;
+
+int rn_possaver_init(rn_possaver *s, uv_loop_t *loop, const char *path,
+                     void (*on_warn)(void *data, const char *msg), void *data);
+/* Save pf (encoded now: the caller keeps it) in the pool. RN_ERR: out of
+ * memory, nothing queued. */
+int rn_possaver_queue(rn_possaver *s, const rn_posfile *pf, char *err);
+/* Save pf now, on this thread, as rn_posfile_save. */
+int rn_possaver_save(rn_possaver *s, const rn_posfile *pf, char *err);
+void rn_possaver_destroy(rn_possaver *s);
 
 /* tail.c -- the follow engine behind logtail: files followed by name across
  * rotation, globs expanded again, stdin and commands as line sources.

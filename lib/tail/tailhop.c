@@ -27,18 +27,23 @@ struct rn_tailhop {
     rn_posfile *acked;          /* positions of the newest acknowledged snapshot */
     int dirty, paused, finishing, closed, unfinished;
     int put_in_turn;            /* events were put since the last turn */
-    int pos_failing;            /* the last save of the positions failed */
+    rn_possaver saver;          /* the positions, saved off the loop thread */
     int64_t deadline;           /* 0: wait as long as it takes */
     uv_timer_t commit_timer, drain_timer;
 };
 
-static void save(rn_tailhop *h)
+/* The newest acknowledged positions, in the pool (now, on this thread, for
+ * the last save); a save that failed is tried again. */
+static void save(rn_tailhop *h, int now)
 {
     char err[RN_ERRLEN];
-    if (!h->dirty || !h->o.pos_path)
+    if (!h->o.pos_path || (!h->dirty && !h->saver.failing))
         return;
-    if (rn_posfile_said(rn_posfile_save(h->acked, h->o.pos_path, err), err, h->o.pos_path,
-                        &h->pos_failing, h->o.on_warn, h->o.data) == 0)
+    int r = now ? rn_possaver_save(&h->saver, h->acked, err)
+                : rn_possaver_queue(&h->saver, h->acked, err);
+    if (now || r < 0)
+        r = rn_posfile_said(r, err, h->o.pos_path, &h->saver.failing, h->o.on_warn, h->o.data);
+    if (r == 0)
         h->dirty = 0;
 }
 
@@ -154,7 +159,7 @@ void rn_tailhop_turn(rn_tailhop *h)
 
 static void on_commit_timer(uv_timer_t *t)
 {
-    save(t->data);
+    save(t->data, 0);
 }
 
 static void on_drain_timer(uv_timer_t *t)
@@ -175,7 +180,7 @@ static void close_all(rn_tailhop *h)
         return;
     h->closed = 1;
     h->unfinished = rn_hop_sender_unacked(h->snd) > 0;
-    save(h);
+    save(h, 1);
     rn_hop_sender_close(h->snd);
     uv_close((uv_handle_t *)&h->commit_timer, on_closed);
     uv_close((uv_handle_t *)&h->drain_timer, on_closed);
@@ -206,7 +211,10 @@ void rn_tailhop_stop(rn_tailhop *h)
 rn_tailhop *rn_tailhop_new(uv_loop_t *loop, const rn_tailhop_opts *o, char *err)
 {
     rn_tailhop *h = calloc(1, sizeof *h);
-    if (!h || !(h->acked = calloc(1, sizeof *h->acked))) {
+    if (!h || !(h->acked = calloc(1, sizeof *h->acked))
+        || rn_possaver_init(&h->saver, loop, o->pos_path, o->on_warn, o->data) < 0) {
+        if (h)
+            free(h->acked);
         free(h);
         rn_seterr(err, "out of memory");
         return NULL;
@@ -219,6 +227,7 @@ rn_tailhop *rn_tailhop_new(uv_loop_t *loop, const rn_tailhop_opts *o, char *err)
         h->o.commit_ns = 1000000000;
     rn_hop_sender_opts so = { .url = o->url, .on_ack = on_ack, .on_warn = hop_warn, .data = h };
     if (!(h->snd = rn_hop_sender_new(loop, &so, err))) {
+        rn_possaver_destroy(&h->saver);
         free(h->acked);
         free(h);
         return NULL;
@@ -247,7 +256,7 @@ void rn_tailhop_metrics(const rn_tailhop *h, rn_prom *p, const char *prefix)
 }
 
 int rn_tailhop_unfinished(const rn_tailhop *h) { return h->unfinished; }
-int rn_tailhop_failed(const rn_tailhop *h) { return h->pos_failing; }
+int rn_tailhop_failed(const rn_tailhop *h) { return h->saver.failing; }
 
 void rn_tailhop_free(rn_tailhop *h)
 {
@@ -261,5 +270,6 @@ void rn_tailhop_free(rn_tailhop *h)
     }
     free_snap(h->acked);
     rn_batch_free(&h->cur);
+    rn_possaver_destroy(&h->saver);
     free(h);
 }
