@@ -33,11 +33,12 @@ struct rn_tailhop {
 };
 
 /* The newest acknowledged positions, in the pool (now, on this thread, for
- * the last save); a save that failed is tried again. */
+ * the last save, which does not leave it to one still in the pool); a save
+ * that failed is tried again. */
 static void save(rn_tailhop *h, int now)
 {
     char err[RN_ERRLEN];
-    if (!h->o.pos_path || (!h->dirty && !h->saver.failing))
+    if (!h->o.pos_path || (!h->dirty && !h->saver.failing && !(now && h->saver.busy)))
         return;
     int r = now ? rn_possaver_save(&h->saver, h->acked, err)
                 : rn_possaver_queue(&h->saver, h->acked, err);
