@@ -122,8 +122,12 @@ elif cmd == "unread":           # batches, never reading the ACKs
     rest = (blen - sent % blen) % blen
     want = (sent + rest) // blen
     got = [0]
+    # One mode for both threads, set before the reader starts: switching a
+    # socket between modes while another thread is in recv() is racy in
+    # CPython (the timeout and O_NONBLOCK change in two steps), and the
+    # reader then saw EAGAIN and stopped counting.
+    s.settimeout(10)
     def reader():
-        s.settimeout(10)
         buf = b""
         while got[0] < want:
             try:
@@ -139,7 +143,6 @@ elif cmd == "unread":           # batches, never reading the ACKs
     th = threading.Thread(target=reader)
     th.start()
     if rest:
-        s.setblocking(True)
         s.sendall(chunk[sent % per:sent % per + rest])
     sent += rest
     th.join()
