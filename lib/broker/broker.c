@@ -244,7 +244,7 @@ static void req_free(kreq *q)
     rn__req_drop_files(q);
     free(q->sl);
     rn_buf_free(&q->out);
-    free(q->mem ? q->mem : q->frame);
+    free(q->mem);
     free(q);
 }
 
@@ -682,28 +682,26 @@ static void conn_frames(kconn *c)
         }
         partial_release(c);
         kreq *q = calloc(1, sizeof *q);
-        rn_buf rest = { 0 };
         /* A large request first in the buffer keeps the buffer it was read
          * into (no copy of up to --max-request bytes); what follows it
-         * moves to a new one. Others get a copy of their own. */
-        int keep = c->in_off == 0 && size >= sizeof b->rbuf;
-        if (q && keep)
-            keep = rn_buf_append(&rest, p + 4 + size, have - 4 - size) == 0 ? 1 : -1;
-        else if (q)
-            q->frame = malloc(size);
-        if (!q || keep < 0 || (!keep && !q->frame)) {
+         * moves to a new one. Others get a copy of their own. Either way
+         * q->mem holds the request from its size on. */
+        if (q && c->in_off == 0 && size >= sizeof b->rbuf) {
+            rn_buf rest = { 0 };
+            if (rn_buf_append(&rest, p + 4 + size, have - 4 - size) == 0) {
+                q->mem = c->in.p;
+                c->in = rest;
+            }
+        } else if (q && (q->mem = malloc(4 + (size_t)size)) != NULL) {
+            memcpy(q->mem, p, 4 + (size_t)size);
+            c->in_off += 4 + size;
+        }
+        if (!q || !q->mem) {
             free(q);
             rn__conn_fail(c, "out of memory", NULL);
             break;
         }
-        if (keep) {
-            q->mem = c->in.p;
-            q->frame = (unsigned char *)c->in.p + 4;
-            c->in = rest;
-        } else {
-            memcpy(q->frame, p + 4, size);
-            c->in_off += 4 + size;
-        }
+        q->frame = (unsigned char *)q->mem + 4;
         q->flen = size;
         q->held = size;
         c->held += size;

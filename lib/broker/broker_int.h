@@ -196,7 +196,7 @@ struct kreq {
     kconn *c;
     rn_kreq_hdr h;
     unsigned char *frame;       /* the whole request (ours: Produce assigns offsets in it) */
-    void *mem;                  /* what frame lies in, when not its own allocation */
+    void *mem;                  /* the allocation frame lies in, 4 bytes (its size) on */
     size_t flen;
     const unsigned char *body;  /* after the header */
     size_t blen;

@@ -1183,13 +1183,11 @@ static const char *check_batch(rn_klog *l, const unsigned char *b, const bhdr *h
     }
     recsrc s = { .p = b + HDR, .n = (size_t)h->len + 12 - HDR };
     if (codec == RN_KCODEC_NONE) {
+        /* When it fails, check_records reads the same records again from
+         * the first: ts_record over them again leaves ts as it was (the
+         * same greatest stamp, the same first hit), so ts needs no reset. */
         if (check_flat(s.p, s.n, count, ts) == 0)
             return NULL;
-        if (ts) {               /* the slow reading starts afresh */
-            ts->max = -1;
-            ts->hit = -1;
-            ts->hit_ts = -1;
-        }
     } else {
         if (!(s.d = rn__kdec_new(codec, s.p, s.n, l->win, WINDOW, l->o.max_inflated, &s.why)))
             return s.why;
