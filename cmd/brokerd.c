@@ -11,7 +11,6 @@
 #include "cli.h"
 #include "core/core.h"
 #include "kafka/kafka.h"
-#include "metrics.h"
 #include "window/window.h"
 
 /* ---- brokerd topics: list, describe, create or delete topics on any

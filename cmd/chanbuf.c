@@ -11,7 +11,6 @@
 #include "core/core.h"
 #include "hop/hop.h"
 #include "kafka/kafka.h"
-#include "metrics.h"
 
 static const char usage_text[] =
     "usage: chanbuf [-l ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"

@@ -12,7 +12,6 @@
 #include "cli.h"
 #include "kafka/kafka.h"
 #include "core/core.h"
-#include "metrics.h"
 
 static const char usage_text[] =
     "usage: consume -b BROKERS -t TOPIC [-p PARTITION] [-G GROUP]\n"

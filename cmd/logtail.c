@@ -10,7 +10,6 @@
 
 #include "cli.h"
 #include "core/core.h"
-#include "metrics.h"
 #include "tail/tail.h"
 
 static const char usage_text[] =
