@@ -262,9 +262,3 @@ rn_metrics *rn_cli_metrics_start(uv_loop_t *loop, const char *addr, int weak,
         rn_warn("metrics on http://%s/metrics", rn_metrics_address(m));
     return m;
 }
-
-void rn_cli_metrics_close(rn_metrics *m)
-{
-    if (m)
-        rn_metrics_close(m);
-}

@@ -71,11 +71,8 @@ const char *rn_cli_metrics_opt(const char *arg);
 /* Serve collect's metrics on addr from loop, saying where ("metrics on
  * http://127.0.0.1:9100/metrics"); exit 1 when it cannot listen. weak: the
  * server does not keep loop running (the tool's own loop). NULL addr: no
- * server, NULL. */
+ * server, NULL (which rn_metrics_close and rn_metrics_free take). */
 rn_metrics *rn_cli_metrics_start(uv_loop_t *loop, const char *addr, int weak,
                                  void (*collect)(void *data, rn_prom *p), void *data);
-
-/* Close (NULL: nothing); run the loop afterwards, then rn_metrics_free. */
-void rn_cli_metrics_close(rn_metrics *m);
 
 #endif

@@ -163,7 +163,8 @@ int rn_metrics_listen(rn_metrics *m, const char *addr, char *err);
 const char *rn_metrics_address(const rn_metrics *m);
 /* The server's (rn_http_counters). */
 const rn_counters *rn_metrics_counters(const rn_metrics *m);
-/* As rn_http_close: run the loop afterwards, then free. */
+/* As rn_http_close: run the loop afterwards, then free (NULL: nothing, for
+ * both). */
 void rn_metrics_close(rn_metrics *m);
 void rn_metrics_free(rn_metrics *m);
 

@@ -108,7 +108,11 @@ int rn_metrics_listen(rn_metrics *m, const char *addr, char *err)
 
 const char *rn_metrics_address(const rn_metrics *m) { return rn_http_address(m->http); }
 const rn_counters *rn_metrics_counters(const rn_metrics *m) { return rn_http_counters(m->http); }
-void rn_metrics_close(rn_metrics *m) { rn_http_close(m->http); }
+void rn_metrics_close(rn_metrics *m)
+{
+    if (m)
+        rn_http_close(m->http);
+}
 
 void rn_metrics_free(rn_metrics *m)
 {
