@@ -96,6 +96,9 @@ int rn_http_addr_parse(const char *addr, char *host, size_t hostlen, int *port, 
 int rn_http_listen(rn_http *h, const char *addr, char *err);
 const char *rn_http_address(const rn_http *h);
 
+/* Whether r's path is path, byte for byte ("/metrics"). */
+int rn_http_path_is(const rn_http_req *r, const char *path);
+
 /* Answer with status and body[0..len) (copied), keeping the connection
  * when the client asked to and status is below 400 or 404. */
 void rn_http_answer(const rn_http_req *r, int status, const char *type, const char *body,

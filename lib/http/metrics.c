@@ -43,21 +43,16 @@ static rn_http_msg *render(rn_metrics *m, const rn_http_req *r)
     return msg;
 }
 
-static int path_is(const rn_http_req *r, const char *s)
-{
-    return r->path_len == strlen(s) && memcmp(r->path, s, r->path_len) == 0;
-}
-
 static void on_request(void *data, const rn_http_req *r)
 {
     static const char home[] = "runnel metrics: GET /metrics\n";
     rn_metrics *m = data;
 
-    if (path_is(r, "/")) {
+    if (rn_http_path_is(r, "/")) {
         rn_http_answer(r, 200, "text/plain; charset=utf-8", home, sizeof home - 1);
         return;
     }
-    if (!path_is(r, "/metrics")) {
+    if (!rn_http_path_is(r, "/metrics")) {
         rn_http_refuse(r, 404, "no such page: GET /metrics");
         return;
     }

@@ -356,6 +356,11 @@ static int conn_send(conn *c, msg *a, msg *b)
 
 /* ---- answers ------------------------------------------------------------------ */
 
+int rn_http_path_is(const rn_http_req *r, const char *path)
+{
+    return r->path_len == strlen(path) && memcmp(r->path, path, r->path_len) == 0;
+}
+
 static const char *reason(int status)
 {
     switch (status) {

@@ -195,22 +195,17 @@ static void get_events(rn_dash *d, const rn_http_req *r)
                    d->nwin ? rn_http_msg_ref(d->win[d->nwin - 1].ev) : NULL);
 }
 
-static int path_is(const rn_http_req *r, const char *s)
-{
-    return r->path_len == strlen(s) && memcmp(r->path, s, r->path_len) == 0;
-}
-
 static void on_request(void *data, const rn_http_req *r)
 {
     rn_dash *d = data;
 
-    if (path_is(r, "/") || path_is(r, "/index.html"))
+    if (rn_http_path_is(r, "/") || rn_http_path_is(r, "/index.html"))
         rn_http_answer_msg(r, "text/html; charset=utf-8", rn_http_msg_ref(d->page));
-    else if (path_is(r, "/events"))
+    else if (rn_http_path_is(r, "/events"))
         get_events(d, r);
-    else if (path_is(r, "/api/latest"))
+    else if (rn_http_path_is(r, "/api/latest"))
         get_latest(d, r);
-    else if (path_is(r, "/api/windows"))
+    else if (rn_http_path_is(r, "/api/windows"))
         get_windows(d, r);
     else
         rn_http_refuse(r, 404, "no such page");
