@@ -768,7 +768,8 @@ int rn_http_listen(rn_http *s, const char *addr, char *err)
     int sl = sizeof ss, r;
 
     if (s->listen_tried || s->closed)
-        return rn_seterr(err, "%s: listen was called before", s->name);
+        return rn_seterr(err, "%s: %s", s->name,
+                         s->closed ? "listen after close" : "listen was called before");
     s->listen_tried = 1;
     char why[RN_ERRLEN];
     if (addr_parse(addr, &t, why) < 0 || rn_hop_listen_addr(s->loop, &t, &ss, why) < 0)

@@ -27,7 +27,7 @@ struct rn_dash {
     size_t keep;
     uint64_t keepalive_ms;
     uv_timer_t ka;
-    int ka_open, closed;
+    int ka_open;
     dwin *win;              /* keep slots, [0, nwin) in order of end, start */
     size_t nwin;
     rn_http_msg *page, *ping;
@@ -42,7 +42,7 @@ rn_dash *rn_dash_new(uv_loop_t *loop, const rn_dash_opts *o, char *err)
 
     if (!o)
         o = &none;
-    if (o->idle_ns < 0 || o->keepalive_ns < 0) {
+    if (o->keepalive_ns < 0) {      /* (idle_ns: the server's to check) */
         rn_seterr(err, "dashboard: negative timeout");
         return NULL;
     }
@@ -221,8 +221,6 @@ static void ping_streams(uv_timer_t *t)
 
 int rn_dash_listen(rn_dash *d, const char *addr, char *err)
 {
-    if (d->closed)
-        return rn_seterr(err, "dashboard: listen after close");
     if (rn_http_listen(d->http, addr, err) < 0)
         return RN_ERR;
     uv_timer_init(d->loop, &d->ka);
@@ -287,9 +285,6 @@ int rn_dash_publish(rn_dash *d, const rn_topn_window *w, char *err)
 
 void rn_dash_close(rn_dash *d)
 {
-    if (d->closed)
-        return;
-    d->closed = 1;
     if (d->ka_open) {
         uv_close((uv_handle_t *)&d->ka, NULL);
         d->ka_open = 0;
