@@ -11,7 +11,6 @@
 #include "cli.h"
 #include "core/core.h"
 #include "kafka/kafka.h"
-#include "metrics.h"
 #include "window/window.h"
 
 /* ---- brokerd topics: list, describe, create or delete topics on any
@@ -768,7 +767,7 @@ int main(int argc, char **argv)
         uv_signal_start(&a.sigs[i], on_signal, signums[i]);
     }
     uv_run(loop, UV_RUN_DEFAULT);
-    rn_cli_metrics_close(m);
+    rn_metrics_close(m);
     uv_run(loop, UV_RUN_DEFAULT);
     rn_metrics_free(m);
     int status = rn_broker_failed(a.b) ? 1 : 0;

@@ -11,7 +11,6 @@
 #include "core/core.h"
 #include "hop/hop.h"
 #include "kafka/kafka.h"
-#include "metrics.h"
 
 static const char usage_text[] =
     "usage: chanbuf [-l ADDR:PORT] [--dir DIR] [--capacity N] [--max-bytes SIZE]\n"
@@ -260,7 +259,7 @@ int main(int argc, char **argv)
         rn_warn("listening on %s", rn_agent_address(a));
     rn_metrics *m = rn_cli_metrics_start(loop, metrics, 1, collect, a);
     uv_run(loop, UV_RUN_DEFAULT);
-    rn_cli_metrics_close(m);
+    rn_metrics_close(m);
     int status = rn_agent_status(a);
     /* Silent on success: the counters with -v, or when events were dropped
      * or the run failed (pending ones then say what is left). */

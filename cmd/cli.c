@@ -1,4 +1,5 @@
-/* cli.c -- messages, exits and option parsing shared by every tool's main(). */
+/* cli.c -- messages, exits, option parsing and --metrics, shared by every
+ * tool's main(). */
 #include "cli.h"
 
 #include <pthread.h>
@@ -224,4 +225,40 @@ uint64_t rn_opt_uint(const char *opt, const char *arg, uint64_t max)
     if (rn_parse_uint(arg, max, &v, err) < 0)
         rn_usage_error("%s: %s", opt, err);
     return v;
+}
+
+static void metrics_warn(void *data, const char *msg)
+{
+    (void)data;
+    rn_warn("%s", msg);
+}
+
+const char *rn_cli_metrics_opt(const char *arg)
+{
+    char err[RN_ERRLEN], host[256];
+    int port;
+    if (rn_http_addr_parse(arg, host, sizeof host, &port, err) < 0)
+        rn_usage_error("--metrics: %s", err);
+    return arg;
+}
+
+rn_metrics *rn_cli_metrics_start(uv_loop_t *loop, const char *addr, int weak,
+                                 void (*collect)(void *data, rn_prom *p), void *data)
+{
+    char err[RN_ERRLEN];
+    rn_metrics_opts o = { .weak = weak, .collect = collect, .on_warn = metrics_warn,
+                          .data = data };
+    char host[256];
+    int port = 0;
+    rn_metrics *m;
+
+    if (!addr)
+        return NULL;
+    if (!(m = rn_metrics_new(loop, &o, err)) || rn_metrics_listen(m, addr, err) < 0)
+        rn_die("%s", err);      /* "metrics: listen on ADDR: why" */
+    /* Said when it cannot be known otherwise (port 0) or asked for (-v):
+     * silent on success. */
+    if (rn_verbose || (rn_http_addr_parse(addr, host, sizeof host, &port, err) == 0 && port == 0))
+        rn_warn("metrics on http://%s/metrics", rn_metrics_address(m));
+    return m;
 }

@@ -1,14 +1,16 @@
 /* cli.h -- what every tool's main() shares, the conventions of runnel(7):
  * its name in messages, the shared options (-h, -V, -v, -q), usage errors
  * (one line, exit 2), runtime errors (exit 1), old spellings that still
- * work with a warning, and option values parsed with the lib/ parsers. Only
- * cmd/ may print and exit. */
+ * work with a warning, option values parsed with the lib/ parsers, and
+ * --metrics. Only cmd/ may print and exit. */
 #ifndef RN_CLI_H
 #define RN_CLI_H
 
 #include <getopt.h>
 #include <stdint.h>
 #include <stdnoreturn.h>
+
+#include "http/http.h"
 
 extern const char *rn_prog;
 extern int rn_verbose;      /* -v: counters and summaries at exit */
@@ -60,5 +62,17 @@ int rn_cli_exit(int status);
 int64_t rn_opt_duration(const char *opt, const char *arg);
 uint64_t rn_opt_size(const char *opt, const char *arg);
 uint64_t rn_opt_uint(const char *opt, const char *arg, uint64_t max);
+
+/* --metrics ADDR, on the tools that serve their counters to Prometheus
+ * (logtail, chanbuf, brokerd, consume). The option's value, checked at once
+ * (a usage error when bad). */
+const char *rn_cli_metrics_opt(const char *arg);
+
+/* Serve collect's metrics on addr from loop, saying where ("metrics on
+ * http://127.0.0.1:9100/metrics"); exit 1 when it cannot listen. weak: the
+ * server does not keep loop running (the tool's own loop). NULL addr: no
+ * server, NULL (which rn_metrics_close and rn_metrics_free take). */
+rn_metrics *rn_cli_metrics_start(uv_loop_t *loop, const char *addr, int weak,
+                                 void (*collect)(void *data, rn_prom *p), void *data);
 
 #endif

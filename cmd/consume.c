@@ -12,7 +12,6 @@
 #include "cli.h"
 #include "kafka/kafka.h"
 #include "core/core.h"
-#include "metrics.h"
 
 static const char usage_text[] =
     "usage: consume -b BROKERS -t TOPIC [-p PARTITION] [-G GROUP]\n"
@@ -306,7 +305,7 @@ int main(int argc, char **argv)
     rn_input_signals(&in);      /* the first stop signal, if one is pending */
     stop_means_exit();
     if (sd.m) {
-        rn_cli_metrics_close(sd.m);
+        rn_metrics_close(sd.m);
         uv_run(&sd.loop, UV_RUN_DEFAULT);
         rn_metrics_free(sd.m);
         uv_loop_close(&sd.loop);

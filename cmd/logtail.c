@@ -10,7 +10,6 @@
 
 #include "cli.h"
 #include "core/core.h"
-#include "metrics.h"
 #include "tail/tail.h"
 
 static const char usage_text[] =
@@ -384,7 +383,7 @@ int main(int argc, char **argv)
         status = 1;
     }
     uv_run(loop, UV_RUN_DEFAULT);
-    rn_cli_metrics_close(m);
+    rn_metrics_close(m);
     on_flush(&a);
 
     uint64_t cut = rn_counter_get(rn_tail_counters(a.tail), "cut");

@@ -1,8 +1,9 @@
 #!/bin/sh
 # layout.sh -- the house keeps its shape: lib/ is one folder per subsystem,
 # each behind one public header named after it; a private header (*_int.h)
-# is included only by its own folder's files; cmd/ includes only public
-# headers; lib/ never prints or exits; the README's map names every folder.
+# is included only by its own folder's files; cmd/ is the tools and their
+# shared cli.[ch], and includes only public headers; lib/ never prints or
+# exits; the README's map names every folder.
 . "$(dirname "$0")/lib.sh"
 
 cd "$top_srcdir"
@@ -24,6 +25,16 @@ bad=$(grep -n '#include "[a-z]*/[a-z_]*_int\.h"' lib/*/*.[ch] cmd/*.c |
 # Includes of the project's own headers name the folder ("core/core.h").
 bad=$(grep -n '#include "[a-z_]*\.h"' lib/*/*.[ch] | grep -v '"[a-z]*/' || true)
 [ -z "$bad" ] || fail "an include that does not name its folder: $bad"
+
+# cmd/ is one file per tool, each with its man page, and cli.[ch], which
+# every tool's main() shares: what several tools share goes there, not in a
+# file that looks like a tool.
+for f in cmd/*.c cmd/*.h; do
+    t=$(basename "${f%.[ch]}")
+    [ "$t" = cli ] && continue
+    [ "${f##*.}" = c ] || fail "$f: cmd/ has no header but cli.h"
+    [ -f "man/$t.1" ] || [ -f "man/$t.8" ] || fail "$f is not a tool (no man/$t.1 or .8)"
+done
 
 # lib/ never prints and never exits.
 bad=$(grep -nE '\b(printf|fprintf|puts|fputs|perror|exit|_exit|abort|err|errx|warn|warnx)\(' \

@@ -260,6 +260,8 @@ uint64_t *rn_counter_add(rn_counters *cs, const char *name);
 
 /* The value of a registered counter, or 0. */
 uint64_t rn_counter_get(const rn_counters *cs, const char *name);
+/* Where a registered counter's value is, or NULL when there is none. */
+const uint64_t *rn_counter_find(const rn_counters *cs, const char *name);
 
 /* Write "name=value ..." (NUL-terminated, truncated to outlen); returns the
  * length it would have had, as snprintf does. */

@@ -13,12 +13,18 @@ uint64_t *rn_counter_add(rn_counters *cs, const char *name)
     return &cs->value[cs->n++];
 }
 
-uint64_t rn_counter_get(const rn_counters *cs, const char *name)
+const uint64_t *rn_counter_find(const rn_counters *cs, const char *name)
 {
     for (size_t i = 0; i < cs->n; i++)
         if (strcmp(cs->name[i], name) == 0)
-            return cs->value[i];
-    return 0;
+            return &cs->value[i];
+    return NULL;
+}
+
+uint64_t rn_counter_get(const rn_counters *cs, const char *name)
+{
+    const uint64_t *v = rn_counter_find(cs, name);
+    return v ? *v : 0;
 }
 
 size_t rn_counters_format(const rn_counters *cs, char *out, size_t outlen)

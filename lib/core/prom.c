@@ -186,14 +186,12 @@ void rn_prom_counters(rn_prom *p, const char *prefix, const rn_counters *cs,
                       const rn_prom_desc *d, size_t n)
 {
     for (size_t i = 0; i < n && !p->err; i++) {
-        size_t k = 0;
-        while (k < cs->n && strcmp(cs->name[k], d[i].counter) != 0)
-            k++;
-        if (k == cs->n)
+        const uint64_t *v = rn_counter_find(cs, d[i].counter);
+        if (!v)
             fail(p, RN_ERR, "no counter '%s' for %s_%s", d[i].counter, prefix ? prefix : "",
                  d[i].name);
         else
-            rn_prom_one(p, prefix, d[i].name, d[i].type, d[i].help, cs->value[k]);
+            rn_prom_one(p, prefix, d[i].name, d[i].type, d[i].help, *v);
     }
 }
 

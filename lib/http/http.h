@@ -96,6 +96,9 @@ int rn_http_addr_parse(const char *addr, char *host, size_t hostlen, int *port, 
 int rn_http_listen(rn_http *h, const char *addr, char *err);
 const char *rn_http_address(const rn_http *h);
 
+/* Whether r's path is path, byte for byte ("/metrics"). */
+int rn_http_path_is(const rn_http_req *r, const char *path);
+
 /* Answer with status and body[0..len) (copied), keeping the connection
  * when the client asked to and status is below 400 or 404. */
 void rn_http_answer(const rn_http_req *r, int status, const char *type, const char *body,
@@ -163,7 +166,8 @@ int rn_metrics_listen(rn_metrics *m, const char *addr, char *err);
 const char *rn_metrics_address(const rn_metrics *m);
 /* The server's (rn_http_counters). */
 const rn_counters *rn_metrics_counters(const rn_metrics *m);
-/* As rn_http_close: run the loop afterwards, then free. */
+/* As rn_http_close: run the loop afterwards, then free (NULL: nothing, for
+ * both). */
 void rn_metrics_close(rn_metrics *m);
 void rn_metrics_free(rn_metrics *m);
 

@@ -43,21 +43,16 @@ static rn_http_msg *render(rn_metrics *m, const rn_http_req *r)
     return msg;
 }
 
-static int path_is(const rn_http_req *r, const char *s)
-{
-    return r->path_len == strlen(s) && memcmp(r->path, s, r->path_len) == 0;
-}
-
 static void on_request(void *data, const rn_http_req *r)
 {
     static const char home[] = "runnel metrics: GET /metrics\n";
     rn_metrics *m = data;
 
-    if (path_is(r, "/")) {
+    if (rn_http_path_is(r, "/")) {
         rn_http_answer(r, 200, "text/plain; charset=utf-8", home, sizeof home - 1);
         return;
     }
-    if (!path_is(r, "/metrics")) {
+    if (!rn_http_path_is(r, "/metrics")) {
         rn_http_refuse(r, 404, "no such page: GET /metrics");
         return;
     }
@@ -108,7 +103,11 @@ int rn_metrics_listen(rn_metrics *m, const char *addr, char *err)
 
 const char *rn_metrics_address(const rn_metrics *m) { return rn_http_address(m->http); }
 const rn_counters *rn_metrics_counters(const rn_metrics *m) { return rn_http_counters(m->http); }
-void rn_metrics_close(rn_metrics *m) { rn_http_close(m->http); }
+void rn_metrics_close(rn_metrics *m)
+{
+    if (m)
+        rn_http_close(m->http);
+}
 
 void rn_metrics_free(rn_metrics *m)
 {

@@ -356,6 +356,11 @@ static int conn_send(conn *c, msg *a, msg *b)
 
 /* ---- answers ------------------------------------------------------------------ */
 
+int rn_http_path_is(const rn_http_req *r, const char *path)
+{
+    return r->path_len == strlen(path) && memcmp(r->path, path, r->path_len) == 0;
+}
+
 static const char *reason(int status)
 {
     switch (status) {
@@ -763,7 +768,8 @@ int rn_http_listen(rn_http *s, const char *addr, char *err)
     int sl = sizeof ss, r;
 
     if (s->listen_tried || s->closed)
-        return rn_seterr(err, "%s: listen was called before", s->name);
+        return rn_seterr(err, "%s: %s", s->name,
+                         s->closed ? "listen after close" : "listen was called before");
     s->listen_tried = 1;
     char why[RN_ERRLEN];
     if (addr_parse(addr, &t, why) < 0 || rn_hop_listen_addr(s->loop, &t, &ss, why) < 0)

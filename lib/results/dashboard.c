@@ -27,7 +27,7 @@ struct rn_dash {
     size_t keep;
     uint64_t keepalive_ms;
     uv_timer_t ka;
-    int ka_open, closed;
+    int ka_open;
     dwin *win;              /* keep slots, [0, nwin) in order of end, start */
     size_t nwin;
     rn_http_msg *page, *ping;
@@ -42,7 +42,7 @@ rn_dash *rn_dash_new(uv_loop_t *loop, const rn_dash_opts *o, char *err)
 
     if (!o)
         o = &none;
-    if (o->idle_ns < 0 || o->keepalive_ns < 0) {
+    if (o->keepalive_ns < 0) {      /* (idle_ns: the server's to check) */
         rn_seterr(err, "dashboard: negative timeout");
         return NULL;
     }
@@ -195,22 +195,17 @@ static void get_events(rn_dash *d, const rn_http_req *r)
                    d->nwin ? rn_http_msg_ref(d->win[d->nwin - 1].ev) : NULL);
 }
 
-static int path_is(const rn_http_req *r, const char *s)
-{
-    return r->path_len == strlen(s) && memcmp(r->path, s, r->path_len) == 0;
-}
-
 static void on_request(void *data, const rn_http_req *r)
 {
     rn_dash *d = data;
 
-    if (path_is(r, "/") || path_is(r, "/index.html"))
+    if (rn_http_path_is(r, "/") || rn_http_path_is(r, "/index.html"))
         rn_http_answer_msg(r, "text/html; charset=utf-8", rn_http_msg_ref(d->page));
-    else if (path_is(r, "/events"))
+    else if (rn_http_path_is(r, "/events"))
         get_events(d, r);
-    else if (path_is(r, "/api/latest"))
+    else if (rn_http_path_is(r, "/api/latest"))
         get_latest(d, r);
-    else if (path_is(r, "/api/windows"))
+    else if (rn_http_path_is(r, "/api/windows"))
         get_windows(d, r);
     else
         rn_http_refuse(r, 404, "no such page");
@@ -226,8 +221,6 @@ static void ping_streams(uv_timer_t *t)
 
 int rn_dash_listen(rn_dash *d, const char *addr, char *err)
 {
-    if (d->closed)
-        return rn_seterr(err, "dashboard: listen after close");
     if (rn_http_listen(d->http, addr, err) < 0)
         return RN_ERR;
     uv_timer_init(d->loop, &d->ka);
@@ -292,9 +285,6 @@ int rn_dash_publish(rn_dash *d, const rn_topn_window *w, char *err)
 
 void rn_dash_close(rn_dash *d)
 {
-    if (d->closed)
-        return;
-    d->closed = 1;
     if (d->ka_open) {
         uv_close((uv_handle_t *)&d->ka, NULL);
         d->ka_open = 0;
