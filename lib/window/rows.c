@@ -151,7 +151,9 @@ size_t rn_time_format_tz(int64_t ns, rn_tz *tz, char *out)
     sec += off;
     gmtime_r(&sec, &tm);
     /* int64 ns spans the years 1677 to 2262: four digits, no sign. The
-     * digits by hand: a window's bounds are formatted for its rows. */
+     * digits by hand, some 2k instructions a time fewer than snprintf: a
+     * writer formats a window's bounds once for its rows (kept_time), but
+     * small windows are many (winagg -w 1s: 0.7% of the run). */
     char *o = put_digits(out, (unsigned)(tm.tm_year + 1900), 4);
     *o++ = '-';
     o = put_digits(o, (unsigned)tm.tm_mon + 1, 2);
@@ -261,7 +263,9 @@ int rn_time_parse(const char *s, size_t n, int64_t *ns)
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return -1;
     /* What timegm gives (a day past the month's end or a 60th second runs
-     * on into the next), by arithmetic: topk parses two times a row. */
+     * on into the next), by arithmetic: a reader parses a window's bounds
+     * once for its rows (kept_time) and its watermark, and small windows
+     * are many. */
     int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
     return rn_time__ns(t, off, (int64_t)ms * 1000000, ns);
 }
