@@ -125,6 +125,17 @@ static int write_out(app *a)
     return 0;
 }
 
+/* A window (or a -k report), printed into a->out already, to Redis and the
+ * dashboard. */
+static void publish(app *a, const rn_topn_window *w)
+{
+    char err[RN_ERRLEN];
+    if (a->redis && rn_redisw_put(a->redis, w, err) < 0)
+        rn_die("%s", err);
+    if (a->dash && rn_dash_publish(a->dash, w, err) < 0)
+        rn_die("%s", err);
+}
+
 static int print_window(void *data, const rn_topn_window *w)
 {
     app *a = data;
@@ -132,11 +143,7 @@ static int print_window(void *data, const rn_topn_window *w)
         rn_die("out of memory");
     if (rn_topn_format(&a->out, &a->fmt, w) < 0)
         rn_die("out of memory");
-    char err[RN_ERRLEN];
-    if (a->redis && rn_redisw_put(a->redis, w, err) < 0)
-        rn_die("%s", err);
-    if (a->dash && rn_dash_publish(a->dash, w, err) < 0)
-        rn_die("%s", err);
+    publish(a, w);
     (*a->c_printed)++;
     if (a->out.len >= OUT_CHUNK)
         return write_out(a);
@@ -160,7 +167,6 @@ static void flush_windows(app *a, int64_t upto)
 /* -k: the report, a window from the start to now, goes wherever windows go. */
 static void report(app *a)
 {
-    char err[RN_ERRLEN];
     rn_topn_window w;
     if (a->out_gone)
         return;
@@ -170,10 +176,7 @@ static void report(app *a)
     rn_ss_window(a->ss, a->items, (size_t)k, a->start, rn_now_ns(), a->entries, &w);
     if (rn_ss_format(&a->out, &a->fmt, a->ss, a->items, &w, *a->c_events) < 0)
         rn_die("out of memory");
-    if (a->redis && rn_redisw_put(a->redis, &w, err) < 0)
-        rn_die("%s", err);
-    if (a->dash && rn_dash_publish(a->dash, &w, err) < 0)
-        rn_die("%s", err);
+    publish(a, &w);
     write_out(a);
 }
 

@@ -360,7 +360,7 @@ static void run_input(app *a, const rn_input *in, int fd, const char *name)
  * given.
  * They are rewritten into the new spellings before getopt reads argv. */
 
-static char *made[8];       /* "--value=..." strings (kept to the end) */
+static char *made;          /* a "--value=..." string (kept to the end) */
 
 /* Whether argv element x is an option whose value is the next element. */
 static int value_follows(const char *x, const char *shortopts, const struct option *longopts)
@@ -388,13 +388,9 @@ static int all_digits(const char *s) { return *s && strspn(s, "0123456789") == s
 
 static char *joined(const char *a, const char *b)
 {
-    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++)
-        if (!made[i]) {
-            if (!(made[i] = malloc(strlen(a) + strlen(b) + 1)))
-                rn_die("out of memory");
-            return strcat(strcpy(made[i], a), b);
-        }
-    rn_usage_error("too many old -v and -V options");
+    if (!(made = malloc(strlen(a) + strlen(b) + 1)))
+        rn_die("out of memory");
+    return strcat(strcpy(made, a), b);
 }
 
 static void old_value_options(int argc, char **argv, const char *shortopts,
@@ -416,16 +412,17 @@ static void old_value_options(int argc, char **argv, const char *shortopts,
         if (value_follows(x, shortopts, longopts))
             i++;
     }
+    if (has_new)
+        return;
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         char *x = argv[i];
-        if (!has_new && !strcmp(x, "-V") && i + 1 < argc && all_digits(argv[i + 1])) {
-            argv[i++] = "--value-field";
-        } else if (!has_new && !strncmp(x, "-V", 2) && all_digits(x + 2)) {
+        if (!strcmp(x, "-V") && i + 1 < argc && all_digits(argv[i + 1])) {
+            argv[i] = "--value-field";
+        } else if (!strncmp(x, "-V", 2) && all_digits(x + 2)) {
             argv[i] = joined("--value-field=", x + 2);
-        } else if (needs_value && !has_new && !strcmp(x, "-v") && i + 1 < argc
-                   && argv[i + 1][0] != '-') {
-            argv[i++] = "--value";
-        } else if (needs_value && !has_new && !strncmp(x, "-v", 2) && x[2]
+        } else if (needs_value && !strcmp(x, "-v") && i + 1 < argc && argv[i + 1][0] != '-') {
+            argv[i] = "--value";
+        } else if (needs_value && !strncmp(x, "-v", 2) && x[2]
                    && strspn(x + 2, "vq") != strlen(x + 2)) {
             argv[i] = joined("--value=", x + 2);
         } else {
@@ -435,7 +432,7 @@ static void old_value_options(int argc, char **argv, const char *shortopts,
         }
         rn_old_option(x[1] == 'V' ? "-V N (the value field)" : "-v REGEX (the value)",
                       x[1] == 'V' ? "--value-field N" : "--value REGEX");
-        has_new = 1;        /* a value is given once: another -v is --verbose */
+        return;         /* a value is given once: another -v is --verbose */
     }
 }
 
@@ -706,7 +703,6 @@ int main(int argc, char **argv)
     rn_rowwriter_free(a.out);
     rn_wagg_free(a.agg);
     free(fill_keys);
-    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++)
-        free(made[i]);
+    free(made);
     return rn_cli_exit(a.save_failing ? 1 : a.status);
 }

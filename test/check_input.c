@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -437,6 +438,79 @@ START_TEST(run_read_error)
 }
 END_TEST
 
+/* ---- a regular file ---------------------------------------------------- */
+
+/* A regular file of n bytes, its contents in *want (to free); the
+ * descriptor, open for reading and already unlinked. */
+static int regular_file(size_t n, char **want)
+{
+    char path[] = "/tmp/check_input.XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    *want = malloc(n);
+    ck_assert_ptr_nonnull(*want);
+    for (size_t i = 0; i < n; i++)
+        (*want)[i] = (char)('a' + i * 7 % 26);
+    ck_assert_int_eq(write(fd, *want, n), (ssize_t)n);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    return fd;
+}
+
+typedef struct reader {
+    rn_buf got;
+    size_t most;            /* the largest read */
+    char space[RN_INPUT_READ_FILE + 100];
+    int reads_to_space;     /* on_bytes given the owner's space */
+} reader;
+
+static int r_bytes(void *data, const char *buf, size_t n)
+{
+    reader *r = data;
+    ck_assert_int_eq(rn_buf_append(&r->got, buf, n), 0);
+    r->most = n > r->most ? n : r->most;
+    r->reads_to_space += buf == r->space;
+    return 0;
+}
+
+static char *r_buf(void *data, size_t want, size_t *room)
+{
+    reader *r = data;
+    ck_assert_uint_le(want, sizeof r->space);
+    *room = sizeof r->space;
+    return r->space;
+}
+
+/* Read without a wait, RN_INPUT_READ_FILE bytes at a time, into the
+ * owner's buffer when it names one; a stop that is pending still ends it. */
+START_TEST(run_regular_file)
+{
+    char err[RN_ERRLEN], *want;
+    size_t n = 2 * RN_INPUT_READ_FILE + 1000;
+    int fd = regular_file(n, &want);
+    static reader r;
+    rn_input_ops rops = { .on_bytes = r_bytes };
+    for (int own = 0; own <= 1; own++) {
+        memset(&r, 0, sizeof r);
+        rops.read_buf = own ? r_buf : NULL;
+        ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+        ck_assert_int_eq(rn_input_run(&in, fd, "file", &rops, &r, err), RN_INPUT_END);
+        ck_assert_uint_eq(r.got.len, n);
+        ck_assert(memcmp(r.got.p, want, n) == 0);
+        ck_assert_uint_eq(r.most, RN_INPUT_READ_FILE);
+        ck_assert_int_eq(r.reads_to_space, own ? 3 : 0);
+        rn_buf_free(&r.got);
+    }
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    raise(SIGTERM);
+    ck_assert_int_eq(rn_input_run(&in, fd, "file", &rops, &r, err), RN_EINTR);
+    ck_assert_int_eq(rn_sig_stop, SIGTERM);
+    rn_buf_free(&r.got);
+    free(want);
+    close(fd);
+}
+END_TEST
+
 /* ---- the loop over several inputs ---------------------------------------- */
 
 typedef struct many {
@@ -643,6 +717,7 @@ int main(void)
     tcase_add_test(run, run_stop_pending);
     tcase_add_test(run, run_stopped_by_owner);
     tcase_add_test(run, run_read_error);
+    tcase_add_test(run, run_regular_file);
     tcase_add_test(run, runv_side_by_side);
     tcase_add_test(run, runv_close_and_fail);
     tcase_add_test(run, runv_stop);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "window/window.h"
@@ -118,6 +119,32 @@ START_TEST(times)
                           "2023-11-14T22:13:20.5Z", "x", "2023-11-14T22:13:20Zjunk" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(rn_time_parse(bad[i], strlen(bad[i]), &ns) == -1, "%s", bad[i]);
+}
+END_TEST
+
+/* rn_time_parse counts days by arithmetic, not timegm: it reads back what
+ * gmtime_r gives for every day an int64 of ns reaches, and runs on past a
+ * month's end or into a 60th second as timegm does. */
+START_TEST(times_every_day)
+{
+    char s[40];
+    int64_t ns;
+    struct tm tm;
+    for (time_t t = -9214560000 + 45296; t < 9214646400; t += 86400) {  /* 1678 to 2261 */
+        gmtime_r(&t, &tm);
+        int n = snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        ck_assert_msg(rn_time_parse(s, (size_t)n, &ns) == 0 && ns == (int64_t)t * 1000000000,
+                      "%s", s);
+    }
+    const char *odd[] = { "2023-02-30T00:00:00Z", "2024-02-31T12:00:00Z", "2023-04-31T23:59:60Z",
+                          "1900-02-29T00:00:00Z", "2000-02-29T00:00:00Z", "2023-12-31T23:59:60Z" };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        memset(&tm, 0, sizeof tm);
+        ck_assert(strptime(odd[i], "%Y-%m-%dT%H:%M:%SZ", &tm) != NULL);
+        ck_assert_msg(rn_time_parse(odd[i], strlen(odd[i]), &ns) == 0
+                      && ns == (int64_t)timegm(&tm) * 1000000000, "%s", odd[i]);
+    }
 }
 END_TEST
 
@@ -431,6 +458,7 @@ int main(void)
     tcase_add_test(tc, decimals);
     tcase_add_test(tc, times);
     tcase_add_test(tc, times_out_of_range);
+    tcase_add_test(tc, times_every_day);
     tcase_add_test(tc, round_trips);
     tcase_add_test(tc, tsv_and_json_shapes);
     tcase_add_test(tc, malformed);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -154,6 +155,28 @@ START_TEST(decimal)
 }
 END_TEST
 
+/* rn_memeq is memcmp() == 0 by overlapping loads: every length up to past
+ * its word paths, a difference at every place, and the bytes exactly
+ * allocated (ASan sees a load past them). */
+START_TEST(memeq)
+{
+    for (size_t n = 0; n <= 40; n++) {
+        char *a = malloc(n ? n : 1), *b = malloc(n ? n : 1);
+        ck_assert(a && b);
+        for (size_t i = 0; i < n; i++)
+            a[i] = b[i] = (char)('a' + i % 26);
+        ck_assert_msg(rn_memeq(a, b, n), "n=%zu: equal bytes differ", n);
+        for (size_t i = 0; i < n; i++) {
+            b[i] ^= (char)(1 << (i % 8));
+            ck_assert_msg(!rn_memeq(a, b, n), "n=%zu: a difference at %zu unseen", n, i);
+            b[i] = a[i];
+        }
+        free(a);
+        free(b);
+    }
+}
+END_TEST
+
 START_TEST(errors)
 {
     char err[RN_ERRLEN];
@@ -194,6 +217,8 @@ START_TEST(signals)
     ck_assert_int_eq(rn_sig_stop, 0);
     raise(SIGTERM);
     ck_assert_int_eq(rn_sig_stop, SIGTERM);
+    raise(SIGHUP);      /* the terminal went away: a stop too */
+    ck_assert_int_eq(rn_sig_stop, SIGHUP);
     raise(SIGPIPE);   /* ignored: we are still here */
     /* A blocking read is interrupted rather than restarted. */
     int fds[2];
@@ -228,6 +253,7 @@ int main(void)
     tcase_add_test(misc, buffers);
     tcase_add_test(misc, times);
     tcase_add_test(misc, decimal);
+    tcase_add_test(misc, memeq);
     tcase_add_test(misc, errors);
     tcase_add_test(misc, counters);
     tcase_add_test(misc, signals);

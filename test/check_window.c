@@ -562,6 +562,11 @@ START_TEST(many_keys_reference)
     check_against_reference(RN_AGG_SUM, 4, 0, 99, NKEYS_MAX, 6000);
     check_against_reference(RN_AGG_MAX, 3, 1, 98, NKEYS_MAX, 6000);
     check_against_reference(RN_AGG_COUNT, 1, 1, 97, NKEYS_MAX, 6000);
+    /* Windows of 24 slices hold over 64 keys each: their rows are put in
+     * order by the radix sort of key prefixes, and the keys that share
+     * their first 8 bytes ("a-long-shared-prefix/...") by the ties' sort. */
+    check_against_reference(RN_AGG_COUNT, 24, 0, 96, NKEYS_MAX, 6000);
+    check_against_reference(RN_AGG_SUM, 24, 1, 95, NKEYS_MAX, 6000);
 }
 END_TEST
 

@@ -13,6 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The signals blocked but in the wait: the stops and SIGUSR1. */
+static const int waited[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1 };
+#define NWAITED (sizeof waited / sizeof waited[0])
+
 int rn_input_init(rn_input *in, char *err)
 {
     sigset_t block;
@@ -21,26 +25,25 @@ int rn_input_init(rn_input *in, char *err)
     if (rn_sig_install(err) < 0)
         return RN_ERR;
     sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    sigaddset(&block, SIGUSR1);
+    for (size_t i = 0; i < NWAITED; i++)
+        sigaddset(&block, waited[i]);
     if ((e = pthread_sigmask(SIG_BLOCK, &block, &in->waitmask)) != 0)
         return rn_seterr(err, "pthread_sigmask: %s", strerror(e));
-    sigdelset(&in->waitmask, SIGINT);
-    sigdelset(&in->waitmask, SIGTERM);
-    sigdelset(&in->waitmask, SIGHUP);
-    sigdelset(&in->waitmask, SIGUSR1);
+    for (size_t i = 0; i < NWAITED; i++)
+        sigdelset(&in->waitmask, waited[i]);
     return 0;
 }
 
 int rn_input_signals(const rn_input *in)
 {
     sigset_t pending, old;
+    size_t i = 0;
 
-    if (sigpending(&pending) < 0
-        || !(sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM)
-             || sigismember(&pending, SIGHUP) || sigismember(&pending, SIGUSR1)))
+    if (sigpending(&pending) < 0)
+        return 0;
+    while (i < NWAITED && !sigismember(&pending, waited[i]))
+        i++;
+    if (i == NWAITED)
         return 0;
     /* Unblocking delivers what is pending before the call returns: the
      * handlers have run once the mask is back. */

@@ -385,18 +385,35 @@ static int fmt_tsv(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w,
     return 0;
 }
 
-static int fmt_json(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
+/* {"start":..,"end":..,"top":[{"rank":..,"key":..,"value":..},..]}; with s
+ * (a heavy-hitters report, it the items of w's entries) the counts after
+ * "end" and each entry's error and guarantee after its value. */
+static int fmt_json(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w,
+                    const rn_ss *s, const rn_ss_item *it, uint64_t events)
 {
     if (puts_(b, "{\"start\":\"") < 0 || put_time(b, w->start, f->tz) < 0
         || puts_(b, "\",\"end\":\"") < 0 || put_time(b, w->end, f->tz) < 0
-        || puts_(b, "\",\"top\":[") < 0)
+        || put(b, "\"", 1) < 0)
+        return -1;
+    if (s && (puts_(b, ",\"events\":") < 0 || put_u64(b, events) < 0
+              || puts_(b, ",\"keyed\":") < 0 || put_u64(b, rn_ss_total(s)) < 0
+              || puts_(b, ",\"keys\":") < 0 || put_u64(b, rn_ss_size(s)) < 0
+              || puts_(b, ",\"capacity\":") < 0
+              || (rn_ss_capacity(s) ? put_u64(b, rn_ss_capacity(s)) : puts_(b, "null")) < 0))
+        return -1;
+    if (puts_(b, ",\"top\":[") < 0)
         return -1;
     for (size_t i = 0; i < w->n; i++) {
         if ((i && put(b, ",", 1) < 0) || puts_(b, "{\"rank\":") < 0
             || put_u64(b, i + 1) < 0 || puts_(b, ",\"key\":") < 0
             || rn_json_put_string(b, w->top[i].key.p, w->top[i].key.n) < 0
-            || puts_(b, ",\"value\":") < 0 || put_value(b, w->top[i].value) < 0
-            || put(b, "}", 1) < 0)
+            || puts_(b, ",\"value\":") < 0 || put_value(b, w->top[i].value) < 0)
+            return -1;
+        if (s && (puts_(b, ",\"error\":") < 0 || put_u64(b, it[i].error) < 0
+                  || puts_(b, ",\"guaranteed\":") < 0
+                  || puts_(b, it[i].guaranteed ? "true" : "false") < 0))
+            return -1;
+        if (put(b, "}", 1) < 0)
             return -1;
     }
     return puts_(b, "]}\n");
@@ -487,7 +504,7 @@ int rn_topn_format(rn_buf *b, const rn_topn_fmt *f, const rn_topn_window *w)
     switch (f->out) {
     case RN_TOPN_TABLE: return fmt_table(b, f, w);
     case RN_TOPN_TSV: return fmt_tsv(b, f, w, NULL);
-    case RN_TOPN_JSON: return fmt_json(b, f, w);
+    case RN_TOPN_JSON: return fmt_json(b, f, w, NULL, NULL, 0);
     case RN_TOPN_REDIS: return fmt_redis(b, f, w);
     }
     return -1;
@@ -542,37 +559,13 @@ err:
     return r;
 }
 
-static int ss_json(rn_buf *b, const rn_topn_fmt *f, const rn_ss *s, const rn_ss_item *it,
-                   const rn_topn_window *w, uint64_t events)
-{
-    if (puts_(b, "{\"start\":\"") < 0 || put_time(b, w->start, f->tz) < 0
-        || puts_(b, "\",\"end\":\"") < 0 || put_time(b, w->end, f->tz) < 0
-        || puts_(b, "\",\"events\":") < 0 || put_u64(b, events) < 0
-        || puts_(b, ",\"keyed\":") < 0 || put_u64(b, rn_ss_total(s)) < 0
-        || puts_(b, ",\"keys\":") < 0 || put_u64(b, rn_ss_size(s)) < 0
-        || puts_(b, ",\"capacity\":") < 0
-        || (rn_ss_capacity(s) ? put_u64(b, rn_ss_capacity(s)) : puts_(b, "null")) < 0
-        || puts_(b, ",\"top\":[") < 0)
-        return -1;
-    for (size_t i = 0; i < w->n; i++) {
-        if ((i && put(b, ",", 1) < 0) || puts_(b, "{\"rank\":") < 0
-            || put_u64(b, i + 1) < 0 || puts_(b, ",\"key\":") < 0
-            || rn_json_put_string(b, it[i].key.p, it[i].key.n) < 0
-            || puts_(b, ",\"value\":") < 0 || put_u64(b, it[i].count) < 0
-            || puts_(b, ",\"error\":") < 0 || put_u64(b, it[i].error) < 0
-            || puts_(b, it[i].guaranteed ? ",\"guaranteed\":true}" : ",\"guaranteed\":false}") < 0)
-            return -1;
-    }
-    return puts_(b, "]}\n");
-}
-
 int rn_ss_format(rn_buf *b, const rn_topn_fmt *f, const rn_ss *s, const rn_ss_item *it,
                  const rn_topn_window *w, uint64_t events)
 {
     switch (f->out) {
     case RN_TOPN_TABLE: return ss_table(b, f, s, it, w, events);
     case RN_TOPN_TSV: return fmt_tsv(b, f, w, it);
-    case RN_TOPN_JSON: return ss_json(b, f, s, it, w, events);
+    case RN_TOPN_JSON: return fmt_json(b, f, w, s, it, events);
     case RN_TOPN_REDIS: return fmt_redis(b, f, w);
     }
     return -1;

@@ -401,67 +401,51 @@ static int add_span(rn_wagg *a, int64_t t, int64_t u, const char *key, size_t kl
     return late ? RN_WIN_LATE : evicted ? RN_WIN_EVICTED : 0;
 }
 
-int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
+/* The event of stream s (NULL: arrival time) into the windows, as
+ * rn_wagg_event. */
+static int event_in(rn_wagg *a, wstream *s, const rn_event *ev, int64_t now, char *err)
 {
     rn_str key, vs;
     rn_value v = { .i = 1 };
     int64_t t, end;
     int r;
-    wstream *s = NULL;
 
-    a->st.events++;
-    if (a->o.time != RN_TIME_ARRIVAL) {
-        /* Any event shows its stream is live, with a time or without; its
-         * place in the heap is fixed once, at the end. */
-        if (!(s = find_stream(a, ev)))
-            return rn_seterr(err, "out of memory");
-        a->moved |= s->last != now;
-        s->last = now;
-    }
     if ((r = rn_fieldx_get(a->o.key, ev->body.p, ev->body.n, &key, err)) <= 0) {
-        if (r == 0)
-            a->st.nokey++;
-        goto done;
+        if (r < 0)
+            return -1;
+        a->st.nokey++;
+        return 0;
     }
-    r = 0;
     if (a->o.value) {
         if ((r = rn_fieldx_get(a->o.value, ev->body.p, ev->body.n, &vs, err)) < 0)
-            goto done;
+            return -1;
         if (r == 0 || rn_value_parse(vs.p, vs.n, &v) < 0) {
             a->st.badvalue++;
-            r = 0;
-            goto done;
+            return 0;
         }
-        r = 0;
     }
     if ((r = event_time(a, ev, now, &t, err)) != 0) {
-        if (r > 0) {
-            a->st.badtime++;
-            r = 0;
-        }
-        goto done;
+        if (r < 0)
+            return -1;
+        a->st.badtime++;
+        return 0;
     }
     end = t;
     if (a->o.until && (r = event_end(a, ev, t, &end, err)) != 0) {
-        if (r > 0) {
-            a->st.badtime++;
-            r = 0;
-        }
-        goto done;
+        if (r < 0)
+            return -1;
+        a->st.badtime++;
+        return 0;
     }
     if (a->o.urldecode) {
-        if (rn_urldecode(&a->decoded, key.p, key.n) < 0) {
-            r = rn_seterr(err, "out of memory");
-            goto done;
-        }
+        if (rn_urldecode(&a->decoded, key.p, key.n) < 0)
+            return rn_seterr(err, "out of memory");
         key.p = a->decoded.p;
         key.n = a->decoded.len;
     }
     if (a->o.lower) {
-        if (rn_lower(&a->lower, key.p, key.n) < 0) {
-            r = rn_seterr(err, "out of memory");
-            goto done;
-        }
+        if (rn_lower(&a->lower, key.p, key.n) < 0)
+            return rn_seterr(err, "out of memory");
         key.p = a->lower.p;
     }
     t = to_axis(a, t);
@@ -478,27 +462,39 @@ int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
     r = a->o.until ? add_span(a, t, end, key.p, key.n, v) : rn_window_add(a->w, t, key.p, key.n, v);
     switch (r) {
     case 0:
-        break;
+        return 0;
     case RN_WIN_LATE:
         a->st.late++;
-        r = RN_WAGG_LATE;
-        break;
+        return RN_WAGG_LATE;
     case RN_WIN_EVICTED:
         a->st.evicted++;
-        r = 0;
-        break;
+        return 0;
     case RN_WIN_INVALID:
         a->st.badtime++;
-        r = 0;
-        break;
+        return 0;
     default: {   /* RN_ENOMEM */
         rn_window_stats ws;
         rn_window_stats_get(a->w, &ws);
-        r = rn_seterr(err, "out of memory in the window state (%" PRIu64 " keys in %"
-                      PRIu64 " slices held)", ws.entries, ws.slices);
+        return rn_seterr(err, "out of memory in the window state (%" PRIu64 " keys in %"
+                         PRIu64 " slices held)", ws.entries, ws.slices);
     }
     }
-done:
+}
+
+int rn_wagg_event(rn_wagg *a, const rn_event *ev, int64_t now, char *err)
+{
+    wstream *s = NULL;
+
+    a->st.events++;
+    if (a->o.time != RN_TIME_ARRIVAL) {
+        /* Any event shows its stream is live, with a time or without. */
+        if (!(s = find_stream(a, ev)))
+            return rn_seterr(err, "out of memory");
+        a->moved |= s->last != now;
+        s->last = now;
+    }
+    int r = event_in(a, s, ev, now, err);
+    /* The stream's place in the heap, fixed once for its last and max_t. */
     if (s && s->seen)
         heap_fix(a, s->pos);
     return r;
