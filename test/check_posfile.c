@@ -271,6 +271,34 @@ START_TEST(saver_failure_said_once)
 }
 END_TEST
 
+START_TEST(saver_superseded_failure_not_said)
+{
+    char err[RN_ERRLEN], sub[300], p[320];
+    uv_loop_t loop;
+    rn_possaver sv;
+    rn_posfile pf = { 0 };
+    snprintf(sub, sizeof sub, "%s/later", dir);
+    snprintf(p, sizeof p, "%s/pos", sub);
+    saver_open(&loop, &sv, p);
+    /* A save in the pool fails (no directory yet), most likely before the
+     * stop's direct save, which works; the loop says the pool's result only
+     * after that. The direct one is the last word: nothing is said, nothing
+     * is failing, and the file holds the direct one. */
+    snapshot(&pf, 1);
+    ck_assert_int_eq(rn_possaver_queue(&sv, &pf, err), 0);
+    usleep(100000);             /* the pool runs without the loop */
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    snapshot(&pf, 2);
+    ck_assert_int_eq(rn_possaver_save(&sv, &pf, err), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(sv.failing, 0);
+    ck_assert_msg(warnings == 0, "%s", last_warning);
+    ck_assert_uint_eq(saved_offset(p), 2);
+    saver_close(&loop, &sv);
+    rn_posfile_free(&pf);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("posfile");
@@ -287,6 +315,7 @@ int main(void)
     tcase_add_test(tcs, saver_keeps_the_newest);
     tcase_add_test(tcs, saver_direct_save_is_not_undone);
     tcase_add_test(tcs, saver_failure_said_once);
+    tcase_add_test(tcs, saver_superseded_failure_not_said);
     suite_add_tcase(s, tcs);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

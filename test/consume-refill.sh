@@ -30,7 +30,7 @@ timed() {
 }
 
 small="-X queued.min.messages=50 -X max.partition.fetch.bytes=1024"
-s1=$(timed "$CONSUME" -b "$B" -t one --offset beginning -e $small)
+s1=$(timed "$CONSUME" -b "$B" -t one --start beginning -e $small)
 seq 1 $N >"$T/want1"
 expect_file "$T/out" "$T/want1"
 note "one partition as fetched: $s1 s"
@@ -38,7 +38,7 @@ note "one partition as fetched: $s1 s"
 # In timestamp order partition 0 goes first, and then it is at its end:
 # every fetch asks for it too and waits fetch.wait.max.ms on the broker,
 # which with -e is short.
-s3=$(timed "$CONSUME" -b "$B" -t three --offset beginning -e $small)
+s3=$(timed "$CONSUME" -b "$B" -t three --start beginning -e $small)
 sort -n "$T/out" >"$T/got3"
 expect_file "$T/got3" "$T/want1"
 for p in 0 1 2; do      # each partition's records in their order

@@ -15,22 +15,6 @@
 
 /* ---- whole reads and writes ------------------------------------------- */
 
-int rn_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return RN_ERR;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int rn_pread_full(int fd, void *buf, size_t n, uint64_t off)
 {
     size_t got = 0;
@@ -44,21 +28,6 @@ int rn_pread_full(int fd, void *buf, size_t n, uint64_t off)
         if (r == 0)
             return RN_ESHORT;
         got += (size_t)r;
-    }
-    return 0;
-}
-
-int rn_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
-{
-    size_t put = 0;
-    while (put < n) {
-        ssize_t r = pwrite(fd, (const char *)buf + put, n - put, (off_t)(off + put));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return RN_ERR;
-        }
-        put += (size_t)r;
     }
     return 0;
 }
@@ -80,33 +49,44 @@ static int iov_advance(struct iovec **iov, int n, size_t r)
     return n;
 }
 
-int rn_writev_all(int fd, struct iovec *iov, int n)
+/* The one loop behind the whole writes: at off, or (off < 0) at the file
+ * position; EINTR and short writes go on. */
+static int writev_whole(int fd, struct iovec *iov, int n, int64_t off)
 {
     while (n > 0) {
-        ssize_t r = writev(fd, iov, n);
+        ssize_t r = off < 0 ? writev(fd, iov, n) : pwritev(fd, iov, n, (off_t)off);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             return RN_ERR;
         }
+        if (off >= 0)
+            off += r;
         n = iov_advance(&iov, n, (size_t)r);
     }
     return 0;
 }
 
+int rn_write_all(int fd, const void *buf, size_t len)
+{
+    struct iovec v = { (void *)buf, len };
+    return writev_whole(fd, &v, len > 0, -1);
+}
+
+int rn_writev_all(int fd, struct iovec *iov, int n)
+{
+    return writev_whole(fd, iov, n, -1);
+}
+
+int rn_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+    struct iovec v = { (void *)buf, n };
+    return writev_whole(fd, &v, n > 0, (int64_t)off);
+}
+
 int rn_pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
 {
-    while (n > 0) {
-        ssize_t r = pwritev(fd, iov, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return RN_ERR;
-        }
-        off += (uint64_t)r;
-        n = iov_advance(&iov, n, (size_t)r);
-    }
-    return 0;
+    return writev_whole(fd, iov, n, (int64_t)off);
 }
 
 const char *rn_io_strerror(int r)

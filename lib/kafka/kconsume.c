@@ -188,52 +188,40 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0;   /* librdkafka frees json */
 }
 
-/* Where a partition with no committed offset starts. */
+/* Where a partition with no committed offset starts. Everything but an
+ * absolute offset is looked up here, with one ListOffsets per leader: a
+ * time as itself, the start and the end as timestamps -2 and -1. librdkafka
+ * looks a logical offset up itself once the partition has its leader; one
+ * assigned before that (the usual race at the start) waited half a second
+ * for its retry. Where the lookup fails (or finds nothing at or after a
+ * time) the logical offset stays: the start, the end, N back from the end,
+ * and for a time the end. */
 static void initial_offsets(rn_kcons *c, rd_kafka_topic_partition_list_t *l)
 {
     int kind = c->o.offset_kind;
-    for (int i = 0; i < l->cnt; i++) {
-        int64_t *off = &l->elems[i].offset;
-        if (kind == RN_OFF_BEGINNING)
-            *off = RD_KAFKA_OFFSET_BEGINNING;
-        else if (kind == RN_OFF_END)
-            *off = RD_KAFKA_OFFSET_END;
-        else if (kind == RN_OFF_ABS)
-            *off = c->o.offset_val;
-        else if (kind == RN_OFF_TAIL)
-            *off = RD_KAFKA_OFFSET_TAIL(c->o.offset_val);
-        else
-            *off = c->o.offset_val;   /* a time, resolved below */
-    }
-    if (kind == RN_OFF_TIME) {
-        if (rd_kafka_offsets_for_times(c->rk, l, (int)c->o.timeout_ms) != 0)
-            for (int i = 0; i < l->cnt; i++)
-                l->elems[i].offset = RD_KAFKA_OFFSET_END;
-        for (int i = 0; i < l->cnt; i++)
-            if (l->elems[i].offset < 0)   /* nothing at or after that time */
-                l->elems[i].offset = RD_KAFKA_OFFSET_END;
-    } else if (kind != RN_OFF_ABS && l->cnt) {
-        /* The start and the end as offsets, looked up here with one
-         * ListOffsets per leader (timestamps -2 and -1). librdkafka looks a
-         * logical offset up itself once the partition has its leader; one
-         * assigned before that (the usual race at the start) waited half a
-         * second for its retry. Where the lookup fails the logical offset
-         * stays. */
-        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
-        for (int i = 0; i < q->cnt; i++)
-            q->elems[i].offset = kind == RN_OFF_BEGINNING ? -2 : -1;
-        if (rd_kafka_offsets_for_times(c->rk, q, (int)c->o.timeout_ms) == 0) {
-            for (int i = 0; i < q->cnt; i++) {
-                int64_t off = q->elems[i].offset;
-                if (q->elems[i].err || off < 0)
-                    continue;
-                if (kind == RN_OFF_TAIL)   /* as RD_KAFKA_OFFSET_TAIL: not below 0 */
-                    off = off > c->o.offset_val ? off - c->o.offset_val : 0;
-                l->elems[i].offset = off;
-            }
+    int64_t val = c->o.offset_val;
+    int64_t logical = kind == RN_OFF_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING
+                    : kind == RN_OFF_TAIL      ? RD_KAFKA_OFFSET_TAIL(val)
+                    : kind == RN_OFF_ABS       ? val
+                                               : RD_KAFKA_OFFSET_END;
+    for (int i = 0; i < l->cnt; i++)
+        l->elems[i].offset = logical;
+    if (kind == RN_OFF_ABS || !l->cnt)
+        return;
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
+    for (int i = 0; i < q->cnt; i++)
+        q->elems[i].offset = kind == RN_OFF_TIME ? val : kind == RN_OFF_BEGINNING ? -2 : -1;
+    if (rd_kafka_offsets_for_times(c->rk, q, (int)c->o.timeout_ms) == 0) {
+        for (int i = 0; i < q->cnt; i++) {
+            int64_t off = q->elems[i].offset;
+            if (q->elems[i].err || off < 0)
+                continue;
+            if (kind == RN_OFF_TAIL)   /* as RD_KAFKA_OFFSET_TAIL: not below 0 */
+                off = off > val ? off - val : 0;
+            l->elems[i].offset = off;
         }
-        rd_kafka_topic_partition_list_destroy(q);
     }
+    rd_kafka_topic_partition_list_destroy(q);
 }
 
 /* Give each partition of l a queue of its own, before it is assigned: a

@@ -248,7 +248,6 @@ static void saver_start(rn_possaver *s)
     rn_buf t = s->running;          /* the waiting bytes run; the old buffer waits */
     s->running = s->waiting;
     s->waiting = t;
-    s->running_gen = s->waiting_gen;
     s->has_waiting = 0;
     s->busy = 1;
     s->work.data = s;
@@ -256,26 +255,27 @@ static void saver_start(rn_possaver *s)
         s->busy = 0;                /* cannot fail for a live loop; the next save tries */
 }
 
-/* In the pool: written unless a newer save (rn_possaver_save at a stop) has
- * been written since it was queued, which this one must not undo. */
+/* In the pool: written unless a save made directly (rn_possaver_save, at a
+ * stop) has been written since it was queued, which this older one must
+ * not undo. */
 static void saver_work(uv_work_t *w)
 {
     rn_possaver *s = w->data;
     pthread_mutex_lock(&s->mu);
-    s->skipped = s->running_gen <= s->written_gen;
-    s->r = s->skipped ? 0 : write_file(&s->running, s->path, s->err);
-    if (s->r == 0 && !s->skipped)
-        s->written_gen = s->running_gen;
+    s->r = s->superseded ? 0 : write_file(&s->running, s->path, s->err);
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The result of a superseded save is not said: the direct one's is, by its
+ * caller, and an older failure must not undo that either. */
 static void saver_after(uv_work_t *w, int status)
 {
     rn_possaver *s = w->data;
     (void)status;
     s->busy = 0;
-    if (!s->skipped)
+    if (!s->superseded)
         rn_posfile_said(s->r, s->err, s->path, &s->failing, s->on_warn, s->data);
+    s->superseded = 0;
     if (s->has_waiting)
         saver_start(s);
 }
@@ -295,7 +295,6 @@ int rn_possaver_queue(rn_possaver *s, const rn_posfile *pf, char *err)
 {
     if (encode(pf, &s->waiting) < 0)
         return rn_seterr(err, "%s: out of memory", s->path);
-    s->waiting_gen = ++s->gen;
     s->has_waiting = 1;
     if (!s->busy)
         saver_start(s);
@@ -307,11 +306,10 @@ int rn_possaver_save(rn_possaver *s, const rn_posfile *pf, char *err)
     s->has_waiting = 0;             /* older than this one */
     if (encode(pf, &s->waiting) < 0)
         return rn_seterr(err, "%s: out of memory", s->path);
-    uint64_t gen = ++s->gen;
     pthread_mutex_lock(&s->mu);     /* after a save in the pool, if one runs */
     int r = write_file(&s->waiting, s->path, err);
-    if (r == 0)
-        s->written_gen = gen;
+    if (r == 0 && s->busy)
+        s->superseded = 1;          /* the pool's, queued before this one */
     pthread_mutex_unlock(&s->mu);
     return r;
 }

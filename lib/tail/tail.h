@@ -84,7 +84,8 @@ void rn_posfile_free(rn_posfile *pf);
  * thread it held up every line read meanwhile. One save runs at a time; one
  * queued while it runs waits, and a newer one replaces it. A save made
  * directly (the last, at a stop) waits for the one running and is never
- * undone by an older one that runs after it. The caller allocates it, and
+ * undone by an older one that runs after it, nor its result by that one's
+ * (a pool's save it superseded says nothing). The caller allocates it, and
  * destroys it once the loop has run its work out (uv_run to the end).
  * A failure in the pool is said through rn_posfile_said with failing (1
  * while the last save failed); the caller says its own calls' the same way. */
@@ -94,10 +95,12 @@ typedef struct rn_possaver {
     void (*on_warn)(void *data, const char *msg);
     void *data;
     uv_work_t work;
-    pthread_mutex_t mu;         /* one write at a time; written_gen */
+    pthread_mutex_t mu;         /* one write at a time; superseded */
     rn_buf running, waiting;    /* the file's bytes */
-    uint64_t gen, running_gen, waiting_gen, written_gen;
-    int busy, has_waiting, skipped, r, failing;
+    int busy;                   /* a save is in the pool (until its after callback) */
+    int has_waiting;            /* waiting holds a save to run after it */
+    int superseded;             /* a direct save was written since it was queued */
+    int r, failing;
     char err[RN_ERRLEN];
 } rn_possaver;
 
