@@ -360,7 +360,9 @@ static void run_input(app *a, const rn_input *in, int fd, const char *name)
  * given.
  * They are rewritten into the new spellings before getopt reads argv. */
 
-static char *made[8];       /* "--value=..." strings (kept to the end) */
+/* The "--value=..." string made of an attached old value ("-vREGEX"), kept
+ * to the end. One at most: only the first old value option is rewritten. */
+static char *made;
 
 /* Whether argv element x is an option whose value is the next element. */
 static int value_follows(const char *x, const char *shortopts, const struct option *longopts)
@@ -388,13 +390,9 @@ static int all_digits(const char *s) { return *s && strspn(s, "0123456789") == s
 
 static char *joined(const char *a, const char *b)
 {
-    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++)
-        if (!made[i]) {
-            if (!(made[i] = malloc(strlen(a) + strlen(b) + 1)))
-                rn_die("out of memory");
-            return strcat(strcpy(made[i], a), b);
-        }
-    rn_usage_error("too many old -v and -V options");
+    if (!(made = malloc(strlen(a) + strlen(b) + 1)))
+        rn_die("out of memory");
+    return strcat(strcpy(made, a), b);
 }
 
 static void old_value_options(int argc, char **argv, const char *shortopts,
@@ -706,7 +704,6 @@ int main(int argc, char **argv)
     rn_rowwriter_free(a.out);
     rn_wagg_free(a.agg);
     free(fill_keys);
-    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++)
-        free(made[i]);
+    free(made);
     return rn_cli_exit(a.save_failing ? 1 : a.status);
 }
