@@ -360,7 +360,9 @@ static void run_input(app *a, const rn_input *in, int fd, const char *name)
  * given.
  * They are rewritten into the new spellings before getopt reads argv. */
 
-static char *made;          /* a "--value=..." string (kept to the end) */
+/* The "--value=..." string made of an attached old value ("-vREGEX"), kept
+ * to the end. One at most: only the first old value option is rewritten. */
+static char *made;
 
 /* Whether argv element x is an option whose value is the next element. */
 static int value_follows(const char *x, const char *shortopts, const struct option *longopts)

@@ -7,6 +7,7 @@
 command -v mandoc >/dev/null || fail "mandoc is not installed (scripts/bootstrap)"
 command -v groff >/dev/null || fail "groff is not installed (scripts/bootstrap: groff-base)"
 
+lq=$(printf '\342\200\230') rq=$(printf '\342\200\231')    # U+2018, U+2019
 norm() { tr -s ' \n' '  ' | sed 's/ *| */|/g; s/^ *//; s/ *$//'; }
 
 n=0
@@ -20,9 +21,12 @@ for page in "$top_srcdir"/man/*.[0-9]; do
     warn=$(groff -man -ww -Tutf8 -z "$page" 2>&1 || true)
     [ -z "$warn" ] || fail "$page: groff: $warn"
     # Quotes nested by mistake, which neither warns about: two quoting
-    # macros on one line (".Pq Ql 10s , Ql 5m") print "(`10s, `5m'')".
-    for fmt in "mandoc -Tascii" "groff -man -Tascii"; do
-        bad=$($fmt "$page" 2>/dev/null | col -b | grep -n "\`[^']*\`" || true)
+    # macros on one line (".Pq Ql 10s , Ql 5m") print "(`10s, `5m'')" -- a
+    # second opening quote before the first closes. In UTF-8, where both
+    # formatters tell the quotes apart (groff -Tascii prints both as ').
+    for fmt in "mandoc -Tutf8" "groff -man -Tutf8"; do
+        bad=$($fmt "$page" 2>/dev/null | LC_ALL=C.UTF-8 col -b |
+            LC_ALL=C.UTF-8 grep -n "$lq[^$rq]*$lq" || true)
         [ -z "$bad" ] || fail "$page: nested quotes in $fmt: $bad"
     done
     [ -x "$top_builddir/$tool" ] || continue
