@@ -410,8 +410,8 @@ static int brokerd_groups(int argc, char **argv, void (*usage)(void))
 /* ---- brokerd serve ---- */
 
 static const char usage_text[] =
-    "usage: brokerd serve [-l ADDR:PORT] [--data-dir DIR] [--partitions N]\n"
-    "                     [--auto-create yes|no] [--segment-bytes SIZE]\n"
+    "usage: brokerd serve [-l ADDR:PORT] [--advertise HOST[:PORT]] [--data-dir DIR]\n"
+    "                     [--partitions N] [--auto-create yes|no] [--segment-bytes SIZE]\n"
     "                     [--segment-age DURATION] [--retention DURATION]\n"
     "                     [--retention-bytes SIZE] [--flush none|always|DURATION]\n"
     "                     [--max-request SIZE] [--max-conn-buffer SIZE]\n"
@@ -434,7 +434,10 @@ static void usage(void)
     fputs(usage_text, stdout);
     fputs("\nserve: the Kafka protocol (one node: leader of every partition, controller\n"
           "and group coordinator) over partitions stored in DIR.\n\n"
-          "  -l, --listen ADDR:PORT     listen and advertise there (default 127.0.0.1:9092)\n"
+          "  -l, --listen ADDR:PORT     listen there (default 127.0.0.1:9092)\n"
+          "      --advertise HOST[:PORT]\n"
+          "                             tell clients to connect there (default: the listen\n"
+          "                             address, or this machine's name for 0.0.0.0 and ::)\n"
           "      --data-dir DIR         partitions and group offsets (default ./data)\n"
           "      --partitions N         partitions of auto-created topics (default 1)\n"
           "      --auto-create yes|no   create unknown topics on Metadata/Produce (default yes)\n"
@@ -580,13 +583,37 @@ static int yesno(const char *opt, const char *arg)
     rn_usage_error("%s: '%s' is neither 'yes' nor 'no'", opt, arg);
 }
 
+/* HOST:PORT, [V6]:PORT, or with port_optional HOST and [V6] alone too (the
+ * port is then left as it is), into host (256 bytes) and *port. */
+static void host_port(const char *opt, const char *arg, char *host, int port_optional, int *port)
+{
+    const char *colon = strrchr(arg, ':'), *end = arg + strlen(arg);
+    if (port_optional) {                /* no port: "host", "[::1]", or "::1" */
+        if (arg[0] == '[' ? end[-1] == ']' : !colon || strchr(arg, ':') != colon)
+            colon = end;
+    }
+    size_t n = colon ? (size_t)(colon - arg) : 0;
+    if (!colon || n == 0 || n >= 256 || (arg[0] == '[' && (n < 3 || colon[-1] != ']')))
+        rn_usage_error("%s: '%s' is not %s", opt, arg, port_optional ? "HOST[:PORT]" : "ADDR:PORT");
+    if (arg[0] == '[') {                                /* [::1]:9092 */
+        memcpy(host, arg + 1, n - 2);
+        host[n - 2] = 0;
+    } else {
+        memcpy(host, arg, n);
+        host[n] = 0;
+    }
+    if (*colon)
+        *port = (int)rn_opt_uint(opt, colon + 1, 65535);
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_DATADIR = 256, OPT_PARTS, OPT_AUTO, OPT_SEGB, OPT_SEGA, OPT_RET, OPT_RETB, OPT_FLUSH, OPT_MAXREQ,
            OPT_CONNBUF, OPT_PARTIAL, OPT_MAXCONN, OPT_IDLE, OPT_MAXPARTS, OPT_MAXMEMBERS,
-           OPT_INITDELAY, OPT_METRICS };
+           OPT_INITDELAY, OPT_METRICS, OPT_ADVERTISE };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
+        { "advertise", required_argument, NULL, OPT_ADVERTISE },
         { "data-dir", required_argument, NULL, OPT_DATADIR },
         { "partitions", required_argument, NULL, OPT_PARTS },
         { "auto-create", required_argument, NULL, OPT_AUTO },
@@ -621,7 +648,7 @@ int main(int argc, char **argv)
                   .index_interval = 4096 },
         .on_log = on_log,
     };
-    char host[256], err[RN_ERRLEN];
+    char host[256], adv_host[256], err[RN_ERRLEN];
     const char *metrics = NULL;
     int64_t max_parts = -1;
     int c;
@@ -643,22 +670,14 @@ int main(int argc, char **argv)
     optind = 2;
     while ((c = rn_getopt(argc, argv, "l:d:p:vqhV", longopts)) != -1) {
         switch (c) {
-        case 'l': {
-            const char *colon = strrchr(optarg, ':');
-            size_t n = colon ? (size_t)(colon - optarg) : 0;
-            if (!colon || n == 0 || n >= sizeof host)
-                rn_usage_error("--listen: '%s' is not ADDR:PORT", optarg);
-            if (optarg[0] == '[' && colon[-1] == ']') {     /* [::1]:9092 */
-                memcpy(host, optarg + 1, n - 2);
-                host[n - 2] = 0;
-            } else {
-                memcpy(host, optarg, n);
-                host[n] = 0;
-            }
+        case 'l':
+            host_port("--listen", optarg, host, 0, &o.port);
             o.host = host;
-            o.port = (int)rn_opt_uint("--listen", colon + 1, 65535);
             break;
-        }
+        case OPT_ADVERTISE:
+            host_port("--advertise", optarg, adv_host, 1, &o.advertise_port);
+            o.advertise_host = adv_host;
+            break;
         case 'd':
             rn_old_option("-d DIR", "--data-dir DIR");
             /* fall through */
@@ -757,7 +776,13 @@ int main(int argc, char **argv)
         rn_die("%s", err);
     if (rn_broker_start(a.b, err) < 0)
         rn_die("%s", err);
-    rn_warn("listening on %s:%d, data in %s", o.host, rn_broker_port(a.b), o.data_dir);
+    if (strcmp(rn_broker_advertised_host(a.b), o.host) != 0 ||
+        rn_broker_advertised_port(a.b) != rn_broker_port(a.b))
+        rn_warn("listening on %s:%d, data in %s, advertised as %s:%d", o.host,
+                rn_broker_port(a.b), o.data_dir, rn_broker_advertised_host(a.b),
+                rn_broker_advertised_port(a.b));
+    else
+        rn_warn("listening on %s:%d, data in %s", o.host, rn_broker_port(a.b), o.data_dir);
     rn_metrics *m = rn_cli_metrics_start(loop, metrics, 1, collect, &a);
 
     int signums[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1 };

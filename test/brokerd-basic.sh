@@ -2,7 +2,7 @@
 # brokerd-basic.sh -- kcat against brokerd: metadata, produce/consume byte for
 # byte (keys, values, headers) across partitions and segments with every
 # compression codec, malformed requests closing only their connection, and
-# data surviving a restart.
+# data surviving a restart, and the address it advertises.
 # (bash: the malformed requests go through /dev/tcp; make check runs us with sh)
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -44,3 +44,23 @@ start
 timeout 20 kcat -b "$B" -C -t t-zstd -e -q -f '%k:%s\n' | sort >"$T/out3"
 expect_file "$T/out3" "$T/exp.zstd"
 stop "$bpid"
+
+# On 0.0.0.0 it advertises the machine's name, not the wildcard a client
+# elsewhere would take for itself; --advertise says what to advertise.
+start --listen 0.0.0.0:0
+kcat -b "127.0.0.1:$port" -L >"$T/meta0" || fail "kcat -L on 0.0.0.0"
+grep -q "broker 0 at $(hostname):$port" "$T/meta0" || fail "0.0.0.0 advertised: $(cat "$T/meta0")"
+grep -q "advertised as $(hostname):$port" "$blog" || fail "not said: $(cat "$blog")"
+stop "$bpid"
+start --advertise localhost
+kcat -b "127.0.0.1:$port" -L >"$T/meta1" || fail "kcat -L, --advertise"
+grep -q "broker 0 at localhost:$port" "$T/meta1" || fail "--advertise localhost: $(cat "$T/meta1")"
+timeout 20 kcat -b "127.0.0.1:$port" -C -t t-none -e -q -f '%k:%s\n' | sort >"$T/out4"
+expect_file "$T/out4" "$T/exp.none"
+stop "$bpid"
+start --advertise '[::1]:19092'
+kcat -b "127.0.0.1:$port" -L >"$T/meta2" || fail "kcat -L, --advertise [::1]:19092"
+grep -q "broker 0 at ::1:19092" "$T/meta2" || fail "--advertise [::1]:19092: $(cat "$T/meta2")"
+stop "$bpid"
+"$BROKERD" serve --advertise 'host:port' 2>"$T/bad" && fail "--advertise host:port taken"
+grep -q "advertise: 'port' is not" "$T/bad" || fail "--advertise error: $(cat "$T/bad")"

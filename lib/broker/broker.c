@@ -1394,6 +1394,16 @@ rn_broker *rn_broker_new(uv_loop_t *loop, const rn_broker_opts *o, char *err)
     b->data_dir = strdup(o->data_dir);
     snprintf(b->host, sizeof b->host, "%s", o->host);
     b->port = o->port;
+    if (o->advertise_host)
+        snprintf(b->adv_host, sizeof b->adv_host, "%s", o->advertise_host);
+    else if (strcmp(o->host, "0.0.0.0") != 0 && strcmp(o->host, "::") != 0)
+        snprintf(b->adv_host, sizeof b->adv_host, "%s", o->host);
+    else if (gethostname(b->adv_host, sizeof b->adv_host - 1) < 0 || !b->adv_host[0]) {
+        rn_seterr(err, "listening on %s: the machine has no name to advertise; "
+                  "give one (advertise_host)", o->host);
+        free(b);
+        return NULL;
+    }
     b->c_conns = rn_counter_add(&b->counters, "connections");
     b->c_requests = rn_counter_add(&b->counters, "requests");
     b->c_produced_batches = rn_counter_add(&b->counters, "produced_batches");
@@ -1453,6 +1463,11 @@ int rn_broker_start(rn_broker *b, char *err)
 }
 
 int rn_broker_port(const rn_broker *b) { return b->port; }
+const char *rn_broker_advertised_host(const rn_broker *b) { return b->adv_host; }
+int rn_broker_advertised_port(const rn_broker *b)
+{
+    return b->o.advertise_port ? b->o.advertise_port : b->port;
+}
 int rn_broker_failed(const rn_broker *b) { return b->failed; }
 const rn_counters *rn_broker_counters(const rn_broker *b) { return &b->counters; }
 

@@ -183,8 +183,14 @@ enum {
 };
 
 typedef struct rn_broker_opts {
-    const char *host;           /* listen and advertised address */
+    const char *host;           /* the numeric address listened on */
     int port;                   /* 0: any free port (see rn_broker_port) */
+    /* The host and port given to clients in Metadata and FindCoordinator
+     * (Kafka's advertised.listeners). NULL: host, or the machine's name when
+     * host is a wildcard (0.0.0.0, ::), which a client elsewhere could not
+     * use; 0: the port listened on. */
+    const char *advertise_host;
+    int advertise_port;
     const char *data_dir;
     int32_t partitions;         /* for auto-created topics */
     int32_t max_partitions;     /* in all topics: creating more is refused (0: no limit
@@ -223,6 +229,10 @@ rn_broker *rn_broker_new(uv_loop_t *loop, const rn_broker_opts *o, char *err);
 /* Bind and listen. */
 int rn_broker_start(rn_broker *b, char *err);
 int rn_broker_port(const rn_broker *b);
+/* The host clients are told to connect to (see advertise_host). */
+const char *rn_broker_advertised_host(const rn_broker *b);
+/* The port clients are told to connect to: advertise_port or the port. */
+int rn_broker_advertised_port(const rn_broker *b);
 /* Clean shutdown: stop accepting, finish what is in flight (long polls are
  * answered now), flush and close every log, then call done. */
 void rn_broker_stop(rn_broker *b, void (*done)(void *data), void *data);

@@ -143,8 +143,8 @@ int rn__metadata(kreq *q)
         rn_kw_i32(w, 0);
     rn_kw_array(w, 1);
     rn_kw_i32(w, 0);
-    rn_kw_strz(w, b->host);
-    rn_kw_i32(w, b->port);
+    rn_kw_strz(w, rn_broker_advertised_host(b));
+    rn_kw_i32(w, rn_broker_advertised_port(b));
     if (v >= 1)
         rn_kw_nstr(w, NULL, 0);                 /* rack */
     if (v >= 2)
@@ -721,8 +721,8 @@ int rn__find_coordinator(kreq *q)
     if (v >= 1)
         rn_kw_nstr(w, NULL, 0);
     rn_kw_i32(w, 0);
-    rn_kw_strz(w, b->host);
-    rn_kw_i32(w, b->port);
+    rn_kw_strz(w, rn_broker_advertised_host(b));
+    rn_kw_i32(w, rn_broker_advertised_port(b));
     rn__req_done(q);
     return 0;
 }

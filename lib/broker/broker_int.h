@@ -258,6 +258,7 @@ struct rn_broker {
     char *data_dir;
     char host[256];
     int port;
+    char adv_host[256];         /* see rn_broker_opts.advertise_host */
     uv_tcp_t listener;
     int listening;
     uv_timer_t tick;            /* group sessions, retention, stop progress */
