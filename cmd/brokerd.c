@@ -776,13 +776,15 @@ int main(int argc, char **argv)
         rn_die("%s", err);
     if (rn_broker_start(a.b, err) < 0)
         rn_die("%s", err);
+    char adv[300] = "";
     if (strcmp(rn_broker_advertised_host(a.b), o.host) != 0 ||
         rn_broker_advertised_port(a.b) != rn_broker_port(a.b))
-        rn_warn("listening on %s:%d, data in %s, advertised as %s:%d", o.host,
-                rn_broker_port(a.b), o.data_dir, rn_broker_advertised_host(a.b),
-                rn_broker_advertised_port(a.b));
+        snprintf(adv, sizeof adv, ", advertised as %s:%d", rn_broker_advertised_host(a.b),
+                 rn_broker_advertised_port(a.b));
+    if (o.port == 0)            /* the port the kernel picked is needed, -q or not */
+        rn_report("listening on %s:%d, data in %s%s", o.host, rn_broker_port(a.b), o.data_dir, adv);
     else
-        rn_warn("listening on %s:%d, data in %s", o.host, rn_broker_port(a.b), o.data_dir);
+        rn_warn("listening on %s:%d, data in %s%s", o.host, rn_broker_port(a.b), o.data_dir, adv);
     rn_metrics *m = rn_cli_metrics_start(loop, metrics, 1, collect, &a);
 
     int signums[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1 };

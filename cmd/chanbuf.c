@@ -255,7 +255,11 @@ int main(int argc, char **argv)
         rn_die("%s", err);
     for (int i = 0; i < 4; i++)
         sigs[i].data = a;
-    if (rn_agent_address(a))
+    /* The port the kernel picked is needed, -q or not. */
+    const char *colon = o.listen ? strrchr(o.listen, ':') : NULL;
+    if (rn_agent_address(a) && colon && !strcmp(colon, ":0"))
+        rn_report("listening on %s", rn_agent_address(a));
+    else if (rn_agent_address(a))
         rn_warn("listening on %s", rn_agent_address(a));
     rn_metrics *m = rn_cli_metrics_start(loop, metrics, 1, collect, a);
     uv_run(loop, UV_RUN_DEFAULT);

@@ -38,9 +38,9 @@ kcat -b "$B" -L >/dev/null || fail "broker dead after garbage"
 timeout 20 kcat -b "$B" -C -t t-none -e -q -f '%k:%s\n' | sort >"$T/out2"
 expect_file "$T/out2" "$T/exp.none"
 
-# Restart keeps data.
+# Restart keeps data. (-q: the port the kernel picked is still said.)
 stop "$bpid"
-start
+start -q
 timeout 20 kcat -b "$B" -C -t t-zstd -e -q -f '%k:%s\n' | sort >"$T/out3"
 expect_file "$T/out3" "$T/exp.zstd"
 stop "$bpid"
