@@ -1584,6 +1584,59 @@ START_TEST(start_fails)
 }
 END_TEST
 
+/* What Metadata and FindCoordinator give clients as this broker's address. */
+static void expect_advertised(const char *host, int32_t port)
+{
+    int32_t c = metadata(0, NULL, 0, 0);
+    rn_kr r = answer(0, c);
+    ck_assert_int_eq(rn_kr_i32(&r), 0);             /* throttle */
+    ck_assert_int_eq(rn_kr_array(&r, 0, NULL), 1);
+    ck_assert_int_eq(rn_kr_i32(&r), 0);
+    expect_str(&r, host);
+    ck_assert_int_eq(rn_kr_i32(&r), port);
+    c = req(RN_KAPI_FIND_COORDINATOR, 2);
+    rn_kw_strz(&w, "g");
+    rn_kw_i8(&w, 0);
+    send_to(0);
+    r = answer(0, c);
+    ck_assert_int_eq(rn_kr_i32(&r), 0);
+    ck_assert_int_eq(rn_kr_i16(&r), 0);
+    expect_null_str(&r);
+    ck_assert_int_eq(rn_kr_i32(&r), 0);
+    expect_str(&r, host);
+    ck_assert_int_eq(rn_kr_i32(&r), port);
+    end(&r);
+    ck_assert_str_eq(rn_broker_advertised_host(T.b), host);
+    ck_assert_int_eq(rn_broker_advertised_port(T.b), port);
+}
+
+START_TEST(advertised)
+{
+    char name[256] = "";
+    ck_assert_int_eq(gethostname(name, sizeof name - 1), 0);
+    expect_advertised("127.0.0.1", 9092);           /* the address listened on */
+    /* A wildcard, which a client elsewhere would take for itself: the
+     * machine's name, as Kafka advertises a listener with no host. */
+    close_broker();
+    T.o.host = "0.0.0.0";
+    open_broker();
+    expect_advertised(name, 9092);
+    close_broker();
+    T.o.host = "::";
+    open_broker();
+    expect_advertised(name, 9092);
+    /* Given: the host, and the port when it is not the one listened on. */
+    close_broker();
+    T.o.advertise_host = "kafka1.example.com";
+    open_broker();
+    expect_advertised("kafka1.example.com", 9092);
+    close_broker();
+    T.o.advertise_port = 19092;
+    open_broker();
+    expect_advertised("kafka1.example.com", 19092);
+}
+END_TEST
+
 START_TEST(storage_error)
 {
     /* A file where the new topic's directory goes. */
@@ -2001,6 +2054,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, new_fails);
     tcase_add_test(tc, start_fails);
+    tcase_add_test(tc, advertised);
     tcase_add_test(tc, storage_error);
     tcase_add_test(tc, stop_answers_waiters);
     suite_add_tcase(s, tc);
