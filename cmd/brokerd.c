@@ -10,6 +10,7 @@
 #include "broker/broker.h"
 #include "cli.h"
 #include "core/core.h"
+#include "hop/hop.h"
 #include "kafka/kafka.h"
 #include "window/window.h"
 
@@ -583,27 +584,19 @@ static int yesno(const char *opt, const char *arg)
     rn_usage_error("%s: '%s' is neither 'yes' nor 'no'", opt, arg);
 }
 
-/* HOST:PORT, [V6]:PORT, or with port_optional HOST and [V6] alone too (the
- * port is then left as it is), into host (256 bytes) and *port. */
-static void host_port(const char *opt, const char *arg, char *host, int port_optional, int *port)
+/* ADDR:PORT, as every runnel listener takes it (rn_hop_addr_parse); with
+ * port_optional a HOST or [V6] alone too, with port 0: the one listened on. */
+static void addr_opt(const char *opt, const char *arg, int port_optional, rn_hop_target *t)
 {
-    const char *colon = strrchr(arg, ':'), *end = arg + strlen(arg);
-    if (port_optional) {                /* no port: "host", "[::1]", or "::1" */
-        if (arg[0] == '[' ? end[-1] == ']' : !colon || strchr(arg, ':') != colon)
-            colon = end;
+    char full[300], err[RN_ERRLEN];
+    size_t n = strlen(arg);
+    if (port_optional && n < sizeof full - 2 &&
+        (!strchr(arg, ':') || (arg[0] == '[' && arg[n - 1] == ']'))) {
+        snprintf(full, sizeof full, "%s:0", arg);
+        arg = full;
     }
-    size_t n = colon ? (size_t)(colon - arg) : 0;
-    if (!colon || n == 0 || n >= 256 || (arg[0] == '[' && (n < 3 || colon[-1] != ']')))
-        rn_usage_error("%s: '%s' is not %s", opt, arg, port_optional ? "HOST[:PORT]" : "ADDR:PORT");
-    if (arg[0] == '[') {                                /* [::1]:9092 */
-        memcpy(host, arg + 1, n - 2);
-        host[n - 2] = 0;
-    } else {
-        memcpy(host, arg, n);
-        host[n] = 0;
-    }
-    if (*colon)
-        *port = (int)rn_opt_uint(opt, colon + 1, 65535);
+    if (rn_hop_addr_parse(arg, t, err) < 0)
+        rn_usage_error("%s: %s", opt, err);
 }
 
 int main(int argc, char **argv)
@@ -648,7 +641,8 @@ int main(int argc, char **argv)
                   .index_interval = 4096 },
         .on_log = on_log,
     };
-    char host[256], adv_host[256], err[RN_ERRLEN];
+    rn_hop_target listen, advertise;
+    char err[RN_ERRLEN];
     const char *metrics = NULL;
     int64_t max_parts = -1;
     int c;
@@ -671,12 +665,14 @@ int main(int argc, char **argv)
     while ((c = rn_getopt(argc, argv, "l:d:p:vqhV", longopts)) != -1) {
         switch (c) {
         case 'l':
-            host_port("--listen", optarg, host, 0, &o.port);
-            o.host = host;
+            addr_opt("--listen", optarg, 0, &listen);
+            o.host = listen.host;
+            o.port = listen.port;
             break;
         case OPT_ADVERTISE:
-            host_port("--advertise", optarg, adv_host, 1, &o.advertise_port);
-            o.advertise_host = adv_host;
+            addr_opt("--advertise", optarg, 1, &advertise);
+            o.advertise_host = advertise.host;
+            o.advertise_port = advertise.port;
             break;
         case 'd':
             rn_old_option("-d DIR", "--data-dir DIR");

@@ -63,4 +63,4 @@ kcat -b "127.0.0.1:$port" -L >"$T/meta2" || fail "kcat -L, --advertise [::1]:190
 grep -q "broker 0 at ::1:19092" "$T/meta2" || fail "--advertise [::1]:19092: $(cat "$T/meta2")"
 stop "$bpid"
 "$BROKERD" serve --advertise 'host:port' 2>"$T/bad" && fail "--advertise host:port taken"
-grep -q "advertise: 'port' is not" "$T/bad" || fail "--advertise error: $(cat "$T/bad")"
+grep -q "advertise: host:port: bad port 'port'" "$T/bad" || fail "--advertise error: $(cat "$T/bad")"
